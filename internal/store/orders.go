@@ -1,0 +1,535 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OrderRow is an order as stored for the tracker: every field already mapped and normalised,
+// money and quantities as exact decimal text.
+type OrderRow struct {
+	ID           int64
+	CounterID    int64
+	TaskID       int64
+	CRMID        int64
+	OrderID      string
+	OrderDate    string // UTC, "YYYY-MM-DD HH:MM:SS"
+	OrderLocal   string // in the counter's timezone, "YYYY-MM-DD HH:MM:SS" (what the contract shows)
+	SessionID    string
+	UserID       string
+	ItemCount    string
+	Profit       string
+	Revenue      string
+	Comment      string
+	ContactName  string
+	ContactPhone string
+	ContactEmail string
+	Tags         []string
+	Status       string
+	Site         string
+	Deleted      bool
+	Hash         string // digest of the mapped fields: equal hash → nothing to write
+	UpdatedAt    time.Time
+}
+
+// SyncState is a task's checkpoint.
+type SyncState struct {
+	TaskID         int64
+	Phase          string // "" (never ran), "backfill", "history"
+	HistorySinceID int64  // exclusive cursor in /orders/history; 0 = use HistoryStart
+	HistoryStart   string // "Y-m-d H:i:s" in the account's zone: where the feed is read from before any id is known
+	BackfillFrom   string // first day of the backfill (account zone)
+	BackfillTo     string // last day of the backfill
+	BackfillNext   string // next day to read; > BackfillTo when done
+	ResyncMark     int64  // non-zero while a re-sync is marking what RetailCRM still has
+	UpdatedAt      time.Time
+}
+
+// SyncState loads a task's checkpoint; a task that never ran has the zero state.
+func (s *Store) SyncState(ctx context.Context, taskID int64) (SyncState, error) {
+	st := SyncState{TaskID: taskID}
+	err := s.w.QueryRowContext(ctx, `SELECT phase, history_since_id, history_start, backfill_from, backfill_to, backfill_next, resync_mark, updated_at
+		FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID, &st.HistoryStart, &st.BackfillFrom,
+		&st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("store: sync state of task %d: %w", taskID, err)
+	}
+	return st, nil
+}
+
+func (s *Store) saveSyncStateTx(ctx context.Context, tx *sql.Tx, accountID int64, st SyncState) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (task_id, account_id, phase, history_since_id, history_start, backfill_from,
+		backfill_to, backfill_next, resync_mark, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (task_id) DO UPDATE SET phase = excluded.phase, history_since_id = excluded.history_since_id,
+		history_start = excluded.history_start, backfill_from = excluded.backfill_from, backfill_to = excluded.backfill_to,
+		backfill_next = excluded.backfill_next, resync_mark = excluded.resync_mark, updated_at = excluded.updated_at`,
+		st.TaskID, accountID, st.Phase, st.HistorySinceID, st.HistoryStart, st.BackfillFrom, st.BackfillTo, st.BackfillNext,
+		st.ResyncMark, s.nowUTC())
+	if err != nil {
+		return fmt.Errorf("store: save sync state of task %d: %w", st.TaskID, err)
+	}
+	return nil
+}
+
+// ResetSyncState forgets a task's checkpoint (its orders stay), so the next run backfills.
+func (s *Store) ResetSyncState(ctx context.Context, taskID int64) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM sync_state WHERE task_id = $1`, taskID); err != nil {
+		return fmt.Errorf("store: reset sync state of task %d: %w", taskID, err)
+	}
+	return nil
+}
+
+// Batch is one unit of import work committed atomically: the orders of one page, the
+// deletions it discovered, the checkpoint that follows them and the run's progress.
+type Batch struct {
+	AccountID int64
+	CounterID int64
+	TaskID    int64
+	Upserts   []OrderRow
+	// Deletes are RetailCRM ids the task's key can no longer read (deleted, merged away, out
+	// of the key's stores): their rows are kept but flagged deleted.
+	Deletes []int64
+	// Mark, when non-zero, is stamped on every order of Upserts even if unchanged (re-sync).
+	Mark     int64
+	State    *SyncState
+	RunID    int64
+	Progress *RunProgress // counts before this batch; the batch's own counts are added
+}
+
+// BatchResult counts what a batch changed.
+type BatchResult struct {
+	Created, Updated, Deleted, Unchanged int64
+}
+
+type existingOrder struct {
+	id      int64
+	crmID   int64
+	taskID  int64
+	hash    string
+	deleted bool
+}
+
+// ApplyBatch writes a batch in one transaction: unchanged orders are not written at all, so
+// re-importing the same data costs reads only.
+func (s *Store) ApplyBatch(ctx context.Context, b Batch) (BatchResult, error) {
+	var res BatchResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res = BatchResult{}
+		now := s.nowUTC()
+		if len(b.Upserts) > 0 {
+			if err := s.applyUpserts(ctx, tx, b, now, &res); err != nil {
+				return err
+			}
+		}
+		if len(b.Deletes) > 0 {
+			n, err := s.flagDeleted(ctx, tx, b.TaskID, b.Deletes, now)
+			if err != nil {
+				return err
+			}
+			res.Deleted += n
+		}
+		if b.State != nil {
+			if err := s.saveSyncStateTx(ctx, tx, b.AccountID, *b.State); err != nil {
+				return err
+			}
+		}
+		if b.Progress != nil && b.RunID != 0 {
+			p := *b.Progress
+			p.Counts.Created += res.Created
+			p.Counts.Updated += res.Updated
+			p.Counts.Deleted += res.Deleted
+			if err := s.UpdateRunTx(ctx, tx, b.RunID, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return BatchResult{}, fmt.Errorf("store: apply batch of task %d: %w", b.TaskID, err)
+	}
+	return res, nil
+}
+
+func placeholders(start, n int) string {
+	var sb strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("$")
+		sb.WriteString(strconv.Itoa(start + i))
+	}
+	return sb.String()
+}
+
+func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, b Batch, now time.Time, res *BatchResult) error {
+	// An order whose mapped order_id changed still has a row under its old order_id: that row
+	// no longer exists under the mapping, so it is flagged deleted before the new one is written.
+	crmIDs := make([]any, 0, len(b.Upserts)+1)
+	crmIDs = append(crmIDs, b.TaskID)
+	newID := make(map[int64]string, len(b.Upserts))
+	for _, o := range b.Upserts {
+		crmIDs = append(crmIDs, o.CRMID)
+		newID[o.CRMID] = o.OrderID
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, crm_id, order_id FROM orders WHERE task_id = $1 AND deleted = $2 AND crm_id IN (`+
+		placeholders(3, len(crmIDs)-1)+`)`, append([]any{b.TaskID, false}, crmIDs[1:]...)...)
+	if err != nil {
+		return fmt.Errorf("look up orders by RetailCRM id: %w", err)
+	}
+	var renamed []int64
+	for rows.Next() {
+		var id, crmID int64
+		var orderID string
+		if err := rows.Scan(&id, &crmID, &orderID); err != nil {
+			rows.Close()
+			return err
+		}
+		if orderID != newID[crmID] {
+			renamed = append(renamed, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range renamed {
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE id = $3`, true, now, id); err != nil {
+			return fmt.Errorf("flag renamed order: %w", err)
+		}
+		res.Deleted++
+	}
+
+	args := make([]any, 0, len(b.Upserts)+1)
+	args = append(args, b.CounterID)
+	for _, o := range b.Upserts {
+		args = append(args, o.OrderID)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT id, crm_id, task_id, order_id, hash, deleted FROM orders WHERE counter_id = $1 AND order_id IN (`+
+		placeholders(2, len(b.Upserts))+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("look up existing orders: %w", err)
+	}
+	existing := make(map[string]existingOrder, len(b.Upserts))
+	for rows.Next() {
+		var e existingOrder
+		var orderID string
+		if err := rows.Scan(&e.id, &e.crmID, &e.taskID, &orderID, &e.hash, &e.deleted); err != nil {
+			rows.Close()
+			return err
+		}
+		existing[orderID] = e
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	for _, o := range b.Upserts {
+		e, ok := existing[o.OrderID]
+		if ok && e.hash == o.Hash && !e.deleted && e.taskID == b.TaskID && e.crmID == o.CRMID {
+			res.Unchanged++
+			if b.Mark != 0 {
+				if _, err := tx.ExecContext(ctx, `UPDATE orders SET sync_mark = $1 WHERE id = $2`, b.Mark, e.id); err != nil {
+					return fmt.Errorf("mark order %s: %w", o.OrderID, err)
+				}
+			}
+			continue
+		}
+		tags, err := json.Marshal(nonNil(o.Tags))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO orders (account_id, counter_id, task_id, crm_id, order_id, order_date, order_local,
+			session_id, user_id, item_count, profit, revenue, comment, contact_name, contact_phone, contact_email, tags, status, site,
+			deleted, hash, sync_mark, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+			ON CONFLICT (counter_id, order_id) DO UPDATE SET task_id = excluded.task_id, crm_id = excluded.crm_id,
+			order_date = excluded.order_date, order_local = excluded.order_local, session_id = excluded.session_id,
+			user_id = excluded.user_id, item_count = excluded.item_count, profit = excluded.profit, revenue = excluded.revenue,
+			comment = excluded.comment, contact_name = excluded.contact_name, contact_phone = excluded.contact_phone,
+			contact_email = excluded.contact_email, tags = excluded.tags, status = excluded.status, site = excluded.site,
+			deleted = excluded.deleted, hash = excluded.hash, sync_mark = excluded.sync_mark, updated_at = excluded.updated_at`,
+			b.AccountID, b.CounterID, b.TaskID, o.CRMID, o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount,
+			o.Profit, o.Revenue, o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, string(tags), o.Status, o.Site,
+			false, o.Hash, b.Mark, now)
+		if err != nil {
+			return fmt.Errorf("write order %s: %w", o.OrderID, err)
+		}
+		if ok && !e.deleted {
+			res.Updated++
+		} else {
+			res.Created++
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, taskID int64, crmIDs []int64, now time.Time) (int64, error) {
+	args := make([]any, 0, len(crmIDs)+3)
+	args = append(args, true, now, taskID, false)
+	for _, id := range crmIDs {
+		args = append(args, id)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE task_id = $3 AND deleted = $4 AND crm_id IN (`+
+		placeholders(5, len(crmIDs))+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("flag deleted orders: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// SweepUnmarked flags deleted every live order of the task that a finished re-sync did not
+// see, and clears the re-sync mark from the checkpoint in the same transaction.
+func (s *Store) SweepUnmarked(ctx context.Context, accountID, taskID, mark int64, st SyncState) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE task_id = $3 AND deleted = $4 AND sync_mark <> $5`,
+			true, s.nowUTC(), taskID, false, mark)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return s.saveSyncStateTx(ctx, tx, accountID, st)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: sweep orders of task %d: %w", taskID, err)
+	}
+	return n, nil
+}
+
+// SaveSyncState writes a checkpoint on its own (phase changes that carry no orders).
+func (s *Store) SaveSyncState(ctx context.Context, accountID int64, st SyncState) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.saveSyncStateTx(ctx, tx, accountID, st) })
+}
+
+// OrderFilter selects a counter's orders for reading.
+type OrderFilter struct {
+	From, To       string // YYYY-MM-DD, inclusive, in the counter's zone; "" = open
+	IncludeDeleted bool
+	Status         string
+	Site           string
+	Search         string // order id, phone or email
+	TaskID         int64
+	Limit          int
+	Cursor         string
+}
+
+const orderColumns = `id, counter_id, task_id, crm_id, order_id, order_date, order_local, session_id, user_id, item_count, profit, revenue,
+	comment, contact_name, contact_phone, contact_email, tags, status, site, deleted, hash, updated_at`
+
+func scanOrder(row scanner) (OrderRow, error) {
+	var o OrderRow
+	var tags string
+	err := row.Scan(&o.ID, &o.CounterID, &o.TaskID, &o.CRMID, &o.OrderID, &o.OrderDate, &o.OrderLocal, &o.SessionID, &o.UserID,
+		&o.ItemCount, &o.Profit, &o.Revenue, &o.Comment, &o.ContactName, &o.ContactPhone, &o.ContactEmail, &tags, &o.Status,
+		&o.Site, &o.Deleted, &o.Hash, &o.UpdatedAt)
+	if err != nil {
+		return o, err
+	}
+	if tags != "" && tags != "[]" {
+		if err := json.Unmarshal([]byte(tags), &o.Tags); err != nil {
+			return o, fmt.Errorf("decode tags of order %s: %w", o.OrderID, err)
+		}
+	}
+	return o, nil
+}
+
+// ErrBadCursor is returned for a cursor this store did not produce.
+var ErrBadCursor = errors.New("invalid cursor")
+
+func encodeCursor(local string, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(local + "|" + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(c string) (string, int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", 0, ErrBadCursor
+	}
+	local, idText, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return "", 0, ErrBadCursor
+	}
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return "", 0, ErrBadCursor
+	}
+	return local, id, nil
+}
+
+func (f OrderFilter) where(accountID, counterID int64) (string, []any, error) {
+	conds := []string{"account_id = $1", "counter_id = $2"}
+	args := []any{accountID, counterID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if !f.IncludeDeleted {
+		add("deleted = ?", false)
+	}
+	if f.From != "" {
+		add("order_local >= ?", f.From+" 00:00:00")
+	}
+	if f.To != "" {
+		add("order_local <= ?", f.To+" 23:59:59")
+	}
+	if f.Status != "" {
+		add("status = ?", f.Status)
+	}
+	if f.Site != "" {
+		add("site = ?", f.Site)
+	}
+	if f.TaskID != 0 {
+		add("task_id = ?", f.TaskID)
+	}
+	if q := strings.TrimSpace(f.Search); q != "" {
+		args = append(args, q, strings.ToLower(q))
+		n := len(args)
+		conds = append(conds, fmt.Sprintf("(order_id = $%d OR contact_phone = $%d OR contact_email = $%d)", n-1, n-1, n))
+	}
+	if f.Cursor != "" {
+		local, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		args = append(args, local, id)
+		n := len(args)
+		conds = append(conds, fmt.Sprintf("(order_local < $%d OR (order_local = $%d AND id < $%d))", n-1, n-1, n))
+	}
+	return strings.Join(conds, " AND "), args, nil
+}
+
+// Orders lists a page of a counter's orders, newest order date first, and the cursor of the
+// next page ("" at the end).
+func (s *Store) Orders(ctx context.Context, accountID, counterID int64, f OrderFilter) ([]OrderRow, string, error) {
+	where, args, err := f.where(accountID, counterID)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE `+where+
+		` ORDER BY order_local DESC, id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: list orders: %w", err)
+	}
+	defer rows.Close()
+	var out []OrderRow
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: list orders: %w", err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("store: list orders: %w", err)
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[len(out)-1]
+		next = encodeCursor(last.OrderLocal, last.ID)
+	}
+	return out, next, nil
+}
+
+// EachOrder streams every matching order (no paging) to fn, newest first; memory stays flat
+// however many orders match.
+func (s *Store) EachOrder(ctx context.Context, accountID, counterID int64, f OrderFilter, fn func(*OrderRow) error) error {
+	f.Cursor = ""
+	where, args, err := f.where(accountID, counterID)
+	if err != nil {
+		return err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE `+where+` ORDER BY order_local DESC, id DESC`, args...)
+	if err != nil {
+		return fmt.Errorf("store: stream orders: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return fmt.Errorf("store: stream orders: %w", err)
+		}
+		if err := fn(&o); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// DayRow is one day of a summary, money as exact decimal text summed by the caller.
+type DayRow struct {
+	Day     string
+	Revenue string
+	Profit  string
+}
+
+// EachOrderMoney streams (day, revenue, profit) of the matching live orders, oldest day first,
+// for summaries summed exactly in Go (SQL SUM over text would go through floating point).
+func (s *Store) EachOrderMoney(ctx context.Context, accountID, counterID int64, f OrderFilter, fn func(DayRow) error) error {
+	f.Cursor = ""
+	f.IncludeDeleted = false
+	where, args, err := f.where(accountID, counterID)
+	if err != nil {
+		return err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT substr(order_local, 1, 10), revenue, profit FROM orders WHERE `+where+` ORDER BY order_local`, args...)
+	if err != nil {
+		return fmt.Errorf("store: order money: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d DayRow
+		if err := rows.Scan(&d.Day, &d.Revenue, &d.Profit); err != nil {
+			return fmt.Errorf("store: order money: %w", err)
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// TaskOrders streams the task's orders in crm id order (tests and re-mapping).
+func (s *Store) TaskOrders(ctx context.Context, taskID int64, includeDeleted bool, fn func(*OrderRow) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE task_id = $1 AND (deleted = $2 OR $3) ORDER BY crm_id, id`,
+		taskID, false, includeDeleted)
+	if err != nil {
+		return fmt.Errorf("store: task orders: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return fmt.Errorf("store: task orders: %w", err)
+		}
+		if err := fn(&o); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

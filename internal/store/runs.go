@@ -1,0 +1,287 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Run statuses, as the contract names them.
+const (
+	RunQueued                = "queued"
+	RunRunning               = "running"
+	RunSucceeded             = "succeeded"
+	RunSucceededWithWarnings = "succeeded_with_warnings"
+	RunFailed                = "failed"
+	RunInterrupted           = "interrupted"
+)
+
+// Run kinds.
+const (
+	RunScheduled = "scheduled"
+	RunManual    = "manual"
+	RunResync    = "resync"
+)
+
+// MaxRunIssues caps the issues kept per run; IssuesTotal still counts all of them.
+const MaxRunIssues = 200
+
+// Issue is a problem with one order's value.
+type Issue struct {
+	OrderID string `json:"order_id"`
+	Field   string `json:"field"`
+	Value   string `json:"value"`
+	Message string `json:"message"`
+}
+
+// Counts are what a run did.
+type Counts struct {
+	Fetched  int64
+	Created  int64
+	Updated  int64
+	Deleted  int64
+	Invalid  int64
+	Requests int64
+	Pages    int64
+}
+
+// Add accumulates c2 into c.
+func (c *Counts) Add(c2 Counts) {
+	c.Fetched += c2.Fetched
+	c.Created += c2.Created
+	c.Updated += c2.Updated
+	c.Deleted += c2.Deleted
+	c.Invalid += c2.Invalid
+	c.Requests += c2.Requests
+	c.Pages += c2.Pages
+}
+
+// Run is one execution of an import task.
+type Run struct {
+	ID            int64
+	AccountID     int64
+	TaskID        int64
+	Kind          string
+	Status        string
+	Phase         string
+	QueuedAt      time.Time
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
+	HeartbeatAt   *time.Time
+	Counts        Counts
+	ProgressDone  int64
+	ProgressTotal int64
+	Cursor        string
+	Error         string
+	Issues        []Issue
+	IssuesTotal   int64
+}
+
+// Finished reports whether the run reached a final status.
+func (r Run) Finished() bool {
+	switch r.Status {
+	case RunQueued, RunRunning:
+		return false
+	}
+	return true
+}
+
+const runColumns = `id, account_id, task_id, kind, status, phase, queued_at, started_at, finished_at, heartbeat_at,
+	fetched, created, updated, deleted, invalid, requests, pages, progress_done, progress_total, cursor, error, issues, issues_total`
+
+func scanRun(row scanner) (Run, error) {
+	var r Run
+	var started, finished, hb sql.NullTime
+	var issues string
+	err := row.Scan(&r.ID, &r.AccountID, &r.TaskID, &r.Kind, &r.Status, &r.Phase, &r.QueuedAt, &started, &finished, &hb,
+		&r.Counts.Fetched, &r.Counts.Created, &r.Counts.Updated, &r.Counts.Deleted, &r.Counts.Invalid, &r.Counts.Requests,
+		&r.Counts.Pages, &r.ProgressDone, &r.ProgressTotal, &r.Cursor, &r.Error, &issues, &r.IssuesTotal)
+	if err != nil {
+		return Run{}, err
+	}
+	r.StartedAt, r.FinishedAt, r.HeartbeatAt = nullTime(started), nullTime(finished), nullTime(hb)
+	if issues != "" {
+		if err := json.Unmarshal([]byte(issues), &r.Issues); err != nil {
+			return Run{}, fmt.Errorf("decode issues of run %d: %w", r.ID, err)
+		}
+	}
+	return r, nil
+}
+
+func nullTime(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+// CreateRunTx adds a queued run inside the caller's transaction (the same one that enqueues
+// its job), so a run row exists exactly when its job does.
+func (s *Store) CreateRunTx(ctx context.Context, tx *sql.Tx, accountID, taskID int64, kind string) (Run, error) {
+	r := Run{AccountID: accountID, TaskID: taskID, Kind: kind, Status: RunQueued, QueuedAt: s.nowUTC()}
+	err := tx.QueryRowContext(ctx, `INSERT INTO runs (account_id, task_id, kind, status, phase, queued_at, fetched, created, updated, deleted,
+		invalid, requests, pages, progress_done, progress_total, cursor, error, issues, issues_total)
+		VALUES ($1, $2, $3, $4, '', $5, 0, 0, 0, 0, 0, 0, 0, 0, 0, '', '', '', 0) RETURNING id`,
+		accountID, taskID, kind, RunQueued, r.QueuedAt).Scan(&r.ID)
+	if err != nil {
+		return Run{}, fmt.Errorf("store: create run for task %d: %w", taskID, err)
+	}
+	return r, nil
+}
+
+// Run loads one of the account's runs.
+func (s *Store) Run(ctx context.Context, accountID, id int64) (Run, error) {
+	r, err := scanRun(s.r.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1 AND account_id = $2`, id, accountID))
+	if err != nil {
+		return Run{}, fmt.Errorf("store: run %d: %w", id, notFound(err))
+	}
+	return r, nil
+}
+
+// RunForWorker loads a run for the worker (system access).
+func (s *Store) RunForWorker(ctx context.Context, id int64) (Run, error) {
+	r, err := scanRun(s.w.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1`, id))
+	if err != nil {
+		return Run{}, fmt.Errorf("store: run %d: %w", id, notFound(err))
+	}
+	return r, nil
+}
+
+// Runs lists a task's runs, newest first.
+func (s *Store) Runs(ctx context.Context, accountID, taskID int64, limit int) ([]Run, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE account_id = $1 AND task_id = $2 ORDER BY id DESC LIMIT $3`,
+		accountID, taskID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LastRun is the task's newest run, or nil.
+func (s *Store) LastRun(ctx context.Context, accountID, taskID int64) (*Run, error) {
+	runs, err := s.Runs(ctx, accountID, taskID, 1)
+	if err != nil || len(runs) == 0 {
+		return nil, err
+	}
+	return &runs[0], nil
+}
+
+// ActiveRun is the task's queued or running run, or nil.
+func (s *Store) ActiveRun(ctx context.Context, accountID, taskID int64) (*Run, error) {
+	r, err := scanRun(s.w.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE account_id = $1 AND task_id = $2 AND status IN ($3, $4)
+		ORDER BY id DESC LIMIT 1`, accountID, taskID, RunQueued, RunRunning))
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: active run of task %d: %w", taskID, err)
+	}
+	return &r, nil
+}
+
+// StartRun marks a run running (again, when a job resumes it after a snooze or a crash).
+func (s *Store) StartRun(ctx context.Context, id int64) error {
+	now := s.nowUTC()
+	_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = $1, started_at = COALESCE(started_at, $2), heartbeat_at = $2 WHERE id = $3`,
+		RunRunning, now, id)
+	if err != nil {
+		return fmt.Errorf("store: start run %d: %w", id, err)
+	}
+	return nil
+}
+
+// RunProgress is what a running run reports between pages.
+type RunProgress struct {
+	Phase         string
+	Counts        Counts
+	ProgressDone  int64
+	ProgressTotal int64
+	Cursor        string
+	NewIssues     []Issue
+	NewIssueCount int64
+}
+
+// UpdateRunTx records progress inside the transaction that commits the page it describes, so
+// the run's counts never disagree with the data.
+func (s *Store) UpdateRunTx(ctx context.Context, tx *sql.Tx, id int64, p RunProgress) error {
+	issuesJSON := ""
+	if len(p.NewIssues) > 0 {
+		var cur string
+		if err := tx.QueryRowContext(ctx, `SELECT issues FROM runs WHERE id = $1`, id).Scan(&cur); err != nil {
+			return fmt.Errorf("store: read issues of run %d: %w", id, err)
+		}
+		var list []Issue
+		if cur != "" {
+			if err := json.Unmarshal([]byte(cur), &list); err != nil {
+				return fmt.Errorf("store: decode issues of run %d: %w", id, err)
+			}
+		}
+		for _, is := range p.NewIssues {
+			if len(list) >= MaxRunIssues {
+				break
+			}
+			list = append(list, is)
+		}
+		b, err := json.Marshal(list)
+		if err != nil {
+			return err
+		}
+		issuesJSON = string(b)
+	}
+	now := s.nowUTC()
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET phase = $1, fetched = $2, created = $3, updated = $4, deleted = $5, invalid = $6,
+		requests = $7, pages = $8, progress_done = $9, progress_total = $10, cursor = $11, heartbeat_at = $12,
+		issues = CASE WHEN $13 = '' THEN issues ELSE $13 END, issues_total = issues_total + $14 WHERE id = $15`,
+		p.Phase, p.Counts.Fetched, p.Counts.Created, p.Counts.Updated, p.Counts.Deleted, p.Counts.Invalid, p.Counts.Requests,
+		p.Counts.Pages, p.ProgressDone, p.ProgressTotal, p.Cursor, now, issuesJSON, p.NewIssueCount, id)
+	if err != nil {
+		return fmt.Errorf("store: update run %d: %w", id, err)
+	}
+	return nil
+}
+
+// UpdateRun records progress outside a page transaction (requests made, phase changes).
+func (s *Store) UpdateRun(ctx context.Context, id int64, p RunProgress) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.UpdateRunTx(ctx, tx, id, p) })
+}
+
+// FinishRun sets a run's final status; succeeded becomes succeeded_with_warnings when the run
+// recorded any issue.
+func (s *Store) FinishRun(ctx context.Context, id int64, status, errText string) (Run, error) {
+	now := s.nowUTC()
+	_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = CASE WHEN $1 = $2 AND issues_total > 0 THEN $3 ELSE $1 END,
+		error = $4, finished_at = $5, heartbeat_at = $5 WHERE id = $6`,
+		status, RunSucceeded, RunSucceededWithWarnings, errText, now, id)
+	if err != nil {
+		return Run{}, fmt.Errorf("store: finish run %d: %w", id, err)
+	}
+	return s.RunForWorker(ctx, id)
+}
+
+// InterruptStaleRuns marks runs that were left running or queued by a process that is gone.
+// On SQLite there is only one process, so at start every unfinished run is stale; on
+// PostgreSQL only runs whose heartbeat stopped before `staleBefore` are.
+func (s *Store) InterruptStaleRuns(ctx context.Context, staleBefore time.Time) (int64, error) {
+	now := s.nowUTC()
+	res, err := s.w.ExecContext(ctx, `UPDATE runs SET status = $1, finished_at = $2,
+		error = CASE WHEN error = '' THEN $3 ELSE error END
+		WHERE status = $4 AND (heartbeat_at IS NULL OR heartbeat_at < $5)`,
+		RunInterrupted, now, "the worker stopped before the run finished; the next run resumes from the last saved checkpoint",
+		RunRunning, staleBefore.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("store: interrupt stale runs: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Task statuses.
+const (
+	TaskOK             = "ok"
+	TaskNeedsAttention = "needs_attention"
+)
+
+// Task is an import task ("задача на импорт"). The CRM key is kept only sealed.
+type Task struct {
+	ID                  int64
+	AccountID           int64
+	CounterID           int64
+	Name                string
+	Active              bool
+	Type                string
+	FrequencyHours      int
+	CRMURL              string
+	CRMKeySealed        string
+	CRMKeyHint          string
+	RateLimit           float64
+	Mapping             string // JSON object field → expression, as the user set it
+	BackfillFrom        string // YYYY-MM-DD or ""
+	Status              string
+	StatusMessage       string
+	ConsecutiveFailures int
+	NextRunAt           *time.Time
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+const taskColumns = `id, account_id, counter_id, name, active, type, frequency_hours, crm_url, crm_key_sealed, crm_key_hint,
+	rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTask(row scanner) (Task, error) {
+	var t Task
+	var next sql.NullTime
+	err := row.Scan(&t.ID, &t.AccountID, &t.CounterID, &t.Name, &t.Active, &t.Type, &t.FrequencyHours, &t.CRMURL,
+		&t.CRMKeySealed, &t.CRMKeyHint, &t.RateLimit, &t.Mapping, &t.BackfillFrom, &t.Status, &t.StatusMessage,
+		&t.ConsecutiveFailures, &next, &t.CreatedAt, &t.UpdatedAt)
+	if next.Valid {
+		n := next.Time.UTC()
+		t.NextRunAt = &n
+	}
+	return t, err
+}
+
+// CreateTask stores a new task. The counter must belong to the same account. An active task
+// is due immediately, so the scheduler starts its first run right after it is saved.
+func (s *Store) CreateTask(ctx context.Context, t Task) (Task, error) {
+	if _, err := s.Counter(ctx, t.AccountID, t.CounterID); err != nil {
+		return Task{}, err
+	}
+	now := s.nowUTC()
+	t.CreatedAt, t.UpdatedAt = now, now
+	if t.Status == "" {
+		t.Status = TaskOK
+	}
+	t.NextRunAt = nil
+	if t.Active {
+		t.NextRunAt = &now
+	}
+	err := s.w.QueryRowContext(ctx, `INSERT INTO import_tasks (account_id, counter_id, name, active, type, frequency_hours, crm_url,
+		crm_key_sealed, crm_key_hint, rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at,
+		lease_owner, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, '', $16, $17) RETURNING id`,
+		t.AccountID, t.CounterID, t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint,
+		t.RateLimit, t.Mapping, t.BackfillFrom, t.Status, t.StatusMessage, t.NextRunAt, t.CreatedAt, t.UpdatedAt).Scan(&t.ID)
+	if err != nil {
+		return Task{}, fmt.Errorf("store: create task: %w", err)
+	}
+	return t, nil
+}
+
+// Task loads one of the account's (not deleted) tasks.
+func (s *Store) Task(ctx context.Context, accountID, id int64) (Task, error) {
+	t, err := scanTask(s.r.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM import_tasks WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL`, id, accountID))
+	if err != nil {
+		return Task{}, fmt.Errorf("store: task %d: %w", id, notFound(err))
+	}
+	return t, nil
+}
+
+// TaskForWorker loads a task for the import worker, which acts for the system rather than for
+// a user; deleted tasks are ErrNotFound so their queued jobs end quietly.
+func (s *Store) TaskForWorker(ctx context.Context, id int64) (Task, error) {
+	t, err := scanTask(s.w.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM import_tasks WHERE id = $1 AND deleted_at IS NULL`, id))
+	if err != nil {
+		return Task{}, fmt.Errorf("store: task %d: %w", id, notFound(err))
+	}
+	return t, nil
+}
+
+// Tasks lists a counter's tasks (all of the account's when counterID is 0), oldest first.
+func (s *Store) Tasks(ctx context.Context, accountID, counterID int64) ([]Task, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+taskColumns+` FROM import_tasks
+		WHERE account_id = $1 AND ($2 = 0 OR counter_id = $2) AND deleted_at IS NULL ORDER BY id`, accountID, counterID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list tasks: %w", err)
+	}
+	defer rows.Close()
+	var out []Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list tasks: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// UpdateTask writes the editable fields of a task. The caller decides the new status and
+// next run (an edit clears needs_attention; activating makes the task due now).
+func (s *Store) UpdateTask(ctx context.Context, t Task) (Task, error) {
+	t.UpdatedAt = s.nowUTC()
+	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET name = $1, active = $2, type = $3, frequency_hours = $4, crm_url = $5,
+		crm_key_sealed = $6, crm_key_hint = $7, rate_limit = $8, mapping = $9, backfill_from = $10, status = $11, status_message = $12,
+		consecutive_failures = $13, next_run_at = $14, updated_at = $15
+		WHERE id = $16 AND account_id = $17 AND deleted_at IS NULL`,
+		t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint, t.RateLimit, t.Mapping, t.BackfillFrom,
+		t.Status, t.StatusMessage, t.ConsecutiveFailures, t.NextRunAt, t.UpdatedAt, t.ID, t.AccountID)
+	if err != nil {
+		return Task{}, fmt.Errorf("store: update task %d: %w", t.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Task{}, fmt.Errorf("store: update task %d: %w", t.ID, ErrNotFound)
+	}
+	return t, nil
+}
+
+// DeleteTask stops a task for good. Its imported orders stay: they are the tracker's data.
+func (s *Store) DeleteTask(ctx context.Context, accountID, id int64) error {
+	now := s.nowUTC()
+	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET deleted_at = $1, active = $2, next_run_at = NULL, updated_at = $1
+		WHERE id = $3 AND account_id = $4 AND deleted_at IS NULL`, now, false, id, accountID)
+	if err != nil {
+		return fmt.Errorf("store: delete task %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: delete task %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// DueTasks lists active, healthy tasks whose next run is due, oldest due first, inside the
+// scheduler's transaction.
+func (s *Store) DueTasks(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]Task, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+taskColumns+` FROM import_tasks
+		WHERE active = $1 AND status = $2 AND deleted_at IS NULL AND next_run_at IS NOT NULL AND next_run_at <= $3
+		ORDER BY next_run_at, id LIMIT $4`, true, TaskOK, now.UTC(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: due tasks: %w", err)
+	}
+	defer rows.Close()
+	var out []Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: due tasks: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// SetNextRun moves a task's schedule, inside the scheduler's transaction.
+func (s *Store) SetNextRun(ctx context.Context, tx *sql.Tx, taskID int64, next time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE import_tasks SET next_run_at = $1 WHERE id = $2`, next.UTC(), taskID); err != nil {
+		return fmt.Errorf("store: set next run of task %d: %w", taskID, err)
+	}
+	return nil
+}
+
+// RecordTaskOutcome updates a task's health after a run: success resets the failure count,
+// a failure increments it, and needsAttention parks the task until a user edits it.
+func (s *Store) RecordTaskOutcome(ctx context.Context, taskID int64, failed, needsAttention bool, message string) (Task, error) {
+	var q string
+	switch {
+	case needsAttention:
+		q = `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = consecutive_failures + 1 WHERE id = $3`
+	case failed:
+		q = `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = consecutive_failures + 1 WHERE id = $3`
+	default:
+		q = `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = 0 WHERE id = $3`
+	}
+	status := TaskOK
+	if needsAttention {
+		status = TaskNeedsAttention
+	}
+	if _, err := s.w.ExecContext(ctx, q, status, message, taskID); err != nil {
+		return Task{}, fmt.Errorf("store: record outcome of task %d: %w", taskID, err)
+	}
+	return s.TaskForWorker(ctx, taskID)
+}
+
+// AcquireLease gives owner the exclusive right to run the task until `until`, unless another
+// owner holds an unexpired lease. It is the cluster-wide "one run per task" guard that holds
+// even if the job queue ever hands the same task to two workers.
+func (s *Store) AcquireLease(ctx context.Context, taskID int64, owner string, until time.Time) (bool, error) {
+	now := s.nowUTC()
+	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET lease_owner = $1, lease_until = $2
+		WHERE id = $3 AND (lease_owner = $1 OR lease_owner = '' OR lease_until IS NULL OR lease_until < $4)`,
+		owner, until.UTC(), taskID, now)
+	if err != nil {
+		return false, fmt.Errorf("store: lease task %d: %w", taskID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ReleaseLease gives the task back.
+func (s *Store) ReleaseLease(ctx context.Context, taskID int64, owner string) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET lease_owner = '', lease_until = NULL WHERE id = $1 AND lease_owner = $2`, taskID, owner); err != nil {
+		return fmt.Errorf("store: release lease of task %d: %w", taskID, err)
+	}
+	return nil
+}
