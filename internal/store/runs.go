@@ -285,3 +285,24 @@ func (s *Store) InterruptStaleRuns(ctx context.Context, staleBefore time.Time) (
 	}
 	return res.RowsAffected()
 }
+
+// DeleteRunTx removes a queued run whose job turned out to be a duplicate, inside the
+// transaction that created it.
+func (s *Store) DeleteRunTx(ctx context.Context, tx *sql.Tx, id int64) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = $1 AND status = $2`, id, RunQueued); err != nil {
+		return fmt.Errorf("store: delete duplicate run %d: %w", id, err)
+	}
+	return nil
+}
+
+// CreateRun adds a run outside the enqueue transaction: a job continuing a run that a restart
+// marked interrupted records its remaining work as a new run.
+func (s *Store) CreateRun(ctx context.Context, accountID, taskID int64, kind string) (Run, error) {
+	var r Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = s.CreateRunTx(ctx, tx, accountID, taskID, kind)
+		return err
+	})
+	return r, err
+}

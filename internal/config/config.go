@@ -1,0 +1,155 @@
+// Package config builds the one Config of a command from its flags and the environment,
+// flags winning, and validates it before anything starts.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"orderimport/internal/secret"
+	"orderimport/internal/store"
+)
+
+// Environment variables of the contract.
+const (
+	EnvDB           = "ORDERIMPORT_DB"
+	EnvAddr         = "ORDERIMPORT_ADDR"
+	EnvSecretKey    = "ORDERIMPORT_SECRET_KEY"
+	EnvAllowPrivate = "ORDERIMPORT_ALLOW_PRIVATE_CRM"
+	EnvLogLevel     = "ORDERIMPORT_LOG_LEVEL"
+	EnvWorkers      = "ORDERIMPORT_WORKERS"
+)
+
+// Defaults of the contract.
+const (
+	DefaultDB   = "sqlite:./orderimport.db"
+	DefaultAddr = "127.0.0.1:8080"
+)
+
+// Config is everything a command needs to know.
+type Config struct {
+	DB           store.Location
+	Addr         string
+	SecretKey    string // base64, from the environment; "" → key file beside the SQLite database
+	AllowPrivate bool
+	LogLevel     string
+	Workers      int
+}
+
+// UsageError is a mistake in how the command was called (exit code 2).
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Flags registers the common flags on fs and returns a function that resolves them against
+// the environment and validates the result.
+func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
+	db := fs.String("db", "", "database: sqlite:PATH, a file path or postgres://… (env "+EnvDB+", default "+DefaultDB+")")
+	var addr *string
+	if withAddr {
+		addr = fs.String("addr", "", "listen address (env "+EnvAddr+", default "+DefaultAddr+")")
+	}
+	workers := fs.Int("workers", -1, "import runs executed at once by this process (env "+EnvWorkers+", default 4)")
+	return func() (Config, error) {
+		c := Config{
+			SecretKey: strings.TrimSpace(os.Getenv(EnvSecretKey)),
+			LogLevel:  strings.ToLower(strings.TrimSpace(os.Getenv(EnvLogLevel))),
+		}
+		dbText := first(*db, os.Getenv(EnvDB), DefaultDB)
+		loc, err := store.ParseLocation(dbText)
+		if err != nil {
+			return c, &UsageError{Msg: "-db / " + EnvDB + ": " + err.Error()}
+		}
+		c.DB = loc
+		if addr != nil {
+			c.Addr = first(*addr, os.Getenv(EnvAddr), DefaultAddr)
+			if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+				return c, &UsageError{Msg: fmt.Sprintf("-addr / %s: %q is not host:port (%v)", EnvAddr, c.Addr, err)}
+			}
+		}
+		if v := strings.TrimSpace(os.Getenv(EnvAllowPrivate)); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not true or false", EnvAllowPrivate, v)}
+			}
+			c.AllowPrivate = b
+		}
+		c.Workers = 4
+		if v := strings.TrimSpace(os.Getenv(EnvWorkers)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 256 {
+				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not a number of workers from 0 to 256", EnvWorkers, v)}
+			}
+			c.Workers = n
+		}
+		if *workers >= 0 {
+			if *workers > 256 {
+				return c, &UsageError{Msg: "-workers: at most 256"}
+			}
+			c.Workers = *workers
+		}
+		switch c.LogLevel {
+		case "", "debug", "info", "warn", "error":
+		default:
+			return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not debug, info, warn or error", EnvLogLevel, c.LogLevel)}
+		}
+		if c.SecretKey != "" {
+			if _, err := secret.ParseKey(c.SecretKey); err != nil {
+				return c, &UsageError{Msg: err.Error()}
+			}
+		} else if c.DB.Engine == store.Postgres {
+			return c, &UsageError{Msg: EnvSecretKey + " is required with PostgreSQL (base64 of 32 random bytes, e.g. `openssl rand -base64 32`); every process must use the same key"}
+		}
+		return c, nil
+	}
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// KeyFilePath is where the generated secret key of an SQLite installation lives: beside the
+// database, so that backing up the directory keeps the two together.
+func (c Config) KeyFilePath() string {
+	return filepath.Join(filepath.Dir(c.DB.Path), strings.TrimSuffix(filepath.Base(c.DB.Path), filepath.Ext(c.DB.Path))+".key")
+}
+
+// Keyring loads the secret key: from the environment, or (SQLite only) the key file, created
+// on first start. created reports a newly generated key file.
+func (c Config) Keyring() (kr *secret.Keyring, created bool, err error) {
+	if c.SecretKey != "" {
+		k, err := secret.ParseKey(c.SecretKey)
+		if err != nil {
+			return nil, false, err
+		}
+		return secret.NewKeyring(k), false, nil
+	}
+	if c.DB.Engine != store.SQLite {
+		return nil, false, errors.New(EnvSecretKey + " is required with PostgreSQL")
+	}
+	if dir := filepath.Dir(c.DB.Path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, false, fmt.Errorf("create directory for the key file: %w", err)
+		}
+	}
+	k, created, err := secret.LoadOrCreateKeyFile(c.KeyFilePath())
+	if err != nil {
+		return nil, false, err
+	}
+	return secret.NewKeyring(k), created, nil
+}
+
+// ShutdownTimeout is how long a stopping process waits for running pages to commit.
+const ShutdownTimeout = 30 * time.Second
