@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Session is a browser session of the web UI. Only the hash of its token is stored: the
+// token itself lives in the user's cookie and nowhere else.
+type Session struct {
+	ID         string // SHA-256 of the token, hex
+	UserID     int64
+	AccountID  int64
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time // absolute end, however active the session is
+	UserAgent  string
+	IP         string
+}
+
+// sessionPrefix tells session tokens apart from API tokens (oit_) in logs and scanners.
+const sessionPrefix = "ois_"
+
+// maxUserAgent bounds what a client can make us store per session.
+const maxUserAgent = 512
+
+// CreateSession starts a session for the user that ends at the latest after ttl, and returns
+// the token for the cookie.
+func (s *Store) CreateSession(ctx context.Context, u User, ttl time.Duration, userAgent, ip string) (string, Session, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", Session{}, err
+	}
+	token := sessionPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	now := s.nowUTC()
+	ss := Session{ID: hashToken(token), UserID: u.ID, AccountID: u.AccountID, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(ttl), UserAgent: truncateUTF8(userAgent, maxUserAgent), IP: ip}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (id, user_id, account_id, created_at, last_seen_at, expires_at, user_agent, ip)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, ss.ID, ss.UserID, ss.AccountID, ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt, ss.UserAgent, ss.IP)
+	if err != nil {
+		return "", Session{}, fmt.Errorf("store: create session for user %d: %w", u.ID, err)
+	}
+	return token, ss, nil
+}
+
+// SessionByToken resolves a session cookie. Unknown tokens and sessions past their absolute
+// end are ErrNotFound; the idle timeout is the caller's policy (it sees LastSeenAt).
+func (s *Store) SessionByToken(ctx context.Context, token string) (Session, User, error) {
+	if !strings.HasPrefix(token, sessionPrefix) || len(token) > 200 {
+		return Session{}, User{}, ErrNotFound
+	}
+	var ss Session
+	var u User
+	err := s.r.QueryRowContext(ctx, `SELECT s.id, s.user_id, s.account_id, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.ip,
+		u.id, u.account_id, u.email, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.id = $1 AND s.expires_at > $2`, hashToken(token), s.nowUTC()).
+		Scan(&ss.ID, &ss.UserID, &ss.AccountID, &ss.CreatedAt, &ss.LastSeenAt, &ss.ExpiresAt, &ss.UserAgent, &ss.IP,
+			&u.ID, &u.AccountID, &u.Email, &u.CreatedAt)
+	if err != nil {
+		return Session{}, User{}, notFound(err)
+	}
+	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt = ss.CreatedAt.UTC(), ss.LastSeenAt.UTC(), ss.ExpiresAt.UTC()
+	return ss, u, nil
+}
+
+// TouchSession records activity on a session (the idle timeout counts from it).
+func (s *Store) TouchSession(ctx context.Context, id string) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2`, s.nowUTC(), id); err != nil {
+		return fmt.Errorf("store: touch session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession ends a session server-side (logout, idle timeout, login rotation); a token
+// that names no session is not an error.
+func (s *Store) DeleteSession(ctx context.Context, token string) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, hashToken(token)); err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteStaleSessions removes sessions past their absolute end or idle since before
+// idleBefore, and reports how many went.
+func (s *Store) DeleteStaleSessions(ctx context.Context, idleBefore time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at < $2`, s.nowUTC(), idleBefore.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("store: delete stale sessions: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+func truncateUTF8(v string, max int) string {
+	if len(v) <= max {
+		return v
+	}
+	v = v[:max]
+	for !utf8.ValidString(v) {
+		v = v[:len(v)-1]
+	}
+	return v
+}
