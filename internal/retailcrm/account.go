@@ -1,0 +1,155 @@
+package retailcrm
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Credentials is what GET /api/credentials says about the key.
+type Credentials struct {
+	Scopes         []string // permissions, e.g. "order_read"
+	SiteAccess     string   // "access_full" or "access_selective"
+	SitesAvailable []string // store codes the key may read when access is selective
+	Credentials    []string // deprecated list of API method paths
+}
+
+// Can reports whether the key holds scope.
+func (c *Credentials) Can(scope string) bool {
+	return slices.Contains(c.Scopes, scope)
+}
+
+// Require returns a KindAccessDenied error naming every scope the key lacks, or nil.
+func (c *Credentials) Require(scopes ...string) error {
+	var missing []string
+	for _, s := range scopes {
+		if !c.Can(s) {
+			missing = append(missing, `"`+s+`"`)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &Error{Kind: KindAccessDenied, Endpoint: "GET /api/credentials",
+		Message: "the key lacks the permission " + strings.Join(missing, ", ") +
+			"; allow it for this key in RetailCRM (Administration → Integration → API access keys)"}
+}
+
+// Selective reports whether the key is limited to SitesAvailable.
+func (c *Credentials) Selective() bool { return c.SiteAccess == "access_selective" }
+
+// Credentials asks RetailCRM what the key may do (GET /api/credentials).
+func (c *Client) Credentials(ctx context.Context) (*Credentials, error) {
+	v, err := fetch(ctx, c, "/api/credentials", nil, func(r *reader, name string, v *Credentials) (err error) {
+		switch name {
+		case "scopes":
+			v.Scopes, err = r.stringList()
+		case "siteAccess":
+			v.SiteAccess, err = r.str()
+		case "sitesAvailable":
+			v.SitesAvailable, err = r.stringList()
+		case "credentials":
+			v.Credentials, err = r.stringList()
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retailcrm: read key credentials: %w", err)
+	}
+	return v, nil
+}
+
+// APIVersions lists the API versions the account serves (GET /api/api-versions), e.g. "5.0".
+func (c *Client) APIVersions(ctx context.Context) ([]string, error) {
+	v, err := fetch(ctx, c, "/api/api-versions", nil, func(r *reader, name string, v *[]string) (err error) {
+		if name != "versions" {
+			return r.skip()
+		}
+		*v, err = r.stringList()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retailcrm: read API versions: %w", err)
+	}
+	return *v, nil
+}
+
+// Settings are the account-wide settings an import needs.
+type Settings struct {
+	Timezone        string // IANA name, e.g. "Europe/Moscow"; RetailCRM timestamps are naive in this zone
+	DefaultCurrency string // e.g. "RUB"
+	SystemLanguage  string // e.g. "RU"
+}
+
+// Settings reads GET /api/v5/settings.
+func (c *Client) Settings(ctx context.Context) (*Settings, error) {
+	v, err := fetch(ctx, c, "/api/v5/settings", nil, func(r *reader, name string, v *Settings) error {
+		if name != "settings" {
+			return r.skip()
+		}
+		return r.members(func(name []byte) (err error) {
+			switch string(name) {
+			case "timezone":
+				v.Timezone, err = r.setting()
+			case "default_currency":
+				v.DefaultCurrency, err = r.setting()
+			case "system_language":
+				v.SystemLanguage, err = r.setting()
+			default:
+				err = r.skip()
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retailcrm: read account settings: %w", err)
+	}
+	return v, nil
+}
+
+// setting reads {"value": …, "updated_at": …}, or a bare scalar.
+func (r *reader) setting() (string, error) {
+	if r.dec.PeekKind() != '{' {
+		return r.str()
+	}
+	var value string
+	err := r.members(func(name []byte) (err error) {
+		if string(name) != "value" {
+			return r.skip()
+		}
+		value, err = r.str()
+		return err
+	})
+	return value, err
+}
+
+// SystemInfo is GET /api/system-info: the CRM version and the account's public and technical URLs.
+type SystemInfo struct {
+	SystemVersion string
+	PublicURL     string
+	TechnicalURL  string
+}
+
+// SystemInfo reads GET /api/system-info.
+func (c *Client) SystemInfo(ctx context.Context) (*SystemInfo, error) {
+	v, err := fetch(ctx, c, "/api/system-info", nil, func(r *reader, name string, v *SystemInfo) (err error) {
+		switch name {
+		case "systemVersion":
+			v.SystemVersion, err = r.str()
+		case "publicUrl":
+			v.PublicURL, err = r.str()
+		case "technicalUrl":
+			v.TechnicalURL, err = r.str()
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retailcrm: read system info: %w", err)
+	}
+	return v, nil
+}

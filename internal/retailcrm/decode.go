@@ -1,0 +1,350 @@
+package retailcrm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// reader walks one response body token by token. RetailCRM answers are PHP-generated and loose:
+// any field may be missing, an empty object comes as [], numbers may be fractional or quoted. The
+// reader therefore never fails on a type mismatch (the value is skipped and the field left zero);
+// it fails only on broken JSON, which is what KindGarbled means.
+//
+// Orders are never materialised as maps: the walk picks the few typed fields and copies the
+// order's bytes verbatim (offsets into body), which is what keeps a 1 MB page cheap.
+type reader struct {
+	dec  *jsontext.Decoder
+	body []byte
+}
+
+func newReader(body []byte) *reader {
+	// A *bytes.Buffer makes jsontext parse body in place, so InputOffset indexes body directly.
+	return &reader{dec: jsontext.NewDecoder(bytes.NewBuffer(body),
+		jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)), body: body}
+}
+
+// skip discards the next value. ReadValue scans a whole value in one pass, which is much faster
+// than SkipValue's token-by-token walk.
+func (r *reader) skip() error {
+	_, err := r.dec.ReadValue()
+	return err
+}
+
+// name reads an object member name. The returned bytes are only valid until the next read.
+func (r *reader) name() ([]byte, error) {
+	v, err := r.dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	return unquote(v)
+}
+
+func unquote(v jsontext.Value) ([]byte, error) {
+	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1], nil
+	}
+	return jsontext.AppendUnquote(nil, v)
+}
+
+// members calls fn for each member of the object that comes next; fn must consume the member's
+// value. Anything but an object (PHP's [] for an empty map, null, a scalar) is skipped.
+func (r *reader) members(fn func(name []byte) error) error {
+	if r.dec.PeekKind() != '{' {
+		return r.skip()
+	}
+	if _, err := r.dec.ReadToken(); err != nil {
+		return err
+	}
+	return r.rest(fn)
+}
+
+// rest iterates the remaining members of an object whose '{' was already read, and consumes '}'.
+func (r *reader) rest(fn func(name []byte) error) error {
+	for {
+		switch r.dec.PeekKind() {
+		case '}':
+			_, err := r.dec.ReadToken()
+			return err
+		case 0:
+			return r.failure()
+		}
+		name, err := r.name()
+		if err != nil {
+			return err
+		}
+		if err := fn(name); err != nil {
+			return err
+		}
+	}
+}
+
+// elements calls fn for each element of a collection: the elements of an array, or the member
+// values of an object (RetailCRM sends lists keyed by code or id, and PHP turns sparse arrays into
+// objects). key is the member name for objects and nil for arrays. Other values are skipped.
+func (r *reader) elements(fn func(key []byte) error) error {
+	switch r.dec.PeekKind() {
+	case '[':
+		if _, err := r.dec.ReadToken(); err != nil {
+			return err
+		}
+		for {
+			switch r.dec.PeekKind() {
+			case ']':
+				_, err := r.dec.ReadToken()
+				return err
+			case 0:
+				return r.failure()
+			}
+			if err := fn(nil); err != nil {
+				return err
+			}
+		}
+	case '{':
+		if _, err := r.dec.ReadToken(); err != nil {
+			return err
+		}
+		return r.rest(func(name []byte) error {
+			// fn may read further tokens, which invalidates name.
+			return fn(bytes.Clone(name))
+		})
+	default:
+		return r.skip()
+	}
+}
+
+// failure turns a PeekKind of 0 into the error that caused it.
+func (r *reader) failure() error {
+	_, err := r.dec.ReadToken()
+	if err == nil || err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// scalar reads a string or number as text; other values are skipped and give ok=false.
+func (r *reader) scalar() (text []byte, isString bool, err error) {
+	switch r.dec.PeekKind() {
+	case '"':
+		v, err := r.dec.ReadValue()
+		if err != nil {
+			return nil, false, err
+		}
+		s, err := unquote(v)
+		return s, true, err
+	case '0', 't', 'f':
+		v, err := r.dec.ReadValue()
+		return v, false, err
+	default:
+		return nil, false, r.skip()
+	}
+}
+
+func (r *reader) str() (string, error) {
+	v, _, err := r.scalar()
+	return string(v), err
+}
+
+// int accepts 12, 12.0, "12" and "12.0"; anything else gives 0.
+func (r *reader) int() (int64, error) {
+	v, _, err := r.scalar()
+	if err != nil || len(v) == 0 {
+		return 0, err
+	}
+	if n, perr := strconv.ParseInt(string(v), 10, 64); perr == nil {
+		return n, nil
+	}
+	f, perr := strconv.ParseFloat(string(v), 64)
+	if perr != nil || math.IsNaN(f) || math.IsInf(f, 0) || f > math.MaxInt64 || f < math.MinInt64 {
+		return 0, nil
+	}
+	return int64(f), nil
+}
+
+func (r *reader) intValue() (int, error) {
+	n, err := r.int()
+	return int(n), err
+}
+
+// bool accepts true/false, numbers (non-zero is true) and the strings "true"/"1"/"Y".
+func (r *reader) bool() (bool, error) {
+	v, isString, err := r.scalar()
+	if err != nil || len(v) == 0 {
+		return false, err
+	}
+	switch string(v) {
+	case "true", "1", "Y", "y":
+		return true, nil
+	case "false", "0", "N", "n", "":
+		return false, nil
+	}
+	if !isString {
+		f, perr := strconv.ParseFloat(string(v), 64)
+		return perr == nil && f != 0, nil
+	}
+	return false, nil
+}
+
+// raw copies the next value verbatim; the copy is owned by the caller.
+func (r *reader) raw() (json.RawMessage, error) {
+	v, err := r.dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(bytes.Clone(v)), nil
+}
+
+// stringList reads a collection of scalars (array, or object values), skipping non-scalars.
+func (r *reader) stringList() ([]string, error) {
+	var out []string
+	err := r.elements(func([]byte) error {
+		v, _, err := r.scalar()
+		if err == nil && v != nil {
+			out = append(out, string(v))
+		}
+		return err
+	})
+	return out, err
+}
+
+// order reads an order object: typed fields for the sync plus the object's exact bytes.
+// It returns nil for anything that is not an object.
+func (r *reader) order() (*Order, error) {
+	if r.dec.PeekKind() != '{' {
+		return nil, r.skip()
+	}
+	if _, err := r.dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	start := r.dec.InputOffset() - 1
+	o := new(Order)
+	for {
+		switch r.dec.PeekKind() {
+		case '}':
+			if _, err := r.dec.ReadToken(); err != nil {
+				return nil, err
+			}
+			o.Raw = json.RawMessage(bytes.Clone(r.body[start:r.dec.InputOffset()]))
+			return o, nil
+		case 0:
+			return nil, r.failure()
+		}
+		name, err := r.name()
+		if err != nil {
+			return nil, err
+		}
+		switch string(name) {
+		case "id":
+			o.ID, err = r.int()
+		case "number":
+			o.Number, err = r.str()
+		case "externalId":
+			o.ExternalID, err = r.str()
+		case "site":
+			o.Site, err = r.str()
+		case "status":
+			o.Status, err = r.str()
+		case "createdAt":
+			o.CreatedAt, err = r.str()
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// pagination reads RetailCRM's pagination block.
+func (r *reader) pagination(p *Pagination) error {
+	return r.members(func(name []byte) (err error) {
+		switch string(name) {
+		case "limit":
+			p.Limit, err = r.intValue()
+		case "totalCount":
+			p.TotalCount, err = r.intValue()
+		case "currentPage":
+			p.CurrentPage, err = r.intValue()
+		case "totalPageCount":
+			p.TotalPageCount, err = r.intValue()
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+}
+
+// envelope holds the members every RetailCRM answer may carry besides its payload.
+type envelope struct {
+	success    bool
+	hasSuccess bool
+	errorMsg   string
+	errors     map[string]string
+}
+
+// decodeEnvelope walks the top-level object, handling success/errorMsg/errors itself and
+// passing every other member to payload, which must consume the value.
+func decodeEnvelope(body []byte, payload func(r *reader, name string) error) (envelope, error) {
+	var env envelope
+	r := newReader(body)
+	if r.dec.PeekKind() != '{' {
+		return env, errNotObject
+	}
+	err := r.members(func(name []byte) (err error) {
+		switch string(name) {
+		case "success":
+			env.hasSuccess = true
+			env.success, err = r.bool()
+		case "errorMsg":
+			env.errorMsg, err = r.str()
+		case "errors":
+			env.errors, err = r.errorList()
+		default:
+			if payload == nil {
+				return r.skip()
+			}
+			return payload(r, string(name))
+		}
+		return err
+	})
+	return env, err
+}
+
+var errNotObject = errors.New("the answer is not a JSON object")
+
+// errorList reads `errors`, which RetailCRM sends as an object keyed by field or as an array.
+// Values that are not strings (nested objects) are kept as their JSON text.
+func (r *reader) errorList() (map[string]string, error) {
+	out := map[string]string{}
+	i := 0
+	err := r.elements(func(key []byte) error {
+		k := string(key)
+		if key == nil {
+			k = strconv.Itoa(i)
+		}
+		i++
+		switch r.dec.PeekKind() {
+		case '{', '[':
+			v, err := r.dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			out[k] = string(v)
+			return nil
+		}
+		v, _, err := r.scalar()
+		if err == nil && v != nil {
+			out[k] = string(v)
+		}
+		return err
+	})
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
+}

@@ -1,0 +1,263 @@
+package retailcrm
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+)
+
+// Pacing constants. RetailCRM allows 10 requests/second and answers 503 beyond that; the limit
+// counts everything sent with one key or from one IP, so the budget is shared by every task of an
+// account in this process, and possibly by other integrations we cannot see.
+const (
+	// paceFactor keeps the spacing between sends 3% wider than the limit, so network jitter does
+	// not push an extra request into the server's one-second window.
+	paceFactor = 0.97
+	// window is the span in which at most floor(allowed) sends may fall; slightly over a second
+	// for the same jitter reason.
+	window = time.Second + 20*time.Millisecond
+	// minRate is the floor the adaptive pace never goes below.
+	minRate = 1.0
+	// raiseStep and raiseEvery make recovery after a 503 slow: one more request/second per quiet
+	// quarter minute, so an account whose real limit is lower than configured is probed rarely.
+	raiseStep  = 1.0
+	raiseEvery = 15 * time.Second
+	// history is how long reserved send times are kept: the window, plus enough for a 503 that
+	// arrives late to still count the sends of the second before the rejected one.
+	history = 5 * time.Second
+	// maxPause bounds how long a Retry-After header can stall an account.
+	maxPause = 5 * time.Minute
+)
+
+// Limiters is a registry of per-account pacers keyed by normalised account URL. Every Client of
+// one account that shares a Limiters shares its pace.
+type Limiters struct {
+	mu       sync.Mutex
+	accounts map[string]*accountLimiter
+}
+
+// NewLimiters returns an empty registry (tests use their own to stay independent).
+func NewLimiters() *Limiters {
+	return &Limiters{accounts: map[string]*accountLimiter{}}
+}
+
+// DefaultLimiters is the process-wide registry used when Config.Limiters is nil.
+var DefaultLimiters = NewLimiters()
+
+// LimiterStats describes one account's pacer.
+type LimiterStats struct {
+	Configured      float64   // requests/second from the latest Config for the account
+	Allowed         float64   // current ceiling after adapting to 503s (≤ Configured)
+	Pace            float64   // requests/second sends are actually spaced at (Allowed × 0.97)
+	Sent            int64     // requests let through (retries included)
+	RateLimited     int64     // 503/429 answers reported
+	Reductions      int64     // times Allowed was lowered
+	LastRateLimited time.Time // zero if never
+}
+
+// Stats reports the pacer of an account; accountURL is normalised first. An account no client
+// has used yet reports zero values.
+func (l *Limiters) Stats(accountURL string) LimiterStats {
+	key, err := NormalizeURL(accountURL)
+	if err != nil {
+		key = accountURL
+	}
+	l.mu.Lock()
+	a := l.accounts[key]
+	l.mu.Unlock()
+	if a == nil {
+		return LimiterStats{}
+	}
+	return a.stats(time.Now())
+}
+
+// account returns the pacer for key, creating it or applying the newest configured rate.
+func (l *Limiters) account(key string, rate float64) *accountLimiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.accounts[key]
+	if a == nil {
+		a = &accountLimiter{configured: rate, allowed: rate}
+		l.accounts[key] = a
+		return a
+	}
+	a.configure(rate)
+	return a
+}
+
+// accountLimiter paces one account. It keeps a log of reserved send times over the last window
+// and enforces both a minimum spacing (1/pace) and at most floor(allowed) sends per window; the
+// spacing alone would allow 3 sends a second at a limit of 2.5, the log alone would allow bursts.
+type accountLimiter struct {
+	mu         sync.Mutex
+	configured float64
+	allowed    float64
+	sends      []time.Time // reserved send times, ascending
+	notBefore  time.Time   // set by Retry-After
+	calmSince  time.Time   // last reduction or raise; zero while at the configured rate
+	cutAfter   time.Time   // 503s for sends reserved up to here are already accounted for
+
+	sent, throttled, reductions int64
+	lastRateLimited             time.Time
+}
+
+func (a *accountLimiter) configure(rate float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.allowed >= a.configured || a.allowed > rate {
+		a.allowed = rate
+	}
+	a.configured = rate
+	if a.allowed >= a.configured {
+		a.calmSince = time.Time{}
+	}
+}
+
+// wait blocks until the account may send one more request and returns the reserved send time,
+// which identifies the request when reporting a 503 for it.
+func (a *accountLimiter) wait(ctx context.Context) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	now := time.Now()
+	t := a.reserve(now)
+	d := t.Sub(now)
+	if d <= 0 {
+		return t, nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		a.cancel(t)
+		return time.Time{}, ctx.Err()
+	case <-timer.C:
+		return t, nil
+	}
+}
+
+// reserve books the earliest send time at or after now that keeps the pace.
+func (a *accountLimiter) reserve(now time.Time) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recover(now)
+	a.trim(now)
+	t := now
+	if t.Before(a.notBefore) {
+		t = a.notBefore
+	}
+	if n := len(a.sends); n > 0 {
+		t = later(t, a.sends[n-1].Add(a.interval()))
+		if m := a.windowMax(); n >= m {
+			t = later(t, a.sends[n-m].Add(window))
+		}
+	}
+	a.sends = append(a.sends, t)
+	a.sent++
+	return t
+}
+
+// cancel gives back a reservation that was never used (the caller's context ended first).
+func (a *accountLimiter) cancel(t time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.sends) - 1; i >= 0; i-- {
+		if a.sends[i].Equal(t) {
+			a.sends = append(a.sends[:i], a.sends[i+1:]...)
+			a.sent--
+			return
+		}
+	}
+}
+
+// rateLimited lowers the pace after a 503/429 for the send reserved at sentAt. The new ceiling is
+// what the server evidently tolerated: the sends in the second before the rejected one, minus one.
+// Answers to sends reserved before the previous reduction are counted but do not lower it again,
+// so one burst of concurrent 503s costs one step, not one per request.
+func (a *accountLimiter) rateLimited(sentAt, now time.Time, retryAfter time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.throttled++
+	a.lastRateLimited = now
+	if retryAfter > 0 {
+		a.notBefore = later(a.notBefore, now.Add(min(retryAfter, maxPause)))
+	}
+	if !sentAt.After(a.cutAfter) && !a.cutAfter.IsZero() {
+		return
+	}
+	observed := 0
+	for _, s := range a.sends {
+		if s.After(sentAt.Add(-time.Second)) && !s.After(sentAt) {
+			observed++
+		}
+	}
+	next := math.Max(minRate, math.Min(float64(observed-1), a.allowed-raiseStep))
+	if next < a.allowed {
+		a.allowed = next
+		a.reductions++
+	}
+	a.calmSince = now
+	a.cutAfter = now
+	if n := len(a.sends); n > 0 {
+		a.cutAfter = later(now, a.sends[n-1])
+	}
+}
+
+// recover raises the ceiling by raiseStep for every raiseEvery without a 503.
+func (a *accountLimiter) recover(now time.Time) {
+	if a.allowed >= a.configured || a.calmSince.IsZero() {
+		return
+	}
+	steps := int(now.Sub(a.calmSince) / raiseEvery)
+	if steps <= 0 {
+		return
+	}
+	a.allowed = math.Min(a.configured, a.allowed+float64(steps)*raiseStep)
+	a.calmSince = a.calmSince.Add(time.Duration(steps) * raiseEvery)
+	if a.allowed >= a.configured {
+		a.calmSince = time.Time{}
+	}
+}
+
+// trim forgets sends older than history.
+func (a *accountLimiter) trim(now time.Time) {
+	horizon := now.Add(-history)
+	i := 0
+	for i < len(a.sends) && !a.sends[i].After(horizon) {
+		i++
+	}
+	if i > 0 {
+		a.sends = append(a.sends[:0], a.sends[i:]...)
+	}
+}
+
+func (a *accountLimiter) interval() time.Duration {
+	return time.Duration(float64(time.Second) / (a.allowed * paceFactor))
+}
+
+func (a *accountLimiter) windowMax() int {
+	return max(1, int(math.Floor(a.allowed+1e-9)))
+}
+
+func (a *accountLimiter) stats(now time.Time) LimiterStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recover(now)
+	return LimiterStats{
+		Configured:      a.configured,
+		Allowed:         a.allowed,
+		Pace:            a.allowed * paceFactor,
+		Sent:            a.sent,
+		RateLimited:     a.throttled,
+		Reductions:      a.reductions,
+		LastRateLimited: a.lastRateLimited,
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
