@@ -260,14 +260,30 @@ func (s *Store) UpdateRun(ctx context.Context, id int64, p RunProgress) error {
 // FinishRun sets a run's final status; succeeded becomes succeeded_with_warnings when the run
 // recorded any issue.
 func (s *Store) FinishRun(ctx context.Context, id int64, status, errText string) (Run, error) {
+	var r Run
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = s.FinishRunTx(ctx, tx, id, status, errText)
+		return err
+	})
+	return r, err
+}
+
+// FinishRunTx is FinishRun inside the caller's transaction (the one that also completes the
+// run's job, so "run finished" and "job finished" are one fact).
+func (s *Store) FinishRunTx(ctx context.Context, tx *sql.Tx, id int64, status, errText string) (Run, error) {
 	now := s.nowUTC()
-	_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = CASE WHEN $1 = $2 AND issues_total > 0 THEN $3 ELSE $1 END,
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = CASE WHEN $1 = $2 AND issues_total > 0 THEN $3 ELSE $1 END,
 		error = $4, finished_at = $5, heartbeat_at = $5 WHERE id = $6`,
 		status, RunSucceeded, RunSucceededWithWarnings, errText, now, id)
 	if err != nil {
 		return Run{}, fmt.Errorf("store: finish run %d: %w", id, err)
 	}
-	return s.RunForWorker(ctx, id)
+	r, err := scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1`, id))
+	if err != nil {
+		return Run{}, fmt.Errorf("store: finish run %d: %w", id, notFound(err))
+	}
+	return r, nil
 }
 
 // InterruptStaleRuns marks runs that were left running or queued by a process that is gone.

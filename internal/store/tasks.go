@@ -181,26 +181,22 @@ func (s *Store) SetNextRun(ctx context.Context, tx *sql.Tx, taskID int64, next t
 	return nil
 }
 
-// RecordTaskOutcome updates a task's health after a run: success resets the failure count,
-// a failure increments it, and needsAttention parks the task until a user edits it.
-func (s *Store) RecordTaskOutcome(ctx context.Context, taskID int64, failed, needsAttention bool, message string) (Task, error) {
-	var q string
-	switch {
-	case needsAttention:
+// RecordTaskOutcomeTx updates a task's health after a run, inside the transaction that
+// finishes the run: success resets the failure count, a failure increments it, and
+// needsAttention parks the task until a user edits it.
+func (s *Store) RecordTaskOutcomeTx(ctx context.Context, tx *sql.Tx, taskID int64, failed, needsAttention bool, message string) error {
+	q := `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = 0 WHERE id = $3`
+	if failed {
 		q = `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = consecutive_failures + 1 WHERE id = $3`
-	case failed:
-		q = `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = consecutive_failures + 1 WHERE id = $3`
-	default:
-		q = `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = 0 WHERE id = $3`
 	}
 	status := TaskOK
 	if needsAttention {
 		status = TaskNeedsAttention
 	}
-	if _, err := s.w.ExecContext(ctx, q, status, message, taskID); err != nil {
-		return Task{}, fmt.Errorf("store: record outcome of task %d: %w", taskID, err)
+	if _, err := tx.ExecContext(ctx, q, status, message, taskID); err != nil {
+		return fmt.Errorf("store: record outcome of task %d: %w", taskID, err)
 	}
-	return s.TaskForWorker(ctx, taskID)
+	return nil
 }
 
 // AcquireLease gives owner the exclusive right to run the task until `until`, unless another

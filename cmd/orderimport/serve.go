@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"orderimport/internal/app"
+	"orderimport/internal/config"
+	"orderimport/internal/store"
+)
+
+func loadConfig(name string, args []string, withAddr bool, stderr io.Writer, extra func(*flagSetT)) (config.Config, error) {
+	fs := newFlags(name, stderr)
+	resolve := config.Flags(fs, withAddr)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := parse(fs, args); err != nil {
+		return config.Config{}, err
+	}
+	return resolve()
+}
+
+func warnPrivate(a *app.App) {
+	if a.Config.AllowPrivate {
+		a.Log.Warn("ORDERIMPORT_ALLOW_PRIVATE_CRM=true: CRM URLs may use http:// and point at loopback and private addresses. Use this only with emulators and in tests, never in production.")
+	}
+}
+
+func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := loadConfig("serve", args, true, stderr, nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	a, err := app.New(ctx, cfg, log, app.Options{Workers: cfg.Workers, Migrate: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	warnPrivate(a)
+	if a.KeyFileCreated {
+		log.Info("generated the secret key that encrypts stored RetailCRM keys; back it up with the database", "path", cfg.KeyFilePath())
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "db", string(cfg.DB.Engine), "workers", cfg.Workers)
+	return a.Serve(ctx, ln)
+}
+
+func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := loadConfig("worker", args, false, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if cfg.DB.Engine != store.Postgres {
+		return &config.UsageError{Msg: "worker processes share work through PostgreSQL: use -db postgres://… (on SQLite, `serve` runs the workers itself)"}
+	}
+	if cfg.Workers == 0 {
+		return &config.UsageError{Msg: "-workers must be at least 1 for a worker process"}
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	a, err := app.New(ctx, cfg, log, app.Options{Workers: cfg.Workers})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	warnPrivate(a)
+	log.Info("worker started", "workers", cfg.Workers)
+	return a.Work(ctx)
+}
+
+func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig("migrate", args, false, stderr, nil)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, stderr)
+	a, err := app.New(ctx, cfg, log, app.Options{Migrate: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "add" {
+		return &config.UsageError{Msg: "usage: orderimport user add -email E [-account NAME] -password-stdin"}
+	}
+	var email, account *string
+	var pwStdin *bool
+	cfg, err := loadConfig("user add", args[1:], false, stderr, func(fs *flagSetT) {
+		email = fs.String("email", "", "the user's email (login)")
+		account = fs.String("account", "", "an existing account to join (default: a new account named after the email)")
+		pwStdin = fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+	})
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" || !strings.Contains(*email, "@") {
+		return &config.UsageError{Msg: "-email is required (an email address)"}
+	}
+	if !*pwStdin {
+		return &config.UsageError{Msg: "-password-stdin is required: pass the password on stdin, never as an argument"}
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password from stdin: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if n := len([]rune(password)); n < store.MinPasswordLen || len(password) > store.MaxPasswordLen {
+		return &config.UsageError{Msg: fmt.Sprintf("the password must be %d to %d characters long", store.MinPasswordLen, store.MaxPasswordLen)}
+	}
+	a, err := app.New(ctx, cfg, newLogger(cfg.LogLevel, stderr), app.Options{Migrate: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, acc, err := a.Store.AddUser(ctx, *email, password, *account, *account != "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s added to account %q (id %d)\n", u.Email, acc.Name, acc.ID)
+	return nil
+}
+
+func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "revoke") {
+		return &config.UsageError{Msg: "usage: orderimport token create -email E | orderimport token revoke -email E -id N"}
+	}
+	sub := args[0]
+	var email *string
+	var id *string
+	cfg, err := loadConfig("token "+sub, args[1:], false, stderr, func(fs *flagSetT) {
+		email = fs.String("email", "", "the user's email")
+		if sub == "revoke" {
+			id = fs.String("id", "", "the token id (as listed in the UI)")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" {
+		return &config.UsageError{Msg: "-email is required"}
+	}
+	var tokenID int64
+	if sub == "revoke" {
+		tokenID, err = strconv.ParseInt(*id, 10, 64)
+		if err != nil || tokenID <= 0 {
+			return &config.UsageError{Msg: "-id must be a token id"}
+		}
+	}
+	a, err := app.New(ctx, cfg, newLogger(cfg.LogLevel, stderr), app.Options{Migrate: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.Store.UserByEmail(ctx, *email)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user with email %s", *email)
+		}
+		return err
+	}
+	if sub == "revoke" {
+		if err := a.Store.RevokeToken(ctx, u.AccountID, tokenID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("the account of %s has no active token %d", u.Email, tokenID)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "token %d revoked\n", tokenID)
+		return nil
+	}
+	value, _, err := a.Store.CreateToken(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, value)
+	return nil
+}

@@ -1,0 +1,176 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"orderimport/internal/imports"
+	"orderimport/internal/mapping"
+	"orderimport/internal/store"
+)
+
+type taskJSON struct {
+	ID             int64             `json:"id"`
+	CounterID      int64             `json:"counter_id"`
+	Name           string            `json:"name"`
+	Active         bool              `json:"active"`
+	Type           string            `json:"type"`
+	FrequencyHours int               `json:"frequency_hours"`
+	RetailCRM      taskCRMJSON       `json:"retailcrm"`
+	Mapping        map[string]string `json:"mapping"`
+	BackfillFrom   string            `json:"backfill_from,omitempty"`
+	Status         string            `json:"status"`
+	StatusMessage  string            `json:"status_message"`
+	LastRun        *runJSON          `json:"last_run"`
+	NextRunAt      *time.Time        `json:"next_run_at"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+}
+
+// taskCRMJSON never carries the key: only its last characters, so a user can tell keys apart.
+type taskCRMJSON struct {
+	URL        string  `json:"url"`
+	APIKeyHint string  `json:"api_key_hint"`
+	RateLimit  float64 `json:"rate_limit"`
+}
+
+func (a *API) taskOut(r *http.Request, t store.Task) (taskJSON, error) {
+	out := taskJSON{ID: t.ID, CounterID: t.CounterID, Name: t.Name, Active: t.Active, Type: t.Type, FrequencyHours: t.FrequencyHours,
+		RetailCRM: taskCRMJSON{URL: t.CRMURL, APIKeyHint: t.CRMKeyHint, RateLimit: t.RateLimit}, BackfillFrom: t.BackfillFrom,
+		Status: t.Status, StatusMessage: t.StatusMessage, NextRunAt: t.NextRunAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	// The effective mapping: the defaults with the task's own choices over them.
+	spec := map[string]string{}
+	if t.Mapping != "" {
+		if err := json.Unmarshal([]byte(t.Mapping), &spec); err != nil {
+			return out, err
+		}
+	}
+	eff := mapping.Default()
+	for f, e := range spec {
+		eff[f] = e
+	}
+	out.Mapping = eff
+	last, err := a.Store.LastRun(r.Context(), t.AccountID, t.ID)
+	if err != nil {
+		return out, err
+	}
+	if last != nil {
+		lr := runOut(*last)
+		out.LastRun = &lr
+	}
+	return out, nil
+}
+
+func (a *API) writeTask(w http.ResponseWriter, r *http.Request, status int, t store.Task) {
+	out, err := a.taskOut(r, t)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, out)
+}
+
+func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
+	counterID, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var in imports.Input
+	if !decode(w, r, &in) {
+		return
+	}
+	t, err := a.Imports.Create(r.Context(), userFrom(r.Context()).AccountID, counterID, in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.writeTask(w, r, http.StatusCreated, t)
+}
+
+func (a *API) listImports(w http.ResponseWriter, r *http.Request) {
+	counterID, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	acc := userFrom(r.Context()).AccountID
+	if _, err := a.Store.Counter(r.Context(), acc, counterID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	tasks, err := a.Store.Tasks(r.Context(), acc, counterID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]taskJSON, 0, len(tasks))
+	for _, t := range tasks {
+		tj, err := a.taskOut(r, t)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		out = append(out, tj)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"imports": out})
+}
+
+func (a *API) getImport(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	t, err := a.Store.Task(r.Context(), userFrom(r.Context()).AccountID, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.writeTask(w, r, http.StatusOK, t)
+}
+
+func (a *API) updateImport(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	var in imports.Input
+	if !decode(w, r, &in) {
+		return
+	}
+	t, err := a.Imports.Update(r.Context(), userFrom(r.Context()).AccountID, id, in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.writeTask(w, r, http.StatusOK, t)
+}
+
+func (a *API) deleteImport(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	if err := a.Store.DeleteTask(r.Context(), userFrom(r.Context()).AccountID, id); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// fields describes the tracker's order fields and the default mapping (for clients building
+// a settings form).
+func (a *API) fields(w http.ResponseWriter, r *http.Request) {
+	type fieldJSON struct {
+		Name     string `json:"name"`
+		Required bool   `json:"required"`
+		Title    string `json:"title"`
+		Help     string `json:"help"`
+		Default  string `json:"default"`
+	}
+	def := mapping.Default()
+	out := make([]fieldJSON, 0, len(mapping.Fields))
+	for _, f := range mapping.Fields {
+		out = append(out, fieldJSON{Name: f.Name, Required: f.Required, Title: f.TitleRU, Help: f.HelpRU, Default: def[f.Name]})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"fields": out})
+}

@@ -1,0 +1,174 @@
+// Package app assembles the service from its parts for the commands: store, secrets, the
+// outbound HTTP client behind the SSRF guard, the importer, the job system, the API and the
+// operational endpoints.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"orderimport/internal/api"
+	"orderimport/internal/config"
+	"orderimport/internal/importer"
+	"orderimport/internal/imports"
+	"orderimport/internal/jobs"
+	"orderimport/internal/metrics"
+	"orderimport/internal/netguard"
+	"orderimport/internal/retailcrm"
+	"orderimport/internal/secret"
+	"orderimport/internal/store"
+)
+
+// Options are what differs between the commands.
+type Options struct {
+	Workers int         // 0: this process does not execute runs
+	Jobs    jobs.Config // tuning (tests shorten the slice and tick)
+	Migrate bool        // apply migrations at start
+}
+
+// App is an assembled service.
+type App struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Store    *store.Store
+	Keyring  *secret.Keyring
+	Importer *importer.Importer
+	Jobs     *jobs.Jobs
+	Imports  *imports.Service
+	API      *api.API
+	Metrics  *metrics.Metrics
+	// KeyFileCreated reports that this start generated the SQLite installation's key file.
+	KeyFileCreated bool
+}
+
+// New opens the database and builds every part; nothing runs until Start.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (*App, error) {
+	kr, created, err := cfg.Keyring()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, Store: st, Keyring: kr, KeyFileCreated: created}
+	if opts.Migrate {
+		if err := a.migrate(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	policy := netguard.Policy{AllowPrivate: cfg.AllowPrivate}
+	httpClient := policy.NewHTTPClient()
+	limiters := retailcrm.NewLimiters()
+
+	a.Metrics = metrics.New(st.QueueDepth)
+	httpClient.Transport = a.Metrics.Transport(httpClient.Transport)
+
+	a.Importer = &importer.Importer{Store: st, Keyring: kr, HTTPClient: httpClient, Limiters: limiters, Logger: log,
+		Observe: func(r store.BatchResult, invalid int64) { a.Metrics.Orders(r.Created, r.Updated, r.Deleted, invalid) }}
+	jc := opts.Jobs
+	jc.Workers = opts.Workers
+	a.Jobs, err = jobs.New(st, a.Importer, log, jc)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.Jobs.OnRunFinished = func(r store.Run) { a.Metrics.RunFinished(r.Status) }
+	a.Imports = &imports.Service{Store: st, Keyring: kr, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters}
+	a.API = &api.API{Store: st, Imports: a.Imports, Log: log}
+	return a, nil
+}
+
+func (a *App) migrate(ctx context.Context) error {
+	v, err := a.Store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if err := jobs.Migrate(ctx, a.Store); err != nil {
+		return err
+	}
+	a.Log.Debug("schema up to date", "version", v)
+	return nil
+}
+
+// Handler is the HTTP surface: API, health and metrics.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	a.API.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := a.Store.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("database unavailable\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+}
+
+// securityHeaders sets the headers every answer carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Serve listens on addr (or ln when given), starts the job system and serves until ctx is
+// done; then it stops taking work, lets running pages commit and shuts the server down.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if err := a.Jobs.Start(ctx); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		_ = a.Jobs.Stop(context.Background())
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down: no new work is taken, running pages commit")
+	sctx, cancel := context.WithTimeout(context.Background(), config.ShutdownTimeout)
+	defer cancel()
+	jerr := a.Jobs.Stop(sctx)
+	herr := srv.Shutdown(sctx)
+	if errors.Is(herr, http.ErrServerClosed) {
+		herr = nil
+	}
+	return errors.Join(jerr, herr)
+}
+
+// Work runs the job system only (the worker command) until ctx is done.
+func (a *App) Work(ctx context.Context) error {
+	if err := a.Jobs.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), config.ShutdownTimeout)
+	defer cancel()
+	return a.Jobs.Stop(sctx)
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.Store.Close() }

@@ -1,0 +1,420 @@
+// Package importer is the import algorithm: it reads a task's orders from RetailCRM, maps them
+// and keeps the tracker's copy exactly in step. (DESIGN.md calls it internal/sync; the name
+// importer avoids shadowing the standard library's sync package everywhere it is used.)
+//
+// The guarantees and why they hold are written up in docs/CORRECTNESS.md. In short:
+//   - the first run remembers where the change feed stands BEFORE it starts reading the order
+//     list, so every change made while the backfill walks is replayed from the feed afterwards;
+//   - the backfill walks day windows and re-reads a window whose count drifted while it was
+//     being paged (offset pages shift under concurrent inserts and deletes);
+//   - the feed is walked by moving filter[sinceId]; changed orders are re-fetched by id, and an
+//     id RetailCRM no longer returns is flagged deleted (deletion, merge, lost store access);
+//   - each batch's order writes and the checkpoint that follows them commit in one
+//     transaction, so a crash at any instant loses nothing and duplicates nothing.
+package importer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"orderimport/internal/mapping"
+	"orderimport/internal/retailcrm"
+	"orderimport/internal/secret"
+	"orderimport/internal/store"
+)
+
+// Sync phases.
+const (
+	PhaseBackfill = "backfill"
+	PhaseHistory  = "history"
+)
+
+// Config tunes the importer; zero values take the defaults.
+type Config struct {
+	PageSize int // 100: RetailCRM's largest page
+	// WindowTarget is the number of orders a backfill window aims at: large enough to keep
+	// request counts low, small enough that a drifted window is cheap to re-read.
+	WindowTarget int
+	// WindowMaxAttempts bounds re-reads of a window whose count keeps drifting.
+	WindowMaxAttempts int
+	// HistoryLookback is how far before "now" the first run starts reading the change feed:
+	// it covers clock skew between us and RetailCRM (replaying a change is harmless).
+	HistoryLookback time.Duration
+	// MaxAttempts per RetailCRM request (retries included).
+	MaxAttempts int
+}
+
+func (c *Config) defaults() {
+	if c.PageSize == 0 {
+		c.PageSize = 100
+	}
+	if c.WindowTarget == 0 {
+		c.WindowTarget = 2000
+	}
+	if c.WindowMaxAttempts == 0 {
+		c.WindowMaxAttempts = 4
+	}
+	if c.HistoryLookback == 0 {
+		c.HistoryLookback = time.Hour
+	}
+}
+
+// Importer runs import tasks.
+type Importer struct {
+	Store      *store.Store
+	Keyring    *secret.Keyring
+	HTTPClient *http.Client
+	Limiters   *retailcrm.Limiters
+	Logger     *slog.Logger
+	Now        func() time.Time
+	Config     Config
+	// Observe, when set, is told about every committed batch (metrics).
+	Observe func(store.BatchResult, int64 /*invalid*/)
+}
+
+// KeyAAD binds a sealed CRM key to its account, so a sealed value copied into another
+// account's task does not open.
+func KeyAAD(accountID int64) []byte {
+	return []byte(fmt.Sprintf("orderimport/crm-key/account:%d", accountID))
+}
+
+// Client opens a RetailCRM client for a task.
+func (im *Importer) Client(t store.Task) (*retailcrm.Client, error) {
+	key, err := im.Keyring.Open(t.CRMKeySealed, KeyAAD(t.AccountID))
+	if err != nil {
+		return nil, &Failure{Permanent: true, Message: "the stored RetailCRM API key cannot be decrypted (was ORDERIMPORT_SECRET_KEY changed?); enter the key again", Err: err}
+	}
+	return retailcrm.New(retailcrm.Config{
+		URL:         t.CRMURL,
+		APIKey:      string(key),
+		RateLimit:   t.RateLimit,
+		HTTPClient:  im.HTTPClient,
+		Limiters:    im.Limiters,
+		MaxAttempts: im.Config.MaxAttempts,
+		Logger:      im.Logger,
+	})
+}
+
+// Failure is a run failure with the words a user should see.
+type Failure struct {
+	Permanent bool // the task cannot succeed until a person changes something
+	Message   string
+	Err       error
+}
+
+func (f *Failure) Error() string {
+	if f.Err != nil && !strings.Contains(f.Message, f.Err.Error()) {
+		return f.Message + ": " + f.Err.Error()
+	}
+	return f.Message
+}
+
+func (f *Failure) Unwrap() error { return f.Err }
+
+// classify turns an error from RetailCRM into a Failure with plain words.
+func classify(err error) error {
+	var f *Failure
+	if errors.As(err, &f) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var ce *retailcrm.Error
+	if errors.As(err, &ce) {
+		return &Failure{Permanent: ce.Kind.Permanent(), Message: ce.Error(), Err: err}
+	}
+	return err
+}
+
+// ErrSliceDone means the run used up its time slice and must be continued by a new job
+// attempt; everything done so far is committed.
+var ErrSliceDone = errors.New("time slice used up; the run continues from its checkpoint")
+
+// run is the state of one run while it executes.
+type run struct {
+	im       *Importer
+	task     store.Task
+	runID    int64
+	client   *retailcrm.Client
+	mapper   *Mapper
+	sites    []string // non-nil for keys limited to some stores
+	counts   store.Counts
+	phase    string
+	done     int64
+	total    int64
+	cursor   string
+	deadline time.Time
+	log      *slog.Logger
+	baseReq  int64
+}
+
+// Prepare checks the task's key against RetailCRM and compiles its mapping: the preflight
+// every run starts with.
+type Prepared struct {
+	Client      *retailcrm.Client
+	Credentials *retailcrm.Credentials
+	Settings    *retailcrm.Settings
+	AccountTZ   *time.Location
+	Sites       []string
+}
+
+// Preflight asks RetailCRM what the key may do and which timezone the account uses.
+func Preflight(ctx context.Context, c *retailcrm.Client) (*Prepared, error) {
+	cred, err := c.Credentials(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if !cred.Can("order_read") {
+		return nil, &Failure{Permanent: true, Message: "the RetailCRM API key has no permission to read orders (order_read); enable it in RetailCRM: Администрирование → Интеграция → Ключи доступа к API"}
+	}
+	settings, err := c.Settings(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	tzName := settings.Timezone
+	if tzName == "" {
+		tzName = "Europe/Moscow"
+	}
+	loc, err := time.LoadLocation(tzName)
+	if err != nil {
+		return nil, &Failure{Message: fmt.Sprintf("RetailCRM reports an unknown timezone %q", tzName), Err: err}
+	}
+	p := &Prepared{Client: c, Credentials: cred, Settings: settings, AccountTZ: loc}
+	if cred.SiteAccess == "access_selective" {
+		p.Sites = append([]string{}, cred.SitesAvailable...)
+		if len(p.Sites) == 0 {
+			return nil, &Failure{Permanent: true, Message: "the RetailCRM API key has access to no store"}
+		}
+	}
+	return p, nil
+}
+
+// Run executes (or continues) a run of the task until the feed is caught up, the deadline
+// passes (ErrSliceDone) or it fails. Progress is committed as it goes.
+func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadline time.Time) error {
+	im.Config.defaults()
+	r := &run{im: im, task: task, runID: runID, deadline: deadline,
+		log: im.logger().With("task_id", task.ID, "run_id", runID, "account_id", task.AccountID)}
+	prev, err := im.Store.RunForWorker(ctx, runID)
+	if err != nil {
+		return err
+	}
+	// A run continued after a time slice or a restart keeps counting where it stopped.
+	r.counts = prev.Counts
+	r.baseReq = prev.Counts.Requests
+	r.done, r.total = prev.ProgressDone, prev.ProgressTotal
+
+	c, err := im.Client(task)
+	if err != nil {
+		return err
+	}
+	r.client = c
+	// Whatever happens, the run's request count and position are recorded: a run that made
+	// only requests (nothing changed) or failed half-way still says what it did.
+	defer func() {
+		_ = im.Store.UpdateRun(context.WithoutCancel(ctx), runID, *r.progress())
+	}()
+
+	var spec map[string]string
+	if task.Mapping != "" {
+		if err := json.Unmarshal([]byte(task.Mapping), &spec); err != nil {
+			return &Failure{Permanent: true, Message: "the task's mapping is not valid JSON", Err: err}
+		}
+	}
+	m, err := mapping.Compile(spec)
+	if err != nil {
+		return &Failure{Permanent: true, Message: "the mapping has errors: " + err.Error()}
+	}
+	counter, err := im.Store.Counter(ctx, task.AccountID, task.CounterID)
+	if err != nil {
+		return fmt.Errorf("importer: counter of task %d: %w", task.ID, err)
+	}
+	counterTZ, err := time.LoadLocation(counter.Timezone)
+	if err != nil {
+		return &Failure{Permanent: true, Message: fmt.Sprintf("the counter's timezone %q is unknown", counter.Timezone), Err: err}
+	}
+
+	p, err := Preflight(ctx, c)
+	if err != nil {
+		return err
+	}
+	r.sites = p.Sites
+	r.mapper = NewMapper(m, p.AccountTZ, counterTZ)
+
+	st, err := im.Store.SyncState(ctx, task.ID)
+	if err != nil {
+		return err
+	}
+	if st.Phase == "" {
+		st, err = r.startBackfill(ctx, st, p.AccountTZ)
+		if err != nil {
+			return err
+		}
+	}
+	if st.Phase == PhaseBackfill {
+		st, err = r.backfill(ctx, st, p.AccountTZ)
+		if err != nil {
+			return err
+		}
+	}
+	return r.catchUp(ctx, st)
+}
+
+func (im *Importer) logger() *slog.Logger {
+	if im.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return im.Logger
+}
+
+func (im *Importer) now() time.Time {
+	if im.Now != nil {
+		return im.Now()
+	}
+	return time.Now()
+}
+
+// Resync makes the task's next run re-read every order from RetailCRM and then flag deleted
+// what RetailCRM no longer has, keeping its change-feed cursor. Nothing is deleted first, so
+// reports never lose data during the re-sync.
+func (im *Importer) Resync(ctx context.Context, task store.Task, mark int64) error {
+	st, err := im.Store.SyncState(ctx, task.ID)
+	if err != nil {
+		return err
+	}
+	if st.Phase == "" {
+		return nil // the first run reads everything anyway
+	}
+	st.Phase = PhaseBackfill
+	st.BackfillNext = st.BackfillFrom
+	st.ResyncMark = mark
+	return im.Store.SaveSyncState(ctx, task.AccountID, st)
+}
+
+func (r *run) progress() *store.RunProgress {
+	r.counts.Requests = r.baseReq + r.client.Requests()
+	return &store.RunProgress{Phase: r.phase, Counts: r.counts, ProgressDone: r.done, ProgressTotal: r.total, Cursor: r.cursor}
+}
+
+func (r *run) sliceOver() bool {
+	return !r.deadline.IsZero() && r.im.now().After(r.deadline)
+}
+
+// Mapper maps RetailCRM orders onto stored tracker rows for one task.
+type Mapper struct {
+	m   *mapping.Mapping
+	env mapping.Env
+}
+
+// NewMapper binds a compiled mapping to the account's and the counter's timezones.
+func NewMapper(m *mapping.Mapping, accountTZ, counterTZ *time.Location) *Mapper {
+	return &Mapper{m: m, env: mapping.Env{AccountTZ: accountTZ, CounterTZ: counterTZ}}
+}
+
+// MapOne maps one order; rejected orders (a required field missing or invalid) must not be
+// stored, and their issues say why.
+func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool, issues []store.Issue) {
+	res := mp.m.Map(o.Raw, mp.env)
+	for _, is := range res.Issues {
+		issues = append(issues, store.Issue{OrderID: is.OrderID, Field: is.Field, Value: is.Value, Message: is.Message})
+	}
+	if res.Rejected {
+		return store.OrderRow{}, true, issues
+	}
+	return toRow(o, &res.Order, mp.env.CounterTZ), false, issues
+}
+
+// mapOrders maps fetched orders; rejected ones become issues and count as invalid, and are
+// returned by id so that a stale stored copy can be flagged.
+func (r *run) mapOrders(orders []retailcrm.Order) (rows []store.OrderRow, rejected []int64, issues []store.Issue) {
+	rows = make([]store.OrderRow, 0, len(orders))
+	for i := range orders {
+		row, rej, is := r.mapper.MapOne(&orders[i])
+		issues = append(issues, is...)
+		if rej {
+			rejected = append(rejected, orders[i].ID)
+			continue
+		}
+		rows = append(rows, row)
+	}
+	return rows, rejected, issues
+}
+
+func decimalText(d interface {
+	String() string
+}, valid bool) string {
+	if !valid {
+		return ""
+	}
+	return d.String()
+}
+
+func toRow(o *retailcrm.Order, m *mapping.Order, counterTZ *time.Location) store.OrderRow {
+	row := store.OrderRow{
+		CRMID:        o.ID,
+		OrderID:      m.OrderID,
+		OrderDate:    m.OrderDate.UTC().Format(time.DateTime),
+		OrderLocal:   m.DateIn(counterTZ),
+		SessionID:    m.SessionID,
+		UserID:       m.UserID,
+		ItemCount:    decimalText(m.ItemCount.Decimal, m.ItemCount.Valid),
+		Profit:       decimalText(m.Profit.Decimal, m.Profit.Valid),
+		Revenue:      decimalText(m.Revenue.Decimal, m.Revenue.Valid),
+		Comment:      m.Comment,
+		ContactName:  m.ContactName,
+		ContactPhone: m.ContactPhone,
+		ContactEmail: m.ContactEmail,
+		Tags:         m.Tags,
+		Status:       o.Status,
+		Site:         o.Site,
+	}
+	row.Hash = RowHash(&row)
+	return row
+}
+
+// RowHash is the digest of everything the tracker shows of an order; two imports with equal
+// hashes need no write.
+func RowHash(o *store.OrderRow) string {
+	h := sha256.New()
+	for _, f := range []string{o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount, o.Profit, o.Revenue,
+		o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, strings.Join(o.Tags, "\x1e"), o.Status, o.Site} {
+		h.Write([]byte(f))
+		h.Write([]byte{0x1f})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// commit writes one batch with the checkpoint that follows it.
+func (r *run) commit(ctx context.Context, orders []retailcrm.Order, gone []int64, st *store.SyncState, mark int64) error {
+	rows, rejected, issues := r.mapOrders(orders)
+	r.counts.Fetched += int64(len(orders))
+	r.counts.Invalid += int64(len(rejected))
+	r.counts.Pages++
+	p := r.progress()
+	p.NewIssues = issues
+	p.NewIssueCount = int64(len(issues))
+	// An order that no longer maps (its required field went bad) is no longer in the mapped
+	// set; a stale copy of it must not linger in reports.
+	deletes := append(slices.Clone(gone), rejected...)
+	res, err := r.im.Store.ApplyBatch(ctx, store.Batch{
+		AccountID: r.task.AccountID, CounterID: r.task.CounterID, TaskID: r.task.ID,
+		Upserts: rows, Deletes: deletes, Mark: mark, State: st, RunID: r.runID, Progress: p,
+	})
+	if err != nil {
+		return err
+	}
+	r.counts.Created += res.Created
+	r.counts.Updated += res.Updated
+	r.counts.Deleted += res.Deleted
+	if r.im.Observe != nil {
+		r.im.Observe(res, int64(len(rejected)))
+	}
+	return nil
+}

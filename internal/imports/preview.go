@@ -1,0 +1,148 @@
+package imports
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"orderimport/internal/importer"
+	"orderimport/internal/retailcrm"
+	"orderimport/internal/store"
+)
+
+// PreviewInput asks for the newest orders mapped as an import would store them. The key may
+// be omitted when TaskID names a saved task (editing: the stored key is used, never shown).
+type PreviewInput struct {
+	RetailCRM RetailCRMInput     `json:"retailcrm"`
+	Mapping   map[string]*string `json:"mapping"`
+	CounterID int64              `json:"counter_id"`
+	TaskID    int64              `json:"task_id"`
+	Limit     int                `json:"limit"`
+}
+
+// PreviewOrder is one order as it would be stored, or why it would not be.
+type PreviewOrder struct {
+	CRMID    int64         `json:"crm_id"`
+	Number   string        `json:"number"`
+	Rejected bool          `json:"rejected"`
+	Order    *store.OrderRow `json:"-"`
+	Issues   []store.Issue `json:"issues"`
+}
+
+// Preview is the answer of a preview.
+type Preview struct {
+	Timezone string         `json:"timezone"`
+	Orders   []PreviewOrder `json:"orders"`
+}
+
+// MaxPreview bounds a preview: it is for eyes, not for export.
+const MaxPreview = 50
+
+// Preview fetches the newest orders and maps them.
+func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput) (*Preview, error) {
+	if in.Limit == 0 {
+		in.Limit = 10
+	}
+	if in.Limit < 1 || in.Limit > MaxPreview {
+		return nil, &FieldError{Field: "limit", Message: fmt.Sprintf("must be from 1 to %d", MaxPreview)}
+	}
+	if in.CounterID == 0 {
+		return nil, &FieldError{Field: "counter_id", Message: "is required: the counter whose timezone the dates are shown in"}
+	}
+	counter, err := s.Store.Counter(ctx, accountID, in.CounterID)
+	if err != nil {
+		return nil, err
+	}
+	counterTZ, err := time.LoadLocation(counter.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("imports: counter timezone %q: %w", counter.Timezone, err)
+	}
+	spec := map[string]string{}
+	url, key := "", ""
+	if in.RetailCRM.URL != nil {
+		url = *in.RetailCRM.URL
+	}
+	if in.RetailCRM.APIKey != nil {
+		key = *in.RetailCRM.APIKey
+	}
+	var c *retailcrm.Client
+	if in.TaskID != 0 {
+		t, err := s.Store.Task(ctx, accountID, in.TaskID)
+		if err != nil {
+			return nil, err
+		}
+		if err := decodeSpec(t.Mapping, spec); err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(key) == "" {
+			im := importer.Importer{Keyring: s.Keyring, HTTPClient: s.HTTPClient, Limiters: s.Limiters}
+			if c, err = im.Client(t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if c == nil {
+		if c, err = s.Client(url, key, 0); err != nil {
+			return nil, err
+		}
+	}
+	for f, e := range in.Mapping {
+		if e == nil {
+			delete(spec, f)
+		} else {
+			spec[f] = strings.TrimSpace(*e)
+		}
+	}
+	m, err := CompileMapping(spec)
+	if err != nil {
+		return nil, err
+	}
+	p, err := importer.Preflight(ctx, c)
+	if err != nil {
+		return nil, crmError(err)
+	}
+	page, err := c.Orders(ctx, retailcrm.OrdersFilter{Sites: p.Sites}, 1, pageFor(in.Limit))
+	if err != nil {
+		return nil, crmError(err)
+	}
+	out := &Preview{Timezone: counter.Timezone, Orders: []PreviewOrder{}}
+	mapper := importer.NewMapper(m, p.AccountTZ, counterTZ)
+	for i := range page.Orders {
+		if len(out.Orders) == in.Limit {
+			break
+		}
+		o := &page.Orders[i]
+		row, rejected, issues := mapper.MapOne(o)
+		po := PreviewOrder{CRMID: o.ID, Number: o.Number, Rejected: rejected, Issues: issues}
+		if !rejected {
+			po.Order = &row
+		}
+		if po.Issues == nil {
+			po.Issues = []store.Issue{}
+		}
+		out.Orders = append(out.Orders, po)
+	}
+	return out, nil
+}
+
+func pageFor(n int) int {
+	switch {
+	case n <= 20:
+		return 20
+	case n <= 50:
+		return 50
+	}
+	return 100
+}
+
+func decodeSpec(stored string, into map[string]string) error {
+	if stored == "" {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(stored), &into); err != nil {
+		return fmt.Errorf("imports: stored mapping: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+// Package jobs runs import tasks on River: a periodic scheduler tick that enqueues due tasks,
+// and the import worker that executes runs in time slices.
+//
+// The schedule lives in the database (import_tasks.next_run_at), not in River's in-memory
+// periodic jobs, so it survives restarts and scales to thousands of tasks; one River periodic
+// "tick" enqueues a unique import job per due task in the same transaction that advances
+// next_run_at.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"orderimport/internal/importer"
+	"orderimport/internal/store"
+)
+
+// ImportArgs is one run of one task. Uniqueness is by task only, across every non-final
+// state: while a run of a task is queued or running, no second one can be enqueued.
+type ImportArgs struct {
+	TaskID int64 `json:"task_id" river:"unique"`
+	RunID  int64 `json:"run_id"`
+}
+
+// Kind implements river.JobArgs.
+func (ImportArgs) Kind() string { return "import_run" }
+
+// InsertOpts keeps attempts low: the client already retries each request, and the next
+// scheduled run catches up anyway.
+func (ImportArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       "imports",
+		MaxAttempts: 3,
+		UniqueOpts: river.UniqueOpts{
+			ByArgs: true,
+			ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+				rivertype.JobStateRunning, rivertype.JobStateScheduled},
+		},
+	}
+}
+
+// TickArgs is the scheduler's periodic job.
+type TickArgs struct{}
+
+// Kind implements river.JobArgs.
+func (TickArgs) Kind() string { return "schedule_tick" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (TickArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       "schedule",
+		MaxAttempts: 1,
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable,
+			rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}},
+	}
+}
+
+// Config tunes the job system; zero values take the defaults.
+type Config struct {
+	// Workers is how many runs execute at once in this process; 0 = this process only
+	// enqueues (serve without workers).
+	Workers int
+	// Slice is how long one job attempt works before it commits and hands the run back to
+	// the queue (snooze 0). Long backfills are many slices, so no job runs long enough to be
+	// mistaken for a stuck one.
+	Slice time.Duration
+	// RescueAfter is when a job left running by a dead process is handed to another worker.
+	RescueAfter time.Duration
+	// TickInterval is how often due tasks are enqueued.
+	TickInterval time.Duration
+	// FailuresBeforeAttention is how many failed runs in a row park a task.
+	FailuresBeforeAttention int
+	// SchedulerBatch bounds the tasks one tick enqueues (the next tick takes the rest).
+	SchedulerBatch int
+}
+
+func (c *Config) defaults() {
+	if c.Slice == 0 {
+		c.Slice = 2 * time.Minute
+	}
+	if c.RescueAfter == 0 {
+		c.RescueAfter = c.Slice + 3*time.Minute
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 30 * time.Second
+	}
+	if c.FailuresBeforeAttention == 0 {
+		c.FailuresBeforeAttention = 5
+	}
+	if c.SchedulerBatch == 0 {
+		c.SchedulerBatch = 1000
+	}
+}
+
+// Jobs owns the River client.
+type Jobs struct {
+	store    *store.Store
+	importer *importer.Importer
+	client   *river.Client[*sql.Tx]
+	driver   riverdriver.Driver[*sql.Tx]
+	log      *slog.Logger
+	cfg      Config
+	now      func() time.Time
+	// OnRunFinished, when set, is told about every run that reached a final status (metrics).
+	OnRunFinished func(store.Run)
+}
+
+// New builds the job system over the store's database.
+func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (*Jobs, error) {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	j := &Jobs{store: st, importer: im, log: log, cfg: cfg, now: time.Now}
+	driver, err := newDriver(st)
+	if err != nil {
+		return nil, err
+	}
+	j.driver = driver
+	rc := &river.Config{
+		Logger:               log.With("component", "river"),
+		JobTimeout:           cfg.Slice + 2*time.Minute,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		// Keep finished jobs briefly: runs are recorded in our own table.
+		CompletedJobRetentionPeriod: time.Hour,
+	}
+	if cfg.Workers > 0 {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &importWorker{j: j})
+		river.AddWorker(workers, &tickWorker{j: j})
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{
+			"imports":  {MaxWorkers: cfg.Workers},
+			"schedule": {MaxWorkers: 1},
+		}
+		rc.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.TickInterval), func() (river.JobArgs, *river.InsertOpts) {
+				return TickArgs{}, nil
+			}, &river.PeriodicJobOpts{RunOnStart: true}),
+		}
+		if st.Engine() == store.SQLite {
+			// SQLite has no LISTEN/NOTIFY: poll often so "run now" starts promptly.
+			rc.FetchPollInterval = 200 * time.Millisecond
+			rc.FetchCooldown = 50 * time.Millisecond
+		}
+	}
+	client, err := river.NewClient(driver, rc)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: create river client: %w", err)
+	}
+	j.client = client
+	return j, nil
+}
+
+func newDriver(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
+	switch st.Engine() {
+	case store.SQLite:
+		return riversqlite.New(st.DB()), nil
+	case store.Postgres:
+		return newPostgresDriver(st), nil
+	}
+	return nil, fmt.Errorf("jobs: unsupported engine %s", st.Engine())
+}
+
+// Migrate applies River's own schema migrations.
+func Migrate(ctx context.Context, st *store.Store) error {
+	driver, err := newDriver(st)
+	if err != nil {
+		return err
+	}
+	m, err := rivermigrate.New(driver, nil)
+	if err != nil {
+		return fmt.Errorf("jobs: river migrator: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("jobs: river migrations: %w", err)
+	}
+	return nil
+}
+
+// Start starts working (when configured with workers) and the scheduler. On SQLite, which is
+// single-process by design, anything left running at start belongs to a dead process: the
+// runs are marked interrupted and their jobs made available again so the tasks resume from
+// their checkpoints right away.
+func (j *Jobs) Start(ctx context.Context) error {
+	if j.cfg.Workers > 0 && j.store.Engine() == store.SQLite {
+		n, err := j.store.InterruptStaleRuns(ctx, j.now().Add(time.Hour))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			j.log.Warn("runs left running by a stopped process were marked interrupted; their tasks resume from the last checkpoint", "runs", n)
+		}
+		if _, err := j.store.RequeueOrphanedJobs(ctx); err != nil {
+			return err
+		}
+	}
+	if j.cfg.Workers == 0 {
+		return nil
+	}
+	if err := j.client.Start(ctx); err != nil {
+		return fmt.Errorf("jobs: start river: %w", err)
+	}
+	return nil
+}
+
+// Stop stops taking work and waits for the current pages to commit; running runs hand
+// themselves back to the queue (snooze) and resume at the next start.
+func (j *Jobs) Stop(ctx context.Context) error {
+	if j.cfg.Workers == 0 {
+		return nil
+	}
+	if err := j.client.StopAndCancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("jobs: stop river: %w", err)
+	}
+	return nil
+}
+
+// Enqueue queues a run of the task unless one is already queued or running, in which case
+// that one is returned. It is how "run now", a newly saved active task and the scheduler start
+// runs.
+func (j *Jobs) Enqueue(ctx context.Context, task store.Task, kind string) (store.Run, error) {
+	var out store.Run
+	err := j.store.InTx(ctx, func(tx *sql.Tx) error {
+		r, err := j.enqueueTx(ctx, tx, task, kind)
+		out = r
+		return err
+	})
+	if err != nil {
+		return store.Run{}, err
+	}
+	if out.ID == 0 {
+		active, err := j.store.ActiveRun(ctx, task.AccountID, task.ID)
+		if err != nil {
+			return store.Run{}, err
+		}
+		if active != nil {
+			return *active, nil
+		}
+		return store.Run{}, fmt.Errorf("jobs: task %d has a job queued but no active run", task.ID)
+	}
+	return out, nil
+}
+
+// enqueueTx returns a zero Run when the task already has a run queued or running.
+func (j *Jobs) enqueueTx(ctx context.Context, tx *sql.Tx, task store.Task, kind string) (store.Run, error) {
+	r, err := j.store.CreateRunTx(ctx, tx, task.AccountID, task.ID, kind)
+	if err != nil {
+		return store.Run{}, err
+	}
+	res, err := j.client.InsertTx(ctx, tx, ImportArgs{TaskID: task.ID, RunID: r.ID}, nil)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("jobs: enqueue run of task %d: %w", task.ID, err)
+	}
+	if res.UniqueSkippedAsDuplicate {
+		if err := j.store.DeleteRunTx(ctx, tx, r.ID); err != nil {
+			return store.Run{}, err
+		}
+		return store.Run{}, nil
+	}
+	return r, nil
+}
+
+// Tick enqueues every due task and moves its next run one period on, all in one transaction,
+// so a task is never enqueued twice for the same period even with several schedulers.
+func (j *Jobs) Tick(ctx context.Context) (int, error) {
+	now := j.now().UTC()
+	n := 0
+	err := j.store.InTx(ctx, func(tx *sql.Tx) error {
+		due, err := j.store.DueTasks(ctx, tx, now, j.cfg.SchedulerBatch)
+		if err != nil {
+			return err
+		}
+		for _, t := range due {
+			if _, err := j.enqueueTx(ctx, tx, t, store.RunScheduled); err != nil {
+				return err
+			}
+			if err := j.store.SetNextRun(ctx, tx, t.ID, now.Add(time.Duration(t.FrequencyHours)*time.Hour)); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("jobs: scheduler tick: %w", err)
+	}
+	return n, nil
+}
+
+// QueueDepth counts import jobs waiting to run (metrics).
+func (j *Jobs) QueueDepth(ctx context.Context) (int, error) {
+	return j.store.QueueDepth(ctx)
+}
+
+type tickWorker struct {
+	river.WorkerDefaults[TickArgs]
+	j *Jobs
+}
+
+func (w *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
+	n, err := w.j.Tick(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.j.log.Info("scheduler enqueued due tasks", "tasks", n)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"orderimport/internal/importer"
+	"orderimport/internal/store"
+)
+
+type importWorker struct {
+	river.WorkerDefaults[ImportArgs]
+	j *Jobs
+}
+
+// Timeout: the slice plus room to commit the last page; the worker stops itself at the slice.
+func (w *importWorker) Timeout(*river.Job[ImportArgs]) time.Duration { return w.j.cfg.Slice + 2*time.Minute }
+
+func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) error {
+	return w.j.work(ctx, job)
+}
+
+// work executes one slice of a run. Errors from the run are recorded on the run and the task
+// and not returned to River: retrying a failed run right away would be a retry storm against
+// RetailCRM, and the next scheduled run catches up anyway.
+func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
+	args, jobID := job.Args, strconv.FormatInt(job.ID, 10)
+	task, err := j.store.TaskForWorker(ctx, args.TaskID)
+	if errors.Is(err, store.ErrNotFound) {
+		// The task was deleted after the job was queued.
+		if r, err := j.store.RunForWorker(ctx, args.RunID); err == nil && !r.Finished() {
+			_, _ = j.store.FinishRun(ctx, r.ID, store.RunInterrupted, "the import task was deleted")
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	owner := j.client.ID() + "/" + jobID
+	ok, err := j.store.AcquireLease(ctx, task.ID, owner, j.now().Add(j.cfg.Slice+time.Minute))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Another worker still holds this task (a job rescued while its first worker lives):
+		// wait for its lease to end instead of running the task twice.
+		return river.JobSnooze(15 * time.Second)
+	}
+	defer func() {
+		// Release even if ctx is cancelled: the lease must not outlive this slice.
+		_ = j.store.ReleaseLease(context.WithoutCancel(ctx), task.ID, owner)
+	}()
+
+	r, err := j.store.RunForWorker(ctx, args.RunID)
+	if err != nil {
+		return err
+	}
+	if r.Finished() {
+		// A restart marked the run interrupted; the rest of the work is a new run that resumes
+		// from the checkpoint.
+		nr, err := j.store.CreateRun(ctx, task.AccountID, task.ID, r.Kind)
+		if err != nil {
+			return err
+		}
+		r = nr
+	}
+	if err := j.store.StartRun(ctx, r.ID); err != nil {
+		return err
+	}
+	log := j.log.With("task_id", task.ID, "run_id", r.ID)
+	if r.Kind == store.RunResync && r.Counts.Pages == 0 && r.StartedAt == nil {
+		if err := j.importer.Resync(ctx, task, r.ID); err != nil {
+			return err
+		}
+	}
+
+	runErr := j.importer.Run(ctx, task, r.ID, j.now().Add(j.cfg.Slice))
+	switch {
+	case errors.Is(runErr, importer.ErrSliceDone):
+		return river.JobSnooze(0)
+	case runErr != nil && ctx.Err() != nil:
+		// Shutdown (or the job timeout): what was committed stays; the run resumes from its
+		// checkpoint when a worker takes the job again.
+		log.Info("run paused by shutdown; it resumes from its checkpoint")
+		return river.JobSnooze(0)
+	}
+	return j.finish(context.WithoutCancel(ctx), job, task, r.ID, runErr)
+}
+
+// finish records the run's outcome, the task's health and the job's completion in one
+// transaction: the moment a run is final, its task can be enqueued again.
+func (j *Jobs) finish(ctx context.Context, job *river.Job[ImportArgs], task store.Task, runID int64, runErr error) error {
+	status, msg := store.RunSucceeded, ""
+	failed, needsAttention, taskMsg := false, false, ""
+	if runErr != nil {
+		status, msg, failed = store.RunFailed, runErr.Error(), true
+		var f *importer.Failure
+		permanent := errors.As(runErr, &f) && f.Permanent
+		needsAttention = permanent || task.ConsecutiveFailures+1 >= j.cfg.FailuresBeforeAttention
+		taskMsg = msg
+		if needsAttention && !permanent {
+			taskMsg = fmt.Sprintf("%d runs in a row failed; the last error: %s", task.ConsecutiveFailures+1, msg)
+		}
+	}
+	var run store.Run
+	err := j.store.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if run, err = j.store.FinishRunTx(ctx, tx, runID, status, msg); err != nil {
+			return err
+		}
+		if err := j.store.RecordTaskOutcomeTx(ctx, tx, task.ID, failed, needsAttention, taskMsg); err != nil {
+			return err
+		}
+		return j.completeTx(ctx, tx, job)
+	})
+	if err != nil {
+		return err
+	}
+	log := j.log.With("task_id", task.ID, "run_id", runID)
+	if runErr != nil {
+		log.Warn("run failed", "error", msg, "needs_attention", needsAttention)
+	} else {
+		log.Info("run finished", "status", run.Status, "fetched", run.Counts.Fetched, "created", run.Counts.Created,
+			"updated", run.Counts.Updated, "deleted", run.Counts.Deleted, "invalid", run.Counts.Invalid, "requests", run.Counts.Requests)
+	}
+	j.runFinished(run)
+	return nil
+}
+
+func (j *Jobs) completeTx(ctx context.Context, tx *sql.Tx, job *river.Job[ImportArgs]) error {
+	var err error
+	switch j.store.Engine() {
+	case store.SQLite:
+		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	default:
+		_, err = river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
+	}
+	if err != nil {
+		return fmt.Errorf("jobs: complete job %d: %w", job.ID, err)
+	}
+	return nil
+}
+
+func (j *Jobs) runFinished(r store.Run) {
+	if j.OnRunFinished != nil {
+		j.OnRunFinished(r)
+	}
+}
