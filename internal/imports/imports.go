@@ -106,13 +106,13 @@ func (s *Service) Client(rawURL, apiKey string, rateLimit float64) (*retailcrm.C
 
 // CheckResult is what RetailCRM said about a key.
 type CheckResult struct {
-	OK           bool          `json:"ok"`
-	URL          string        `json:"url"`
-	Scopes       []string      `json:"scopes"`
-	SiteAccess   string        `json:"site_access"`
-	Sites        []SiteInfo    `json:"sites"`
-	Timezone     string        `json:"timezone"`
-	CustomFields []CustomField `json:"custom_fields"`
+	OK           bool                `json:"ok"`
+	URL          string              `json:"url"`
+	Scopes       []string            `json:"scopes"`
+	SiteAccess   string              `json:"site_access"`
+	Sites        []SiteInfo          `json:"sites"`
+	Timezone     string              `json:"timezone"`
+	CustomFields []CustomField       `json:"custom_fields"`
 	Suggestions  map[string][]string `json:"suggestions,omitempty"`
 }
 

@@ -24,11 +24,11 @@ type PreviewInput struct {
 
 // PreviewOrder is one order as it would be stored, or why it would not be.
 type PreviewOrder struct {
-	CRMID    int64         `json:"crm_id"`
-	Number   string        `json:"number"`
-	Rejected bool          `json:"rejected"`
+	CRMID    int64           `json:"crm_id"`
+	Number   string          `json:"number"`
+	Rejected bool            `json:"rejected"`
 	Order    *store.OrderRow `json:"-"`
-	Issues   []store.Issue `json:"issues"`
+	Issues   []store.Issue   `json:"issues"`
 }
 
 // Preview is the answer of a preview.

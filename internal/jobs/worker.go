@@ -22,7 +22,9 @@ type importWorker struct {
 }
 
 // Timeout: the slice plus room to commit the last page; the worker stops itself at the slice.
-func (w *importWorker) Timeout(*river.Job[ImportArgs]) time.Duration { return w.j.cfg.Slice + 2*time.Minute }
+func (w *importWorker) Timeout(*river.Job[ImportArgs]) time.Duration {
+	return w.j.cfg.Slice + 2*time.Minute
+}
 
 func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	return w.j.work(ctx, job)
