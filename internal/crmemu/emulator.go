@@ -282,7 +282,7 @@ func hasScope(kc *KeyConfig, scope string) bool {
 	return false
 }
 
-// keyConfig resolves a key for the Go API: "" means an all-seeing observer.
+// keyConfigLocked resolves a key for the Go API: "" means an all-seeing observer.
 func (e *Emulator) keyConfigLocked(key string) (*KeyConfig, bool) {
 	if key == "" {
 		return nil, true

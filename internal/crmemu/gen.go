@@ -211,7 +211,7 @@ func (g *generator) externalID(i int64, site uint8) string {
 	return strconv.FormatInt(i+1000, 10)
 }
 
-// seededByNumber inverts number(): the candidates a number or external id can belong to.
+// candidates inverts number() and externalID(): the seeded ids a number or external id can belong to.
 func (g *generator) candidates(s string) []int64 {
 	var out []int64
 	if n, err := strconv.ParseInt(strings.TrimSuffix(s, "C"), 10, 64); err == nil {
@@ -681,11 +681,21 @@ func (g *generator) orderCustomFields(r *rnd, created int64) []cfValue {
 	return cfs
 }
 
+// itemID numbers order lines so that ids stay unique across orders, also
+// when a merge moves lines: generated orders have at most 8 lines, lines
+// beyond that (from OrderInput) get ids from a range no generated order reaches.
+func itemID(orderID int64, k int) int64 {
+	if k < 8 {
+		return orderID*8 + int64(k)
+	}
+	return 1<<48 + orderID<<16 + int64(k)
+}
+
 var weighedQty = []qty{250, 500, 750, 1000, 1500, 2000, 1250, 125}
 
 func (g *generator) item(r *rnd, orderID int64, k int, created int64, group string, n int, noPurchase bool) item {
 	of := g.offers[r.intn(len(g.offers))]
-	it := item{id: orderID*8 + int64(k), offer: of, initialPrice: of.price, createdAt: created, quantity: 1000}
+	it := item{id: itemID(orderID, k), offer: of, initialPrice: of.price, createdAt: created, quantity: 1000}
 	if of.weighed {
 		it.quantity = weighedQty[r.intn(len(weighedQty))]
 	} else {

@@ -1,9 +1,11 @@
 package crmemu
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -258,5 +260,111 @@ func TestRandomMutationsStayConsistent(t *testing.T) {
 		if (r.status == 200) != live[oid] {
 			t.Errorf("order %d: get %d, live %v", oid, r.status, live[oid])
 		}
+	}
+}
+
+func TestMutationEdgeCases(t *testing.T) {
+	t.Parallel()
+	e := newTestEmu(t, Options{Seed: 25, Orders: 0})
+	m := get(t, e, DemoKey, "/api/v5/orders").json(t)
+	if p := m["pagination"].(map[string]any); p["totalCount"] != 0.0 || p["totalPageCount"] != 0.0 || len(m["orders"].([]any)) != 0 {
+		t.Errorf("empty account: %v", m)
+	}
+	if h := get(t, e, DemoKey, "/api/v5/orders/history").json(t)["history"].([]any); len(h) != 0 {
+		t.Errorf("empty history: %v", h)
+	}
+	delivery, net := 300.0, 120.5
+	items := make([]ItemInput, 10)
+	for i := range items {
+		items[i] = ItemInput{Price: 1395.16, Quantity: 0.25, PurchasePrice: 1000.5}
+	}
+	items[9].Canceled = true
+	wish := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	oid := e.CreateOrder(OrderInput{Site: NoSite, Items: items, DeliveryCost: &delivery, DeliveryNetCost: &net,
+		CustomFields: map[string]any{"wish_date": wish, "gift_options": []string{"wrap"}, FieldSessionID: "s-1"}})
+	if oid != 1 {
+		t.Fatalf("first id %d", oid)
+	}
+	o := get(t, e, DemoKey, "/api/v5/orders/1?by=id").json(t)["order"].(map[string]any)
+	if _, ok := o["site"]; ok {
+		t.Errorf("NoSite order has site %v", o["site"])
+	}
+	seen := map[float64]bool{}
+	for _, it := range o["items"].([]any) {
+		seen[it.(map[string]any)["id"].(float64)] = true
+	}
+	cf := o["customFields"].(map[string]any)
+	// 9 live lines × 0.25 × 1395.16 = 3139.11; purchase 9 × 0.25 × 1000.5 = 2251.125 → 2251.13
+	if len(seen) != 10 || o["summ"] != 3139.11 || o["totalSumm"] != 3439.11 || o["purchaseSumm"] != 2251.13 ||
+		cf["wish_date"] != "2026-06-01" || cf[FieldSessionID] != "s-1" || o["delivery"].(map[string]any)["netCost"] != 120.5 {
+		t.Errorf("created order: items %d summ %v total %v purchase %v cf %v", len(seen), o["summ"], o["totalSumm"], o["purchaseSumm"], cf)
+	}
+	must(t, e.UpdateOrder(1, Change{Field: "email", Value: ""}))
+	if o := get(t, e, DemoKey, "/api/v5/orders/1?by=id").json(t)["order"].(map[string]any); o["email"] != "" {
+		t.Errorf(`email "" not kept: %v`, o["email"])
+	}
+	must(t, e.UpdateOrder(1, Change{Field: "email", Value: nil}, Change{Field: "delivery_net_cost", Value: nil}))
+	o = get(t, e, DemoKey, "/api/v5/orders/1?by=id").json(t)["order"].(map[string]any)
+	if _, ok := o["email"]; ok {
+		t.Errorf("cleared email still there")
+	}
+	if _, ok := o["delivery"].(map[string]any)["netCost"]; ok {
+		t.Errorf("cleared netCost still there")
+	}
+	if err := e.UpdateOrder(1, Change{Field: "colour", Value: "red"}); err == nil {
+		t.Error("unknown field accepted")
+	}
+	if err := e.UpdateOrder(1, Change{Field: "status", Value: "no-such-status"}); err == nil {
+		t.Error("unknown status accepted")
+	}
+	last := e.HistoryLastID()
+	if err := e.UpdateOrder(1, Change{Field: "status", Value: "complete"}, Change{Field: "custom_nope", Value: 1}); err == nil || e.HistoryLastID() != last {
+		t.Errorf("a failing change must apply nothing: %v, history %d → %d", err, last, e.HistoryLastID())
+	}
+	two := e.CreateOrder(OrderInput{})
+	if err := e.MergeOrders(two, two); err == nil {
+		t.Error("merge into itself accepted")
+	}
+	must(t, e.DeleteOrder(two))
+	for _, err := range []error{e.DeleteOrder(two), e.UpdateOrder(two, Change{Field: "phone", Value: "1"}), e.MergeOrders(1, two), e.UpdateOrder(99, Change{Field: "phone", Value: "1"})} {
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("mutation of a missing order: %v", err)
+		}
+	}
+}
+
+// Readers and writers may run at once (run with -race).
+func TestConcurrentReadersAndMutations(t *testing.T) {
+	t.Parallel()
+	e := newTestEmu(t, Options{Seed: 26, Orders: 300, RateLimit: 1000})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rng := rand.New(rand.NewPCG(26, 1))
+		for range 60 {
+			e.RandomMutation(rng)
+		}
+		if err := e.SetTimezone("Europe/Berlin"); err != nil {
+			t.Error(err)
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 25 {
+				path := "/api/v5/orders?limit=50&page=" + strconv.Itoa(1+i%6)
+				if g%2 == 1 {
+					path = "/api/v5/orders/history?limit=50&filter[sinceId]=" + strconv.Itoa(i*12)
+				}
+				if r := get(t, e, DemoKey, path); r.status != 200 {
+					t.Errorf("%s: %d", path, r.status)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	if st := e.Stats(); st.Requests != 100 {
+		t.Errorf("%d requests counted", st.Requests)
 	}
 }

@@ -115,14 +115,14 @@ func apiKey(r *http.Request) string {
 
 // ServeHTTP answers one API request: hooks, rate limit, latency, faults, then the endpoint.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// the limiter counts the request when it arrives, before a hook can delay it
+	limited := e.lim.arrive(apiKey(r), time.Now())
 	e.runHooks(r)
 	rt := routeFor(r.URL.Path)
 	name := "unknown"
 	if rt != nil {
 		name = rt.name
 	}
-	key := apiKey(r)
-	limited := e.lim.arrive(key, time.Now())
 	e.stats.request(name)
 	if limited {
 		e.stats.rateLimited()

@@ -136,15 +136,6 @@ func appendNaive(b []byte, unix int64, loc *time.Location) []byte {
 	return append2(b, s)
 }
 
-func appendDate(b []byte, unix int64, loc *time.Location) []byte {
-	y, mo, d := time.Unix(unix, 0).In(loc).Date()
-	b = append4(b, y)
-	b = append(b, '-')
-	b = append2(b, int(mo))
-	b = append(b, '-')
-	return append2(b, d)
-}
-
 func append2(b []byte, n int) []byte {
 	return append(b, byte('0'+n/10), byte('0'+n%10))
 }

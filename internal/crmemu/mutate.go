@@ -173,7 +173,7 @@ func applyInput(o *order, in *OrderInput) {
 		o.items = o.items[:0:0]
 		for k, ii := range in.Items {
 			it := base[k%len(base)]
-			it.id = o.id*8 + int64(k)
+			it.id = itemID(o.id, k)
 			it.initialPrice = moneyOf(ii.Price)
 			it.discountTotal, it.discounts = 0, nil
 			it.quantity = 1000
@@ -642,8 +642,11 @@ func (e *Emulator) randomChanges(rng *rand.Rand, id int64) []Change {
 		var c Change
 		switch rng.IntN(9) {
 		case 0, 1:
-			active := statusDefs[rng.IntN(len(statusDefs))]
-			c = Change{Field: "status", Value: active.code}
+			s := statusDefs[rng.IntN(len(statusDefs))]
+			for !s.active {
+				s = statusDefs[rng.IntN(len(statusDefs))]
+			}
+			c = Change{Field: "status", Value: s.code}
 		case 2:
 			c = Change{Field: "customer_comment", Value: customerComments[rng.IntN(len(customerComments))]}
 		case 3:

@@ -149,19 +149,20 @@ var loyaltyLevels = []struct {
 
 // recompute keeps the totals consistent the way order-53 shows RetailCRM
 // does: canceled lines stay in items but count neither in summ nor in purchaseSumm.
+// Sums are exact (kopecks × thousandths) and rounded once, at the end.
 func (o *order) recompute() {
-	var summ, purchase money
+	var summ, purchase int64
 	for i := range o.items {
 		it := &o.items[i]
 		if it.canceled {
 			continue
 		}
-		summ += (it.initialPrice - it.discountTotal).times(it.quantity)
-		purchase += it.purchasePrice.times(it.quantity)
+		summ += int64(it.initialPrice-it.discountTotal) * int64(it.quantity)
+		purchase += int64(it.purchasePrice) * int64(it.quantity)
 	}
-	o.summ = summ
-	o.purchaseSumm = purchase
-	o.totalSumm = summ
+	o.summ = money(1).times(qty(summ))
+	o.purchaseSumm = money(1).times(qty(purchase))
+	o.totalSumm = o.summ
 	if o.hasDelivery {
 		o.totalSumm += o.delivery.cost
 	}

@@ -65,7 +65,7 @@ func newer(a, b *order) bool {
 	return a.id > b.id
 }
 
-// current returns the live version of order id, generating seeded orders; nil if absent.
+// currentLocked returns the live version of order id, generating seeded orders; nil if absent.
 func (e *Emulator) currentLocked(id int64) *order {
 	if s, ok := e.over[id]; ok {
 		return s.o
@@ -262,6 +262,11 @@ func (e *Emulator) parseListQuery(q url.Values, kc *KeyConfig, loc *time.Locatio
 		}
 	}
 	if nums, ok := multi(q, "filter[numbers]"); ok {
+		if len(nums) > 100 {
+			// the documented maximum of numbers per request
+			a := validationError("children[numbers]", "Значение слишком длинное. Должно быть равно 100 элементам или меньше.")
+			return nil, &a
+		}
 		lq.numbers = map[string]bool{}
 		for _, s := range nums {
 			lq.numbers[s] = true
@@ -320,7 +325,7 @@ func (e *Emulator) orders(_ *http.Request, q url.Values, kc *KeyConfig) answer {
 }
 
 func (e *Emulator) order(r *http.Request, q url.Values, kc *KeyConfig) answer {
-	ref, _ := url.PathUnescape(r.URL.Path[len("/api/v5/orders/"):])
+	ref := r.URL.Path[len("/api/v5/orders/"):]
 	// RetailCRM looks orders up by externalId unless told by=id.
 	by := q.Get("by")
 	if by == "" {

@@ -115,11 +115,11 @@ func TestCreatedAtFilterWholeDaysInAccountTimezone(t *testing.T) {
 		t.Run(tz, func(t *testing.T) {
 			t.Parallel()
 			// 2026-03-29 is the EU switch to summer time, 2026-03-08 the US one.
-			e := newTestEmu(t, Options{Seed: 4, Orders: 3000, Timezone: tz,
+			e := newTestEmu(t, Options{Seed: 4, Orders: 2000, Timezone: tz,
 				Start: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 4, 5, 0, 0, 0, 0, time.UTC)})
 			e.CreateOrder(OrderInput{CreatedAt: time.Date(2026, 3, 29, 0, 30, 0, 0, e.Location())})
 			all, total := walkOrders(t, e, DemoKey, "", 100)
-			if total != 3001 {
+			if total != 2001 {
 				t.Fatalf("total %d", total)
 			}
 			byDay := map[string]int{}
@@ -354,7 +354,7 @@ func TestRichOrderSizes(t *testing.T) {
 // The generator produces the real-world mess the importer must survive.
 func TestSeededDataRealism(t *testing.T) {
 	t.Parallel()
-	e := newTestEmu(t, Options{Seed: 12, Orders: 3000})
+	e := newTestEmu(t, Options{Seed: 12, Orders: 2000})
 	var raw []map[string]any
 	for _, b := range e.Orders("") {
 		var m map[string]any
