@@ -1,6 +1,7 @@
 package crmemu
 
 import (
+	"bytes"
 	"math"
 	"net/http"
 	"net/url"
@@ -32,6 +33,10 @@ type hval struct {
 	raw  []byte // nil → null
 	ts   int64
 	isTS bool
+}
+
+func (v hval) equal(w hval) bool {
+	return v.isTS == w.isTS && v.ts == w.ts && bytes.Equal(v.raw, w.raw) && (v.raw == nil) == (w.raw == nil)
 }
 
 func (e *enc) hval(v hval) {

@@ -321,6 +321,12 @@ func TestMutationEdgeCases(t *testing.T) {
 	if err := e.UpdateOrder(1, Change{Field: "status", Value: "complete"}, Change{Field: "custom_nope", Value: 1}); err == nil || e.HistoryLastID() != last {
 		t.Errorf("a failing change must apply nothing: %v, history %d → %d", err, last, e.HistoryLastID())
 	}
+	must(t, e.UpdateOrder(1, Change{Field: "status", Value: "complete"}))
+	last = e.HistoryLastID()
+	must(t, e.UpdateOrder(1, Change{Field: "status", Value: "complete"}))
+	if e.HistoryLastID() != last {
+		t.Error("writing the same value made a history entry")
+	}
 	two := e.CreateOrder(OrderInput{})
 	if err := e.MergeOrders(two, two); err == nil {
 		t.Error("merge into itself accepted")

@@ -214,6 +214,9 @@ func (e *Emulator) UpdateOrder(id int64, changes ...Change) error {
 		if err != nil {
 			return fmt.Errorf("crmemu: update order %d: %w", id, err)
 		}
+		if h.oldV.equal(h.newV) {
+			continue // RetailCRM records changes, not writes of the same value
+		}
 		h.at, h.source, h.userID = now, "user", userOf(o)
 		h.stub = o.stub()
 		h.sites = oldSite | siteBit(o.site)
@@ -245,7 +248,9 @@ func applyChange(o *order, c Change, now int64, loc *time.Location) (*histEntry,
 			return nil, fmt.Errorf("status %v: not a status code", c.Value)
 		}
 		h.oldV, h.newV = codeValue(o.status), codeValue(v)
-		o.status, o.statusUpdated, o.markDatetime = v, now, now
+		if v != o.status {
+			o.status, o.statusUpdated, o.markDatetime = v, now, now
+		}
 	case f == "customer_comment":
 		return h, str(&o.custComment)
 	case f == "manager_comment":
@@ -408,36 +413,35 @@ func stringValue(v any) (string, error) {
 }
 
 func moneyValue(v any) (money, error) {
-	switch x := v.(type) {
-	case float64:
-		return moneyOf(x), nil
-	case float32:
-		return moneyOf(float64(x)), nil
-	case int:
-		return money(x) * 100, nil
-	case int64:
-		return money(x) * 100, nil
-	case string:
-		f, err := strconv.ParseFloat(x, 64)
-		if err != nil {
-			return 0, fmt.Errorf("money %q: %w", x, err)
-		}
-		return moneyOf(f), nil
-	case json.Number:
-		return moneyValue(x.String())
-	}
-	return 0, fmt.Errorf("value %v (%T): want an amount", v, v)
+	f, err := floatValue(v)
+	return moneyOf(f), err
 }
 
 func qtyValue(v any) (qty, error) {
-	m, err := moneyValue(v)
-	if err != nil {
-		return 0, err
+	f, err := floatValue(v)
+	return qty(math.Round(f * 1000)), err
+}
+
+func floatValue(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	case json.Number:
+		return floatValue(x.String())
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			return 0, fmt.Errorf("number %q: %w", x, err)
+		}
+		return f, nil
 	}
-	if f, ok := v.(float64); ok {
-		return qty(math.Round(f * 1000)), nil
-	}
-	return qty(m * 10), nil
+	return 0, fmt.Errorf("value %v (%T): want a number", v, v)
 }
 
 func intValue(v any) (int64, error) {

@@ -113,12 +113,31 @@ func (e *Emulator) countSeeded(v *view, a, b int64, mask uint8) int64 {
 	return e.gen.countSites(a, b, mask) - int64(v.prefix[mask][hi]-v.prefix[mask][lo])
 }
 
-// selectLocked returns the total and the orders at [offset, offset+limit) of
-// the newest-first list. Seeded orders come from arithmetic over ids (their
-// createdAt grows with id); overlay orders are merged in by rank.
-func (e *Emulator) selectLocked(q *listQuery, offset, limit int64) (int64, []*order) {
+// collectLocked returns the total and the orders at [offset, offset+limit)
+// of the newest-first list.
+func (e *Emulator) collectLocked(q *listQuery, offset, limit int64) (int64, []*order) {
+	var out []*order
+	total := e.selectLocked(q, offset, limit, func(id int64, o *order) {
+		if o == nil {
+			o = e.gen.order(id)
+		}
+		out = append(out, o)
+	})
+	return total, out
+}
+
+// selectLocked returns the total and calls emit for the orders at [offset,
+// offset+limit) of the newest-first list; o is nil for a seeded order, which
+// the caller generates only if it needs more than the id. Seeded orders come
+// from arithmetic over ids (their createdAt grows with id); overlay orders
+// are merged in by rank.
+func (e *Emulator) selectLocked(q *listQuery, offset, limit int64, emit func(id int64, o *order)) int64 {
 	if q.explicit() {
-		return e.selectExplicitLocked(q, offset, limit)
+		total, list := e.selectExplicitLocked(q, offset, limit)
+		for _, o := range list {
+			emit(o.id, o)
+		}
+		return total
 	}
 	v := e.viewLocked()
 	g := e.gen
@@ -146,15 +165,15 @@ func (e *Emulator) selectLocked(q *listQuery, offset, limit int64) (int64, []*or
 		rank[j] = int64(j) + e.countSeeded(v, p, hi, q.mask)
 	}
 	if offset >= total || limit <= 0 {
-		return total, nil
+		return total
 	}
 	j := sort.Search(len(rank), func(k int) bool { return rank[k] >= offset })
 	seededSkip := offset - int64(j)
 	next := e.kthSeededDesc(v, lo, hi, q.mask, seededSkip)
-	out := make([]*order, 0, min(limit, total-offset))
-	for pos := offset; pos < offset+limit && pos < total; pos++ {
+	end := offset + min(limit, total-offset)
+	for pos := offset; pos < end; pos++ {
 		if j < len(over) && rank[j] == pos {
-			out = append(out, over[j])
+			emit(over[j].id, over[j])
 			j++
 			continue
 		}
@@ -164,10 +183,10 @@ func (e *Emulator) selectLocked(q *listQuery, offset, limit int64) (int64, []*or
 		if next < lo {
 			break
 		}
-		out = append(out, g.order(next))
+		emit(next, nil)
 		next--
 	}
-	return total, out
+	return total
 }
 
 func (e *Emulator) seededVisible(id int64, mask uint8) bool {
@@ -229,7 +248,7 @@ func (e *Emulator) selectExplicitLocked(q *listQuery, offset, limit int64) (int6
 	if offset >= total {
 		return total, nil
 	}
-	return total, found[offset:min(offset+limit, total)]
+	return total, found[offset : offset+min(limit, total-offset)]
 }
 
 // parseListQuery reads the /api/v5/orders filter for a key.
@@ -309,7 +328,7 @@ func (e *Emulator) orders(_ *http.Request, q url.Values, kc *KeyConfig) answer {
 	if bad != nil {
 		return *bad
 	}
-	total, list := e.selectLocked(lq, int64(page-1)*int64(limit), int64(limit))
+	total, list := e.collectLocked(lq, int64(page-1)*int64(limit), int64(limit))
 	w := e.newEnc()
 	w.loc = e.loc
 	w.open('{')
@@ -419,6 +438,8 @@ func (e *Emulator) orderStatuses(_ *http.Request, q url.Values, kc *KeyConfig) a
 
 // Orders is the truth for tests: every live order visible to key (all when
 // key is ""), newest first, as the exact JSON the list endpoint would send.
+// It renders every order, so it is meant for test-sized accounts; OrderCount
+// and OrderIDs are cheaper for big ones.
 func (e *Emulator) Orders(key string) []json.RawMessage {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -426,7 +447,7 @@ func (e *Emulator) Orders(key string) []json.RawMessage {
 	if !ok {
 		return nil
 	}
-	_, list := e.selectLocked(&listQuery{mask: keyMask(kc), from: math.MinInt64, to: math.MaxInt64}, 0, math.MaxInt64)
+	_, list := e.collectLocked(&listQuery{mask: keyMask(kc), from: math.MinInt64, to: math.MaxInt64}, 0, math.MaxInt64)
 	out := make([]json.RawMessage, len(list))
 	w := enc{loc: e.loc}
 	for i, o := range list {
@@ -445,11 +466,10 @@ func (e *Emulator) OrderIDs(key string) []int64 {
 	if !ok {
 		return nil
 	}
-	_, list := e.selectLocked(&listQuery{mask: keyMask(kc), from: math.MinInt64, to: math.MaxInt64}, 0, math.MaxInt64)
-	out := make([]int64, len(list))
-	for i, o := range list {
-		out[i] = o.id
-	}
+	var out []int64
+	e.selectLocked(&listQuery{mask: keyMask(kc), from: math.MinInt64, to: math.MaxInt64}, 0, math.MaxInt64, func(id int64, _ *order) {
+		out = append(out, id)
+	})
 	return out
 }
 
@@ -461,6 +481,5 @@ func (e *Emulator) OrderCount(key string) int {
 	if !ok {
 		return 0
 	}
-	total, _ := e.selectLocked(&listQuery{mask: keyMask(kc), from: math.MinInt64, to: math.MaxInt64}, 0, 0)
-	return int(total)
+	return int(e.selectLocked(&listQuery{mask: keyMask(kc), from: math.MinInt64, to: math.MaxInt64}, 0, 0, nil))
 }
