@@ -245,9 +245,16 @@ func (e *enc) order(o *order) {
 	e.oint("managerId", o.managerID)
 	if o.customer != nil {
 		e.key("customer")
-		e.customer(o.customer, false)
+		start := len(e.b)
+		e.customerBody(o.customer)
+		end := len(e.b)
+		e.customerPhoto(o.customer, false)
+		// the contact repeats the customer but for an absolute photoUrl:
+		// copy the rendered body instead of rendering it twice
 		e.key("contact")
-		e.customer(o.customer, true)
+		e.b = append(e.b, e.b[start:end]...)
+		e.comma = true
+		e.customerPhoto(o.customer, true)
 		e.obj("contragent")
 		e.kstr("contragentType", "individual")
 		e.close('}')
@@ -333,9 +340,9 @@ func (e *enc) utm(u *utmDef) {
 	e.close('}')
 }
 
-// customer renders the customer object; the same customer is repeated as
-// "contact" with an absolute photoUrl, exactly as in order-53.
-func (e *enc) customer(c *customer, contact bool) {
+// customerBody renders the customer object up to its photoUrl; the same
+// customer is repeated as "contact" with an absolute photoUrl, exactly as in order-53.
+func (e *enc) customerBody(c *customer) {
 	e.open('{')
 	e.kstr("type", "customer")
 	e.kint("id", c.id)
@@ -399,12 +406,19 @@ func (e *enc) customer(c *customer, contact bool) {
 		e.key("source")
 		e.utm(c.source)
 	}
+}
+
+// customerPhoto ends the customer object started by customerBody.
+func (e *enc) customerPhoto(c *customer, contact bool) {
 	if c.photo != "" {
+		e.key("photoUrl")
+		e.sep()
+		e.b = append(e.b, '"')
 		if contact {
-			e.kstr("photoUrl", "https://demo.retailcrm.example/"+c.photo)
-		} else {
-			e.kstr("photoUrl", c.photo)
+			e.b = append(e.b, "https://demo.retailcrm.example/"...)
 		}
+		e.b = append(e.b, c.photo...)
+		e.b = append(e.b, '"')
 	}
 	e.close('}')
 }
