@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/url"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -167,9 +168,10 @@ func TestHistorySinceIDWithPageIs400(t *testing.T) {
 	if first["id"] != 101.0 || p2["pagination"].(map[string]any)["totalPageCount"] != 3.0 {
 		t.Errorf("page 2: first %v, %v", first["id"], p2["pagination"])
 	}
+	// the recorded answer to exactly this request (error-400-validation fixture)
 	bad := get(t, e, DemoKey, "/api/v5/orders/history?filter[startDate]=2020-13-12")
-	if bad.status != 400 || string(bad.body) != `{"success":false,"errorMsg":"Errors in the input parameters","errors":{"children[startDate]":"Значение недопустимо."}}` {
-		t.Errorf("bad startDate: %d %s", bad.status, bad.body)
+	if want := fixture(t, "error-400-validation.orders-history.go-sdk.json"); bad.status != 400 || !reflect.DeepEqual(bad.json(t), want) {
+		t.Errorf("bad startDate: %d %s, want %v", bad.status, bad.body, want)
 	}
 }
 
