@@ -33,7 +33,7 @@ func (c *Credentials) Require(scopes ...string) error {
 	}
 	return &Error{Kind: KindAccessDenied, Endpoint: "GET /api/credentials",
 		Message: "the key lacks the permission " + strings.Join(missing, ", ") +
-			"; allow it for this key in RetailCRM (Administration → Integration → API access keys)"}
+			"; allow it for this key in RetailCRM: Administration → Integration → API access keys"}
 }
 
 // Selective reports whether the key is limited to SitesAvailable.

@@ -149,20 +149,21 @@ func NormalizeURL(raw string) (string, error) {
 	if !strings.Contains(s, "://") {
 		s = "https://" + s
 	}
+	// The messages do not quote raw: a key pasted into the wrong field must not travel on.
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("retailcrm: the account URL %q is not a valid address", raw)
+		return "", errors.New("retailcrm: the account URL is not a valid address")
 	}
 	scheme := strings.ToLower(u.Scheme)
 	if scheme != "https" && scheme != "http" {
-		return "", fmt.Errorf("retailcrm: the account URL %q must start with https://", raw)
+		return "", errors.New("retailcrm: the account URL must start with https://")
 	}
 	if u.User != nil {
-		return "", fmt.Errorf("retailcrm: the account URL must not contain a user name or password")
+		return "", errors.New("retailcrm: the account URL must not contain a user name or password")
 	}
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
-		return "", fmt.Errorf("retailcrm: the account URL %q has no host name", raw)
+		return "", errors.New("retailcrm: the account URL has no host name")
 	}
 	port := u.Port()
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
@@ -297,8 +298,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, target string, decode fu
 // classify maps an answer to nil (success, decoded) or an *Error.
 func classify(resp *http.Response, body []byte, decode func([]byte) (envelope, error)) *Error {
 	status := resp.StatusCode
-	trimmed := bytes.TrimLeft(body, " \t\r\n\ufeff")
-	html := len(trimmed) > 0 && trimmed[0] == '<'
+	html := looksLikeHTML(body)
 	switch {
 	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
 		// The body is undocumented and may be an nginx page; take a JSON message if there is one.
@@ -358,6 +358,18 @@ func classify(resp *http.Response, body []byte, decode func([]byte) (envelope, e
 		e.Kind = KindValidation
 	}
 	return e
+}
+
+// looksLikeHTML reports whether body starts like markup (<html, <!DOCTYPE, <?xml, </…), not
+// merely with a '<' byte, so random garbage is not mistaken for a web page.
+func looksLikeHTML(body []byte) bool {
+	b := bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // UTF-8 BOM
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) < 2 || b[0] != '<' {
+		return false
+	}
+	c := b[1] | 0x20 // ASCII lower case
+	return (c >= 'a' && c <= 'z') || b[1] == '!' || b[1] == '?' || b[1] == '/'
 }
 
 func stripQuery(loc string) string {

@@ -126,6 +126,7 @@ func TestErrorKinds(t *testing.T) {
 		{"success false without message", answerWith(200, `{"success":false}`), KindGarbled, 2, "without saying why"},
 		{"not json", answerWith(200, `Fatal error: Allowed memory size exhausted`), KindGarbled, 2, "could not be read (the answer is not valid JSON)"},
 		{"empty 200", answerWith(200, ``), KindGarbled, 2, "not valid JSON"},
+		{"garbage starting with <", answerWith(200, "<\x93\x01garbage"), KindGarbled, 2, "not valid JSON"},
 		{"truncated json", answerWith(200, pageJSON[:60]), KindGarbled, 2, "could not be read (the answer was cut off)"},
 		{"short body", func(w http.ResponseWriter, r *http.Request) { shortBody(w) }, KindTransport, 2, "connection broke"},
 		{"connection reset", func(w http.ResponseWriter, r *http.Request) { hangUp(w) }, KindTransport, 2, "could not reach RetailCRM"},

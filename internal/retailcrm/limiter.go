@@ -3,6 +3,7 @@ package retailcrm
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -86,21 +87,29 @@ func (l *Limiters) account(key string, rate float64) *accountLimiter {
 	return a
 }
 
-// accountLimiter paces one account. It keeps a log of reserved send times over the last window
-// and enforces both a minimum spacing (1/pace) and at most floor(allowed) sends per window; the
-// spacing alone would allow 3 sends a second at a limit of 2.5, the log alone would allow bursts.
+// accountLimiter paces one account. It keeps a log of sends and enforces both a minimum spacing
+// (1/pace) between booked send times and at most floor(allowed) actual sends per window; the
+// spacing alone would allow 3 sends a second at a limit of 2.5, the window alone would allow
+// bursts.
+//
+// Each send has a booked time (when its turn is) and an actual time (when its goroutine woke up,
+// which on a busy machine can be tens of milliseconds later). Spacing the next booking from the
+// previous booking keeps the pace from drifting down with every late wake-up; checking the window
+// against actual times keeps late sends from crowding into the server's second.
 type accountLimiter struct {
 	mu         sync.Mutex
 	configured float64
 	allowed    float64
-	sends      []time.Time // reserved send times, ascending
-	notBefore  time.Time   // set by Retry-After
-	calmSince  time.Time   // last reduction or raise; zero while at the configured rate
-	cutAfter   time.Time   // 503s for sends reserved up to here are already accounted for
+	sends      []send    // booked times ascending
+	notBefore  time.Time // set by Retry-After
+	calmSince  time.Time // last reduction or raise; zero while at the configured rate
+	cutAfter   time.Time // 503s for requests sent up to here are already accounted for
 
 	sent, throttled, reductions int64
 	lastRateLimited             time.Time
 }
+
+type send struct{ booked, actual time.Time }
 
 func (a *accountLimiter) configure(rate float64) {
 	a.mu.Lock()
@@ -114,8 +123,8 @@ func (a *accountLimiter) configure(rate float64) {
 	}
 }
 
-// wait blocks until the account may send one more request and returns the reserved send time,
-// which identifies the request when reporting a 503 for it.
+// wait blocks until the account may send one more request and returns the send time, which
+// identifies the request when reporting a 503 for it.
 func (a *accountLimiter) wait(ctx context.Context) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, err
@@ -133,8 +142,21 @@ func (a *accountLimiter) wait(ctx context.Context) (time.Time, error) {
 		a.cancel(t)
 		return time.Time{}, ctx.Err()
 	case <-timer.C:
-		return t, nil
+		return a.woke(t, time.Now()), nil
 	}
+}
+
+// woke records when the send booked at t actually goes out, and returns that time.
+func (a *accountLimiter) woke(t, now time.Time) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.sends) - 1; i >= 0; i-- {
+		if a.sends[i].booked.Equal(t) {
+			a.sends[i].actual = later(a.sends[i].actual, now)
+			return a.sends[i].actual
+		}
+	}
+	return later(t, now)
 }
 
 // reserve books the earliest send time at or after now that keeps the pace.
@@ -148,14 +170,30 @@ func (a *accountLimiter) reserve(now time.Time) time.Time {
 		t = a.notBefore
 	}
 	if n := len(a.sends); n > 0 {
-		t = later(t, a.sends[n-1].Add(a.interval()))
+		t = later(t, a.sends[n-1].booked.Add(a.interval()))
 		if m := a.windowMax(); n >= m {
-			t = later(t, a.sends[n-m].Add(window))
+			t = later(t, a.mthLatestActual(m).Add(window))
 		}
 	}
-	a.sends = append(a.sends, t)
+	a.sends = append(a.sends, send{booked: t, actual: t})
 	a.sent++
 	return t
+}
+
+// mthLatestActual is the m-th most recent actual send time (1 = the latest); len(sends) ≥ m.
+// Late wake-ups can leave actual times slightly out of booking order, hence the selection.
+func (a *accountLimiter) mthLatestActual(m int) time.Time {
+	latest := make([]time.Time, 0, m+1)
+	for _, s := range a.sends {
+		i, _ := slices.BinarySearchFunc(latest, s.actual, func(x, y time.Time) int { return y.Compare(x) })
+		if i < m {
+			latest = slices.Insert(latest, i, s.actual)
+			if len(latest) > m {
+				latest = latest[:m]
+			}
+		}
+	}
+	return latest[m-1]
 }
 
 // cancel gives back a reservation that was never used (the caller's context ended first).
@@ -163,7 +201,7 @@ func (a *accountLimiter) cancel(t time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i := len(a.sends) - 1; i >= 0; i-- {
-		if a.sends[i].Equal(t) {
+		if a.sends[i].booked.Equal(t) {
 			a.sends = append(a.sends[:i], a.sends[i+1:]...)
 			a.sent--
 			return
@@ -171,7 +209,7 @@ func (a *accountLimiter) cancel(t time.Time) {
 	}
 }
 
-// rateLimited lowers the pace after a 503/429 for the send reserved at sentAt. The new ceiling is
+// rateLimited lowers the pace after a 503/429 for the request sent at sentAt. The new ceiling is
 // what the server evidently tolerated: the sends in the second before the rejected one, minus one.
 // Answers to sends reserved before the previous reduction are counted but do not lower it again,
 // so one burst of concurrent 503s costs one step, not one per request.
@@ -183,12 +221,12 @@ func (a *accountLimiter) rateLimited(sentAt, now time.Time, retryAfter time.Dura
 	if retryAfter > 0 {
 		a.notBefore = later(a.notBefore, now.Add(min(retryAfter, maxPause)))
 	}
-	if !sentAt.After(a.cutAfter) && !a.cutAfter.IsZero() {
+	if !sentAt.After(a.cutAfter) {
 		return
 	}
 	observed := 0
 	for _, s := range a.sends {
-		if s.After(sentAt.Add(-time.Second)) && !s.After(sentAt) {
+		if s.actual.After(sentAt.Add(-time.Second)) && !s.actual.After(sentAt) {
 			observed++
 		}
 	}
@@ -200,7 +238,7 @@ func (a *accountLimiter) rateLimited(sentAt, now time.Time, retryAfter time.Dura
 	a.calmSince = now
 	a.cutAfter = now
 	if n := len(a.sends); n > 0 {
-		a.cutAfter = later(now, a.sends[n-1])
+		a.cutAfter = later(now, a.sends[n-1].actual)
 	}
 }
 
@@ -224,7 +262,7 @@ func (a *accountLimiter) recover(now time.Time) {
 func (a *accountLimiter) trim(now time.Time) {
 	horizon := now.Add(-history)
 	i := 0
-	for i < len(a.sends) && !a.sends[i].After(horizon) {
+	for i < len(a.sends) && !a.sends[i].actual.After(horizon) {
 		i++
 	}
 	if i > 0 {

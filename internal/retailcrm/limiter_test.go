@@ -60,6 +60,34 @@ func TestLimiterPacesJustUnderTheLimit(t *testing.T) {
 	}
 }
 
+// TestLimiterAbsorbsLateWakeUps: on a busy machine a goroutine wakes after its booked time. The
+// pace must not drift down with every late wake-up, and late sends must not crowd the window.
+func TestLimiterAbsorbsLateWakeUps(t *testing.T) {
+	t.Parallel()
+	a := newTestLimiter(10)
+	var actual []time.Time
+	now := t0
+	for i := range 300 {
+		booked := a.reserve(now)
+		late := time.Duration(i%4) * time.Millisecond
+		if i%20 == 0 {
+			late = 40 * time.Millisecond // a long stall now and then
+		}
+		sent := a.woke(booked, booked.Add(late))
+		if !sent.Equal(booked.Add(late)) {
+			t.Fatalf("woke returned %v, want the actual time", sent.Sub(booked))
+		}
+		actual = append(actual, sent)
+		now = sent.Add(2 * time.Millisecond)
+	}
+	if got := maxInWindow(actual); got > 10 {
+		t.Errorf("%d actual sends in one second", got)
+	}
+	if pace := float64(len(actual)-1) / actual[len(actual)-1].Sub(actual[0]).Seconds(); pace < 9.5 {
+		t.Errorf("paced at %.2f/s with late wake-ups, want ≥ 9.5", pace)
+	}
+}
+
 func TestLimiterSpreadsConcurrentCallers(t *testing.T) {
 	t.Parallel()
 	a := newTestLimiter(10)

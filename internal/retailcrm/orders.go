@@ -134,7 +134,8 @@ func decodeOrdersMember(r *reader, name string, p *OrdersPage) error {
 // an error of kind KindNotFound.
 func (c *Client) Order(ctx context.Context, id int64) (*Order, error) {
 	q := url.Values{"by": {"id"}}
-	v, err := fetch(ctx, c, "/api/v5/orders/"+strconv.FormatInt(id, 10), q, func(r *reader, name string, v **Order) (err error) {
+	path := "/api/v5/orders/" + strconv.FormatInt(id, 10)
+	v, err := fetch(ctx, c, path, q, func(r *reader, name string, v **Order) (err error) {
 		if name != "order" {
 			return r.skip()
 		}
@@ -142,7 +143,7 @@ func (c *Client) Order(ctx context.Context, id int64) (*Order, error) {
 		return err
 	})
 	if err == nil && *v == nil {
-		err = &Error{Kind: KindGarbled, Endpoint: "GET /api/v5/orders/{id}", Message: "the answer holds no order"}
+		err = &Error{Kind: KindGarbled, Endpoint: "GET " + path, Message: "the answer holds no order"}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("retailcrm: read order %d: %w", id, err)
