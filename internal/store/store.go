@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "modernc.org/sqlite" // the embedded default engine, pure Go
 )
 
@@ -46,6 +47,7 @@ type Store struct {
 	engine Engine
 	w      *sql.DB
 	r      *sql.DB
+	listen *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
 	path   string
 	now    func() time.Time
 }
@@ -148,6 +150,9 @@ func (s *Store) Close() error {
 	var err2 error
 	if s.r != s.w {
 		err2 = s.r.Close()
+	}
+	if s.listen != nil {
+		s.listen.Close()
 	}
 	return errors.Join(err1, err2)
 }
