@@ -29,15 +29,16 @@ const sessionPrefix = "ois_"
 // maxUserAgent bounds what a client can make us store per session.
 const maxUserAgent = 512
 
-// CreateSession starts a session for the user that ends at the latest after ttl, and returns
-// the token for the cookie.
-func (s *Store) CreateSession(ctx context.Context, u User, ttl time.Duration, userAgent, ip string) (string, Session, error) {
+// CreateSession starts a session for the user at now that ends at the latest after ttl, and
+// returns the token for the cookie. The session methods take the time from the caller, whose
+// policy the timeouts are.
+func (s *Store) CreateSession(ctx context.Context, u User, now time.Time, ttl time.Duration, userAgent, ip string) (string, Session, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", Session{}, err
 	}
 	token := sessionPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	now := s.nowUTC()
+	now = now.UTC().Truncate(time.Microsecond)
 	ss := Session{ID: hashToken(token), UserID: u.ID, AccountID: u.AccountID, CreatedAt: now, LastSeenAt: now,
 		ExpiresAt: now.Add(ttl), UserAgent: truncateUTF8(userAgent, maxUserAgent), IP: ip}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (id, user_id, account_id, created_at, last_seen_at, expires_at, user_agent, ip)
@@ -48,9 +49,9 @@ func (s *Store) CreateSession(ctx context.Context, u User, ttl time.Duration, us
 	return token, ss, nil
 }
 
-// SessionByToken resolves a session cookie. Unknown tokens and sessions past their absolute
-// end are ErrNotFound; the idle timeout is the caller's policy (it sees LastSeenAt).
-func (s *Store) SessionByToken(ctx context.Context, token string) (Session, User, error) {
+// SessionByToken resolves a session cookie at now. Unknown tokens and sessions past their
+// absolute end are ErrNotFound; the idle timeout is the caller's policy (it sees LastSeenAt).
+func (s *Store) SessionByToken(ctx context.Context, token string, now time.Time) (Session, User, error) {
 	if !strings.HasPrefix(token, sessionPrefix) || len(token) > 200 {
 		return Session{}, User{}, ErrNotFound
 	}
@@ -59,7 +60,7 @@ func (s *Store) SessionByToken(ctx context.Context, token string) (Session, User
 	err := s.r.QueryRowContext(ctx, `SELECT s.id, s.user_id, s.account_id, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.ip,
 		u.id, u.account_id, u.email, u.created_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.id = $1 AND s.expires_at > $2`, hashToken(token), s.nowUTC()).
+		WHERE s.id = $1 AND s.expires_at > $2`, hashToken(token), now.UTC()).
 		Scan(&ss.ID, &ss.UserID, &ss.AccountID, &ss.CreatedAt, &ss.LastSeenAt, &ss.ExpiresAt, &ss.UserAgent, &ss.IP,
 			&u.ID, &u.AccountID, &u.Email, &u.CreatedAt)
 	if err != nil {
@@ -69,9 +70,9 @@ func (s *Store) SessionByToken(ctx context.Context, token string) (Session, User
 	return ss, u, nil
 }
 
-// TouchSession records activity on a session (the idle timeout counts from it).
-func (s *Store) TouchSession(ctx context.Context, id string) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2`, s.nowUTC(), id); err != nil {
+// TouchSession records activity on a session at now (the idle timeout counts from it).
+func (s *Store) TouchSession(ctx context.Context, id string, now time.Time) error {
+	if _, err := s.w.ExecContext(ctx, `UPDATE sessions SET last_seen_at = $1 WHERE id = $2`, now.UTC().Truncate(time.Microsecond), id); err != nil {
 		return fmt.Errorf("store: touch session: %w", err)
 	}
 	return nil
@@ -86,10 +87,10 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 	return nil
 }
 
-// DeleteStaleSessions removes sessions past their absolute end or idle since before
-// idleBefore, and reports how many went.
-func (s *Store) DeleteStaleSessions(ctx context.Context, idleBefore time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at < $2`, s.nowUTC(), idleBefore.UTC())
+// DeleteStaleSessions removes the sessions past their absolute end at now or idle since
+// before idleBefore, and reports how many went.
+func (s *Store) DeleteStaleSessions(ctx context.Context, now, idleBefore time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at < $2`, now.UTC(), idleBefore.UTC())
 	if err != nil {
 		return 0, fmt.Errorf("store: delete stale sessions: %w", err)
 	}
