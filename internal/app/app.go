@@ -22,6 +22,7 @@ import (
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
+	"orderimport/internal/web"
 )
 
 // Options are what differs between the commands.
@@ -41,6 +42,7 @@ type App struct {
 	Jobs     *jobs.Jobs
 	Imports  *imports.Service
 	API      *api.API
+	Web      *web.Web
 	Metrics  *metrics.Metrics
 	// KeyFileCreated reports that this start generated the SQLite installation's key file.
 	KeyFileCreated bool
@@ -82,6 +84,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.Jobs.OnRunFinished = func(r store.Run) { a.Metrics.RunFinished(r.Status) }
 	a.Imports = &imports.Service{Store: st, Keyring: kr, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters}
 	a.API = &api.API{Store: st, Imports: a.Imports, Log: log}
+	if a.Web, err = web.New(st, a.Imports, log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.API.SessionUser = a.Web.SessionUser
 	return a, nil
 }
 
@@ -97,10 +104,11 @@ func (a *App) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Handler is the HTTP surface: API, health and metrics.
+// Handler is the HTTP surface: web UI, API, health and metrics.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	a.API.Register(mux)
+	a.Web.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"orderimport/internal/api"
+)
+
+func TestLocalPath(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"/counters/1/imports/new":       "/counters/1/imports/new",
+		"/counters/1/orders?from=2025":  "/counters/1/orders?from=2025",
+		"":                              "/",
+		"counters":                      "/",
+		"//evil.example/":               "/",
+		"/\\evil.example/":              "/",
+		"/\\/evil.example/":             "/",
+		"https://evil.example/":         "/",
+		"javascript:alert(1)":           "/",
+		"/ok\r\nSet-Cookie: x=1":        "/",
+		"/ok\x00":                       "/",
+		"/" + strings.Repeat("a", 3000): "/",
+		"/%2F%2Fevil.example":           "/%2F%2Fevil.example", // a path on this site, harmless
+	} {
+		if got := localPath(in, "/"); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestThrottleSlidingWindow(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	th := newThrottle(3, 10*time.Minute, func() time.Time { return now })
+	for i := 0; i < 3; i++ {
+		if w := th.retryAfter("a"); w != 0 {
+			t.Fatalf("attempt %d refused (%v) before the limit", i+1, w)
+		}
+		th.fail("a")
+		now = now.Add(time.Minute)
+	}
+	// Failures at 12:00, 12:01, 12:02; now 12:03: blocked until the first leaves at 12:10.
+	if w := th.retryAfter("a"); w != 7*time.Minute {
+		t.Fatalf("retry after %v, want 7m", w)
+	}
+	if w := th.retryAfter("b"); w != 0 {
+		t.Fatalf("another key is blocked too: %v", w)
+	}
+	now = now.Add(7 * time.Minute)
+	if w := th.retryAfter("a"); w != 0 {
+		t.Fatalf("still blocked after the oldest failure left the window: %v", w)
+	}
+	th.fail("a")
+	if w := th.retryAfter("a"); w == 0 {
+		t.Fatal("three failures within the window again, yet not blocked")
+	}
+	th.reset("a")
+	if w := th.retryAfter("a"); w != 0 {
+		t.Fatalf("reset did not clear: %v", w)
+	}
+	// Keys whose failures are all old are forgotten: memory stays bounded.
+	th.fail("old")
+	now = now.Add(time.Hour)
+	th.fail("new")
+	th.mu.Lock()
+	_, kept := th.fails["old"]
+	th.mu.Unlock()
+	if kept {
+		t.Fatal("a key with no recent failures is still held")
+	}
+}
+
+func TestNumberText(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ lang, in, want string }{
+		{"ru", "1234567.89", "1\u00a0234\u00a0567,89"},
+		{"en", "1234567.89", "1,234,567.89"},
+		{"ru", "-394.66", "−394,66"},
+		{"ru", "999", "999"},
+		{"en", "1000", "1,000"},
+		{"ru", "", ""},
+		{"ru", "0.5", "0,5"},
+	} {
+		if got := numberText(c.lang, c.in); got != c.want {
+			t.Errorf("numberText(%s, %q) = %q, want %q", c.lang, c.in, got, c.want)
+		}
+	}
+}
+
+func TestChartFillsGapsAndScales(t *testing.T) {
+	t.Parallel()
+	cats, err := loadCatalogs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vw := &view{Lang: "ru", cat: cats["ru"]}
+	days := []api.DaySummary{
+		{Date: "2025-03-01", Orders: 2, Revenue: "1000.50", Profit: "200"},
+		{Date: "2025-03-04", Orders: 4, Revenue: "2500000", Profit: "-300"},
+	}
+	c := buildChart(vw, days, "2025-02-28", "")
+	if c.Days != 5 || len(c.Bars) != 5 || c.FirstDay != "2025-02-28" || c.LastDay != "2025-03-04" {
+		t.Fatalf("days %d bars %d %s..%s: want 28 Feb to 4 Mar, gaps as zero days", c.Days, len(c.Bars), c.FirstDay, c.LastDay)
+	}
+	if c.Bars[0].H != 0 || c.Bars[1].H != chartHeight/2 || c.Bars[2].H != 0 || c.Bars[3].H != 0 || c.Bars[4].H != chartHeight {
+		t.Fatalf("bar heights %v: the busiest day is full height, empty days are empty", c.Bars)
+	}
+	if !c.HasNegMin || c.ZeroY <= 0 || c.ZeroY >= chartHeight {
+		t.Fatalf("negative profit must put the zero line inside the chart: %+v", c.ZeroY)
+	}
+	if c.MoneyMax != "2,5 млн" {
+		t.Fatalf("axis label %q, want a compact 2,5 млн", c.MoneyMax)
+	}
+	if !strings.Contains(c.Bars[4].Title, "04.03.2025") || !strings.Contains(c.Hits[1].Title, "1\u00a0000,50") {
+		t.Fatalf("titles %q / %q", c.Bars[4].Title, c.Hits[1].Title)
+	}
+	if buildChart(vw, nil, "", "") != nil {
+		t.Fatal("no days, no chart")
+	}
+	long := []api.DaySummary{{Date: "2020-01-01", Orders: 1, Revenue: "1", Profit: "1"}, {Date: "2025-01-01", Orders: 1, Revenue: "1", Profit: "1"}}
+	if c := buildChart(vw, long, "", ""); c.Days != maxChartDays || c.LastDay != "2025-01-01" {
+		t.Fatalf("a five-year range: %d days up to %s, want the newest %d", c.Days, c.LastDay, maxChartDays)
+	}
+}

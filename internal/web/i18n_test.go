@@ -1,0 +1,156 @@
+package web
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"orderimport/internal/importer"
+	"orderimport/internal/store"
+)
+
+// Both catalogues have exactly the same keys, and every key the UI names exists: in
+// templates ({{t "key"}}), in handlers (vw.T("key")), in the script (T("key")) and in the
+// families of keys that are built at run time (statuses, kinds, phases, error kinds).
+func TestCataloguesComplete(t *testing.T) {
+	t.Parallel()
+	cats, err := loadCatalogs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru, en := cats["ru"], cats["en"]
+	for k := range ru {
+		if _, ok := en[k]; !ok {
+			t.Errorf("key %q is in ru.json but not in en.json", k)
+		}
+		if strings.TrimSpace(ru[k]) == "" {
+			t.Errorf("ru.json: %q is empty", k)
+		}
+	}
+	for k := range en {
+		if _, ok := ru[k]; !ok {
+			t.Errorf("key %q is in en.json but not in ru.json", k)
+		}
+		if strings.TrimSpace(en[k]) == "" {
+			t.Errorf("en.json: %q is empty", k)
+		}
+	}
+	for k, v := range ru {
+		if verbs(v) != verbs(en[k]) {
+			t.Errorf("key %q: ru has verbs %q, en %q: the same arguments must fit both", k, verbs(v), verbs(en[k]))
+		}
+	}
+
+	used := map[string]string{} // key → where
+	scan := func(dir, pattern string, re *regexp.Regexp) {
+		files, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+				used[m[1]] = f
+			}
+		}
+	}
+	scan("templates", "*.html", regexp.MustCompile(`(?:\{\{|\()t "([^"]+)"`))
+	scan(".", "*.go", regexp.MustCompile(`\.T\("([^"]+)"`))
+	scan("static", "*.js", regexp.MustCompile(`\bT\("([^"]+)"`))
+	if len(used) < 100 {
+		t.Fatalf("found only %d keys in use: the scan is broken", len(used))
+	}
+	for _, v := range notices {
+		used[v] = "notices"
+	}
+	for _, s := range []string{store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunSucceededWithWarnings, store.RunFailed, store.RunInterrupted} {
+		used["run.status."+s] = "run statuses"
+	}
+	for _, k := range []string{store.RunScheduled, store.RunManual, store.RunResync} {
+		used["run.kind."+k] = "run kinds"
+	}
+	for _, p := range []string{importer.PhaseBackfill, importer.PhaseHistory, "waiting"} {
+		used["progress.phase."+p] = "run phases"
+	}
+	for _, k := range []string{"invalid_key", "access_denied", "account_not_found", "transport", "unavailable", "other"} {
+		used["form.err.crm."+k] = "crmKind"
+	}
+	for _, f := range []string{"from", "to", "include_deleted", "limit"} {
+		used["orders.err."+errorKey(f)] = "errorKey"
+	}
+	used["orders.err."+errorKey("import_id")] = "errorKey"
+	for _, e := range []errorPage{{"error.notfound.title", "error.notfound.text"}, {"error.internal.title", "error.internal.text"}, {"error.csrf.title", "error.csrf.text"}} {
+		used[e.Title], used[e.Text] = "error pages", "error pages"
+	}
+	var missing []string
+	for k, where := range used {
+		if strings.HasSuffix(k, ".") {
+			continue // a prefix completed at run time; its family is listed above
+		}
+		if _, ok := ru[k]; !ok {
+			missing = append(missing, k+" (used in "+where+")")
+		}
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Errorf("catalogue has no key %s", m)
+	}
+}
+
+func verbs(s string) string {
+	return strings.Join(regexp.MustCompile(`%[sdv]`).FindAllString(s, -1), "")
+}
+
+// Templates hold no words of their own: every text node is a template action or punctuation.
+func TestTemplatesHaveNoLiteralText(t *testing.T) {
+	t.Parallel()
+	tag := regexp.MustCompile(`(?s)<[^>]*>|\{\{.*?\}\}`)
+	word := regexp.MustCompile(`\p{L}{2,}`)
+	err := fs.WalkDir(templatesFS, "templates", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := templatesFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, text := range tag.Split(string(b), -1) {
+			if w := word.FindString(text); w != "" {
+				t.Errorf("%s: literal text %q: put it in the catalogues", p, strings.TrimSpace(text))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The script's share of the catalogue holds what it shows.
+func TestScriptCatalogue(t *testing.T) {
+	t.Parallel()
+	cats, err := loadCatalogs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := cats["ru"].forScript()
+	for _, k := range []string{"js.working", "run.status.running", "progress.rate", "preview.summary", "form.custom_field", "form.suggested"} {
+		if _, ok := js[k]; !ok {
+			t.Errorf("the script's catalogue lacks %q", k)
+		}
+	}
+	if _, ok := js["login.title"]; ok || slices.Contains(languages, "") {
+		t.Error("the script's catalogue carries entries it does not use")
+	}
+}

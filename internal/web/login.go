@@ -1,0 +1,81 @@
+package web
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"orderimport/internal/store"
+)
+
+type loginData struct {
+	Next   string
+	Email  string
+	Error  string            // the form's own message (wrong credentials, throttled)
+	Errors map[string]string // next to a field: "email", "password"
+}
+
+// login shows the form (GET) and logs in (POST). After login the browser returns to the page
+// that asked for it, when that is a page of this site.
+func (h *Web) login(w http.ResponseWriter, r *http.Request) {
+	v, err := h.lookup(r)
+	if err != nil {
+		h.fail(w, r, h.newView(w, r, nil), err)
+		return
+	}
+	vw := h.newView(w, r, v)
+	vw.Title = vw.T("login.title")
+	if r.Method == http.MethodGet {
+		next := localPath(r.URL.Query().Get("next"), "/")
+		if v != nil {
+			redirect(w, r, next)
+			return
+		}
+		h.render(w, r, vw, "login.html", loginData{Next: next, Errors: map[string]string{}})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+	d := loginData{Next: localPath(r.PostFormValue("next"), "/"), Email: strings.TrimSpace(r.PostFormValue("email")), Errors: map[string]string{}}
+	password := r.PostFormValue("password")
+	if d.Email == "" {
+		d.Errors["email"] = vw.T("login.err.email_required")
+	}
+	if password == "" {
+		d.Errors["password"] = vw.T("login.err.password_required")
+	}
+	if len(d.Errors) > 0 {
+		h.renderStatus(w, r, vw, http.StatusUnprocessableEntity, "login.html", d)
+		return
+	}
+	emailKey, ipKey := strings.ToLower(d.Email), clientIP(r)
+	if wait := max(h.byEmail.retryAfter(emailKey), h.byIP.retryAfter(ipKey)); wait > 0 {
+		minutes := int(math.Ceil(wait.Minutes()))
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		d.Error = vw.T("login.err.throttled", minutes)
+		h.Log.Warn("login throttled", "ip", ipKey)
+		h.renderStatus(w, r, vw, http.StatusTooManyRequests, "login.html", d)
+		return
+	}
+	u, err := h.Store.Authenticate(r.Context(), d.Email, password)
+	if errors.Is(err, store.ErrNotFound) {
+		h.byEmail.fail(emailKey)
+		h.byIP.fail(ipKey)
+		h.Log.Info("login failed", "ip", ipKey)
+		d.Error = vw.T("login.err.wrong")
+		h.renderStatus(w, r, vw, http.StatusUnauthorized, "login.html", d)
+		return
+	}
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	h.byEmail.reset(emailKey)
+	if err := h.startSession(w, r, u); err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	h.Log.Info("login", "user_id", u.ID, "ip", ipKey)
+	redirect(w, r, d.Next)
+}

@@ -1,0 +1,402 @@
+// orderimport UI script: progressive enhancement only. Every page works without it; with it the
+// connection check and the preview answer in place (through the JSON API), the mapping table
+// shows the expression input only when it is chosen, and a running import updates itself.
+// Words come from the page's catalogue (<script type="application/json" id="oi-i18n">).
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  var catalogue = {};
+  var catEl = document.getElementById("oi-i18n");
+  if (catEl) {
+    try { catalogue = JSON.parse(catEl.textContent); } catch (e) { catalogue = {}; }
+  }
+
+  // T formats a catalogue entry: %s and %d take the arguments in order.
+  function T(key) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    var i = 0;
+    var msg = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] : key;
+    return msg.replace(/%[sd]/g, function () { return i < args.length ? String(args[i++]) : ""; });
+  }
+
+  var lang = document.documentElement.lang || "ru";
+  var numberFormat = new Intl.NumberFormat(lang === "en" ? "en-US" : "ru-RU");
+  function num(n) { return numberFormat.format(n || 0); }
+
+  function csrfToken() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  }
+
+  // api calls the JSON API with the browser session; state-changing calls carry the CSRF token.
+  function api(method, path, body) {
+    var opts = {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() }
+    };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        return { status: resp.status, data: data };
+      });
+    });
+  }
+
+  var errorSummary = document.getElementById("error-summary");
+  if (errorSummary) { errorSummary.focus(); }
+
+  initTaskForm(document.getElementById("task-form"));
+  initLiveRun(document.getElementById("live"));
+
+  // ---- The «Новое подключение RetailCRM» form ----
+
+  function initTaskForm(form) {
+    if (!form) { return; }
+    var exprChoice = "__expr";
+
+    function syncExpr(select) {
+      var box = select.parentNode.querySelector(".expr");
+      if (!box) { return; }
+      var input = box.querySelector("input");
+      if (select.value === exprChoice) {
+        box.classList.remove("js-hide");
+      } else {
+        box.classList.add("js-hide");
+        input.value = "";
+      }
+    }
+    form.querySelectorAll("select.map-select").forEach(function (select) {
+      select.addEventListener("change", function () {
+        syncExpr(select);
+        if (select.value === exprChoice) {
+          select.parentNode.querySelector(".expr input").focus();
+        }
+      });
+    });
+
+    var urlInput = form.querySelector("#f-url");
+    var keyInput = form.querySelector("#f-key");
+    var sealed = form.querySelector('input[name="key_sealed"]');
+    var originalURL = urlInput ? urlInput.value : "";
+
+    // The API can be used when the key is in the page; a key kept by the server (stored, or
+    // typed earlier and sealed) is used by a normal form post instead.
+    function canUseAPI() {
+      if (keyInput.value.trim() !== "") { return true; }
+      return form.dataset.task !== undefined && (!sealed || sealed.value === "") && urlInput.value.trim() === originalURL;
+    }
+
+    // fallback posts the form the ordinary way: the server answers with the page, errors in
+    // words next to their fields.
+    function fallback(button) {
+      button.dataset.jsOff = "1";
+      button.removeAttribute("aria-busy");
+      button.click();
+    }
+
+    function busy(button, on) {
+      if (on) { button.setAttribute("aria-busy", "true"); } else { button.removeAttribute("aria-busy"); }
+      button.disabled = on;
+    }
+
+    function clearFieldError(id) {
+      var input = document.getElementById(id);
+      var err = document.getElementById(id + "-err");
+      if (err) { err.remove(); }
+      if (input) {
+        input.removeAttribute("aria-invalid");
+        var field = input.closest(".field");
+        if (field) { field.classList.remove("invalid"); }
+      }
+    }
+
+    function message(container, text) {
+      container.textContent = "";
+      var p = document.createElement("p");
+      p.className = "alert";
+      p.textContent = text;
+      container.appendChild(p);
+    }
+
+    var checkButton = form.querySelector('[data-js="check"]');
+    if (checkButton) {
+      checkButton.addEventListener("click", function (ev) {
+        if (checkButton.dataset.jsOff || !canUseAPI() || keyInput.value.trim() === "") { return; }
+        ev.preventDefault();
+        var result = document.getElementById("check-result");
+        busy(checkButton, true);
+        result.textContent = T("js.working");
+        api("POST", "/api/v1/retailcrm/check", { url: urlInput.value.trim(), api_key: keyInput.value.trim() })
+          .then(function (res) {
+            busy(checkButton, false);
+            if (res.status !== 200) { fallback(checkButton); return; }
+            clearFieldError("f-url");
+            clearFieldError("f-key");
+            showCheck(result, res.data);
+            offerCustomFields(res.data.custom_fields || [], res.data.suggestions || {});
+          })
+          .catch(function () { busy(checkButton, false); message(result, T("js.network")); });
+      });
+    }
+
+    function showCheck(result, data) {
+      var tpl = document.getElementById("check-tpl");
+      var node = tpl.content.cloneNode(true);
+      var scopes = node.querySelector('[data-slot="scopes"]');
+      (data.scopes || []).forEach(function (s, i) {
+        if (i > 0) { scopes.appendChild(document.createTextNode(", ")); }
+        var code = document.createElement("code");
+        code.textContent = s;
+        scopes.appendChild(code);
+      });
+      node.querySelector('[data-slot="sites"]').textContent = (data.sites || []).map(function (s) {
+        return s.name + " (" + s.code + ")";
+      }).join(", ");
+      node.querySelector('[data-slot="timezone"]').textContent = data.timezone || "";
+      node.querySelector('[data-slot="custom"]').textContent = String((data.custom_fields || []).length);
+      result.textContent = "";
+      result.appendChild(node);
+    }
+
+    // customExpr is the path of a custom field, as the mapping package writes it.
+    function customExpr(code) {
+      var reserved = ["and", "or", "not", "in", "matches", "contains", "startsWith", "endsWith", "let", "if", "else", "nil", "true", "false"];
+      if (/^[\p{L}_][\p{L}\p{N}_]*$/u.test(code) && reserved.indexOf(code) < 0) {
+        return "customFields." + code;
+      }
+      return "customFields[" + JSON.stringify(code) + "]";
+    }
+
+    function offerCustomFields(fields, suggestions) {
+      document.getElementById("custom-fields").value = fields.length ? JSON.stringify(fields) : "";
+      form.querySelectorAll("select.map-select").forEach(function (select) {
+        var group = select.querySelector("optgroup.custom-group");
+        if (!group) { return; }
+        var current = select.value;
+        group.textContent = "";
+        fields.forEach(function (f) {
+          var opt = document.createElement("option");
+          opt.value = customExpr(f.code);
+          opt.textContent = T("form.custom_field", f.name || f.code);
+          group.appendChild(opt);
+        });
+        select.value = current;
+        if (select.value !== current) {
+          select.value = exprChoice;
+        }
+      });
+      Object.keys(suggestions).forEach(function (field) {
+        var list = suggestions[field] || [];
+        var select = document.getElementById("map-" + field);
+        if (!select || list.length === 0 || select.value !== "") { return; }
+        select.value = list[0];
+        syncExpr(select);
+        if (!document.getElementById("map-" + field + "-sugg")) {
+          var note = document.createElement("p");
+          note.className = "suggested";
+          note.id = "map-" + field + "-sugg";
+          note.textContent = T("form.suggested");
+          select.parentNode.appendChild(note);
+          select.setAttribute("aria-describedby", (select.getAttribute("aria-describedby") || "") + " " + note.id);
+        }
+      });
+    }
+
+    var previewButton = form.querySelector('[data-js="preview"]');
+    if (previewButton) {
+      previewButton.addEventListener("click", function (ev) {
+        if (previewButton.dataset.jsOff || !canUseAPI()) { return; }
+        ev.preventDefault();
+        var result = document.getElementById("preview-result");
+        var body = {
+          retailcrm: { url: urlInput.value.trim() },
+          mapping: {},
+          counter_id: Number(form.dataset.counter),
+          limit: 10
+        };
+        if (keyInput.value.trim() !== "") { body.retailcrm.api_key = keyInput.value.trim(); }
+        if (form.dataset.task !== undefined && urlInput.value.trim() === originalURL) { body.task_id = Number(form.dataset.task); }
+        form.querySelectorAll(".map-row").forEach(function (row) {
+          var select = row.querySelector("select.map-select");
+          var value = select.value === exprChoice ? row.querySelector(".expr input").value.trim() : select.value;
+          body.mapping[row.dataset.field] = value;
+        });
+        busy(previewButton, true);
+        result.textContent = T("js.working");
+        api("POST", "/api/v1/imports/preview", body)
+          .then(function (res) {
+            busy(previewButton, false);
+            if (res.status !== 200) { fallback(previewButton); return; }
+            showPreview(result, res.data.orders || []);
+          })
+          .catch(function () { busy(previewButton, false); message(result, T("js.network")); });
+      });
+    }
+
+    function showPreview(result, orders) {
+      var node = document.getElementById("preview-tpl").content.cloneNode(true);
+      var heads = Array.prototype.slice.call(node.querySelectorAll("thead th[data-field]"));
+      var titles = {};
+      heads.forEach(function (h) { titles[h.dataset.field] = h.textContent; });
+      var numberLabel = node.querySelector("thead th").textContent;
+      var issuesLabel = node.querySelector("thead th.issues-col").textContent;
+      var tbody = node.querySelector("tbody");
+      var rejected = 0, flagged = 0;
+      orders.forEach(function (o) {
+        var issues = o.issues || [];
+        if (o.rejected) { rejected++; } else if (issues.length) { flagged++; }
+        var tr = document.createElement("tr");
+        if (o.rejected) { tr.className = "rejected"; }
+        var th = document.createElement("th");
+        th.scope = "row";
+        th.dataset.label = numberLabel;
+        th.textContent = o.number;
+        if (o.rejected) {
+          var badge = document.createElement("span");
+          badge.className = "badge bad";
+          badge.textContent = T("preview.rejected");
+          th.appendChild(document.createTextNode(" "));
+          th.appendChild(badge);
+        }
+        tr.appendChild(th);
+        var notes = document.createElement("td");
+        notes.className = "issues-col";
+        notes.dataset.label = issuesLabel;
+        issues.forEach(function (is) { notes.appendChild(note(is, titles[is.field])); });
+        tr.appendChild(notes);
+        heads.forEach(function (h) {
+          var field = h.dataset.field;
+          var td = document.createElement("td");
+          td.dataset.label = h.textContent;
+          var value = o.order ? o.order[field] : "";
+          if (Array.isArray(value)) { value = value.join(","); }
+          if (value) {
+            td.textContent = value;
+          } else {
+            var dash = document.createElement("span");
+            dash.className = "muted";
+            dash.textContent = "—";
+            td.appendChild(dash);
+          }
+          var mine = issues.filter(function (is) { return is.field === field; });
+          if (mine.length) {
+            td.className = "bad";
+            td.title = mine.map(function (is) { return is.message; }).join("; ");
+          }
+          tr.appendChild(td);
+        });
+        tbody.appendChild(tr);
+      });
+      node.querySelector('[data-slot="summary"]').textContent = T("preview.summary", orders.length, rejected, flagged);
+      result.textContent = "";
+      result.appendChild(node);
+    }
+
+    function note(issue, title) {
+      var div = document.createElement("div");
+      div.className = "note";
+      if (title) {
+        var strong = document.createElement("strong");
+        strong.textContent = title + ":";
+        div.appendChild(strong);
+        div.appendChild(document.createTextNode(" "));
+      }
+      div.appendChild(document.createTextNode(issue.message));
+      if (issue.value) {
+        div.appendChild(document.createTextNode(" "));
+        var code = document.createElement("code");
+        code.className = "value";
+        code.textContent = issue.value;
+        div.appendChild(code);
+      }
+      return div;
+    }
+  }
+
+  // ---- A running import on the task page ----
+
+  function initLiveRun(live) {
+    if (!live) { return; }
+    var runID = live.dataset.run;
+    var bar = document.getElementById("live-bar");
+    var badge = document.querySelector("#run-badge .badge");
+    var failures = 0;
+
+    function set(key, text) {
+      document.querySelectorAll('[data-k="' + key + '"]').forEach(function (el) { el.textContent = text; });
+    }
+
+    function eta(seconds) {
+      if (seconds < 60) { return T("progress.eta_seconds", Math.floor(seconds) + 1); }
+      if (seconds < 3600) { return T("progress.eta_minutes", Math.round(seconds / 60)); }
+      return T("progress.eta_hours", Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60);
+    }
+
+    function update(run) {
+      var phaseKey = "progress.phase." + (run.phase || "waiting");
+      set("phase", Object.prototype.hasOwnProperty.call(catalogue, phaseKey) ? T(phaseKey) : run.phase);
+      set("pages", num(run.pages));
+      set("fetched", num(run.fetched));
+      set("requests", num(run.requests));
+      set("created", num(run.created));
+      set("updated", num(run.updated));
+      set("deleted", num(run.deleted));
+      set("invalid", num(run.invalid));
+      if (run.progress_total > 0) {
+        var pct = Math.min(100, Math.floor(run.progress_done * 100 / run.progress_total));
+        bar.value = pct;
+        bar.textContent = pct + "%";
+        set("percent", pct + "%");
+      }
+      if (run.started_at) {
+        var elapsed = (Date.now() - Date.parse(run.started_at)) / 1000;
+        if (elapsed > 0) {
+          set("rate", T("progress.rate", (run.fetched / elapsed).toFixed(1)));
+          if (run.progress_total > 0 && run.progress_done > 0 && run.progress_done < run.progress_total) {
+            set("eta", eta(elapsed * (run.progress_total - run.progress_done) / run.progress_done));
+          }
+        }
+      }
+      if (badge) {
+        badge.textContent = T("run.status." + run.status);
+      }
+    }
+
+    function finished(status) {
+      return status !== "queued" && status !== "running";
+    }
+
+    function poll() {
+      api("GET", "/api/v1/runs/" + encodeURIComponent(runID))
+        .then(function (res) {
+          if (res.status === 401 || res.status === 404) { return; }
+          if (res.status !== 200) { throw new Error("status " + res.status); }
+          failures = 0;
+          update(res.data);
+          if (finished(res.data.status)) {
+            var p = document.createElement("p");
+            p.className = "small";
+            p.textContent = T("js.finished");
+            live.appendChild(p);
+            var url = new URL(window.location.href);
+            url.searchParams.delete("done");
+            url.searchParams.set("run", runID);
+            window.location.replace(url.toString());
+            return;
+          }
+          window.setTimeout(poll, 1000);
+        })
+        .catch(function () {
+          failures++;
+          window.setTimeout(poll, Math.min(30000, 1000 * Math.pow(2, failures)));
+        });
+    }
+    window.setTimeout(poll, 500);
+  }
+})();

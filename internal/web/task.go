@@ -1,0 +1,119 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"orderimport/internal/store"
+)
+
+type taskData struct {
+	Task     store.Task
+	Runs     []store.Run
+	Run      *store.Run // the run shown in detail: ?run=, else the newest
+	Live     bool       // that run is queued or running: the page follows it
+	Progress progress
+	Back     string
+}
+
+// progress is a running run's pace as first rendered; the page's script keeps it current
+// from GET /api/v1/runs/{id} with the same arithmetic.
+type progress struct {
+	Percent    int
+	HasPercent bool
+	Rate       string // orders per second
+	ETA        string
+}
+
+// runsShown bounds the history table; the API lists more.
+const runsShown = 50
+
+// task is the task page: its state, the chosen run with live progress and issues, and the
+// run history.
+func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
+	t, c, err := h.loadTask(r, vw)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	runs, err := h.Store.Runs(r.Context(), t.AccountID, t.ID, runsShown)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	d := taskData{Task: t, Runs: runs, Back: taskPath(t, "")}
+	if id, err := strconv.ParseInt(r.URL.Query().Get("run"), 10, 64); err == nil {
+		run, err := h.Store.Run(r.Context(), t.AccountID, id)
+		if err != nil || run.TaskID != t.ID {
+			h.fail(w, r, vw, store.ErrNotFound)
+			return
+		}
+		d.Run = &run
+	} else if len(runs) > 0 {
+		d.Run = &runs[0]
+	}
+	if d.Run != nil && !d.Run.Finished() {
+		d.Live = true
+		d.Progress = runProgress(vw, *d.Run, h.now())
+		vw.Refresh = 5
+	}
+	vw.Title = t.Name
+	vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: t.Name})
+	h.render(w, r, vw, "task.html", d)
+}
+
+func runProgress(vw *view, r store.Run, now time.Time) progress {
+	var p progress
+	if r.ProgressTotal > 0 {
+		p.HasPercent = true
+		p.Percent = int(min(100, r.ProgressDone*100/r.ProgressTotal))
+	}
+	if r.StartedAt == nil {
+		return p
+	}
+	elapsed := now.Sub(*r.StartedAt).Seconds()
+	if elapsed <= 0 {
+		return p
+	}
+	p.Rate = vw.T("progress.rate", strconv.FormatFloat(float64(r.Counts.Fetched)/elapsed, 'f', 1, 64))
+	if r.ProgressTotal > 0 && r.ProgressDone > 0 && r.ProgressDone < r.ProgressTotal {
+		left := time.Duration(elapsed * float64(r.ProgressTotal-r.ProgressDone) / float64(r.ProgressDone) * float64(time.Second))
+		p.ETA = etaText(vw, left)
+	}
+	return p
+}
+
+func etaText(vw *view, d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return vw.T("progress.eta_seconds", int(d.Seconds())+1)
+	case d < time.Hour:
+		return vw.T("progress.eta_minutes", int(d.Minutes()+0.5))
+	}
+	return vw.T("progress.eta_hours", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// loadTask reads {id} as one of the visitor's tasks, with its counter in the navigation.
+func (h *Web) loadTask(r *http.Request, vw *view) (store.Task, store.Counter, error) {
+	id, err := pathID(r)
+	if err != nil {
+		return store.Task{}, store.Counter{}, err
+	}
+	acc := vw.Visitor.User.AccountID
+	t, err := h.Store.Task(r.Context(), acc, id)
+	if err != nil {
+		return store.Task{}, store.Counter{}, err
+	}
+	c, err := h.Store.Counter(r.Context(), acc, t.CounterID)
+	if err != nil {
+		return store.Task{}, store.Counter{}, err
+	}
+	vw.Counter = &c
+	vw.Section = "settings"
+	return t, c, nil
+}
+
+func taskPath(t store.Task, rest string) string {
+	return "/imports/" + strconv.FormatInt(t.ID, 10) + rest
+}

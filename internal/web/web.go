@@ -1,0 +1,314 @@
+// Package web is the server-rendered UI: one route leads to one handler file and one
+// template (miniflux style). Pages work without JavaScript; a small embedded script adds the
+// live parts (connection check, preview and run progress through the JSON API). Russian is
+// the default language, English a switch away; every word comes from a message catalogue.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"orderimport/internal/imports"
+	"orderimport/internal/store"
+)
+
+//go:embed templates/*.html
+var templatesFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// MaxFormBytes bounds a form post; the largest legitimate one (a task with twelve mapping
+// expressions) is a few kilobytes.
+const MaxFormBytes = 1 << 20
+
+// Login throttling: per email against guessing one account's password, per IP against
+// trying many accounts from one place.
+const (
+	loginWindow     = 15 * time.Minute
+	loginFailsEmail = 5
+	loginFailsIP    = 20
+)
+
+// Web serves the HTML UI.
+type Web struct {
+	Store   *store.Store
+	Imports *imports.Service
+	Log     *slog.Logger
+
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	clock           atomic.Pointer[func() time.Time]
+
+	catalogs      map[string]catalog
+	jsCatalogs    map[string]map[string]string
+	pages         map[string]map[string]*template.Template // language → page file → template
+	staticVersion string
+	byEmail       *throttle
+	byIP          *throttle
+}
+
+// New parses the templates and catalogues; errors here are programming errors caught by
+// every test that builds the UI.
+func New(st *store.Store, imp *imports.Service, log *slog.Logger) (*Web, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Web{Store: st, Imports: imp, Log: log, IdleTimeout: DefaultIdleTimeout, AbsoluteTimeout: DefaultAbsoluteTimeout}
+	clock := func() time.Time { return h.now() }
+	h.byEmail = newThrottle(loginFailsEmail, loginWindow, clock)
+	h.byIP = newThrottle(loginFailsIP, loginWindow, clock)
+	var err error
+	if h.catalogs, err = loadCatalogs(); err != nil {
+		return nil, err
+	}
+	h.jsCatalogs = map[string]map[string]string{}
+	for lang, c := range h.catalogs {
+		h.jsCatalogs[lang] = c.forScript()
+	}
+	if h.pages, err = h.parseTemplates(); err != nil {
+		return nil, err
+	}
+	if h.staticVersion, err = staticDigest(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// SetClock replaces the clock the session timeouts are measured with (tests); safe while
+// serving.
+func (h *Web) SetClock(now func() time.Time) { h.clock.Store(&now) }
+
+func (h *Web) now() time.Time {
+	if f := h.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
+
+// Register mounts the UI's routes.
+func (h *Web) Register(mux *http.ServeMux) {
+	mux.Handle("GET /static/", h.static())
+	mux.HandleFunc("GET /login", h.login)
+	mux.HandleFunc("POST /login", h.login)
+	mux.Handle("POST /logout", h.user(h.logout))
+	mux.Handle("GET /{$}", h.user(h.home))
+	mux.Handle("POST /counters", h.user(h.createCounter))
+	mux.Handle("GET /counters/{id}", h.user(h.counter))
+	mux.Handle("GET /counters/{id}/settings", h.user(h.settings))
+	mux.Handle("GET /counters/{id}/imports", h.user(h.imports))
+	mux.Handle("GET /counters/{id}/imports/new", h.user(h.taskForm))
+	mux.Handle("POST /counters/{id}/imports/new", h.user(h.taskForm))
+	mux.Handle("GET /imports/{id}", h.user(h.task))
+	mux.Handle("GET /imports/{id}/edit", h.user(h.taskForm))
+	mux.Handle("POST /imports/{id}/edit", h.user(h.taskForm))
+	mux.Handle("POST /imports/{id}/run", h.user(h.runNow))
+	mux.Handle("POST /imports/{id}/active", h.user(h.setActive))
+	mux.Handle("POST /imports/{id}/resync", h.user(h.resync))
+	mux.Handle("GET /imports/{id}/delete", h.user(h.deleteTask))
+	mux.Handle("POST /imports/{id}/delete", h.user(h.deleteTask))
+	mux.Handle("GET /counters/{id}/orders", h.user(h.orders))
+	mux.HandleFunc("/", h.notFound)
+}
+
+// view is what every page template sees: the language, the visitor, the navigation and the
+// page's own data.
+type view struct {
+	Lang        string
+	OtherLang   string
+	OtherLangTo string
+	Visitor     *visitor
+	Path        string
+	Static      string
+	Title       string
+	Counter     *store.Counter
+	Section     string // "orders" | "settings": the counter tab that is open
+	Crumbs      []crumb
+	Notice      string            // a catalogue key, from ?done= after a redirect
+	Refresh     int               // seconds; a running import reloads itself when JavaScript is off
+	JS          map[string]string // the catalogue entries the script shows
+	Data        any
+
+	cat catalog
+}
+
+type crumb struct {
+	Label string
+	Href  string
+}
+
+// T translates for handlers (templates use the t function).
+func (v *view) T(key string, args ...any) string { return v.cat.T(key, args...) }
+
+// notices are the messages a redirect may ask for; anything else in ?done= is ignored.
+var notices = map[string]string{
+	"counter_created": "notice.counter_created",
+	"task_saved":      "notice.task_saved",
+	"task_deleted":    "notice.task_deleted",
+	"run_queued":      "notice.run_queued",
+	"resync_queued":   "notice.resync_queued",
+	"resync_busy":     "notice.resync_busy",
+	"paused":          "notice.paused",
+	"resumed":         "notice.resumed",
+	"logged_out":      "notice.logged_out",
+}
+
+func (h *Web) newView(w http.ResponseWriter, r *http.Request, v *visitor) *view {
+	lang := requestLang(w, r)
+	other := "en"
+	if lang == "en" {
+		other = "ru"
+	}
+	vw := &view{Lang: lang, OtherLang: other, OtherLangTo: langSwitchURL(r, other), Visitor: v, Path: r.URL.Path,
+		Static: h.staticVersion, cat: h.catalogs[lang]}
+	vw.Notice = notices[r.URL.Query().Get("done")]
+	vw.JS = h.jsCatalogs[lang]
+	return vw
+}
+
+func (h *Web) parseTemplates() (map[string]map[string]*template.Template, error) {
+	names, err := fs.Glob(templatesFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]*template.Template{}
+	for _, lang := range languages {
+		base, err := template.New("").Funcs(h.funcs(lang)).ParseFS(templatesFS, "templates/_*.html")
+		if err != nil {
+			return nil, fmt.Errorf("web: parse layout: %w", err)
+		}
+		out[lang] = map[string]*template.Template{}
+		for _, n := range names {
+			file := path.Base(n)
+			if strings.HasPrefix(file, "_") {
+				continue
+			}
+			t, err := template.Must(base.Clone()).ParseFS(templatesFS, n)
+			if err != nil {
+				return nil, fmt.Errorf("web: parse %s: %w", file, err)
+			}
+			out[lang][file] = t
+		}
+	}
+	return out, nil
+}
+
+func (h *Web) render(w http.ResponseWriter, r *http.Request, vw *view, page string, data any) {
+	h.renderStatus(w, r, vw, http.StatusOK, page, data)
+}
+
+// renderStatus executes the page into a buffer first, so that a template error becomes a
+// clean 500 instead of half a page.
+func (h *Web) renderStatus(w http.ResponseWriter, r *http.Request, vw *view, status int, page string, data any) {
+	if ep, ok := data.(errorPage); ok {
+		vw.Title = vw.T(ep.Title)
+	}
+	t := h.pages[vw.Lang][page]
+	if t == nil {
+		h.Log.Error("no such page template", "page", page)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	vw.Data = data
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", vw); err != nil {
+		h.Log.Error("render page", "page", page, "path", r.URL.Path, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	// Pages carry account data: never cached by anything between the browser and us.
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+type errorPage struct {
+	Title string // catalogue keys
+	Text  string
+}
+
+// fail answers an error from the layers below: absent (or another account's) is a 404 page,
+// anything else is logged and a 500 page says so without details.
+func (h *Web) fail(w http.ResponseWriter, r *http.Request, vw *view, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		h.renderStatus(w, r, vw, http.StatusNotFound, "error.html", errorPage{Title: "error.notfound.title", Text: "error.notfound.text"})
+		return
+	}
+	h.Log.Error("page failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	h.renderStatus(w, r, vw, http.StatusInternalServerError, "error.html", errorPage{Title: "error.internal.title", Text: "error.internal.text"})
+}
+
+func (h *Web) notFound(w http.ResponseWriter, r *http.Request) {
+	v, err := h.lookup(r)
+	if err != nil {
+		v = nil
+	}
+	h.renderStatus(w, r, h.newView(w, r, v), http.StatusNotFound, "error.html", errorPage{Title: "error.notfound.title", Text: "error.notfound.text"})
+}
+
+// pathID reads {id}; a malformed id names nothing, so it is simply not found.
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, store.ErrNotFound
+	}
+	return id, nil
+}
+
+// redirect ends a successful form post (post/redirect/get).
+func redirect(w http.ResponseWriter, r *http.Request, to string) {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func withDone(p, done string) string {
+	sep := "?"
+	if strings.Contains(p, "?") {
+		sep = "&"
+	}
+	return p + sep + "done=" + done
+}
+
+func (h *Web) static() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	files := http.FileServerFS(sub)
+	return http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Links carry ?v=<digest of the files>, so a new release is fetched at once and
+		// browsers may keep the files for a long time.
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		files.ServeHTTP(w, r)
+	}))
+}
+
+func staticDigest() (string, error) {
+	sum := sha256.New()
+	err := fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := staticFS.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		sum.Write([]byte(p))
+		sum.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("web: static files: %w", err)
+	}
+	return hex.EncodeToString(sum.Sum(nil))[:12], nil
+}
