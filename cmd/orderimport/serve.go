@@ -12,6 +12,7 @@ import (
 
 	"orderimport/internal/app"
 	"orderimport/internal/config"
+	"orderimport/internal/jobs"
 	"orderimport/internal/store"
 )
 
@@ -39,7 +40,7 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel, stderr)
-	a, err := app.New(ctx, cfg, log, app.Options{Workers: cfg.Workers, Migrate: true})
+	a, err := app.New(ctx, cfg, log, app.Options{Workers: cfg.Workers, Migrate: true, Jobs: jobs.Config{RescueAfter: cfg.RescueAfter}})
 	if err != nil {
 		return err
 	}
@@ -68,13 +69,15 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		return &config.UsageError{Msg: "-workers must be at least 1 for a worker process"}
 	}
 	log := newLogger(cfg.LogLevel, stderr)
-	a, err := app.New(ctx, cfg, log, app.Options{Workers: cfg.Workers})
+	// Workers migrate too (under the migration lock, so any number may start at once): a
+	// worker started first on a new database or after an upgrade does not wait for a serve.
+	a, err := app.New(ctx, cfg, log, app.Options{Workers: cfg.Workers, Migrate: true, Jobs: jobs.Config{RescueAfter: cfg.RescueAfter}})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	warnPrivate(a)
-	log.Info("worker started", "workers", cfg.Workers)
+	log.Info("worker started", "workers", cfg.Workers, "rescue_after", cfg.RescueAfter)
 	return a.Work(ctx)
 }
 

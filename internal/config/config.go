@@ -25,12 +25,21 @@ const (
 	EnvAllowPrivate = "ORDERIMPORT_ALLOW_PRIVATE_CRM"
 	EnvLogLevel     = "ORDERIMPORT_LOG_LEVEL"
 	EnvWorkers      = "ORDERIMPORT_WORKERS"
+	EnvRescueAfter  = "ORDERIMPORT_RESCUE_AFTER"
 )
 
 // Defaults of the contract.
 const (
-	DefaultDB   = "sqlite:./orderimport.db"
-	DefaultAddr = "127.0.0.1:8080"
+	DefaultDB          = "sqlite:./orderimport.db"
+	DefaultAddr        = "127.0.0.1:8080"
+	DefaultRescueAfter = 2 * time.Minute
+)
+
+// RescueAfter bounds: below the minimum a slice is too short to do useful work between its
+// fixed costs (the preflight requests); above the maximum a dead worker's runs wait too long.
+const (
+	MinRescueAfter = 10 * time.Second
+	MaxRescueAfter = time.Hour
 )
 
 // Config is everything a command needs to know.
@@ -41,6 +50,9 @@ type Config struct {
 	AllowPrivate bool
 	LogLevel     string
 	Workers      int
+	// RescueAfter is how long a run left by a worker that died waits before another worker
+	// takes it over and resumes it from its checkpoint.
+	RescueAfter time.Duration
 }
 
 // UsageError is a mistake in how the command was called (exit code 2).
@@ -57,6 +69,7 @@ func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
 		addr = fs.String("addr", "", "listen address (env "+EnvAddr+", default "+DefaultAddr+")")
 	}
 	workers := fs.Int("workers", -1, "import runs executed at once by this process (env "+EnvWorkers+", default 4)")
+	rescue := fs.Duration("rescue-after", 0, "how long a run of a worker that died waits before another worker resumes it (env "+EnvRescueAfter+", default 2m)")
 	return func() (Config, error) {
 		c := Config{
 			SecretKey: strings.TrimSpace(os.Getenv(EnvSecretKey)),
@@ -94,6 +107,20 @@ func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
 				return c, &UsageError{Msg: "-workers: at most 256"}
 			}
 			c.Workers = *workers
+		}
+		c.RescueAfter = DefaultRescueAfter
+		if v := strings.TrimSpace(os.Getenv(EnvRescueAfter)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not a duration such as 2m or 90s", EnvRescueAfter, v)}
+			}
+			c.RescueAfter = d
+		}
+		if *rescue != 0 {
+			c.RescueAfter = *rescue
+		}
+		if c.RescueAfter < MinRescueAfter || c.RescueAfter > MaxRescueAfter {
+			return c, &UsageError{Msg: fmt.Sprintf("-rescue-after / %s: %s is outside %s to %s", EnvRescueAfter, c.RescueAfter, MinRescueAfter, MaxRescueAfter)}
 		}
 		switch c.LogLevel {
 		case "", "debug", "info", "warn", "error":

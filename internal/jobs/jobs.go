@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -70,26 +72,32 @@ type Config struct {
 	// Workers is how many runs execute at once in this process; 0 = this process only
 	// enqueues (serve without workers).
 	Workers int
+	// RescueAfter is how long a run left running by a dead process waits before River hands
+	// its job to another worker, which resumes it from the checkpoint. Every healthy attempt
+	// ends before it: the slice and the job timeout are derived from it. Default 2 minutes
+	// (or twice Slice when only Slice is set).
+	RescueAfter time.Duration
 	// Slice is how long one job attempt works before it commits and hands the run back to
 	// the queue (snooze 0). Long backfills are many slices, so no job runs long enough to be
-	// mistaken for a stuck one.
+	// mistaken for a stuck one. Default RescueAfter/2.
 	Slice time.Duration
-	// RescueAfter is when a job left running by a dead process is handed to another worker.
-	RescueAfter time.Duration
 	// TickInterval is how often due tasks are enqueued.
 	TickInterval time.Duration
 	// FailuresBeforeAttention is how many failed runs in a row park a task.
 	FailuresBeforeAttention int
 	// SchedulerBatch bounds the tasks one tick enqueues (the next tick takes the rest).
 	SchedulerBatch int
+	// AccountWait is how long a job waits in place for a RetailCRM account that another
+	// worker is talking to (PostgreSQL) before it goes to the back of the queue.
+	AccountWait time.Duration
 }
 
 func (c *Config) defaults() {
-	if c.Slice == 0 {
-		c.Slice = 2 * time.Minute
-	}
 	if c.RescueAfter == 0 {
-		c.RescueAfter = c.Slice + 3*time.Minute
+		c.RescueAfter = max(2*time.Minute, 2*c.Slice)
+	}
+	if c.Slice == 0 {
+		c.Slice = c.RescueAfter / 2
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = 30 * time.Second
@@ -100,6 +108,16 @@ func (c *Config) defaults() {
 	if c.SchedulerBatch == 0 {
 		c.SchedulerBatch = 1000
 	}
+	if c.AccountWait == 0 {
+		c.AccountWait = time.Second
+	}
+}
+
+// jobTimeout is when River cancels an attempt: the slice plus room to finish the page in
+// flight, and still before RescueAfter, so that a job is rescued only when its process is
+// gone. Leases taken by an attempt last as long, so a rescued job finds them expired.
+func (c *Config) jobTimeout() time.Duration {
+	return c.Slice + (c.RescueAfter-c.Slice)/2
 }
 
 // Jobs owns the River client.
@@ -118,6 +136,9 @@ type Jobs struct {
 // New builds the job system over the store's database.
 func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (*Jobs, error) {
 	cfg.defaults()
+	if cfg.Slice >= cfg.RescueAfter {
+		return nil, fmt.Errorf("jobs: the slice (%s) must be shorter than RescueAfter (%s)", cfg.Slice, cfg.RescueAfter)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -128,8 +149,9 @@ func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (
 	}
 	j.driver = driver
 	rc := &river.Config{
+		ID:                   clientID(),
 		Logger:               log.With("component", "river"),
-		JobTimeout:           cfg.Slice + 2*time.Minute,
+		JobTimeout:           cfg.jobTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// Keep finished jobs briefly: runs are recorded in our own table.
 		CompletedJobRetentionPeriod: time.Hour,
@@ -170,6 +192,21 @@ func newDriver(st *store.Store) (riverdriver.Driver[*sql.Tx], error) {
 		return newPostgresDriver(st), nil
 	}
 	return nil, fmt.Errorf("jobs: unsupported engine %s", st.Engine())
+}
+
+// clientID names this process among the River clients of one database: the host and the
+// process id (operators and tests can tell from a lease owner which process holds it) and
+// the start time (a restarted process with a reused pid is still a new client).
+func clientID() string {
+	host, _ := os.Hostname()
+	host = strings.NewReplacer(".", "_", "-", "_", "/", "_").Replace(host)
+	if len(host) > 60 {
+		host = host[:60]
+	}
+	if host == "" {
+		host = "host"
+	}
+	return fmt.Sprintf("%s_p%d_%s", host, os.Getpid(), strings.Replace(time.Now().UTC().Format("20060102T150405.000000"), ".", "_", 1))
 }
 
 // Migrate applies River's own schema migrations.
@@ -272,11 +309,17 @@ func (j *Jobs) enqueueTx(ctx context.Context, tx *sql.Tx, task store.Task, kind 
 }
 
 // Tick enqueues every due task and moves its next run one period on, all in one transaction,
-// so a task is never enqueued twice for the same period even with several schedulers.
+// so a task is never enqueued twice for the same period even with several schedulers: ticks
+// of different processes take the schedule lock in turn, and the later one finds the tasks
+// no longer due. (River runs the periodic tick on the elected leader only; the lock makes
+// Tick safe on its own.)
 func (j *Jobs) Tick(ctx context.Context) (int, error) {
 	now := j.now().UTC()
 	n := 0
 	err := j.store.InTx(ctx, func(tx *sql.Tx) error {
+		if err := j.store.LockSchedule(ctx, tx); err != nil {
+			return err
+		}
 		due, err := j.store.DueTasks(ctx, tx, now, j.cfg.SchedulerBatch)
 		if err != nil {
 			return err

@@ -23,7 +23,7 @@ type importWorker struct {
 
 // Timeout: the slice plus room to commit the last page; the worker stops itself at the slice.
 func (w *importWorker) Timeout(*river.Job[ImportArgs]) time.Duration {
-	return w.j.cfg.Slice + 2*time.Minute
+	return w.j.cfg.jobTimeout()
 }
 
 func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) error {
@@ -35,6 +35,9 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 // RetailCRM, and the next scheduled run catches up anyway.
 func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	args, jobID := job.Args, strconv.FormatInt(job.ID, 10)
+	// The slice counts from the start of the attempt, waits for the account included, so
+	// that it always ends before River's job timeout.
+	deadline := j.now().Add(j.cfg.Slice)
 	task, err := j.store.TaskForWorker(ctx, args.TaskID)
 	if errors.Is(err, store.ErrNotFound) {
 		// The task was deleted after the job was queued.
@@ -47,7 +50,7 @@ func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 		return err
 	}
 	owner := j.client.ID() + "/" + jobID
-	ok, err := j.store.AcquireLease(ctx, task.ID, owner, j.now().Add(j.cfg.Slice+time.Minute))
+	ok, err := j.store.AcquireLease(ctx, task.ID, owner, j.now().Add(j.cfg.jobTimeout()))
 	if err != nil {
 		return err
 	}
@@ -60,6 +63,21 @@ func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 		// Release even if ctx is cancelled: the lease must not outlive this slice.
 		_ = j.store.ReleaseLease(context.WithoutCancel(ctx), task.ID, owner)
 	}()
+	if j.store.Engine() == store.Postgres {
+		hold, err := j.holdAccount(ctx, task, owner)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return river.JobSnooze(0)
+		case err != nil:
+			return err
+		case hold == nil:
+			// Another worker is talking to this RetailCRM account: to the back of the queue,
+			// so that jobs of other accounts get this worker meanwhile.
+			j.log.Debug("RetailCRM account busy with another run; the run waits its turn", "task_id", task.ID, "run_id", args.RunID)
+			return river.JobSnooze(0)
+		}
+		defer hold.release(context.WithoutCancel(ctx))
+	}
 
 	r, err := j.store.RunForWorker(ctx, args.RunID)
 	if err != nil {
@@ -84,7 +102,7 @@ func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 		}
 	}
 
-	runErr := j.importer.Run(ctx, task, r.ID, j.now().Add(j.cfg.Slice))
+	runErr := j.importer.Run(ctx, task, r.ID, deadline)
 	switch {
 	case errors.Is(runErr, importer.ErrSliceDone):
 		return river.JobSnooze(0)

@@ -50,7 +50,9 @@ func (s *Store) ListenerPool() *pgxpool.Pool { return s.listen }
 
 // WithMigrationLock runs fn holding the database's migration lock, so that processes started
 // at once apply the store's and River's migrations one after another instead of racing into
-// "relation already exists". The lock is per schema. SQLite installations are one process.
+// "relation already exists". The lock is per schema; Migrate takes it by itself, so fn must
+// not call Migrate (the lock is not re-entrant across connections). SQLite installations are
+// one process.
 func (s *Store) WithMigrationLock(ctx context.Context, fn func() error) error {
 	if s.engine != Postgres {
 		return fn()

@@ -194,12 +194,30 @@ func (s *Store) migrations() ([]migration, error) {
 		out = append(out, migration{version: v, name: name, sql: string(b)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("store: migrations %s and %s have the same version number; renumber one of them", out[i-1].name, out[i].name)
+		}
+	}
 	return out, nil
 }
 
 // Migrate applies every migration not applied yet, each in its own transaction, and reports
-// the schema version reached.
+// the schema version reached. A version is applied when it is missing, not only when it is
+// above the newest: a migration merged later with a lower number than one already applied
+// still runs. On PostgreSQL it holds the migration lock, so processes started at once do not
+// race each other.
 func (s *Store) Migrate(ctx context.Context) (int, error) {
+	var version int
+	err := s.WithMigrationLock(ctx, func() error {
+		var err error
+		version, err = s.migrate(ctx)
+		return err
+	})
+	return version, err
+}
+
+func (s *Store) migrate(ctx context.Context) (int, error) {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`); err != nil {
 		return 0, fmt.Errorf("store: create schema_migrations: %w", err)
 	}
@@ -207,12 +225,29 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	current := 0
-	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	applied := map[int]bool{}
+	rows, err := s.w.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
 		return 0, fmt.Errorf("store: read schema version: %w", err)
 	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("store: read schema version: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("store: read schema version: %w", err)
+	}
+	current := 0
+	for v := range applied {
+		current = max(current, v)
+	}
 	for _, m := range ms {
-		if m.version <= current {
+		if applied[m.version] {
 			continue
 		}
 		err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -225,7 +260,7 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 		if err != nil {
 			return current, fmt.Errorf("store: apply migration %s: %w", m.name, err)
 		}
-		current = m.version
+		current = max(current, m.version)
 	}
 	return current, nil
 }
