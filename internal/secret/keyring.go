@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Errors returned by Keyring.Open and Keyring.KeyID. None of them carries any
@@ -21,7 +23,21 @@ const sealedVersion = "v1"
 
 // Keyring seals under one primary key and opens values sealed under the
 // primary or any older key it was given. It is safe for concurrent use.
+//
+// A keyring also remembers the last plaintexts it sealed or opened (and those
+// given to Remember), so that a log handler can redact them: see Recent.
 type Keyring struct {
+	state atomic.Pointer[ring]
+	// load, when set, is asked for the keys again before every Seal and when
+	// Open meets a key id the ring does not hold: another process may have
+	// rotated the keys (see NewReloadingKeyring).
+	load     func() (Key, []Key, error)
+	reloadMu sync.Mutex
+	recent   recentSet
+}
+
+// ring is one set of keys; a reload swaps the whole set.
+type ring struct {
 	primary Key
 	sealer  cipher.AEAD
 	// openers is keyed by key id; a list because two different keys could,
@@ -33,7 +49,29 @@ type Keyring struct {
 // primary and old. It panics on a zero Key, which can only be a programming
 // error: every Key from ParseKey, GenerateKey or LoadOrCreateKeyFile has an ID.
 func NewKeyring(primary Key, old ...Key) *Keyring {
-	r := &Keyring{primary: primary, openers: make(map[string][]cipher.AEAD)}
+	r := &Keyring{}
+	r.state.Store(newRing(primary, old))
+	return r
+}
+
+// NewReloadingKeyring returns a keyring whose keys come from load: once now,
+// again before every Seal, so that a new primary key written by a rotation in
+// another process is used at once, and again when Open meets a value sealed
+// under a key id it does not hold. A process started before a rotation thus
+// keeps opening and sealing without a restart. Sealing is rare (a user saves
+// a key), so reading the keys each time costs nothing that matters.
+func NewReloadingKeyring(load func() (Key, []Key, error)) (*Keyring, error) {
+	primary, old, err := load()
+	if err != nil {
+		return nil, err
+	}
+	r := NewKeyring(primary, old...)
+	r.load = load
+	return r, nil
+}
+
+func newRing(primary Key, old []Key) *ring {
+	r := &ring{primary: primary, openers: make(map[string][]cipher.AEAD)}
 	seen := make(map[Key]bool)
 	for _, k := range append([]Key{primary}, old...) {
 		if k.ID == "" {
@@ -52,6 +90,19 @@ func NewKeyring(primary Key, old ...Key) *Keyring {
 	return r
 }
 
+// reload asks load for the keys again and swaps them in.
+func (r *Keyring) reload() (*ring, error) {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	primary, old, err := r.load()
+	if err != nil {
+		return r.state.Load(), err
+	}
+	next := newRing(primary, old)
+	r.state.Store(next)
+	return next, nil
+}
+
 func newAEAD(k Key) cipher.AEAD {
 	block, err := aes.NewCipher(k.bytes[:])
 	if err != nil {
@@ -67,16 +118,28 @@ func newAEAD(k Key) cipher.AEAD {
 }
 
 // Primary returns the key new values are sealed under.
-func (r *Keyring) Primary() Key { return r.primary }
+func (r *Keyring) Primary() Key { return r.state.Load().primary }
 
 // Seal encrypts plaintext under the primary key, bound to aad: a value opens
 // only with the same aad, so a sealed key copied onto another record (another
 // task, another account) does not open there. Pass a stable per-record
 // context such as "import_task:<id>". The result is
 // "v1.<keyID>.<base64url(nonce||ciphertext)>".
+//
+// A reloading keyring fails when its keys cannot be read: sealing under a
+// key that a rotation has already replaced would leave a value behind that
+// the rotation has to catch.
 func (r *Keyring) Seal(plaintext, aad []byte) (string, error) {
-	id := r.primary.ID
-	ct := r.sealer.Seal(nil, nil, plaintext, boundAAD(id, aad))
+	st := r.state.Load()
+	if r.load != nil {
+		var err error
+		if st, err = r.reload(); err != nil {
+			return "", fmt.Errorf("secret: reload keys before sealing: %w", err)
+		}
+	}
+	r.recent.add(string(plaintext))
+	id := st.primary.ID
+	ct := st.sealer.Seal(nil, nil, plaintext, boundAAD(id, aad))
 	return sealedVersion + "." + id + "." + base64.RawURLEncoding.EncodeToString(ct), nil
 }
 
@@ -87,7 +150,15 @@ func (r *Keyring) Open(sealed string, aad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	openers, ok := r.openers[id]
+	st := r.state.Load()
+	openers, ok := st.openers[id]
+	if !ok && r.load != nil {
+		st, err = r.reload()
+		if err != nil {
+			return nil, fmt.Errorf("%w (key id %s; reloading the keys failed: %v)", ErrUnknownKey, id, err)
+		}
+		openers, ok = st.openers[id]
+	}
 	if !ok {
 		return nil, fmt.Errorf("%w (key id %s)", ErrUnknownKey, id)
 	}
@@ -97,6 +168,7 @@ func (r *Keyring) Open(sealed string, aad []byte) ([]byte, error) {
 	}
 	for _, a := range openers {
 		if pt, err := a.Open(nil, nil, ct, boundAAD(id, aad)); err == nil {
+			r.recent.add(string(pt))
 			return pt, nil
 		}
 	}
@@ -114,6 +186,16 @@ func (r *Keyring) Reseal(sealed string, aad []byte) (string, error) {
 	return r.Seal(pt, aad)
 }
 
+// Remember adds a secret that came from elsewhere than Open (a key a user
+// typed, before it is sealed) to those Recent returns.
+func (r *Keyring) Remember(secret string) { r.recent.add(secret) }
+
+// Recent returns the secrets this keyring handled lately, newest first: the
+// list to give NewRedactingHandler. Values shorter than MinRedacted are not
+// kept: redacting every occurrence of a short string would make logs
+// unreadable, and no real RetailCRM key is that short.
+func (r *Keyring) Recent() []string { return r.recent.list() }
+
 // KeyID returns the id of the key a value was sealed under, whether or not
 // this keyring holds that key; it fails only on a malformed value.
 func (r *Keyring) KeyID(sealed string) (string, error) {
@@ -126,7 +208,7 @@ func (r *Keyring) KeyID(sealed string) (string, error) {
 // why it cannot open them instead of silently skipping them.
 func (r *Keyring) NeedsReseal(sealed string) bool {
 	id, _, err := parseSealed(sealed)
-	return err != nil || id != r.primary.ID
+	return err != nil || id != r.Primary().ID
 }
 
 func parseSealed(sealed string) (id, data string, err error) {

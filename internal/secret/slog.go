@@ -21,9 +21,17 @@ func NewRedactingHandler(h slog.Handler, secrets func() []string) slog.Handler {
 	return &redactingHandler{inner: h, secrets: secrets, derived: new(atomic.Pointer[derivedHandler])}
 }
 
+// NewAlarmedRedactingHandler is NewRedactingHandler that also calls redacted
+// whenever it had to take a secret out of a record. Code never logs a
+// secret, so a call is the sign of a bug: a metric or a test watches it.
+func NewAlarmedRedactingHandler(h slog.Handler, secrets func() []string, redacted func()) slog.Handler {
+	return &redactingHandler{inner: h, secrets: secrets, redacted: redacted, derived: new(atomic.Pointer[derivedHandler])}
+}
+
 type redactingHandler struct {
-	inner   slog.Handler
-	secrets func() []string
+	inner    slog.Handler
+	secrets  func() []string
+	redacted func() // may be nil
 	// ops are the WithAttrs/WithGroup calls made on this handler, in order.
 	// They are replayed onto inner with redacted attributes rather than
 	// passed on at once, since the secrets can change after With is called.
@@ -41,6 +49,7 @@ type handlerOp struct {
 type derivedHandler struct {
 	secrets []string
 	h       slog.Handler
+	hit     bool // the replay redacted something
 }
 
 func (r *redactingHandler) Enabled(ctx context.Context, level slog.Level) bool {
@@ -63,10 +72,11 @@ func (r *redactingHandler) WithGroup(name string) slog.Handler {
 
 func (r *redactingHandler) with(op handlerOp) *redactingHandler {
 	return &redactingHandler{
-		inner:   r.inner,
-		secrets: r.secrets,
-		ops:     append(slices.Clip(r.ops), op),
-		derived: new(atomic.Pointer[derivedHandler]),
+		inner:    r.inner,
+		secrets:  r.secrets,
+		redacted: r.redacted,
+		ops:      append(slices.Clip(r.ops), op),
+		derived:  new(atomic.Pointer[derivedHandler]),
 	}
 }
 
@@ -83,52 +93,77 @@ func (r *redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
 		return r.inner.Handle(ctx, rec)
 	}
 	slices.Sort(secrets)
-	out := slog.NewRecord(rec.Time, rec.Level, Redact(rec.Message, secrets...), rec.PC)
+	x := redactor{secrets: secrets}
+	out := slog.NewRecord(rec.Time, rec.Level, x.text(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(redactAttr(a, secrets))
+		out.AddAttrs(x.attr(a))
 		return true
 	})
-	return r.target(secrets).Handle(ctx, out)
+	target := r.target(&x)
+	if x.hit && r.redacted != nil {
+		r.redacted()
+	}
+	return target.Handle(ctx, out)
 }
 
-func (r *redactingHandler) target(secrets []string) slog.Handler {
+// target is inner with the With calls replayed, redacted with x's secrets.
+// A replay that had to redact marks x, even when the result is cached: every
+// record written through such a handler carries the secret's former place.
+func (r *redactingHandler) target(x *redactor) slog.Handler {
 	if len(r.ops) == 0 {
 		return r.inner
 	}
-	if d := r.derived.Load(); d != nil && slices.Equal(d.secrets, secrets) {
+	if d := r.derived.Load(); d != nil && slices.Equal(d.secrets, x.secrets) {
+		x.hit = x.hit || d.hit
 		return d.h
 	}
+	replay := redactor{secrets: x.secrets}
 	h := r.inner
 	for _, op := range r.ops {
 		if op.group != "" {
-			h = h.WithGroup(Redact(op.group, secrets...))
+			h = h.WithGroup(replay.text(op.group))
 			continue
 		}
 		attrs := make([]slog.Attr, len(op.attrs))
 		for i, a := range op.attrs {
-			attrs[i] = redactAttr(a, secrets)
+			attrs[i] = replay.attr(a)
 		}
 		h = h.WithAttrs(attrs)
 	}
-	r.derived.Store(&derivedHandler{secrets: secrets, h: h})
+	r.derived.Store(&derivedHandler{secrets: x.secrets, h: h, hit: replay.hit})
+	x.hit = x.hit || replay.hit
 	return h
 }
 
-func redactAttr(a slog.Attr, secrets []string) slog.Attr {
-	a.Key = Redact(a.Key, secrets...)
+// redactor redacts one record and notes whether it found anything.
+type redactor struct {
+	secrets []string
+	hit     bool
+}
+
+func (x *redactor) text(s string) string {
+	r := Redact(s, x.secrets...)
+	if r != s {
+		x.hit = true
+	}
+	return r
+}
+
+func (x *redactor) attr(a slog.Attr) slog.Attr {
+	a.Key = x.text(a.Key)
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		a.Value = slog.StringValue(Redact(v.String(), secrets...))
+		a.Value = slog.StringValue(x.text(v.String()))
 	case slog.KindGroup:
 		group := v.Group()
 		out := make([]slog.Attr, len(group))
 		for i, g := range group {
-			out[i] = redactAttr(g, secrets)
+			out[i] = x.attr(g)
 		}
 		a.Value = slog.GroupValue(out...)
 	case slog.KindAny:
-		a.Value = redactAny(v, secrets)
+		a.Value = x.any(v)
 	default:
 		a.Value = v
 	}
@@ -139,7 +174,7 @@ func redactAttr(a slog.Attr, secrets []string) slog.Attr {
 // then the value is replaced by its redacted text. Handlers print errors by
 // Error() and other values with %+v or as JSON, and a secret is the same
 // characters in each of those forms.
-func redactAny(v slog.Value, secrets []string) slog.Value {
+func (x *redactor) any(v slog.Value) slog.Value {
 	var text string
 	switch x := v.Any().(type) {
 	case error:
@@ -149,7 +184,7 @@ func redactAny(v slog.Value, secrets []string) slog.Value {
 	default:
 		text = fmt.Sprintf("%+v", x)
 	}
-	if r := Redact(text, secrets...); r != text {
+	if r := x.text(text); r != text {
 		return slog.StringValue(r)
 	}
 	return v
