@@ -402,14 +402,19 @@ func (h *Web) serviceError(vw *view, f *taskForm, err error) {
 	case errors.As(err, &fe):
 		f.Errors[fe.Field] = vw.T("form.err.invalid", fe.Message)
 	case errors.As(err, &ce):
-		// RetailCRM's own words when it sent some ("Wrong "apiKey" value."), else the
-		// service's description of what happened.
-		said := ce.Message
+		kind := crmKind(err)
+		field := ce.Field
+		if kind == "transport" || kind == "account_not_found" {
+			// Nothing answered at the address: the address is what to fix, whatever layer
+			// noticed it.
+			field = "retailcrm.url"
+		}
+		detail := vw.T("form.err.details", ce.Message)
 		var re *retailcrm.Error
 		if errors.As(err, &re) && re.Message != "" {
-			said = re.Message
+			detail = vw.T("form.err.crm_said", re.Message)
 		}
-		f.Errors[ce.Field] = vw.T("form.err.crm."+crmKind(err)) + " " + vw.T("form.err.crm_said", said)
+		f.Errors[field] = vw.T("form.err.crm."+kind) + " " + detail
 	case errors.Is(err, store.ErrNotFound):
 		f.Errors["form"] = vw.T("error.notfound.text")
 	default:
