@@ -22,6 +22,7 @@ const (
 	EnvDB           = "ORDERIMPORT_DB"
 	EnvAddr         = "ORDERIMPORT_ADDR"
 	EnvSecretKey    = "ORDERIMPORT_SECRET_KEY"
+	EnvSecretKeyOld = "ORDERIMPORT_SECRET_KEY_OLD"
 	EnvAllowPrivate = "ORDERIMPORT_ALLOW_PRIVATE_CRM"
 	EnvLogLevel     = "ORDERIMPORT_LOG_LEVEL"
 	EnvWorkers      = "ORDERIMPORT_WORKERS"
@@ -47,6 +48,10 @@ type Config struct {
 	DB           store.Location
 	Addr         string
 	SecretKey    string // base64, from the environment; "" → key file beside the SQLite database
+	// OldSecretKeys (ORDERIMPORT_SECRET_KEY_OLD, comma-separated base64) open stored values
+	// but never seal new ones: the keys a rotation replaced, or the next key before it
+	// becomes the primary one.
+	OldSecretKeys []string
 	AllowPrivate bool
 	LogLevel     string
 	Workers      int
@@ -127,6 +132,19 @@ func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
 		default:
 			return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not debug, info, warn or error", EnvLogLevel, c.LogLevel)}
 		}
+		if v := strings.TrimSpace(os.Getenv(EnvSecretKeyOld)); v != "" {
+			for i, k := range strings.Split(v, ",") {
+				if strings.TrimSpace(k) == "" {
+					continue
+				}
+				if _, err := secret.ParseKey(k); err != nil {
+					// ParseKey names ORDERIMPORT_SECRET_KEY; say which variable and which entry.
+					msg := strings.TrimPrefix(err.Error(), EnvSecretKey+": ")
+					return c, &UsageError{Msg: fmt.Sprintf("%s: key %d: %s", EnvSecretKeyOld, i+1, msg)}
+				}
+				c.OldSecretKeys = append(c.OldSecretKeys, strings.TrimSpace(k))
+			}
+		}
 		if c.SecretKey != "" {
 			if _, err := secret.ParseKey(c.SecretKey); err != nil {
 				return c, &UsageError{Msg: err.Error()}
@@ -153,15 +171,26 @@ func (c Config) KeyFilePath() string {
 	return filepath.Join(filepath.Dir(c.DB.Path), strings.TrimSuffix(filepath.Base(c.DB.Path), filepath.Ext(c.DB.Path))+".key")
 }
 
-// Keyring loads the secret key: from the environment, or (SQLite only) the key file, created
-// on first start. created reports a newly generated key file.
+// Keyring loads the secret keys: the primary one from the environment or (SQLite only) the
+// key file, created on first start, and the older ones from ORDERIMPORT_SECRET_KEY_OLD and the
+// key file's .old file. created reports a newly generated key file. A keyring built on the key
+// file reads the files again when it seals and when it meets an unknown key id, so a rotation
+// by `orderimport secret rotate` is followed without a restart.
 func (c Config) Keyring() (kr *secret.Keyring, created bool, err error) {
+	var old []secret.Key
+	for _, v := range c.OldSecretKeys {
+		k, err := secret.ParseKey(v)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", EnvSecretKeyOld, err)
+		}
+		old = append(old, k)
+	}
 	if c.SecretKey != "" {
 		k, err := secret.ParseKey(c.SecretKey)
 		if err != nil {
 			return nil, false, err
 		}
-		return secret.NewKeyring(k), false, nil
+		return secret.NewKeyring(k, old...), false, nil
 	}
 	if c.DB.Engine != store.SQLite {
 		return nil, false, errors.New(EnvSecretKey + " is required with PostgreSQL")
@@ -171,11 +200,15 @@ func (c Config) Keyring() (kr *secret.Keyring, created bool, err error) {
 			return nil, false, fmt.Errorf("create directory for the key file: %w", err)
 		}
 	}
-	k, created, err := secret.LoadOrCreateKeyFile(c.KeyFilePath())
-	if err != nil {
+	path := c.KeyFilePath()
+	if _, created, err = secret.LoadOrCreateKeyFile(path); err != nil {
 		return nil, false, err
 	}
-	return secret.NewKeyring(k), created, nil
+	kr, err = secret.NewReloadingKeyring(func() (secret.Key, []secret.Key, error) {
+		primary, fromFile, err := secret.LoadKeyFiles(path)
+		return primary, append(fromFile, old...), err
+	})
+	return kr, created, err
 }
 
 // ShutdownTimeout is how long a stopping process waits for running pages to commit.
