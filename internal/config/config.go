@@ -45,16 +45,16 @@ const (
 
 // Config is everything a command needs to know.
 type Config struct {
-	DB           store.Location
-	Addr         string
-	SecretKey    string // base64, from the environment; "" → key file beside the SQLite database
+	DB        store.Location
+	Addr      string
+	SecretKey string // base64, from the environment; "" → key file beside the SQLite database
 	// OldSecretKeys (ORDERIMPORT_SECRET_KEY_OLD, comma-separated base64) open stored values
 	// but never seal new ones: the keys a rotation replaced, or the next key before it
 	// becomes the primary one.
 	OldSecretKeys []string
-	AllowPrivate bool
-	LogLevel     string
-	Workers      int
+	AllowPrivate  bool
+	LogLevel      string
+	Workers       int
 	// RescueAfter is how long a run left by a worker that died waits before another worker
 	// takes it over and resumes it from its checkpoint.
 	RescueAfter time.Duration
