@@ -138,10 +138,12 @@ func (s *Store) UpdateTask(ctx context.Context, t Task) (Task, error) {
 	return t, nil
 }
 
-// DeleteTask stops a task for good. Its imported orders stay: they are the tracker's data.
+// DeleteTask stops a task for good. Its imported orders stay: they are the tracker's data. Its
+// sealed CRM key goes: nothing may use it any more, and a key that is not kept cannot leak.
 func (s *Store) DeleteTask(ctx context.Context, accountID, id int64) error {
 	now := s.nowUTC()
-	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET deleted_at = $1, active = $2, next_run_at = NULL, updated_at = $1
+	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET deleted_at = $1, active = $2, next_run_at = NULL, updated_at = $1,
+		crm_key_sealed = ''
 		WHERE id = $3 AND account_id = $4 AND deleted_at IS NULL`, now, false, id, accountID)
 	if err != nil {
 		return fmt.Errorf("store: delete task %d: %w", id, err)
