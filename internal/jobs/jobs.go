@@ -209,7 +209,8 @@ func clientID() string {
 	return fmt.Sprintf("%s_p%d_%s", host, os.Getpid(), strings.Replace(time.Now().UTC().Format("20060102T150405.000000"), ".", "_", 1))
 }
 
-// Migrate applies River's own schema migrations.
+// Migrate applies River's own schema migrations, under the store's migration lock: River's
+// migrator does not serialise concurrent starters by itself.
 func Migrate(ctx context.Context, st *store.Store) error {
 	driver, err := newDriver(st)
 	if err != nil {
@@ -219,10 +220,12 @@ func Migrate(ctx context.Context, st *store.Store) error {
 	if err != nil {
 		return fmt.Errorf("jobs: river migrator: %w", err)
 	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("jobs: river migrations: %w", err)
-	}
-	return nil
+	return st.WithMigrationLock(ctx, func() error {
+		if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+			return fmt.Errorf("jobs: river migrations: %w", err)
+		}
+		return nil
+	})
 }
 
 // Start starts working (when configured with workers) and the scheduler. On SQLite, which is
