@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"orderimport/internal/netguard"
 )
 
 // Config describes one RetailCRM account as a task sees it.
@@ -82,6 +84,19 @@ var defaultTransport = &http.Transport{
 // whatever host the redirect names (net/http only strips Authorization and cookies), and a
 // redirecting account URL is a configuration problem to report, not to paper over.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// policyRefusal recognises a connection the outbound guard refused (an address in a private
+// network, a redirect) and says why in words.
+func policyRefusal(err error) (string, bool) {
+	var re *netguard.RedirectError
+	switch {
+	case errors.As(err, &re):
+		return re.Error(), true
+	case errors.Is(err, netguard.ErrPrivateAddress):
+		return "the address leads into a private or reserved network, where no RetailCRM account lives", true
+	}
+	return "", false
+}
 
 // New checks cfg and returns a client; it sends nothing.
 func New(cfg Config) (*Client, error) {
@@ -266,6 +281,10 @@ func (c *Client) attempt(ctx context.Context, endpoint, target string, decode fu
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if msg, refused := policyRefusal(err); refused {
+			// The SSRF guard refused the address or a redirect: asking again cannot help.
+			return c.redact(&Error{Kind: KindAccountNotFound, Endpoint: endpoint, Message: msg, Err: err}), 0
+		}
 		return c.redact(&Error{Kind: KindTransport, Endpoint: endpoint, Err: err}), 0
 	}
 	buf := bodyPool.Get().(*bytes.Buffer)

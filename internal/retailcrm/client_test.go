@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"orderimport/internal/netguard"
 )
 
 func TestNormalizeURL(t *testing.T) {
@@ -360,6 +362,35 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	}
 	if leaked.Load() {
 		t.Error("the redirect was followed")
+	}
+}
+
+// Behind the SSRF guard a refused address or redirect is a wrong account URL: said in words,
+// sent once, never retried.
+func TestGuardRefusalsAreNotRetried(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		policy  netguard.Policy
+		handler http.HandlerFunc
+		want    string
+	}{
+		"private address": {netguard.Policy{}, func(w http.ResponseWriter, r *http.Request) {}, "private or reserved network"},
+		"redirect": {netguard.Policy{AllowPrivate: true}, func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/?k="+testKey, http.StatusFound)
+		}, "redirect to http://169.254.169.254"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c, rec := newTestClient(t, tc.handler, func(cfg *Config) { cfg.HTTPClient = tc.policy.NewHTTPClient() })
+			_, err := c.Credentials(context.Background())
+			if !IsKind(err, KindAccountNotFound) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), testKey) {
+				t.Fatalf("err = %v; want account not found saying %q", err, tc.want)
+			}
+			if n := c.Requests(); n != 1 || len(rec.requests()) > 1 {
+				t.Errorf("%d requests sent (%d arrived), want one and no retry", n, len(rec.requests()))
+			}
+		})
 	}
 }
 
