@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,17 +16,27 @@ const day = "2006-01-02"
 // orders imported from older systems, so it is well before RetailCRM existed.
 var earliestDay = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// startBackfill fixes the first run's plan BEFORE any order is read: the change feed is read
-// from "now − lookback" afterwards, so whatever changes while the backfill walks is replayed.
-func (r *run) startBackfill(ctx context.Context, st store.SyncState, accountTZ *time.Location) (store.SyncState, error) {
-	now := r.im.now().In(accountTZ)
+// startBackfill fixes the first run's plan BEFORE any order is read: it finds where the change
+// feed ends now, and the catch-up after the backfill replays everything from there, so
+// whatever changes while the backfill walks is applied afterwards.
+func (r *run) startBackfill(ctx context.Context, st store.SyncState, fp string) (store.SyncState, error) {
+	now := r.im.now()
+	// The feed's last entry is found by reading it from a little before now: RetailCRM has no
+	// "newest id" call. The lookback covers clock skew between us and RetailCRM.
+	start := now.Add(-r.im.Config.HistoryLookback)
+	end, err := r.walkFeed(ctx, feedPos{start: start}, func(*retailcrm.HistoryPage) error { return nil })
+	if err != nil {
+		return st, err
+	}
 	st.Phase = PhaseBackfill
-	st.HistorySinceID = 0
-	st.HistoryStart = now.Add(-r.im.Config.HistoryLookback).Format(time.DateTime)
-	st.BackfillTo = now.Format(day)
+	st.HistorySinceID, st.HistoryStart = end.since, ""
+	if end.since == 0 {
+		// An empty feed: the catch-up reads from that instant until a first entry appears.
+		st.HistoryStart = start.UTC().Format(time.RFC3339)
+	}
+	st.BackfillTo = now.In(r.tz).Format(day)
 	from := r.task.BackfillFrom
 	if from == "" {
-		var err error
 		from, err = r.oldestDay(ctx, st.BackfillTo)
 		if err != nil {
 			return st, err
@@ -33,6 +44,34 @@ func (r *run) startBackfill(ctx context.Context, st store.SyncState, accountTZ *
 	}
 	st.BackfillFrom = from
 	st.BackfillNext = from
+	st.ResyncMark = 0
+	st.Fingerprint = fp
+	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// startResync re-reads every order of the task while keeping the change-feed cursor: the
+// backfill marks every order it sees, the catch-up replays what changed since the cursor (also
+// marking), and only when the feed is caught up are the unmarked rows flagged deleted. Rows
+// are updated in place, so reports never lose an order during the re-sync.
+func (r *run) startResync(ctx context.Context, st store.SyncState, fp string) (store.SyncState, error) {
+	st.Phase = PhaseBackfill
+	// The day the backfill ends is today again: orders created since the first run and never
+	// changed are known only to the list, not to the feed after the cursor.
+	st.BackfillTo = r.im.now().In(r.tz).Format(day)
+	if r.task.BackfillFrom != "" {
+		st.BackfillFrom = r.task.BackfillFrom
+	}
+	st.BackfillNext = st.BackfillFrom
+	if st.ResyncMark == 0 {
+		// Run ids are unique, so no row carries this mark from an earlier re-sync. A re-sync
+		// restarted inside the same run reuses its mark, which is harmless: a row marked earlier
+		// existed after the cursor was read, and any removal since is replayed from the feed.
+		st.ResyncMark = r.runID
+	}
+	st.Fingerprint = fp
 	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
 		return st, err
 	}
@@ -92,8 +131,11 @@ func (r *run) oldestDay(ctx context.Context, to string) (string, error) {
 }
 
 // backfill reads the orders of [BackfillNext, BackfillTo] in day windows, oldest first. The
-// checkpoint moves past a window only after all of its orders are committed.
-func (r *run) backfill(ctx context.Context, st store.SyncState, accountTZ *time.Location) (store.SyncState, error) {
+// checkpoint moves past a window only after all of its orders are committed. The first window
+// has no lower bound when the start was found rather than chosen by the user, and the last
+// has no upper bound: an order dated outside [from, to] that existed before the backfill
+// started is in no window otherwise, and the feed after the cursor does not name it.
+func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState, error) {
 	r.phase = PhaseBackfill
 	from, err := time.Parse(day, st.BackfillFrom)
 	if err != nil {
@@ -106,6 +148,10 @@ func (r *run) backfill(ctx context.Context, st store.SyncState, accountTZ *time.
 	next, err := time.Parse(day, st.BackfillNext)
 	if err != nil {
 		return st, fmt.Errorf("importer: backfill position %q: %w", st.BackfillNext, err)
+	}
+	pos, err := cursorOf(st)
+	if err != nil {
+		return st, err
 	}
 	r.total = int64(to.Sub(from)/(24*time.Hour)) + 1
 	span := 7
@@ -120,13 +166,14 @@ func (r *run) backfill(ctx context.Context, st store.SyncState, accountTZ *time.
 		if end.After(to) {
 			end = to
 		}
-		first := next.Equal(from) && r.task.BackfillFrom == ""
-		n, err := r.window(ctx, st, next, end, first)
+		w := window{from: next, to: end,
+			openStart: next.Equal(from) && r.task.BackfillFrom == "", openEnd: end.Equal(to)}
+		n, err := r.window(ctx, st, w, &pos)
+		if errors.Is(err, errWindowTooBig) {
+			span = max(1, span/4)
+			continue
+		}
 		if err != nil {
-			if err == errWindowTooBig {
-				span = max(1, span/4)
-				continue
-			}
 			return st, err
 		}
 		next = end.AddDate(0, 0, 1)
@@ -146,56 +193,61 @@ func (r *run) backfill(ctx context.Context, st store.SyncState, accountTZ *time.
 			span = max(1, span/2)
 		}
 	}
-	if st.ResyncMark != 0 {
-		mark := st.ResyncMark
-		st.ResyncMark = 0
-		st.Phase = PhaseHistory
-		n, err := r.im.Store.SweepUnmarked(ctx, r.task.AccountID, r.task.ID, mark, st)
-		if err != nil {
-			return st, err
-		}
-		r.counts.Deleted += n
-	} else {
-		st.Phase = PhaseHistory
-		if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
-			return st, err
-		}
+	// The re-sync mark stays set through the catch-up, which sweeps when the feed is caught up.
+	st.Phase = PhaseHistory
+	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
+		return st, err
 	}
 	return st, nil
 }
 
-var errWindowTooBig = fmt.Errorf("window holds too many orders")
+var errWindowTooBig = errors.New("window holds too many orders")
 
-// window reads all orders created in [from, to] and commits them page by page. Offset pages
-// shift when orders are added or deleted during the walk, so the walk is accepted only when
-// the total stayed put and every counted order was seen; otherwise the window is read again
-// (unchanged orders cost no writes the second time). Orders created after the first run
-// started are also replayed from the change feed, so a window that keeps drifting after the
-// last attempt loses nothing that the feed does not bring back.
-func (r *run) window(ctx context.Context, st store.SyncState, from, to time.Time, openStart bool) (int, error) {
-	f := retailcrm.OrdersFilter{CreatedAtFrom: from.Format(day), CreatedAtTo: to.Format(day), Sites: r.sites}
-	if openStart {
+// window is a range of days of createdAt in the account's timezone, both ends inclusive.
+type window struct {
+	from, to           time.Time
+	openStart, openEnd bool
+}
+
+func (w window) filter(sites []string) retailcrm.OrdersFilter {
+	f := retailcrm.OrdersFilter{CreatedAtFrom: w.from.Format(day), CreatedAtTo: w.to.Format(day), Sites: sites}
+	if w.openStart {
 		f.CreatedAtFrom = ""
 	}
-	var total int
+	if w.openEnd {
+		f.CreatedAtTo = ""
+	}
+	return f
+}
+
+// window reads all orders of w and commits them page by page.
+//
+// Offset pages shift while they are walked: when an order on a page already read leaves the
+// window (deleted, merged away, moved to another day or store), every later order moves one
+// place up and the one at the next page's start is skipped. Orders that are added or changed
+// during the walk are replayed from the change feed afterwards; the danger is only to orders
+// that did not change. So a walk of several pages is checked against the feed entries made
+// since it began (pos): it is sound unless an entry removed from the list an order the walk
+// had seen, or one that entered the list during the walk — only such a removal can move an
+// unchanged order from an unread page onto a read one (docs/CORRECTNESS.md has the argument).
+// An unsound walk is read again; unchanged orders cost no writes the second time.
+func (r *run) window(ctx context.Context, st store.SyncState, w window, pos *feedPos) (int, error) {
+	f := w.filter(r.sites)
 	for attempt := 1; ; attempt++ {
-		seen := make(map[int64]struct{})
-		firstTotal, lastTotal := -1, -1
-		page := 1
-		for {
+		seen := make(map[int64]bool)
+		total, pages := 0, 0
+		for page := 1; ; page++ {
 			p, err := r.client.Orders(ctx, f, page, r.im.Config.PageSize)
 			if err != nil {
 				return 0, classify(err)
 			}
-			if firstTotal < 0 {
-				firstTotal = p.Pagination.TotalCount
-				if firstTotal > r.im.Config.WindowTarget*2 && from.Before(to) {
-					return 0, errWindowTooBig
-				}
+			pages++
+			total = p.Pagination.TotalCount
+			if page == 1 && total > r.im.Config.WindowTarget*2 && w.from.Before(w.to) {
+				return 0, errWindowTooBig
 			}
-			lastTotal = p.Pagination.TotalCount
 			for _, o := range p.Orders {
-				seen[o.ID] = struct{}{}
+				seen[o.ID] = true
 			}
 			if len(p.Orders) > 0 {
 				if err := r.commit(ctx, p.Orders, nil, nil, st.ResyncMark); err != nil {
@@ -205,16 +257,61 @@ func (r *run) window(ctx context.Context, st store.SyncState, from, to time.Time
 			if p.Pagination.TotalPageCount <= page || len(p.Orders) == 0 {
 				break
 			}
-			page++
 		}
-		total = lastTotal
-		if firstTotal == lastTotal && len(seen) >= lastTotal {
+		if pages == 1 {
+			// One answer is one consistent read: nothing can have shifted.
 			return total, nil
 		}
-		r.log.Info("backfill window drifted while paging; reading it again",
-			"from", f.CreatedAtFrom, "to", f.CreatedAtTo, "attempt", attempt, "first_total", firstTotal, "last_total", lastTotal, "seen", len(seen))
+		sound, err := r.walkWasSound(ctx, pos, seen)
+		if err != nil {
+			return 0, err
+		}
+		if sound {
+			return total, nil
+		}
+		r.log.Info("orders left a backfill window while it was paged; reading it again",
+			"from", f.CreatedAtFrom, "to", f.CreatedAtTo, "attempt", attempt, "total", total, "seen", len(seen))
 		if attempt >= r.im.Config.WindowMaxAttempts {
-			return total, nil
+			return 0, &Failure{Message: fmt.Sprintf("orders of %s–%s kept being deleted or moved while they were read (%d attempts); "+
+				"everything read so far is saved and the next run reads these days again", w.from.Format(day), w.to.Format(day), attempt)}
 		}
 	}
+}
+
+// walkWasSound reads the feed from pos to its end (moving pos there) and reports whether none
+// of its entries removed from the list an order that the walk saw or that entered the list
+// after pos. Removals are deletions and merges, and changes of the date or the store; entries
+// are creations and the same two changes. Anything else leaves an order's place unchanged.
+func (r *run) walkWasSound(ctx context.Context, pos *feedPos, seen map[int64]bool) (bool, error) {
+	entered := map[int64]bool{}
+	var removed []int64
+	end, err := r.walkFeed(ctx, *pos, func(p *retailcrm.HistoryPage) error {
+		for i := range p.History {
+			e := &p.History[i]
+			if e.Order == nil {
+				continue
+			}
+			id := e.Order.ID
+			switch {
+			case e.Created:
+				entered[id] = true
+			case e.Deleted:
+				removed = append(removed, id)
+			case e.Field == "created_at" || e.Field == "site":
+				entered[id] = true
+				removed = append(removed, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	*pos = end
+	for _, id := range removed {
+		if seen[id] || entered[id] {
+			return false, nil
+		}
+	}
+	return true, nil
 }

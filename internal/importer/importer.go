@@ -3,14 +3,17 @@
 // importer avoids shadowing the standard library's sync package everywhere it is used.)
 //
 // The guarantees and why they hold are written up in docs/CORRECTNESS.md. In short:
-//   - the first run remembers where the change feed stands BEFORE it starts reading the order
-//     list, so every change made while the backfill walks is replayed from the feed afterwards;
-//   - the backfill walks day windows and re-reads a window whose count drifted while it was
-//     being paged (offset pages shift under concurrent inserts and deletes);
+//   - the first run reads where the change feed ends BEFORE it reads any order, so every
+//     change made while the backfill walks is replayed from the feed afterwards;
+//   - the backfill walks day windows; a window read in several pages is checked against the
+//     feed entries of the walk and read again when one of them could have shifted an unchanged
+//     order past a page boundary (offset pages shift under concurrent deletes and inserts);
 //   - the feed is walked by moving filter[sinceId]; changed orders are re-fetched by id, and an
 //     id RetailCRM no longer returns is flagged deleted (deletion, merge, lost store access);
 //   - each batch's order writes and the checkpoint that follows them commit in one
-//     transaction, so a crash at any instant loses nothing and duplicates nothing.
+//     transaction, so a crash at any instant loses nothing and duplicates nothing;
+//   - the checkpoint remembers what the stored rows were derived from (mapping, timezones, the
+//     key's stores, the backfill start); when any of it changes, the next run re-syncs.
 package importer
 
 import (
@@ -46,11 +49,16 @@ type Config struct {
 	WindowTarget int
 	// WindowMaxAttempts bounds re-reads of a window whose count keeps drifting.
 	WindowMaxAttempts int
-	// HistoryLookback is how far before "now" the first run starts reading the change feed:
-	// it covers clock skew between us and RetailCRM (replaying a change is harmless).
+	// HistoryLookback is how far before "now" the first run starts looking for the end of
+	// the change feed: it covers clock skew between us and RetailCRM.
 	HistoryLookback time.Duration
 	// MaxAttempts per RetailCRM request (retries included).
 	MaxAttempts int
+	// RequestTimeout, RetryBaseDelay and RetryMaxDelay tune the RetailCRM client (zero: its
+	// defaults); tests shorten them.
+	RequestTimeout time.Duration
+	RetryBaseDelay time.Duration
+	RetryMaxDelay  time.Duration
 }
 
 func (c *Config) defaults() {
@@ -64,7 +72,7 @@ func (c *Config) defaults() {
 		c.WindowMaxAttempts = 4
 	}
 	if c.HistoryLookback == 0 {
-		c.HistoryLookback = time.Hour
+		c.HistoryLookback = 24 * time.Hour
 	}
 }
 
@@ -101,6 +109,10 @@ func (im *Importer) Client(t store.Task) (*retailcrm.Client, error) {
 		Limiters:    im.Limiters,
 		MaxAttempts: im.Config.MaxAttempts,
 		Logger:      im.Logger,
+
+		RequestTimeout: im.Config.RequestTimeout,
+		RetryBaseDelay: im.Config.RetryBaseDelay,
+		RetryMaxDelay:  im.Config.RetryMaxDelay,
 	})
 }
 
@@ -145,6 +157,7 @@ type run struct {
 	client   *retailcrm.Client
 	mapper   *Mapper
 	sites    []string // non-nil for keys limited to some stores
+	tz       *time.Location
 	counts   store.Counts
 	phase    string
 	done     int64
@@ -246,25 +259,50 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		return err
 	}
 	r.sites = p.Sites
+	r.tz = p.AccountTZ
 	r.mapper = NewMapper(m, p.AccountTZ, counterTZ)
+	fp := fingerprint(spec, counter.Timezone, p, task.BackfillFrom)
 
 	st, err := im.Store.SyncState(ctx, task.ID)
 	if err != nil {
 		return err
 	}
-	if st.Phase == "" {
-		st, err = r.startBackfill(ctx, st, p.AccountTZ)
-		if err != nil {
-			return err
-		}
+	switch {
+	case st.Phase == "":
+		st, err = r.startBackfill(ctx, st, fp)
+	case st.Fingerprint != fp:
+		// The stored rows were derived under another mapping, timezone, store access or
+		// backfill start: only a full re-read makes them equal the CRM again.
+		r.log.Info("what the stored orders were derived from changed; re-syncing")
+		st, err = r.startResync(ctx, st, fp)
+	}
+	if err != nil {
+		return err
 	}
 	if st.Phase == PhaseBackfill {
-		st, err = r.backfill(ctx, st, p.AccountTZ)
+		st, err = r.backfill(ctx, st)
 		if err != nil {
 			return err
 		}
 	}
 	return r.catchUp(ctx, st)
+}
+
+// fingerprint digests everything the stored rows of a task are derived from besides the
+// orders themselves. The account timezone is in it because naive RetailCRM times are read in
+// it; the stores because a key that lost a store can no longer see (or hear of) its orders.
+func fingerprint(spec map[string]string, counterTZ string, p *Prepared, backfillFrom string) string {
+	mappingJSON, _ := json.Marshal(spec) // map keys are sorted: equal mappings, equal text
+	sites := "*"
+	if p.Sites != nil {
+		s := slices.Clone(p.Sites)
+		slices.Sort(s)
+		sites = strings.Join(s, ",")
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "mapping=%s\ncounter_tz=%s\naccount_tz=%s\nsites=%s\nbackfill_from=%s\n",
+		mappingJSON, counterTZ, p.AccountTZ.String(), sites, backfillFrom)
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func (im *Importer) logger() *slog.Logger {
@@ -283,7 +321,7 @@ func (im *Importer) now() time.Time {
 
 // Resync makes the task's next run re-read every order from RetailCRM and then flag deleted
 // what RetailCRM no longer has, keeping its change-feed cursor. Nothing is deleted first, so
-// reports never lose data during the re-sync.
+// reports never lose data during the re-sync. mark tags the rows the re-sync sees.
 func (im *Importer) Resync(ctx context.Context, task store.Task, mark int64) error {
 	st, err := im.Store.SyncState(ctx, task.ID)
 	if err != nil {
@@ -292,8 +330,9 @@ func (im *Importer) Resync(ctx context.Context, task store.Task, mark int64) err
 	if st.Phase == "" {
 		return nil // the first run reads everything anyway
 	}
-	st.Phase = PhaseBackfill
-	st.BackfillNext = st.BackfillFrom
+	// An unknown fingerprint makes the next run start the re-sync, after its preflight has
+	// told it the account's timezone and today's date there.
+	st.Fingerprint = ""
 	st.ResyncMark = mark
 	return im.Store.SaveSyncState(ctx, task.AccountID, st)
 }
@@ -393,8 +432,21 @@ func RowHash(o *store.OrderRow) string {
 
 // commit writes one batch with the checkpoint that follows it.
 func (r *run) commit(ctx context.Context, orders []retailcrm.Order, gone []int64, st *store.SyncState, mark int64) error {
-	rows, rejected, issues := r.mapOrders(orders)
 	r.counts.Fetched += int64(len(orders))
+	if from := r.task.BackfillFrom; from != "" {
+		// The task imports the orders created from that day on. The change feed also names
+		// older orders; they are not in the task's set (and leave it if their date moved back).
+		kept := orders[:0:0]
+		for _, o := range orders {
+			if o.CreatedAt != "" && o.CreatedAt < from {
+				gone = append(gone, o.ID)
+				continue
+			}
+			kept = append(kept, o)
+		}
+		orders = kept
+	}
+	rows, rejected, issues := r.mapOrders(orders)
 	r.counts.Invalid += int64(len(rejected))
 	r.counts.Pages++
 	p := r.progress()

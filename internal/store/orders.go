@@ -44,20 +44,21 @@ type SyncState struct {
 	TaskID         int64
 	Phase          string // "" (never ran), "backfill", "history"
 	HistorySinceID int64  // exclusive cursor in /orders/history; 0 = use HistoryStart
-	HistoryStart   string // "Y-m-d H:i:s" in the account's zone: where the feed is read from before any id is known
+	HistoryStart   string // RFC 3339 instant: where the feed is read from before any entry id is known
 	BackfillFrom   string // first day of the backfill (account zone)
 	BackfillTo     string // last day of the backfill
 	BackfillNext   string // next day to read; > BackfillTo when done
 	ResyncMark     int64  // non-zero while a re-sync is marking what RetailCRM still has
+	Fingerprint    string // digest of what the stored orders were derived from (the importer's business)
 	UpdatedAt      time.Time
 }
 
 // SyncState loads a task's checkpoint; a task that never ran has the zero state.
 func (s *Store) SyncState(ctx context.Context, taskID int64) (SyncState, error) {
 	st := SyncState{TaskID: taskID}
-	err := s.w.QueryRowContext(ctx, `SELECT phase, history_since_id, history_start, backfill_from, backfill_to, backfill_next, resync_mark, updated_at
-		FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID, &st.HistoryStart, &st.BackfillFrom,
-		&st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.UpdatedAt)
+	err := s.w.QueryRowContext(ctx, `SELECT phase, history_since_id, history_start, backfill_from, backfill_to, backfill_next, resync_mark,
+		fingerprint, updated_at FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID, &st.HistoryStart,
+		&st.BackfillFrom, &st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.Fingerprint, &st.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
@@ -69,13 +70,14 @@ func (s *Store) SyncState(ctx context.Context, taskID int64) (SyncState, error) 
 
 func (s *Store) saveSyncStateTx(ctx context.Context, tx *sql.Tx, accountID int64, st SyncState) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (task_id, account_id, phase, history_since_id, history_start, backfill_from,
-		backfill_to, backfill_next, resync_mark, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		backfill_to, backfill_next, resync_mark, fingerprint, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (task_id) DO UPDATE SET phase = excluded.phase, history_since_id = excluded.history_since_id,
 		history_start = excluded.history_start, backfill_from = excluded.backfill_from, backfill_to = excluded.backfill_to,
-		backfill_next = excluded.backfill_next, resync_mark = excluded.resync_mark, updated_at = excluded.updated_at`,
+		backfill_next = excluded.backfill_next, resync_mark = excluded.resync_mark, fingerprint = excluded.fingerprint,
+		updated_at = excluded.updated_at`,
 		st.TaskID, accountID, st.Phase, st.HistorySinceID, st.HistoryStart, st.BackfillFrom, st.BackfillTo, st.BackfillNext,
-		st.ResyncMark, s.nowUTC())
+		st.ResyncMark, st.Fingerprint, s.nowUTC())
 	if err != nil {
 		return fmt.Errorf("store: save sync state of task %d: %w", st.TaskID, err)
 	}
