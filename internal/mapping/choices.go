@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,14 +117,28 @@ func Choices(customFields []CustomFieldInfo) []Choice {
 	return out
 }
 
-// Keywords that suggest a custom field holds the tracker's session or user
-// id, with a weight. A keyword matches a word of the code or name (words
-// split at non-letters and camelCase) that equals it, starts with it or ends
-// with it, so "k50_sid", "k50Sid", "sessionId" and "ID сессии" match but
-// "consider" does not.
+// keywordGroup is a set of words meaning the same thing, worth weight when
+// any of them matches a word of a custom field's code or name. A keyword
+// matches a word (words split at non-letters and camelCase) that equals it,
+// starts with it or ends with it, so "k50_sid", "k50Sid", "sessionId" and
+// "ID сессии" match but "consider" does not.
+type keywordGroup struct {
+	words  []string
+	weight int
+}
+
 var (
-	sessionKeywords = map[string]int{"sid": 40, "session": 40, "sess": 30, "сеанс": 40, "сесси": 40, "k50": 20, "uuid": 10}
-	userKeywords    = map[string]int{"uid": 40, "user": 40, "visitor": 40, "пользовател": 40, "посетител": 40, "client": 25, "клиент": 25, "k50": 20, "uuid": 20}
+	sessionKeywords = []keywordGroup{
+		{[]string{"sid", "session", "sess", "сеанс", "сесси"}, 40},
+		{[]string{"k50"}, 20},
+		{[]string{"uuid"}, 10},
+	}
+	userKeywords = []keywordGroup{
+		{[]string{"uid", "user", "visitor", "пользовател", "посетител"}, 40},
+		{[]string{"client", "клиент"}, 25},
+		{[]string{"k50"}, 20},
+		{[]string{"uuid"}, 20},
+	}
 )
 
 // Suggest proposes sources for session_id and user_id among the custom
@@ -170,15 +185,16 @@ func Suggest(customFields []CustomFieldInfo) map[string][]string {
 	return map[string][]string{FieldSessionID: rank(session), FieldUserID: rank(user)}
 }
 
-// score sums the weights of the keywords found, each once.
-func score(words []string, keywords map[string]int) int {
+// score sums the weights of the groups with a word in words.
+func score(words []string, groups []keywordGroup) int {
 	total := 0
-	for kw, weight := range keywords {
-		for _, w := range words {
-			if w == kw || strings.HasPrefix(w, kw) || strings.HasSuffix(w, kw) {
-				total += weight
-				break
-			}
+	for _, g := range groups {
+		if slices.ContainsFunc(words, func(w string) bool {
+			return slices.ContainsFunc(g.words, func(kw string) bool {
+				return w == kw || strings.HasPrefix(w, kw) || strings.HasSuffix(w, kw)
+			})
+		}) {
+			total += g.weight
 		}
 	}
 	return total

@@ -420,7 +420,8 @@ func (d *decoder) scanNumber() (coef int64, digits, frac int, fast bool, err err
 	return coef, digits, frac, fast, nil
 }
 
-// skip checks one value's syntax and moves past it without building it.
+// skip checks one value's syntax and moves past it without building it,
+// failing exactly where and how building it would.
 func (d *decoder) skip(depth int) error {
 	if d.pos >= len(d.s) {
 		return d.errorf("unexpected end of input")
@@ -430,9 +431,9 @@ func (d *decoder) skip(depth int) error {
 		if depth >= maxJSONDepth {
 			return d.errorf("nested deeper than %d levels", maxJSONDepth)
 		}
-		closing := byte('}')
+		closing, where := byte('}'), "an object"
 		if c == '[' {
-			closing = ']'
+			closing, where = ']', "an array"
 		}
 		d.pos++
 		d.skipSpace()
@@ -461,7 +462,7 @@ func (d *decoder) skip(depth int) error {
 			}
 			d.skipSpace()
 			if d.pos >= len(d.s) {
-				return d.errorf("unexpected end of input")
+				return d.errorf("unexpected end of input in %s", where)
 			}
 			switch d.s[d.pos] {
 			case ',':
@@ -470,7 +471,7 @@ func (d *decoder) skip(depth int) error {
 				d.pos++
 				return nil
 			default:
-				return d.errorf("expected ',' or %q", closing)
+				return d.errorf("expected ',' or '%c' in %s", closing, where)
 			}
 		}
 	case c == '"':

@@ -88,7 +88,7 @@ var langFuncs = map[string]langFunc{
 	"@method":  internal(fnMethod),
 	"@add":     internal(fnAdd),
 	"@sub":     internal(fnSub),
-	"@mul":     internal(arith("multiply", decimal.Decimal.Mul)),
+	"@mul":     internal(mulDecimals),
 	"@div":     internal(fnDiv),
 	"@mod":     internal(fnMod),
 	"@pow":     internal(fnPow),
@@ -238,7 +238,7 @@ func fnAdd(r *run, a []any) (any, error) {
 			return rr.Add(l), nil
 		}
 	}
-	return arith("add", decimal.Decimal.Add)(r, a)
+	return addDecimals(r, a)
 }
 
 func concat(r *run, a, b string) (any, error) {
@@ -266,8 +266,14 @@ func fnSub(r *run, a []any) (any, error) {
 			return l - rr, nil
 		}
 	}
-	return arith("subtract", decimal.Decimal.Sub)(r, a)
+	return subDecimals(r, a)
 }
+
+var (
+	addDecimals = arith("add", decimal.Decimal.Add)
+	subDecimals = arith("subtract", decimal.Decimal.Sub)
+	mulDecimals = arith("multiply", decimal.Decimal.Mul)
+)
 
 // arith applies a decimal operation. A missing operand makes the result
 // missing, as a missing field is: write `x ?? 0` to count it as zero.

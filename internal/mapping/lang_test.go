@@ -157,6 +157,8 @@ func TestExpressions(t *testing.T) {
 		// Dates in the account's zone.
 		{"date(createdAt).Year()", "2021"},
 		{"date(createdAt).Hour()", "9"},
+		{"date(createdAt).Month() == 2", "true"},
+		{"date(createdAt).Weekday() + 1", "5"},
 		{"date('2021-02-25T09:37:48Z').Hour()", "12"},
 		{"date('25.02.2021', '02.01.2006').Day()", "25"},
 		{"date(createdAt) + duration('1h') > date(createdAt)", "true"},

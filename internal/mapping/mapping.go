@@ -1,8 +1,3 @@
-// Package mapping turns one RetailCRM order, exactly as RetailCRM sent it,
-// into the tracker's order fields: each field is an expr-lang expression
-// evaluated over the order (see lang.go for the language as this package
-// runs it), and each result is normalised (normalize.go). Problems become
-// Issues that name the order, the field, the value and the reason.
 package mapping
 
 import (
@@ -12,7 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	_ "time/tzdata" // Europe/Moscow must load wherever the binary runs
+	_ "time/tzdata"
+	"unicode/utf8" // Europe/Moscow must load wherever the binary runs
 
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
@@ -233,7 +229,7 @@ func (m *Mapping) Map(raw []byte, env Env) Result {
 		}
 		res.Rejected = true
 		res.Issues = append(res.Issues, Issue{
-			Value:   truncateRunes(strings.ToValidUTF8(string(raw), "\uFFFD"), maxIssueValue),
+			Value:   truncateRunes(strings.ToValidUTF8(string(raw[:min(len(raw), 4*maxIssueValue)]), "\uFFFD"), maxIssueValue),
 			Message: "order rejected: not a JSON object: " + err.Error(),
 		})
 		return res
@@ -270,12 +266,8 @@ func (m *Mapping) Map(raw []byte, env Env) Result {
 // expressionError words a runtime error of an expression with its position.
 func expressionError(err error) string {
 	var fe *file.Error
-	if errors.As(err, &fe) {
-		msg := fe.Message
-		if fe.Snippet == "" {
-			return "the expression failed: " + msg
-		}
-		return fmt.Sprintf("the expression failed at %d:%d: %s", fe.Line, fe.Column+1, msg)
+	if errors.As(err, &fe) && fe.Line > 0 {
+		return fmt.Sprintf("the expression failed at %d:%d: %s", fe.Line, fe.Column+1, fe.Message)
 	}
 	return "the expression failed: " + err.Error()
 }
@@ -284,9 +276,6 @@ func expressionError(err error) string {
 // with the internal id.
 func orderRef(o map[string]any) string {
 	id, _ := textOf(o["id"])
-	if o["id"] == nil {
-		id = ""
-	}
 	num, _ := o["number"].(string)
 	num = strings.TrimSpace(num)
 	switch {
@@ -424,7 +413,7 @@ func (s *storer) identifier(f FieldInfo, v any) (string, bool) {
 		t, _ = textOf(v)
 	}
 	t, _ = NormalizeText(t, 0)
-	if len([]rune(t)) > maxIDLen {
+	if utf8.RuneCountInString(t) > maxIDLen {
 		s.fail(f, issueValue(v), fmt.Sprintf("longer than %d characters", maxIDLen))
 		return "", false
 	}

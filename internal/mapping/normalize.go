@@ -25,6 +25,7 @@ const (
 	maxTagVisits   = 10_000 // values looked at while collecting tags
 	maxEmailLen    = 254    // RFC 5321 path limit
 	maxPhoneInput  = 200    // characters of a phone field worth parsing
+	maxPhoneTries  = 32     // numbers tried in one phone field
 	maxIntDigits   = 30     // digits before the point of a stored number
 	maxScale       = 20     // digits after the point of a stored number
 	phoneRegion    = "RU"   // default region for numbers without a country code
@@ -117,39 +118,60 @@ func NormalizePhone(s string) (string, error) {
 	if p, ok := parsePhone(s); ok {
 		return p, nil
 	}
+	// A field with several numbers: try its parts, then runs of words, from
+	// the left. Each libphonenumber call costs tens of microseconds, so a
+	// field of a hundred short words stops after maxPhoneTries of them.
+	tries := maxPhoneTries
 	parts := strings.FieldsFunc(s, func(r rune) bool {
 		return r == ',' || r == ';' || r == '/' || r == '|' || r == '\n' || r == '\\'
 	})
 	for _, part := range parts {
-		if p, ok := parsePhone(part); ok {
+		if p, ok := tryPhone(part, &tries); ok {
 			return p, nil
 		}
 	}
 	for _, part := range parts {
-		if p, ok := phoneInWords(strings.Fields(part)); ok {
+		if p, ok := phoneInWords(strings.Fields(part), &tries); ok {
 			return p, nil
 		}
 	}
 	return "", errNotPhone
 }
 
-// phoneInWords finds the first valid number made of consecutive words,
-// preferring the longest one at each start ("8 912 345 67 89 8 916 …").
-func phoneInWords(words []string) (string, bool) {
+// phoneInWords finds the first valid number made of consecutive words with
+// 7 to 15 digits, preferring the longest at each start
+// ("8 912 345 67 89 8 916 …").
+func phoneInWords(words []string, tries *int) (string, bool) {
+	digits := make([]int, len(words))
+	for i, w := range words {
+		digits[i] = countDigits(w)
+	}
 	for i := range words {
-		digits := 0
-		end := i
-		for end < len(words) && digits <= 15 {
-			digits += countDigits(words[end])
+		end, n := i, 0
+		for end < len(words) && n+digits[end] <= 15 {
+			n += digits[end]
 			end++
 		}
-		for j := end; j > i; j-- {
-			if p, ok := parsePhone(strings.Join(words[i:j], " ")); ok {
+		for j := end; j > i && n >= 7; j-- {
+			if p, ok := tryPhone(strings.Join(words[i:j], " "), tries); ok {
 				return p, true
 			}
+			n -= digits[j-1]
+		}
+		if *tries <= 0 {
+			return "", false
 		}
 	}
 	return "", false
+}
+
+// tryPhone is parsePhone within a budget of attempts.
+func tryPhone(s string, tries *int) (string, bool) {
+	if *tries <= 0 || countDigits(s) < 5 {
+		return "", false
+	}
+	*tries--
+	return parsePhone(s)
 }
 
 // russianMobile is a shortcut for the most common shape, a Russian mobile

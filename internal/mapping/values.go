@@ -72,6 +72,16 @@ func numberOf(v any) (d decimal.Decimal, ok bool, err error) {
 		}
 		d, err := checkNumber(decimal.NewFromFloat32(n))
 		return d, true, err
+	case time.Duration:
+		return decimal.Decimal{}, false, nil // a duration, not a number
+	}
+	// Named integer types, such as the time.Month that
+	// date(createdAt).Month() returns.
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return decimal.NewFromInt(rv.Int()), true, nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return decimal.NewFromUint64(rv.Uint()), true, nil
 	}
 	return decimal.Decimal{}, false, nil
 }

@@ -1,0 +1,108 @@
+package mapping
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"testing"
+)
+
+// fixtureCustomFields reads the custom fields of the RetailCRM fixture
+// (GET /api/v5/custom-fields: bonus, multi-dictionary, dictionary).
+func fixtureCustomFields(t testing.TB) []CustomFieldInfo {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/custom-fields-list.php-sdk.testList.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp struct {
+		CustomFields []CustomFieldInfo
+	}
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp.CustomFields
+}
+
+func TestChoices(t *testing.T) {
+	t.Parallel()
+	choices := Choices(fixtureCustomFields(t))
+	if len(choices) != len(standardChoices)+3 {
+		t.Fatalf("%d choices, want %d standard + 3 custom", len(choices), len(standardChoices))
+	}
+	custom := choices[len(standardChoices):]
+	want := []Choice{
+		{Expr: "customFields.bonus", LabelRU: "Пользовательское поле «бонус»", LabelEN: "Custom field “бонус”", Group: "custom"},
+		{Expr: `customFields["multi-dictionary"]`, LabelRU: "Пользовательское поле «мультисправочник»", LabelEN: "Custom field “мультисправочник”", Group: "custom"},
+		{Expr: "customFields.dictionary", LabelRU: "Пользовательское поле «справочник»", LabelEN: "Custom field “справочник”", Group: "custom"},
+	}
+	if !reflect.DeepEqual(custom, want) {
+		t.Errorf("custom choices = %+v\nwant %+v", custom, want)
+	}
+	for _, c := range choices[:len(standardChoices)] {
+		if c.Group != "order" || c.LabelRU == "" || c.LabelEN == "" {
+			t.Errorf("standard choice %+v", c)
+		}
+	}
+
+	// Every expression offered compiles and evaluates on every fixture
+	// order, and every expression in the default mapping is on offer.
+	orders := fixtureOrders(t)
+	offered := map[string]bool{}
+	for _, c := range append(choices, Choices([]CustomFieldInfo{{Code: "in", Name: "in"}, {Code: "1st"}, {Code: "k50_sid"}})...) {
+		offered[c.Expr] = true
+		prog, _, ferr := compileExpr(c.Expr)
+		if ferr != nil {
+			t.Errorf("%s: %v", c.Expr, ferr)
+			continue
+		}
+		for _, o := range orders {
+			obj, err := decodeJSON(o.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := eval(prog, map[string]any{envOrder: obj, envRun: &run{accountTZ: moscow}}); err != nil {
+				t.Errorf("%s on %s: %v", c.Expr, o.source, err)
+			}
+		}
+	}
+	for field, expr := range Default() {
+		if expr != "" && !offered[expr] {
+			t.Errorf("the default of %s (%s) is not among the choices", field, expr)
+		}
+	}
+	for _, e := range []string{`customFields["in"]`, `customFields["1st"]`, "customFields.k50_sid"} {
+		if !offered[e] {
+			t.Errorf("%s not offered", e)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	t.Parallel()
+	got := Suggest(fixtureCustomFields(t))
+	if len(got[FieldSessionID]) != 0 || len(got[FieldUserID]) != 0 || len(got) != 2 {
+		t.Errorf("fixture fields (bonus, dictionaries) suggested %v, want nothing", got)
+	}
+
+	got = Suggest([]CustomFieldInfo{
+		{Code: "bonus", Name: "бонус"},
+		{Code: "consider", Name: "Consider"},
+		{Code: "ga_client_id", Name: "GA client"},
+		{Code: "k50", Name: "K50"},
+		{Code: "sessionId"},
+		{Code: "field_2", Name: "ID пользователя"},
+		{Code: "k50-session", Name: "K50 session"},
+		{Code: "visitor_id", Name: "Visitor"},
+		{Code: "field_1", Name: "ID сеанса"},
+		{Code: "k50_uuid", Name: "K50 uuid"},
+		{Code: "k50_sid", Name: "K50 SID"},
+	})
+	want := map[string][]string{
+		FieldSessionID: {"customFields.k50_sid", `customFields["k50-session"]`, "customFields.field_1", "customFields.sessionId", "customFields.k50"},
+		FieldUserID:    {"customFields.k50_uuid", "customFields.field_2", "customFields.visitor_id", "customFields.ga_client_id", "customFields.k50"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Suggest = %v\nwant %v", got, want)
+	}
+}
