@@ -9,12 +9,15 @@ import (
 )
 
 type taskData struct {
-	Task     store.Task
-	Runs     []store.Run
-	Run      *store.Run // the run shown in detail: ?run=, else the newest
-	Live     bool       // that run is queued or running: the page follows it
-	Progress progress
-	Back     string
+	Task store.Task
+	Runs []store.Run
+	Run  *store.Run // the run shown in detail: ?run=, else the newest
+	Live bool       // that run is queued or running: the page follows it
+	// The run's issues: the first few in sight, the rest one click away.
+	FirstIssues []store.Issue
+	MoreIssues  []store.Issue
+	Progress    progress
+	Back        string
 }
 
 // progress is a running run's pace as first rendered; the page's script keeps it current
@@ -28,6 +31,9 @@ type progress struct {
 
 // runsShown bounds the history table; the API lists more.
 const runsShown = 50
+
+// issuesInSight is how many of a run's issues the page shows before "show the others".
+const issuesInSight = 20
 
 // task is the task page: its state, the chosen run with live progress and issues, and the
 // run history.
@@ -52,6 +58,10 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 		d.Run = &run
 	} else if len(runs) > 0 {
 		d.Run = &runs[0]
+	}
+	if d.Run != nil {
+		d.FirstIssues = d.Run.Issues[:min(len(d.Run.Issues), issuesInSight)]
+		d.MoreIssues = d.Run.Issues[len(d.FirstIssues):]
 	}
 	if d.Run != nil && !d.Run.Finished() {
 		d.Live = true

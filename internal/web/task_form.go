@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -465,6 +466,13 @@ func (h *Web) finishErrors(vw *view, f *taskForm) {
 // expression.
 func (h *Web) buildRows(vw *view, f *taskForm, spec map[string]string) {
 	def := mapping.Default()
+	// A custom field the mapping already uses stays a choice even before a check has listed
+	// the account's fields (editing): named by its code until RetailCRM tells its name.
+	for _, fi := range mapping.Fields {
+		if code, ok := customFieldCode(spec[fi.Name]); ok && !hasCustomField(f.CustomFields, code) {
+			f.CustomFields = append(f.CustomFields, imports.CustomField{Code: code})
+		}
+	}
 	infos := make([]mapping.CustomFieldInfo, 0, len(f.CustomFields))
 	for _, cf := range f.CustomFields {
 		infos = append(infos, mapping.CustomFieldInfo{Code: cf.Code, Name: cf.Name, Type: cf.Type})
@@ -508,6 +516,31 @@ func (h *Web) buildRows(vw *view, f *taskForm, spec map[string]string) {
 		row.Options = append(row.Options, mapOption{Value: exprChoice, Label: vw.T("form.own_expr"), Selected: row.IsExpr})
 		f.Rows = append(f.Rows, row)
 	}
+}
+
+// customFieldCode recognises a plain custom field path: customFields.code or
+// customFields["code"].
+func customFieldCode(expr string) (string, bool) {
+	if m := customPath.FindStringSubmatch(expr); m != nil {
+		if m[1] != "" {
+			return m[1], true
+		}
+		if code, err := strconv.Unquote(m[2]); err == nil && code != "" {
+			return code, true
+		}
+	}
+	return "", false
+}
+
+var customPath = regexp.MustCompile(`^customFields(?:\.([\p{L}_][\p{L}\p{N}_]*)|\[("(?:[^"\\]|\\.)*")\])$`)
+
+func hasCustomField(fields []imports.CustomField, code string) bool {
+	for _, cf := range fields {
+		if cf.Code == code {
+			return true
+		}
+	}
+	return false
 }
 
 // customName is a custom field's name for its choice's label (the code when it has none).
