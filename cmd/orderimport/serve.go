@@ -81,21 +81,6 @@ func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	return a.Work(ctx)
 }
 
-func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := loadConfig("migrate", args, false, stderr, nil)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel, stderr)
-	a, err := app.New(ctx, cfg, log, app.Options{Migrate: true})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	fmt.Fprintln(stdout, "migrations applied")
-	return nil
-}
-
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
 		return &config.UsageError{Msg: "usage: orderimport user add -email E [-account NAME] -password-stdin"}
