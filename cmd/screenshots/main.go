@@ -53,6 +53,9 @@ type widthSpec struct {
 
 var widths = []widthSpec{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}}
 
+// maxHeight cuts very long pages (fifty orders as cards on a phone): past it they only repeat.
+const maxHeight = 6000
+
 func run(ctx context.Context, out, only string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -181,7 +184,7 @@ func save(ctx context.Context, out, name string, w widthSpec, only string) error
 	if only != "" && name != only {
 		return nil
 	}
-	png, err := chromedp.Run(ctx, uitest.FullPage(w.width, w.height, w.mobile))
+	png, err := chromedp.Run(ctx, uitest.FullPage(w.width, w.height, maxHeight, w.mobile))
 	if err != nil {
 		return fmt.Errorf("%s (%s): %w", name, w.suffix, err)
 	}

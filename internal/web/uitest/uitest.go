@@ -177,11 +177,11 @@ func Submit[S chromedp.Selectable](sel S) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// FullPage captures the whole page, not only the window. The viewport (width × height,
-// mobile or not, as the caller emulates it) is stretched to the content's height for the
-// capture, so that sticky parts sit where a reader scrolling down would see them last, and
-// then put back.
-func FullPage(width, height int64, mobile bool) chromedp.Action[[]byte] {
+// FullPage captures the whole page, not only the window, up to maxHeight CSS pixels (0: no
+// limit; long lists repeat themselves). The viewport (width × height, mobile or not, as the
+// caller emulates it) is stretched to the captured height, so that sticky parts sit where a
+// reader scrolling down would see them last, and then put back.
+func FullPage(width, height, maxHeight int64, mobile bool) chromedp.Action[[]byte] {
 	return func(ctx context.Context, t *chromedp.Target) ([]byte, error) {
 		resize := func(h int64) error {
 			_, err := cdp.Call(ctx, t, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
@@ -193,6 +193,9 @@ func FullPage(width, height int64, mobile bool) chromedp.Action[[]byte] {
 			return nil, fmt.Errorf("uitest: layout metrics: %w", err)
 		}
 		full := max(height, int64(math.Ceil(m.CSSContentSize.Height)))
+		if maxHeight > 0 {
+			full = min(full, maxHeight)
+		}
 		if err := resize(full); err != nil {
 			return nil, fmt.Errorf("uitest: stretch the viewport: %w", err)
 		}
