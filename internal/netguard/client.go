@@ -51,7 +51,7 @@ const (
 // HTTP/2 where the server offers it, and times out: dial 10s, TLS handshake
 // 10s, response header 30s, whole request 60s.
 func (p Policy) NewHTTPClient() *http.Client {
-	return p.newHTTPClient(nil)
+	return p.newHTTPClient(p.Resolver)
 }
 
 // newHTTPClient lets tests resolve names through their own resolver.
@@ -66,7 +66,7 @@ func (p Policy) newHTTPClient(resolver *net.Resolver) *http.Client {
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
-		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: p.RootCAs},
 		TLSHandshakeTimeout:    tlsHandshakeTimeout,
 		ResponseHeaderTimeout:  responseHeaderTimeout,
 		ExpectContinueTimeout:  time.Second,

@@ -1,8 +1,10 @@
 package netguard
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -16,6 +18,12 @@ type Policy struct {
 	// names and loopback/private networks. Link-local addresses, where cloud
 	// metadata services live, stay refused even then.
 	AllowPrivate bool
+	// Resolver, when set, resolves CRM host names for the client from NewHTTPClient instead
+	// of the system's resolver (tests; the addresses it returns are checked all the same).
+	Resolver *net.Resolver
+	// RootCAs, when set, are the certificate authorities the client trusts instead of the
+	// system's (tests, or a private CA in front of RetailCRM).
+	RootCAs *x509.CertPool
 }
 
 // maxURLLength bounds the input; no account address comes near it.
