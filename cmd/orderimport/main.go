@@ -27,12 +27,14 @@ Commands:
   migrate      [-db URL]                              apply schema migrations and exit
   user add     -email E [-account NAME] -password-stdin
   token create -email E                               print a new API token (one line)
+  token list   -email E                               the account's tokens, without their values
   token revoke -email E -id N                         revoke one of the user's account's tokens
+  secret rotate [-db URL]                             seal every stored RetailCRM key under a new key, while serving
   demo         [-addr 127.0.0.1:8080] [-dir DIR]      everything a newcomer needs, on the embedded store
   crm-emulator [-addr] [-orders N] [-rps N] [-key K]  the built-in RetailCRM emulator on its own
 
-Environment: ORDERIMPORT_DB, ORDERIMPORT_ADDR, ORDERIMPORT_SECRET_KEY, ORDERIMPORT_ALLOW_PRIVATE_CRM,
-ORDERIMPORT_WORKERS, ORDERIMPORT_LOG_LEVEL. Flags win over the environment.
+Environment: ORDERIMPORT_DB, ORDERIMPORT_ADDR, ORDERIMPORT_SECRET_KEY, ORDERIMPORT_SECRET_KEY_OLD,
+ORDERIMPORT_ALLOW_PRIVATE_CRM, ORDERIMPORT_WORKERS, ORDERIMPORT_LOG_LEVEL. Flags win over the environment.
 `
 
 func main() {
@@ -60,6 +62,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = userCmd(ctx, rest, stdin, stdout, stderr)
 	case "token":
 		err = tokenCmd(ctx, rest, stdout, stderr)
+	case "secret":
+		err = secretCmd(ctx, rest, stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, rest, stdout, stderr)
 	case "crm-emulator":

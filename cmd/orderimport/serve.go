@@ -9,8 +9,11 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"orderimport/internal/app"
+	"orderimport/internal/audit"
 	"orderimport/internal/config"
 	"orderimport/internal/jobs"
 	"orderimport/internal/store"
@@ -123,8 +126,9 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 }
 
 func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "revoke") {
-		return &config.UsageError{Msg: "usage: orderimport token create -email E | orderimport token revoke -email E -id N"}
+	const usage = "usage: orderimport token create -email E | orderimport token list -email E | orderimport token revoke -email E -id N"
+	if len(args) == 0 || (args[0] != "create" && args[0] != "revoke" && args[0] != "list") {
+		return &config.UsageError{Msg: usage}
 	}
 	sub := args[0]
 	var email *string
@@ -132,7 +136,7 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := loadConfig("token "+sub, args[1:], false, stderr, func(fs *flagSetT) {
 		email = fs.String("email", "", "the user's email")
 		if sub == "revoke" {
-			id = fs.String("id", "", "the token id (as listed in the UI)")
+			id = fs.String("id", "", "the token id (as `token list` shows it)")
 		}
 	})
 	if err != nil {
@@ -160,20 +164,52 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return err
 	}
-	if sub == "revoke" {
+	operator := audit.Actor{Via: audit.ViaCommandLine}
+	switch sub {
+	case "list":
+		return listTokens(ctx, a, u, stdout)
+	case "revoke":
 		if err := a.Store.RevokeToken(ctx, u.AccountID, tokenID); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("the account of %s has no active token %d", u.Email, tokenID)
 			}
 			return err
 		}
+		a.Audit.RecordAs(ctx, operator, u.AccountID, audit.TokenRevoke, fmt.Sprintf("token:%d", tokenID), "revoked for the account of "+u.Email)
 		fmt.Fprintf(stdout, "token %d revoked\n", tokenID)
 		return nil
 	}
-	value, _, err := a.Store.CreateToken(ctx, u.ID)
+	value, tok, err := a.Store.CreateToken(ctx, u.ID)
 	if err != nil {
 		return err
 	}
+	a.Audit.RecordAs(ctx, operator, u.AccountID, audit.TokenCreate, fmt.Sprintf("token:%d", tok.ID), "for "+u.Email+", ending "+tok.Hint)
 	fmt.Fprintln(stdout, value)
 	return nil
+}
+
+// listTokens prints the account's tokens: never their values, which are stored only hashed.
+func listTokens(ctx context.Context, a *app.App, u store.User, stdout io.Writer) error {
+	tokens, err := a.Store.Tokens(ctx, u.AccountID)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUSER\tENDS WITH\tCREATED\tSTATUS")
+	emails := map[int64]string{}
+	for _, t := range tokens {
+		if _, ok := emails[t.UserID]; !ok {
+			owner, err := a.Store.UserByID(ctx, t.UserID)
+			if err != nil {
+				return err
+			}
+			emails[t.UserID] = owner.Email
+		}
+		status := "active"
+		if t.RevokedAt != nil {
+			status = "revoked " + t.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", t.ID, emails[t.UserID], t.Hint, t.CreatedAt.UTC().Format(time.RFC3339), status)
+	}
+	return tw.Flush()
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"orderimport/internal/audit"
 	"orderimport/internal/imports"
 	"orderimport/internal/store"
 )
@@ -38,8 +39,14 @@ func userFrom(ctx context.Context) store.User {
 	return u
 }
 
+// Mux is where routes are mounted: an *http.ServeMux, or a wrapper that also records the
+// patterns (the tenant isolation test enumerates every route from it).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+}
+
 // Register mounts every route on mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux Mux) {
 	h := func(pattern string, fn func(http.ResponseWriter, *http.Request)) {
 		mux.Handle(pattern, a.authenticated(http.HandlerFunc(fn)))
 	}
@@ -60,6 +67,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	h("GET /api/v1/counters/{id}/orders", a.listOrders)
 	h("GET /api/v1/counters/{id}/orders/summary", a.summary)
 	h("GET /api/v1/fields", a.fields)
+	h("GET /api/v1/audit", a.listAudit)
 	mux.Handle("/api/", a.authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint", "")
 	})))
@@ -71,7 +79,9 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var u store.User
 		ok := false
+		via := audit.ViaSession
 		if h := r.Header.Get("Authorization"); h != "" {
+			via = audit.ViaToken
 			scheme, token, found := strings.Cut(h, " ")
 			if !found || !strings.EqualFold(scheme, "Bearer") {
 				writeError(w, http.StatusUnauthorized, "unauthorized", "use the header Authorization: Bearer <token> (a token from `orderimport token create`)", "")
@@ -95,7 +105,8 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "authentication required: send Authorization: Bearer <token>", "")
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, u)))
+		ctx := audit.WithActor(context.WithValue(r.Context(), ctxKey{}, u), audit.FromRequest(r, u, via))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -150,7 +150,7 @@ func (a *API) deleteImport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := a.Store.DeleteTask(r.Context(), userFrom(r.Context()).AccountID, id); err != nil {
+	if err := a.Imports.Delete(r.Context(), userFrom(r.Context()).AccountID, id); err != nil {
 		a.fail(w, r, err)
 		return
 	}

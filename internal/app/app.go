@@ -5,14 +5,17 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"orderimport/internal/api"
+	"orderimport/internal/audit"
 	"orderimport/internal/config"
 	"orderimport/internal/importer"
 	"orderimport/internal/imports"
@@ -30,6 +33,10 @@ type Options struct {
 	Workers int         // 0: this process does not execute runs
 	Jobs    jobs.Config // tuning (tests shorten the slice and tick)
 	Migrate bool        // apply migrations at start
+	// Resolver and RootCAs replace the system's DNS resolver and trusted CAs for calls to
+	// RetailCRM (tests: a name that resolves to loopback, a TLS server of the test's own).
+	Resolver *net.Resolver
+	RootCAs  *x509.CertPool
 }
 
 // App is an assembled service.
@@ -44,8 +51,11 @@ type App struct {
 	API      *api.API
 	Web      *web.Web
 	Metrics  *metrics.Metrics
+	Audit    *audit.Log
 	// KeyFileCreated reports that this start generated the SQLite installation's key file.
 	KeyFileCreated bool
+
+	redactions atomic.Int64
 }
 
 // New opens the database and builds every part; nothing runs until Start.
@@ -58,18 +68,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: log, Store: st, Keyring: kr, KeyFileCreated: created}
+	a := &App{Config: cfg, Store: st, Keyring: kr, KeyFileCreated: created}
+	// No code path logs a CRM key; should one ever try, the handler takes out every key the
+	// keyring handled lately and counts the attempt (orderimport_log_secrets_redacted_total).
+	log = slog.New(secret.NewAlarmedRedactingHandler(log.Handler(), kr.Recent, func() { a.redactions.Add(1) }))
+	a.Log = log
 	if opts.Migrate {
 		if err := a.migrate(ctx); err != nil {
 			st.Close()
 			return nil, err
 		}
 	}
-	policy := netguard.Policy{AllowPrivate: cfg.AllowPrivate}
+	policy := netguard.Policy{AllowPrivate: cfg.AllowPrivate, Resolver: opts.Resolver, RootCAs: opts.RootCAs}
 	httpClient := policy.NewHTTPClient()
 	limiters := retailcrm.NewLimiters()
 
 	a.Metrics = metrics.New(st.QueueDepth)
+	a.Metrics.LogRedactions(a.redactions.Load)
 	httpClient.Transport = a.Metrics.Transport(httpClient.Transport)
 
 	a.Importer = &importer.Importer{Store: st, Keyring: kr, HTTPClient: httpClient, Limiters: limiters, Logger: log,
@@ -82,12 +97,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 	a.Jobs.OnRunFinished = func(r store.Run) { a.Metrics.RunFinished(r.Status) }
-	a.Imports = &imports.Service{Store: st, Keyring: kr, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters}
+	a.Audit = &audit.Log{Store: st, Logger: log}
+	a.Imports = &imports.Service{Store: st, Keyring: kr, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters, Audit: a.Audit}
 	a.API = &api.API{Store: st, Imports: a.Imports, Log: log}
 	if a.Web, err = web.New(st, a.Imports, log); err != nil {
 		st.Close()
 		return nil, err
 	}
+	a.Web.Audit = a.Audit
 	a.API.SessionUser = a.Web.SessionUser
 	return a, nil
 }
@@ -104,9 +121,44 @@ func (a *App) migrate(ctx context.Context) error {
 	return nil
 }
 
+// SecretsRedactedFromLogs is how many log records had a secret taken out by the safety net;
+// anything above 0 is a bug.
+func (a *App) SecretsRedactedFromLogs() int64 { return a.redactions.Load() }
+
 // Handler is the HTTP surface: web UI, API, health and metrics.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
+	a.register(mux)
+	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+}
+
+// Routes lists the pattern of every route Handler serves, in the order they are registered:
+// tests walk it so that a route added without a test fails them.
+func (a *App) Routes() []string {
+	rec := &routeRecorder{mux: http.NewServeMux()}
+	a.register(rec)
+	return rec.patterns
+}
+
+type routeRecorder struct {
+	mux      *http.ServeMux
+	patterns []string
+}
+
+func (r *routeRecorder) Handle(pattern string, h http.Handler) {
+	r.patterns = append(r.patterns, pattern)
+	r.mux.Handle(pattern, h)
+}
+
+func (r *routeRecorder) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	r.patterns = append(r.patterns, pattern)
+	r.mux.HandleFunc(pattern, h)
+}
+
+func (a *App) register(mux interface {
+	api.Mux
+	web.Mux
+}) {
 	a.API.Register(mux)
 	a.Web.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +177,6 @@ func (a *App) Handler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", a.Metrics.Handler())
-	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
 }
 
 // securityHeaders sets the headers every answer carries.

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"orderimport/internal/audit"
 	"orderimport/internal/importer"
 	"orderimport/internal/mapping"
 	"orderimport/internal/netguard"
@@ -35,6 +36,7 @@ type Service struct {
 	Policy     netguard.Policy
 	HTTPClient *http.Client
 	Limiters   *retailcrm.Limiters
+	Audit      *audit.Log // nil: nothing recorded
 	Now        func() time.Time
 }
 
@@ -100,6 +102,8 @@ func (s *Service) Client(rawURL, apiKey string, rateLimit float64) (*retailcrm.C
 	if strings.TrimSpace(apiKey) == "" {
 		return nil, &FieldError{Field: "retailcrm.api_key", Message: "is required: copy it in RetailCRM from Администрирование → Интеграция → Ключи доступа к API, column «Ключ»"}
 	}
+	// A typed key is a secret from now on: the log handler redacts what the keyring remembers.
+	s.Keyring.Remember(strings.TrimSpace(apiKey))
 	return retailcrm.New(retailcrm.Config{URL: u, APIKey: strings.TrimSpace(apiKey), RateLimit: rateLimit,
 		HTTPClient: s.HTTPClient, Limiters: s.Limiters, MaxAttempts: 3})
 }
@@ -182,10 +186,26 @@ func (s *Service) Check(ctx context.Context, rawURL, apiKey string) (*CheckResul
 	return res, nil
 }
 
+// Messages for connections the SSRF guard refused (internal/netguard): the URL is what the
+// user has to change, and nothing about the guard is worth retrying.
+const (
+	msgPrivateAddress = "the address leads into a private or reserved network (loopback, a local network, a cloud metadata service), " +
+		"where no RetailCRM account lives; enter the account's public address, like https://shop.retailcrm.ru"
+	msgRedirect = "the address answered with a redirect to %s, and redirects are never followed; " +
+		"enter the account's own address, as the browser shows it after you log in to RetailCRM"
+)
+
 func crmError(err error) error {
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		return err
+	}
+	var re *netguard.RedirectError
+	if errors.As(err, &re) {
+		return &CRMError{Field: "retailcrm.url", Message: fmt.Sprintf(msgRedirect, re.Location), Err: err}
+	}
+	if errors.Is(err, netguard.ErrPrivateAddress) {
+		return &CRMError{Field: "retailcrm.url", Message: msgPrivateAddress, Err: err}
 	}
 	var f *importer.Failure
 	if errors.As(err, &f) {
@@ -356,6 +376,8 @@ func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Inp
 	if err != nil {
 		return store.Task{}, err
 	}
+	s.Audit.Record(ctx, accountID, audit.ImportCreate, taskTarget(t.ID),
+		fmt.Sprintf("«%s» in counter %d, %s, key %s, active %t", t.Name, t.CounterID, t.CRMURL, t.CRMKeyHint, t.Active))
 	if t.Active {
 		if err := s.startScheduled(ctx, &t); err != nil {
 			return t, err
@@ -409,6 +431,7 @@ func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (st
 	if err != nil {
 		return store.Task{}, err
 	}
+	before := t
 	wasActive := t.Active
 	keyChanged, mappingChanged, err := s.apply(&t, in, false)
 	if err != nil {
@@ -435,6 +458,11 @@ func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (st
 	if err != nil {
 		return store.Task{}, err
 	}
+	s.Audit.Record(ctx, accountID, audit.ImportUpdate, taskTarget(t.ID), "changed: "+changedFields(before, t, keyChanged))
+	if keyChanged {
+		s.Audit.Record(ctx, accountID, audit.KeyReplaced, taskTarget(t.ID),
+			fmt.Sprintf("key %s at %s replaced by key %s at %s", before.CRMKeyHint, before.CRMURL, t.CRMKeyHint, t.CRMURL))
+	}
 	if mappingChanged {
 		if _, err := s.Jobs.Enqueue(ctx, t, store.RunResync); err != nil {
 			return t, err
@@ -457,7 +485,50 @@ func (s *Service) RunNow(ctx context.Context, accountID, id int64) (store.Run, e
 	if err != nil {
 		return store.Run{}, err
 	}
-	return s.Jobs.Enqueue(ctx, t, store.RunManual)
+	r, err := s.Jobs.Enqueue(ctx, t, store.RunManual)
+	if err != nil {
+		return store.Run{}, err
+	}
+	s.Audit.Record(ctx, accountID, audit.RunStart, taskTarget(t.ID), fmt.Sprintf("run %d (%s)", r.ID, r.Status))
+	return r, nil
+}
+
+// Delete stops a task for good; its imported orders stay, its sealed key goes.
+func (s *Service) Delete(ctx context.Context, accountID, id int64) error {
+	t, err := s.Store.Task(ctx, accountID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeleteTask(ctx, accountID, id); err != nil {
+		return err
+	}
+	s.Audit.Record(ctx, accountID, audit.ImportDelete, taskTarget(id), fmt.Sprintf("«%s», key %s at %s dropped", t.Name, t.CRMKeyHint, t.CRMURL))
+	return nil
+}
+
+func taskTarget(id int64) string { return fmt.Sprintf("import:%d", id) }
+
+// changedFields names the fields an update changed, in the API's words; never their values
+// for the key.
+func changedFields(a, b store.Task, keyChanged bool) string {
+	var out []string
+	add := func(changed bool, name string) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	add(a.Name != b.Name, "name")
+	add(a.Active != b.Active, fmt.Sprintf("active (%t → %t)", a.Active, b.Active))
+	add(a.FrequencyHours != b.FrequencyHours, fmt.Sprintf("frequency_hours (%d → %d)", a.FrequencyHours, b.FrequencyHours))
+	add(a.CRMURL != b.CRMURL, "retailcrm.url")
+	add(keyChanged, "retailcrm.api_key")
+	add(a.RateLimit != b.RateLimit, "retailcrm.rate_limit")
+	add(a.Mapping != b.Mapping, "mapping")
+	add(a.BackfillFrom != b.BackfillFrom, "backfill_from")
+	if len(out) == 0 {
+		return "nothing"
+	}
+	return strings.Join(out, ", ")
 }
 
 // Resync queues a run that re-reads every order and then flags deleted what RetailCRM no
@@ -481,5 +552,6 @@ func (s *Service) Resync(ctx context.Context, accountID, id int64) (store.Run, e
 	if r.Kind != store.RunResync {
 		return r, ErrRunActive
 	}
+	s.Audit.Record(ctx, accountID, audit.Resync, taskTarget(t.ID), fmt.Sprintf("run %d", r.ID))
 	return r, nil
 }

@@ -46,6 +46,14 @@ func New(queueDepth func(ctx context.Context) (int, error)) *Metrics {
 	return m
 }
 
+// LogRedactions exports how many log records had a secret taken out (count is asked at scrape
+// time). Code never logs a secret, so anything above 0 is a bug to find: alert on it.
+func (m *Metrics) LogRedactions(count func() int64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "orderimport_log_secrets_redacted_total",
+		Help: "Log records a secret had to be redacted from; above 0 means a code path tried to log a secret."},
+		func() float64 { return float64(count()) }))
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -2,11 +2,13 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"orderimport/internal/audit"
 	"orderimport/internal/store"
 )
 
@@ -55,6 +57,7 @@ func (h *Web) login(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		d.Error = vw.T("login.err.throttled", minutes)
 		h.Log.Warn("login throttled", "ip", ipKey)
+		h.auditLogin(r, d.Email, audit.LoginThrottled, fmt.Sprintf("refused without checking the password; next attempt in %d min", minutes))
 		h.renderStatus(w, r, vw, http.StatusTooManyRequests, "login.html", d)
 		return
 	}
@@ -63,6 +66,7 @@ func (h *Web) login(w http.ResponseWriter, r *http.Request) {
 		h.byEmail.fail(emailKey)
 		h.byIP.fail(ipKey)
 		h.Log.Info("login failed", "ip", ipKey)
+		h.auditLogin(r, d.Email, audit.LoginFailed, "wrong email or password")
 		d.Error = vw.T("login.err.wrong")
 		h.renderStatus(w, r, vw, http.StatusUnauthorized, "login.html", d)
 		return
@@ -77,5 +81,24 @@ func (h *Web) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Log.Info("login", "user_id", u.ID, "ip", ipKey)
+	h.Audit.RecordAs(r.Context(), audit.FromRequest(r, u, audit.ViaSession), u.AccountID, audit.Login, "", "new session")
 	redirect(w, r, d.Next)
+}
+
+// auditLogin records a refused login under the account the email belongs to, so its users see
+// attempts on it. An email nobody has is filed under no account and not repeated: people type
+// their password into the email field, and the log must not keep it.
+func (h *Web) auditLogin(r *http.Request, email, action, detail string) {
+	a := audit.Actor{IP: clientIP(r), UserAgent: r.UserAgent(), Via: audit.ViaSession}
+	var account int64
+	u, err := h.Store.UserByEmail(r.Context(), email)
+	switch {
+	case err == nil:
+		a.UserID, a.Email, account = u.ID, u.Email, u.AccountID
+	case errors.Is(err, store.ErrNotFound):
+		detail += " (unknown email)"
+	default:
+		h.Log.Error("audit: look up the login's user", "error", err)
+	}
+	h.Audit.RecordAs(r.Context(), a, account, action, "", detail)
 }

@@ -1,6 +1,10 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"orderimport/internal/audit"
+)
 
 // logout ends the session on the server (the cookie's value is worthless afterwards).
 func (h *Web) logout(w http.ResponseWriter, r *http.Request, vw *view) {
@@ -8,5 +12,6 @@ func (h *Web) logout(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
+	h.Audit.Record(r.Context(), vw.Visitor.User.AccountID, audit.Logout, "", "session ended")
 	redirect(w, r, "/login?done=logged_out")
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"orderimport/internal/audit"
 	"orderimport/internal/store"
 )
 
@@ -153,7 +154,8 @@ func (h *Web) user(next func(http.ResponseWriter, *http.Request, *view)) http.Ha
 				return
 			}
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), visitorKey{}, v)), vw)
+		ctx := audit.WithActor(context.WithValue(r.Context(), visitorKey{}, v), audit.FromRequest(r, v.User, audit.ViaSession))
+		next(w, r.WithContext(ctx), vw)
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderimport/internal/audit"
 	"orderimport/internal/imports"
 	"orderimport/internal/store"
 )
@@ -48,6 +49,7 @@ type Web struct {
 	Store   *store.Store
 	Imports *imports.Service
 	Log     *slog.Logger
+	Audit   *audit.Log // logins, failed logins and logouts; nil: not recorded
 
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
@@ -99,8 +101,15 @@ func (h *Web) now() time.Time {
 	return time.Now()
 }
 
+// Mux is where routes are mounted: an *http.ServeMux, or a wrapper that also records the
+// patterns (the tenant isolation test enumerates every route from it).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register mounts the UI's routes.
-func (h *Web) Register(mux *http.ServeMux) {
+func (h *Web) Register(mux Mux) {
 	mux.Handle("GET /static/", h.static())
 	mux.HandleFunc("GET /login", h.login)
 	mux.HandleFunc("POST /login", h.login)
