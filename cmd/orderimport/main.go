@@ -22,9 +22,10 @@ import (
 const usage = `orderimport — imports RetailCRM orders into the tracker and keeps them in step.
 
 Commands:
-  serve        [-addr 127.0.0.1:8080] [-db URL]       web UI + JSON API + scheduler + import workers
-  worker       -db URL                                import workers only (scale-out on PostgreSQL)
+  serve        [-addr 127.0.0.1:8080] [-db URL] [-workers N]  web UI + JSON API + scheduler + import workers
+  worker       -db postgres://… [-workers N]          import workers only (scale-out on PostgreSQL)
   migrate      [-db URL]                              apply schema migrations and exit
+  migrate      -from sqlite:PATH -db postgres://…     move an embedded installation to PostgreSQL (verified copy)
   user add     -email E [-account NAME] -password-stdin
   token create -email E                               print a new API token (one line)
   token list   -email E                               the account's tokens, without their values
@@ -34,7 +35,8 @@ Commands:
   crm-emulator [-addr] [-orders N] [-rps N] [-key K]  the built-in RetailCRM emulator on its own
 
 Environment: ORDERIMPORT_DB, ORDERIMPORT_ADDR, ORDERIMPORT_SECRET_KEY, ORDERIMPORT_SECRET_KEY_OLD,
-ORDERIMPORT_ALLOW_PRIVATE_CRM, ORDERIMPORT_WORKERS, ORDERIMPORT_LOG_LEVEL. Flags win over the environment.
+ORDERIMPORT_ALLOW_PRIVATE_CRM, ORDERIMPORT_WORKERS, ORDERIMPORT_RESCUE_AFTER, ORDERIMPORT_LOG_LEVEL.
+Flags win over the environment.
 `
 
 func main() {
