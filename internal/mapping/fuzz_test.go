@@ -87,6 +87,8 @@ func FuzzMap(f *testing.F) {
 		"joinWords(lastName, firstName, patronymic)", "find(items, .id > 0).offer.name",
 		"sortBy(items, .initialPrice, 'desc')[0]", "keys($env)", "let r = 1..1000; count(r, count(r, true) > 0)",
 		"reduce(1..100, #acc + #acc, 'x')", "groupBy(items, .quantity)", "date(createdAt).Hour()",
+		"items | filter(.quantity >= 1) | map(.offer.name)", "sum(items, sum(.prices, .price * .quantity))",
+		"let x = items; x[0].offer.id", "customer.phones[0].number + phone",
 	}
 	for i, e := range exprs {
 		f.Add(e, []byte(orders[i%len(orders)].raw))

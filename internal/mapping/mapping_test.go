@@ -491,6 +491,12 @@ func TestMapReadsOnlyWhatIsNeeded(t *testing.T) {
 		{FieldComment: "find(items, .id > 0).offer.name", FieldTags: "keys(payments)"},
 		{FieldComment: "string(len($env))", FieldTags: "values(customFields)"},
 		{FieldComment: "let c = customer; c.firstName", FieldUserID: "contact.phones[0].number"},
+		{FieldItemCount: "sum(items, sum(.prices, .price * .quantity))", FieldTags: "map(items, #)"},
+		{FieldTags: "items | filter(.quantity >= 1) | map(.offer.name)", FieldComment: "first(items).offer.name"},
+		{FieldRevenue: "reduce(items, #acc + .initialPrice, 0)", FieldUserID: "let x = items; x[0].offer.id"},
+		{FieldComment: "any(items, .offer.name contains 'B') ? 'b' : 'n'", FieldItemCount: "count(filter(items, .isCanceled), .quantity > 0)"},
+		{FieldTags: "sortBy(customer.segments, .id)", FieldComment: "groupBy(items, .status)['sold'][0].offer.name"},
+		{FieldSessionID: "find(items, .offer.article startsWith 'EST').id", FieldUserID: "items[1:3][0].id"},
 	}
 	env := Env{AccountTZ: mustZone(t, "Europe/Moscow")}
 	for _, spec := range specs {
