@@ -89,9 +89,10 @@ func TestCluster(t *testing.T) {
 	// Three processes start at once on an empty schema: all of them migrate.
 	serve := startProc(t, bin, dir, "serve", env, "serve", "-addr", "127.0.0.1:0", "-workers", "2")
 	w1 := startProc(t, bin, dir, "worker1", env, "worker", "-workers", "3")
-	w2 := startProc(t, bin, dir, "worker2", env, "worker", "-workers", "3")
+	w2 := startProc(t, bin, dir, "worker2", env, "worker", "-workers", "3", "-metrics-addr", "127.0.0.1:0")
 	base := serve.waitFor(t, regexp.MustCompile(`msg=serving url=(http://[^ ]+?)/? `), 60*time.Second)
 	w1.waitFor(t, regexp.MustCompile(`msg="worker started"`), 60*time.Second)
+	w2Ops := w2.waitFor(t, regexp.MustCompile(`msg="operations endpoints" url=(http://[^ ]+)/metrics`), 60*time.Second)
 	w2.waitFor(t, regexp.MustCompile(`msg="worker started"`), 60*time.Second)
 
 	var out bytes.Buffer
@@ -101,10 +102,11 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("user add: %v\n%s", err, out.String())
 	}
 	out.Reset()
+	var errOut bytes.Buffer
 	cmd = exec.Command(bin, "token", "create", "-email", "agency@example.com")
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, os.Stderr
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, &out, &errOut
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("token create: %v", err)
+		t.Fatalf("token create: %v\n%s", err, errOut.String())
 	}
 	c := &apiClient{t: t, base: base, token: strings.TrimSpace(out.String())}
 
@@ -242,6 +244,14 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	// A worker's own operational endpoints: ready, and its runs are in its metrics.
+	if body := get(t, w2Ops+"/readyz"); body != "ready\n" {
+		t.Errorf("worker 2 /readyz: %q", body)
+	}
+	if body := get(t, w2Ops+"/metrics"); !strings.Contains(body, `orderimport_runs_total{status="succeeded`) {
+		t.Errorf("worker 2 /metrics does not count its runs:\n%.2000s", body)
+	}
+
 	// The survivors stop gracefully on SIGTERM.
 	for _, p := range []*proc{serve, w2} {
 		if err := p.stop(30 * time.Second); err != nil {
@@ -258,6 +268,20 @@ func TestCluster(t *testing.T) {
 			p.dumpTail(t, 40)
 		}
 	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 func buildBinary(t *testing.T, dir string) string {

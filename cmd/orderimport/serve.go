@@ -60,30 +60,6 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	return a.Serve(ctx, ln)
 }
 
-func workerCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := loadConfig("worker", args, false, stderr, nil)
-	if err != nil {
-		return err
-	}
-	if cfg.DB.Engine != store.Postgres {
-		return &config.UsageError{Msg: "worker processes share work through PostgreSQL: use -db postgres://… (on SQLite, `serve` runs the workers itself)"}
-	}
-	if cfg.Workers == 0 {
-		return &config.UsageError{Msg: "-workers must be at least 1 for a worker process"}
-	}
-	log := newLogger(cfg.LogLevel, stderr)
-	// Workers migrate too (under the migration lock, so any number may start at once): a
-	// worker started first on a new database or after an upgrade does not wait for a serve.
-	a, err := app.New(ctx, cfg, log, app.Options{Workers: cfg.Workers, Migrate: true, Jobs: jobs.Config{RescueAfter: cfg.RescueAfter}})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	warnPrivate(a)
-	log.Info("worker started", "workers", cfg.Workers, "rescue_after", cfg.RescueAfter)
-	return a.Work(ctx)
-}
-
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
 		return &config.UsageError{Msg: "usage: orderimport user add -email E [-account NAME] -password-stdin"}

@@ -27,6 +27,7 @@ const (
 	EnvLogLevel     = "ORDERIMPORT_LOG_LEVEL"
 	EnvWorkers      = "ORDERIMPORT_WORKERS"
 	EnvRescueAfter  = "ORDERIMPORT_RESCUE_AFTER"
+	EnvMetricsAddr  = "ORDERIMPORT_METRICS_ADDR"
 )
 
 // Defaults of the contract.
