@@ -244,6 +244,12 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	// What the orders cost in PostgreSQL, for sizing (docs/DEPLOY.md).
+	var ordersBytes int64
+	if err := db.QueryRowContext(ctx, `SELECT pg_total_relation_size('orders')`).Scan(&ordersBytes); err != nil {
+		t.Fatal(err)
+	}
+
 	// A worker's own operational endpoints: ready, and its runs are in its metrics.
 	if body := get(t, w2Ops+"/readyz"); body != "ready\n" {
 		t.Errorf("worker 2 /readyz: %q", body)
@@ -263,6 +269,7 @@ func TestCluster(t *testing.T) {
 	for _, line := range perAccount {
 		t.Log(line)
 	}
+	t.Logf("orders table with its indexes: %.1f MB, %d bytes per order", float64(ordersBytes)/(1<<20), ordersBytes/int64(max(totalOrders, 1)))
 	if t.Failed() {
 		for _, p := range []*proc{serve, w1, w2} {
 			p.dumpTail(t, 40)
