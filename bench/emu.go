@@ -156,6 +156,10 @@ type emuOpts struct {
 }
 
 func startEmulator(o emuOpts) (*emuProc, error) {
+	if flag.Lookup("test.v") != nil {
+		// A test binary does not know the emulator role: it would run its tests again.
+		return nil, errors.New("the emulator child runs from the bench binary only (go run ./bench), not from go test")
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ type settings struct {
 	profileDir string
 	postgres   string
 	peerDir    string
+	keptDB     string // directory of the largest memory benchmark's database, reused for reading
 
 	ceilingOrders  int
 	ownCostOrders  int
@@ -46,7 +47,7 @@ type settings struct {
 	readConcurrent int
 }
 
-var sections = []string{"owncost", "memory"}
+var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading"}
 
 func main() {
 	if len(os.Args) > 1 {

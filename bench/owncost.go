@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"time"
+
+	"orderimport/internal/store"
 )
 
 // ownCostResult is benchmark 2: one import of n orders from an unlimited emulator into SQLite,
@@ -27,6 +31,9 @@ type ownCostResult struct {
 	ProfilePath   string
 	ProfileTop    string
 	RequestsByEnd map[string]int
+	AggTasks      int
+	AggOrders     int
+	Agg           []aggRun
 }
 
 func runOwnCost(ctx context.Context, cfg *settings) (*ownCostResult, error) {
@@ -145,6 +152,9 @@ func runOwnCost(ctx context.Context, cfg *settings) (*ownCostResult, error) {
 		progress("own cost run %d: import %v, floor %v, ratio %.2f (others used %.2f cores)", i+1,
 			ew.Round(time.Millisecond), fw.Round(time.Millisecond), ew.Seconds()/fw.Seconds(), ec.foreignCores())
 	}
+	if err := aggregate(ctx, cfg, res); err != nil {
+		return nil, err
+	}
 	if !cfg.quick {
 		progress("own cost: one replay decoded with encoding/json for reference")
 		w, u, err := floorOnce(decodeStd)
@@ -158,6 +168,81 @@ func runOwnCost(ctx context.Context, cfg *settings) (*ownCostResult, error) {
 		res.ProfileTop = pprofTop(res.ProfilePath)
 	}
 	return res, nil
+}
+
+// aggregate runs AggTasks first runs at once in one service (one SQLite database: one node),
+// each task an account of its own with its own counter, against one unlimited emulator: the
+// node's capacity when several accounts backfill together.
+func aggregate(ctx context.Context, cfg *settings, res *ownCostResult) error {
+	res.AggTasks = 10
+	res.AggOrders = res.Orders / res.AggTasks
+	listen := make([]string, res.AggTasks)
+	for i := range listen {
+		listen[i] = "127.0.0.1:0"
+	}
+	emu, err := startEmulator(emuOpts{orders: res.AggOrders, listen: listen})
+	if err != nil {
+		return err
+	}
+	defer emu.Stop()
+	for i := 0; i < cfg.runs; i++ {
+		a, err := aggregateOnce(ctx, cfg, emu, res)
+		if err != nil {
+			return err
+		}
+		res.Agg = append(res.Agg, a)
+		progress("own cost, %d imports at once: %d orders in %v, %.0f orders/s (others used %.2f cores)", res.AggTasks, a.Orders,
+			a.Wall.Round(time.Millisecond), float64(a.Orders)/a.Wall.Seconds(), a.CPU.foreignCores())
+	}
+	return nil
+}
+
+func aggregateOnce(ctx context.Context, cfg *settings, emu *emuProc, res *ownCostResult) (aggRun, error) {
+	dir, err := os.MkdirTemp(cfg.tmp, "aggregate-")
+	if err != nil {
+		return aggRun{}, err
+	}
+	defer os.RemoveAll(dir)
+	svc, err := newService(ctx, dir, "", 0)
+	if err != nil {
+		return aggRun{}, err
+	}
+	defer svc.Close()
+	tasks := make([]store.Task, res.AggTasks)
+	for i := range tasks {
+		c, err := svc.app.Store.CreateCounter(ctx, svc.account, fmt.Sprintf("Shop %d", i+1), "Europe/Moscow")
+		if err != nil {
+			return aggRun{}, err
+		}
+		if tasks[i], err = svc.addTaskIn(ctx, c.ID, emu.URLs[i], unpaced, false); err != nil {
+			return aggRun{}, err
+		}
+	}
+	fetched := make([]int64, len(tasks))
+	errs := make([]error, len(tasks))
+	var wg sync.WaitGroup
+	a := sampleCPU(emu.Pid())
+	for i, t := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run, err := svc.runOnce(ctx, t)
+			fetched[i], errs[i] = run.Counts.Fetched, err
+		}()
+	}
+	wg.Wait()
+	u := a.until(sampleCPU(emu.Pid()))
+	if err := errors.Join(errs...); err != nil {
+		return aggRun{}, err
+	}
+	out := aggRun{Wall: u.Wall, CPU: u}
+	for _, n := range fetched {
+		if n < int64(res.AggOrders) {
+			return aggRun{}, fmt.Errorf("aggregate: an import fetched %d of %d orders", n, res.AggOrders)
+		}
+		out.Orders += n
+	}
+	return out, nil
 }
 
 func decodeStd(body []byte) (any, error) {

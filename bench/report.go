@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,13 +26,28 @@ type report struct {
 	durations []sectionTime
 	errs      []string
 
+	ceiling *ceilingResult
 	ownCost *ownCostResult
 	memory  *memResult
+	incr    *incrResult
+	peer    *peerResult
+	sched   *schedResult
+	reading *readResult
 }
 
 func (r *report) run(ctx context.Context, section string) error {
 	var err error
 	switch section {
+	case "ceiling":
+		r.ceiling, err = runCeiling(ctx, r.cfg)
+	case "incremental":
+		r.incr, err = runIncremental(ctx, r.cfg)
+	case "peer":
+		r.peer, err = runPeer(ctx, r.cfg)
+	case "scheduler":
+		r.sched, err = runScheduler(ctx, r.cfg)
+	case "reading":
+		r.reading, err = runReading(ctx, r.cfg)
 	case "owncost":
 		r.ownCost, err = runOwnCost(ctx, r.cfg)
 	case "memory":
@@ -91,8 +107,27 @@ func (r *report) write(path string) error {
 	if len(r.errs) > 0 {
 		w("**Sections that failed in this invocation:** %s\n\n", strings.Join(r.errs, "; "))
 	}
+	r.writeSummary(w)
+	if c := r.ceiling; c != nil {
+		r.writeCeiling(w, c)
+	}
 	if oc := r.ownCost; oc != nil {
 		r.writeOwnCost(w, oc)
+	}
+	if m := r.memory; m != nil {
+		r.writeMemory(w, m)
+	}
+	if in := r.incr; in != nil {
+		r.writeIncremental(w, in)
+	}
+	if p := r.peer; p != nil {
+		r.writePeer(w, p)
+	}
+	if sc := r.sched; sc != nil {
+		r.writeScheduler(w, sc)
+	}
+	if rd := r.reading; rd != nil {
+		r.writeReading(w, rd)
 	}
 	w("## Time per section\n\n| section | wall time |\n|---|---|\n")
 	for _, d := range r.durations {
@@ -130,9 +165,27 @@ func (r *report) writeOwnCost(w func(string, ...any), oc *ownCostResult) {
 			secs(oc.StdJSON), float64(oc.Orders)/oc.StdJSON.Seconds(), float64(oc.PageBytes)/1e6/oc.StdJSON.Seconds())
 	}
 	w("- requests of one import by endpoint: %s\n\n", endpoints(oc.RequestsByEnd))
+	if len(oc.Agg) > 0 {
+		agg := median(oc.aggRates())
+		cpu := medianUseOf(oc.Agg)
+		w("**Several accounts at once.** %d first runs started together in one service (one SQLite database: one node), each task\n", oc.AggTasks)
+		w("an account of its own (its own emulator port, limiter and counter), %d orders each, against one unlimited emulator.\n", oc.AggOrders)
+		w("Aggregate orders/s per run: %s; median **%.0f** — target ≥ 10,000 (ten accounts at RetailCRM's ceiling): %s.\n",
+			list(oc.aggRates(), func(f float64) string { return fmt.Sprintf("%.0f", f) }), agg, verdict(agg >= 10000))
+		w("CPU during a run: this process %.2f cores, the emulator %.2f cores, others %.2f cores (of %d).\n\n",
+			cpu.Self.Seconds()/cpu.Wall.Seconds(), cpu.Emu.Seconds()/cpu.Wall.Seconds(), cpu.foreignCores(), r.machine.CPUs)
+	}
 	if oc.ProfileTop != "" {
 		w("CPU profile of the last import (`%s`), cumulative:\n\n```\n%s\n```\n\n", oc.ProfilePath, oc.ProfileTop)
 	}
+}
+
+func medianUseOf(v []aggRun) cpuUse {
+	var u []cpuUse
+	for _, a := range v {
+		u = append(u, a.CPU)
+	}
+	return medianUse(u)
 }
 
 func medianUse(v []cpuUse) cpuUse {
@@ -153,3 +206,262 @@ func endpoints(m map[string]int) string {
 }
 
 func ceilDiv(a, b int) int { return int(math.Ceil(float64(a) / float64(b))) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func f2(f float64) string { return fmt.Sprintf("%.2f", f) }
+
+func f3(f float64) string { return fmt.Sprintf("%.3f", f) }
+
+// writeSummary is the table of every target.
+func (r *report) writeSummary(w func(string, ...any)) {
+	w("## Summary\n\n| # | figure | target | measured | |\n|---|---|---|---|---|\n")
+	if c := r.ceiling; c != nil {
+		ratio := median(c.ratios())
+		w("| 1 | backfill at 10 req/s: orders/s ÷ 1,000 (%d orders) | ≥ 0.95, no 503 | %.3f, %d × 503 | %s |\n",
+			c.Orders, ratio, c.rateLimited(), verdict(ratio >= 0.95 && c.rateLimited() == 0))
+	}
+	if oc := r.ownCost; oc != nil {
+		ratio := median(oc.Ratios)
+		ops := float64(oc.Orders) / median(oc.E2E).Seconds()
+		w("| 2 | own cost: import ÷ floor (%d orders, SQLite) | ≤ 1.5 | %.2f | %s |\n", oc.Orders, ratio, verdict(ratio <= 1.5))
+		w("| 2 | one import, orders/s at %.1f KB/order | — | %.0f | |\n", float64(oc.PageBytes)/float64(oc.Orders)/1000, ops)
+		if len(oc.Agg) > 0 {
+			agg := median(oc.aggRates())
+			w("| 2 | %d imports at once, aggregate orders/s | ≥ 10,000 | %.0f | %s |\n", oc.AggTasks, agg, verdict(agg >= 10000))
+		}
+	}
+	if m := r.memory; m != nil && len(m.Sizes) >= 2 {
+		small, big := m.Sizes[0], m.Sizes[len(m.Sizes)-1]
+		rb, rs := median(big.PeakRSS), median(small.PeakRSS)
+		w("| 3 | peak RSS of a %d-order backfill | ≤ 150 MiB | %s | %s |\n", big.Orders, mib(rb), verdict(rb <= 150<<20))
+		w("| 3 | … ÷ peak RSS of %d orders | ≤ 1.2 | %.2f | %s |\n", small.Orders, float64(rb)/float64(rs), verdict(float64(rb) <= 1.2*float64(rs)))
+	}
+	if in := r.incr; in != nil {
+		ok := true
+		var parts []string
+		for _, b := range in.Bases {
+			for _, s := range b.Steps {
+				ok = ok && s.within()
+				if s.K > 0 && b.Orders == in.Bases[0].Orders {
+					parts = append(parts, fmt.Sprintf("k=%d: %d", s.K, s.Requests))
+				}
+			}
+		}
+		w("| 4 | requests after k changes (base %d) | ≤ 2⌈k/100⌉ + 2 | %s | %s |\n", in.Bases[0].Orders, strings.Join(parts, "; "), verdict(ok))
+	}
+	if p := r.peer; p != nil {
+		if p.Blocked != "" {
+			w("| 5 | official client side by side | report | blocked: the module could not be built | |\n")
+		} else {
+			w("| 5 | api-client-go script ÷ orderimport, wall time (%d orders) | report | %.2f | |\n", p.Orders, median(p.Ratios))
+		}
+	}
+	if sc := r.sched; sc != nil {
+		late := lateCount(sc.Lateness, time.Minute)
+		w("| 6 | %d active tasks: tick with %d due / none due | report | %s / %s | |\n", sc.Tasks, sc.Batch, ms(median(sc.TickFull)), ms(median(sc.TickIdle)))
+		w("| 6 | tasks more than a minute late (of %d due in %v) | 0 | %d (max lateness %s) | %s |\n", sc.Due, sc.Window,
+			late+sc.Due-sc.Started, secs(last(sc.Lateness)), verdict(late == 0 && sc.Started == sc.Due))
+	}
+	if rd := r.reading; rd != nil {
+		for _, e := range rd.Engines {
+			c := medianCSV(e.CSV)
+			w("| 7 | %s: CSV export of %d orders | rows/s, flat memory | %.0f rows/s, RSS %s → %s | |\n", e.Engine, c.Rows,
+				float64(c.Rows)/c.Wall.Seconds(), mib(c.RSSStart), mib(c.RSSMax))
+			w("| 7 | %s: orders JSON at %d req/s | p50/p95/p99 | %s / %s / %s | |\n", e.Engine, e.Rate,
+				ms(percentile(e.Lat.Sorted, 50)), ms(percentile(e.Lat.Sorted, 95)), ms(percentile(e.Lat.Sorted, 99)))
+		}
+	}
+	w("\n")
+}
+
+func (c *ceilingResult) ratios() []float64 {
+	var out []float64
+	for _, r := range c.Runs {
+		out = append(out, r.ratio(c.Orders))
+	}
+	return out
+}
+
+func (c *ceilingResult) rateLimited() int {
+	n := 0
+	for _, r := range c.Runs {
+		n += r.RateLimited
+	}
+	return n
+}
+
+func (r *report) writeCeiling(w func(string, ...any), c *ceilingResult) {
+	w("## 1. Ceiling: %d orders at RetailCRM's 10 requests/second\n\n", c.Orders)
+	w("A first run (`importer.Run`) of a task at the default rate (10/s) against an emulator that answers 503 to the 11th\n")
+	w("request within any sliding second, per key, counted on arrival (as nginx in front of RetailCRM does). The wall time\n")
+	w("is the whole run: key check, settings, locating the change feed and the oldest order, every backfill window, the\n")
+	w("window checks against the feed, and the final catch-up.\n\n")
+	w("| run | wall | orders/s | ratio | requests | request efficiency | pacing | 503s | max in a second |\n|---|---|---|---|---|---|---|---|---|\n")
+	for i, run := range c.Runs {
+		w("| %d | %s | %.0f | %.3f | %d (%s) | %.3f | %.3f | %d | %d |\n", i+1, secs(run.Wall), float64(c.Orders)/run.Wall.Seconds(),
+			run.ratio(c.Orders), run.Requests, endpoints(run.ByEndpoint), run.requestEfficiency(c.Orders), run.pacing(), run.RateLimited, run.MaxInWindow)
+	}
+	ratio := median(c.ratios())
+	w("\n- ratio (median): **%.3f** — target ≥ 0.95: %s; 503s provoked: **%d** — target 0: %s\n", ratio, verdict(ratio >= 0.95),
+		c.rateLimited(), verdict(c.rateLimited() == 0))
+	w("- the ratio is the product of two factors: *request efficiency* = ideal pages (orders ÷ 100) ÷ requests made, and\n")
+	w("  *pacing* = requests per second ÷ 10. Pacing is bounded by the limiter's deliberate margins (sends spaced at 97%% of the\n")
+	w("  limit, at most 10 actual sends per 1.02 s, for network jitter); request efficiency by the requests that carry no\n")
+	w("  or few new orders (see the endpoint counts).\n\n")
+}
+
+type aggRun struct {
+	Wall   time.Duration
+	Orders int64
+	CPU    cpuUse
+}
+
+func (oc *ownCostResult) aggRates() []float64 {
+	var out []float64
+	for _, a := range oc.Agg {
+		out = append(out, float64(a.Orders)/a.Wall.Seconds())
+	}
+	return out
+}
+
+func (r *report) writeMemory(w func(string, ...any), m *memResult) {
+	w("## 3. Memory: peak RSS of a backfill\n\n")
+	w("Each import runs in a child process of its own (`bench memchild`: the same service, a fresh SQLite database, an\n")
+	w("unpaced task), the emulator in another; the figure is the child's `VmHWM` from `/proc/self/status` at the end.\n\n")
+	w("| orders | peak RSS (median) | all runs | Go heap in use, max | wall | database file |\n|---|---|---|---|---|---|\n")
+	for _, s := range m.Sizes {
+		var heaps []int64
+		for _, h := range s.HeapMax {
+			heaps = append(heaps, int64(h))
+		}
+		w("| %d | %s | %s | %s | %s | %s |\n", s.Orders, mib(median(s.PeakRSS)), list(s.PeakRSS, mib), mib(median(heaps)),
+			secs(median(s.Wall)), mib(s.DBBytes))
+	}
+	if len(m.Sizes) >= 2 {
+		small, big := m.Sizes[0], m.Sizes[len(m.Sizes)-1]
+		rb, rs := median(big.PeakRSS), median(small.PeakRSS)
+		w("\n- %d orders: **%s** — target ≤ 150 MiB: %s\n", big.Orders, mib(rb), verdict(rb <= 150<<20))
+		w("- ratio to %d orders: **%.2f** — target ≤ 1.2: %s\n\n", small.Orders, float64(rb)/float64(rs), verdict(float64(rb) <= 1.2*float64(rs)))
+	}
+}
+
+func (r *report) writeIncremental(w func(string, ...any), in *incrResult) {
+	w("## 4. Incremental cost: requests after k changed orders\n\n")
+	w("After a first run (backfill) of the base, the emulator changes the customer comment of k orders spread over the\n")
+	w("account (one history entry each); the next run's requests, counted by the emulator per endpoint. k = 0 is a run with\n")
+	w("nothing changed. Bound: ⌈k/100⌉ history pages + ⌈k/100⌉ order pages + 2 (the key check and the settings every run makes).\n\n")
+	w("| base | k | requests | history | orders | credentials + settings | bound | fetched | updated | |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, b := range in.Bases {
+		for _, s := range b.Steps {
+			w("| %d | %d | %d | %d | %d | %d | %d | %d | %d | %s |\n", b.Orders, s.K, s.Requests, s.ByEndpoint[epHistory], s.ByEndpoint[epOrders],
+				s.ByEndpoint[epCredentials]+s.ByEndpoint[epSettings], max(s.bound(), 3), s.Fetched, s.Updated, verdict(s.within()))
+		}
+	}
+	w("\nThe counts are the same for both bases: they depend on k, not on the size of the account.\n\n")
+}
+
+func (r *report) writePeer(w func(string, ...any), p *peerResult) {
+	w("## 5. Side by side with the official Go client\n\n")
+	if p.Blocked != "" {
+		w("**Blocked:** %s\n\n", p.Blocked)
+		return
+	}
+	w("`bench/peer` (a module of its own; orderimport does not depend on it) is the backfill a user would script with\n")
+	w("`github.com/retailcrm/api-client-go` v1.3.0: `client.Orders` page by page (limit 100) until `totalPageCount`, one\n")
+	w("`INSERT` per order into SQLite (same driver and pragmas as orderimport, autocommit). It maps nothing beyond copying\n")
+	w("fields, paces nothing and checks nothing. Both read the same %d orders from the same unlimited emulator, alternating.\n\n", p.Orders)
+	w("| | orderimport | api-client-go script |\n|---|---|---|\n")
+	w("| wall time, median | %s | %s |\n| all runs | %s | %s |\n", secs(median(p.Ours)), secs(median(p.Peer)), list(p.Ours, secs), list(p.Peer, secs))
+	w("| orders/s | %.0f | %.0f |\n", float64(p.Orders)/median(p.Ours).Seconds(), float64(p.Orders)/median(p.Peer).Seconds())
+	w("| CPU | %s | %s |\n\n", secs(median(p.OursCPU)), secs(median(p.PeerCPU)))
+	w("- ratio script ÷ orderimport (wall, median of per-run ratios %s): **%.2f**\n", list(p.Ratios, f2), median(p.Ratios))
+	if s := p.Sample; s != nil {
+		w("- what the client loses, on order id %d as the emulator serves it:\n\n", s.ID)
+		w("| | RetailCRM sent | orderimport stored | api-client-go script stored |\n|---|---|---|---|\n")
+		w("| totalSumm / revenue | `%s` | `%s` | `%s` (float32 → REAL) |\n", s.RawTotal, s.OursRevenue, strconv.FormatFloat(s.PeerTotal, 'f', -1, 64))
+		w("| purchaseSumm | `%s` | | `%s` |\n", s.RawPurchase, strconv.FormatFloat(s.PeerPurchase, 'f', -1, 64))
+		net := "absent"
+		if s.RawNetCost != "" {
+			net = "`" + s.RawNetCost + "`"
+		}
+		w("| profit = total − purchase − delivery.netCost (%s) | | `%s` | `%s` |\n", net, s.OursProfit, strconv.FormatFloat(s.PeerProfit, 'f', -1, 64))
+		w("| customFields | `%s` | every field readable by a mapping expression | `%s` |\n\n", s.RawCustomFields, mapText(s.PeerCustom))
+		if len(s.Lost) > 0 {
+			slices.Sort(s.Lost)
+			w("  The client decodes `customFields` into `map[string]string`: a value that is not a string is lost without a word\n")
+			w("  (`encoding/json` reports a type error, which `Client.Orders` ignores): %s. Money is `float32` — about 7 significant\n", strings.Join(s.Lost, ", "))
+			w("  digits — so kopecks are inexact from thousands of rubles on, and sums of many orders drift.\n\n")
+		}
+	}
+}
+
+func mapText(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return "{" + list(keys, func(k string) string { return fmt.Sprintf("%q:%q", k, m[k]) }) + "}"
+}
+
+func (r *report) writeScheduler(w func(string, ...any), sc *schedResult) {
+	w("## 6. Scheduler: %d active tasks on one SQLite node\n\n", sc.Tasks)
+	w("%d hourly tasks over %d RetailCRM accounts (emulator ports), every one already synced, so a run is the steady-state\n", sc.Tasks, sc.Accounts)
+	w("one: key check, settings and the change feed, paced at 10 requests/s per account. Set-up (tasks, one first run, its\n")
+	w("checkpoint copied): %s.\n\n", secs(sc.Setup))
+	w("**Time per `jobs.Tick`** (the scheduler transaction: find due tasks, insert one River job and one run per task, move\n")
+	w("`next_run_at`), on a service without workers:\n\n| due tasks | median | runs |\n|---|---|---|\n")
+	w("| %d | %s | %s |\n", sc.Batch, ms(median(sc.TickFull)), list(sc.TickFull, ms))
+	w("| %d (what an hourly schedule of %d brings due in 30 s) | %s | %s |\n", sc.SteadyDue, sc.Tasks, ms(median(sc.TickSteady)), list(sc.TickSteady, ms))
+	w("| 0 | %s | %s |\n\n", ms(median(sc.TickIdle)), list(sc.TickIdle, ms))
+	w("**Lateness** (run start − `next_run_at`) with the service running as `serve` runs it (River, the periodic tick every\n")
+	w("30 s, %d workers): next runs spread evenly over the coming hour — the load of %d hourly tasks, %.1f runs/s — and the\n", sc.Workers, sc.Tasks, float64(sc.Tasks)/3600)
+	w("%d tasks due within %v observed.\n\n", sc.Due, sc.Window)
+	l := sc.Lateness
+	w("| started | failed | p50 | p95 | p99 | max | more than 1 min late |\n|---|---|---|---|---|---|---|\n")
+	w("| %d of %d | %d | %s | %s | %s | %s | %d |\n\n", sc.Started, sc.Due, sc.Failed, secs(percentile(l, 50)), secs(percentile(l, 95)),
+		secs(percentile(l, 99)), secs(last(l)), lateCount(l, time.Minute)+sc.Due-sc.Started)
+	w("The lateness is bounded by the tick interval (30 s) plus the queue: a task due just after a tick waits for the next.\n\n")
+}
+
+func medianCSV(v []csvRun) csvRun {
+	var wall []time.Duration
+	var rss, start []int64
+	var heap []int64
+	for _, c := range v {
+		wall, rss, start, heap = append(wall, c.Wall), append(rss, c.RSSMax), append(start, c.RSSStart), append(heap, int64(c.HeapMax))
+	}
+	out := csvRun{Wall: median(wall), RSSMax: median(rss), RSSStart: median(start), HeapMax: uint64(median(heap))}
+	if len(v) > 0 {
+		out.Rows, out.Bytes = v[0].Rows, v[0].Bytes
+	}
+	return out
+}
+
+func (r *report) writeReading(w func(string, ...any), rd *readResult) {
+	w("## 7. Reading\n\n")
+	w("Through the real HTTP API (`app.Handler`, bearer token) served in the harness process: the CSV export streams every\n")
+	w("stored order (`store.EachOrder` → `encoding/csv`), read by a client that parses it with `encoding/csv`; RSS is this\n")
+	w("process's (server and client) sampled every 50 ms. The JSON list is loaded open-loop by a Go load generator: requests\n")
+	w("sent at a fixed rate whatever the answers do, latency measured from when each request was due.\n\n")
+	if r.cfg.postgres == "" {
+		w("PostgreSQL: not measured in this invocation (ORDERIMPORT_TEST_POSTGRES was not set).\n\n")
+	}
+	for _, e := range rd.Engines {
+		c := medianCSV(e.CSV)
+		w("### %s\n\n", e.Engine)
+		if e.Fill > 0 {
+			w("Filled by copying the SQLite rows through `store.ApplyBatch` (1,000 per batch, 4 at a time): %s.\n\n", secs(e.Fill))
+		}
+		w("| CSV export | |\n|---|---|\n")
+		w("| rows | %d (%s) |\n| wall, median of %d | %s (%s) |\n| rows/s | %.0f |\n| MB/s | %.1f |\n", c.Rows, mib(c.Bytes), len(e.CSV),
+			secs(c.Wall), list(e.CSV, func(x csvRun) string { return secs(x.Wall) }), float64(c.Rows)/c.Wall.Seconds(), float64(c.Bytes)/1e6/c.Wall.Seconds())
+		w("| RSS before → max during | %s → %s |\n| Go heap in use, max | %s |\n\n", mib(c.RSSStart), mib(c.RSSMax), mib(int64(c.HeapMax)))
+		l := e.Lat
+		w("| orders JSON | |\n|---|---|\n")
+		w("| load | %d req/s for %v (achieved %.0f/s), %d requests, %d errors |\n| mix | %s |\n", e.Rate, e.Duration, l.Achieved, l.Sent, l.Errors, l.Mix)
+		w("| p50 / p95 / p99 / max | %s / %s / %s / %s |\n\n", ms(percentile(l.Sorted, 50)), ms(percentile(l.Sorted, 95)),
+			ms(percentile(l.Sorted, 99)), ms(last(l.Sorted)))
+	}
+}

@@ -26,8 +26,15 @@ type service struct {
 	token   string
 }
 
-// newService opens a fresh SQLite database in dir (or PostgreSQL when pg is a URL).
+// newService opens a fresh SQLite database in dir (or PostgreSQL when pg is a URL) with a
+// user, a counter and an API token.
 func newService(ctx context.Context, dir, pg string, workers int) (*service, error) {
+	return newServiceOn(ctx, dir, pg, workers, true)
+}
+
+// newServiceOn is newService; with fresh false the database already has the user and counter
+// (a database a child process filled) and only a token is added.
+func newServiceOn(ctx context.Context, dir, pg string, workers int, fresh bool) (*service, error) {
 	cfg := config.Config{AllowPrivate: true, Workers: workers}
 	if pg != "" {
 		cfg.DB = store.Location{Engine: store.Postgres, URL: pg}
@@ -45,23 +52,46 @@ func newService(ctx context.Context, dir, pg string, workers int) (*service, err
 		return nil, err
 	}
 	s := &service{app: a, dir: dir}
-	u, _, err := a.Store.AddUser(ctx, "bench@example.com", "bench-password-1", "Bench", false)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	s.account = u.AccountID
-	c, err := a.Store.CreateCounter(ctx, u.AccountID, "Shop", "Europe/Moscow")
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	s.counter = c.ID
-	if s.token, _, err = a.Store.CreateToken(ctx, u.ID); err != nil {
+	if err := s.identity(ctx, fresh); err != nil {
 		a.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+const benchEmail = "bench@example.com"
+
+func (s *service) identity(ctx context.Context, fresh bool) error {
+	st := s.app.Store
+	var u store.User
+	var err error
+	if fresh {
+		u, _, err = st.AddUser(ctx, benchEmail, "bench-password-1", "Bench", false)
+	} else {
+		u, err = st.UserByEmail(ctx, benchEmail)
+	}
+	if err != nil {
+		return err
+	}
+	s.account = u.AccountID
+	if fresh {
+		c, err := st.CreateCounter(ctx, u.AccountID, "Shop", "Europe/Moscow")
+		if err != nil {
+			return err
+		}
+		s.counter = c.ID
+	} else {
+		cs, err := st.Counters(ctx, u.AccountID)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			return errors.New("the database has no counter")
+		}
+		s.counter = cs[0].ID
+	}
+	s.token, _, err = st.CreateToken(ctx, u.ID)
+	return err
 }
 
 func (s *service) Close() { s.app.Close() }
@@ -74,7 +104,11 @@ const unpaced = 1e6
 // the task's retailcrm.rate_limit (0: RetailCRM's 10/s). An inactive task is only run when the
 // benchmark says so.
 func (s *service) addTask(ctx context.Context, crmURL string, rate float64, active bool) (store.Task, error) {
-	t := store.Task{AccountID: s.account, CounterID: s.counter, Name: "bench", Active: active, Type: "retailcrm",
+	return s.addTaskIn(ctx, s.counter, crmURL, rate, active)
+}
+
+func (s *service) addTaskIn(ctx context.Context, counter int64, crmURL string, rate float64, active bool) (store.Task, error) {
+	t := store.Task{AccountID: s.account, CounterID: counter, Name: "bench", Active: active, Type: "retailcrm",
 		FrequencyHours: 1, CRMURL: crmURL, CRMKeyHint: secret.Hint(emuKey), RateLimit: rate}
 	sealed, err := s.app.Keyring.Seal([]byte(emuKey), importer.KeyAAD(s.account))
 	if err != nil {
