@@ -90,7 +90,7 @@ func TestCataloguesComplete(t *testing.T) {
 		used["orders.err."+errorKey(f)] = "errorKey"
 	}
 	used["orders.err."+errorKey("import_id")] = "errorKey"
-	for _, e := range []errorPage{{"error.notfound.title", "error.notfound.text"}, {"error.internal.title", "error.internal.text"}, {"error.csrf.title", "error.csrf.text"}} {
+	for _, e := range []errorPage{{"error.notfound.title", "error.notfound.text"}, {"error.internal.title", "error.internal.text"}, {"error.csrf.title", "error.csrf.text"}, {"error.toolarge.title", "error.toolarge.text"}} {
 		used[e.Title], used[e.Text] = "error pages", "error pages"
 	}
 	var missing []string

@@ -149,6 +149,12 @@ func (h *Web) user(next func(http.ResponseWriter, *http.Request, *view)) http.Ha
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
+			var tooLarge *http.MaxBytesError
+			if err := r.ParseForm(); errors.As(err, &tooLarge) {
+				h.renderStatus(w, r, vw, http.StatusRequestEntityTooLarge, "error.html", errorPage{Title: "error.toolarge.title", Text: "error.toolarge.text"})
+				return
+			}
 			if !v.csrfOK(r.PostFormValue(csrfField)) {
 				h.renderStatus(w, r, vw, http.StatusForbidden, "error.html", errorPage{Title: "error.csrf.title", Text: "error.csrf.text"})
 				return

@@ -270,3 +270,18 @@ func TestCSRF(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A form post larger than any legitimate one is refused without being read whole.
+func TestOversizedFormRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	e.login()
+	p := e.post("/counters", url.Values{"csrf": {e.csrf()}, "name": {strings.Repeat("x", 2<<20)}})
+	if p.status != http.StatusRequestEntityTooLarge || !strings.Contains(text(p.body), "Слишком большая форма") {
+		t.Fatalf("a 2 MiB form: %d, want 413 with words", p.status)
+	}
+	cs, _ := e.srv.App.Store.Counters(context.Background(), e.srv.AccountID)
+	if len(cs) != 0 {
+		t.Fatal("an oversized form created a counter")
+	}
+}
