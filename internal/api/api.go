@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -166,16 +167,16 @@ func (a *API) log() *slog.Logger {
 	return a.Log
 }
 
-// decode reads a JSON body strictly: unknown fields and trailing data are errors that name
-// what was wrong, so typos in field names do not pass silently.
+// decode reads a JSON body strictly: one JSON object, no unknown fields, nothing after it.
+// Unknown fields and trailing data are errors that name what was wrong, so typos in field names
+// do not pass silently.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		var mbe *http.MaxBytesError
 		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &mbe):
 			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes), "")
@@ -183,6 +184,26 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			writeError(w, http.StatusBadRequest, "bad_request", "the request body is empty: send a JSON object", "")
 		case errors.As(err, &se):
 			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("the body is not valid JSON (at byte %d): %v", se.Offset, err), "")
+		default:
+			writeError(w, http.StatusBadRequest, "bad_request", "the body is not valid JSON: "+err.Error(), "")
+		}
+		return false
+	}
+	// More would miss a stray '}' or ']': it answers for the inside of an array or object.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "bad_request", "the body has data after the JSON object", "")
+		return false
+	}
+	// A JSON null would leave v as it is, and a handler would act on an empty request.
+	if len(raw) == 0 || raw[0] != '{' {
+		writeError(w, http.StatusBadRequest, "bad_request", "the body must be a JSON object", "")
+		return false
+	}
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		switch {
 		case errors.As(err, &te):
 			field := te.Field
 			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("%s must be %s, not JSON %s", field, jsonType(te.Type.Kind().String()), te.Value), field)
@@ -192,10 +213,6 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		default:
 			writeError(w, http.StatusBadRequest, "bad_request", "the body is not valid JSON: "+err.Error(), "")
 		}
-		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "bad_request", "the body has data after the JSON object", "")
 		return false
 	}
 	return true
