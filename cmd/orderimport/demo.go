@@ -103,7 +103,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, `
 orderimport demo is running.
 
-  Open:      %s/
+  Open:      %s/counters/%d/orders
   Log in:    %s / %s
   API token: %s
 
@@ -116,7 +116,7 @@ orderimport demo is running.
     curl -s -H 'Authorization: Bearer %s' '%s/api/v1/counters/%d/orders?format=csv' | head
 
   Data: %s (Ctrl+C stops the demo)
-`, base, demoEmail, demoPassword, token, *orders, emuURL, key, task.Name, task.ID, counter.Name, counter.ID,
+`, base, counter.ID, demoEmail, demoPassword, token, *orders, emuURL, key, task.Name, task.ID, counter.Name, counter.ID,
 		token, base, task.ID, token, base, counter.ID, token, base, counter.ID, d)
 	return a.Serve(ctx, ln)
 }
