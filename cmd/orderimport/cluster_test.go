@@ -48,22 +48,22 @@ func TestCluster(t *testing.T) {
 		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
 	}
 	if testing.Short() {
-		t.Skip("the cluster test builds the binary and runs for about a minute")
+		t.Skip("the cluster test builds the binary and runs for a minute or two")
 	}
 	const (
 		accounts     = 5
 		tasksPerAcct = 10
 		// RetailCRM's limit, enforced by the emulators. The tasks pace at taskRate: each
-		// process's limiter keeps its own sends under the limit, but on a loaded machine the
-		// scheduling jitter between a send and its arrival can squeeze 11 arrivals into the
-		// emulator's second even from one process. One request/second of headroom keeps the
-		// test about what it tests: two processes talking to one account at 9/s each would
-		// show up as 18/s.
+		// process's limiter keeps its own sends under the limit, but on a loaded machine (CI
+		// runs every package's tests at once) the scheduling delays between a send and the
+		// emulator's clock squeeze arrivals together: at a pace of 10/s the emulator saw 11
+		// within a second now and then, at 9/s up to 10. Two of headroom keep the test about
+		// what it tests: two processes talking to one account at 8/s each would show as 16/s.
 		rateLimit      = 10
-		taskRate       = 9
+		taskRate       = 8
 		rescueAfter    = 10 * time.Second
 		counterTZ      = "Europe/Moscow"
-		finishDeadline = 4 * time.Minute
+		finishDeadline = 6 * time.Minute
 	)
 	ctx := context.Background()
 	dir := t.TempDir()
