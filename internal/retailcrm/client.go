@@ -401,8 +401,13 @@ func stripQuery(loc string) string {
 // redact removes the API key from anything RetailCRM or the network echoed back.
 func (c *Client) redact(e *Error) *Error {
 	e.Message = strings.ReplaceAll(e.Message, c.key, "[API key]")
-	for k, v := range e.Errors {
-		e.Errors[k] = strings.ReplaceAll(v, c.key, "[API key]")
+	if len(e.Errors) > 0 {
+		// The field names are RetailCRM's text too, and Error prints them.
+		clean := make(map[string]string, len(e.Errors))
+		for k, v := range e.Errors {
+			clean[strings.ReplaceAll(k, c.key, "[API key]")] = strings.ReplaceAll(v, c.key, "[API key]")
+		}
+		e.Errors = clean
 	}
 	if e.Err != nil && strings.Contains(e.Err.Error(), c.key) {
 		e.Err = errors.New(strings.ReplaceAll(e.Err.Error(), c.key, "[API key]"))

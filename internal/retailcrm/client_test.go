@@ -133,6 +133,7 @@ func TestErrorKinds(t *testing.T) {
 		{"short body", func(w http.ResponseWriter, r *http.Request) { shortBody(w) }, KindTransport, 2, "connection broke"},
 		{"connection reset", func(w http.ResponseWriter, r *http.Request) { hangUp(w) }, KindTransport, 2, "could not reach RetailCRM"},
 		{"key echoed", answerWith(400, `{"success":false,"errorMsg":"Key `+testKey+` is not valid for site x"}`), KindValidation, 1, "[API key]"},
+		{"key echoed as a field name", answerWith(400, `{"success":false,"errorMsg":"x","errors":{"`+testKey+`":"unknown"}}`), KindValidation, 1, "[API key]: unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
