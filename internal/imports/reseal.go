@@ -43,6 +43,9 @@ func (s *Service) ResealKeys(ctx context.Context) (ResealReport, error) {
 	var rep ResealReport
 	failed := map[int64]bool{}
 	for pass := 0; pass < maxResealPasses; pass++ {
+		if err := s.Keyring.Refresh(); err != nil {
+			return rep, fmt.Errorf("imports: read the keys: %w", err)
+		}
 		keys, err := s.Store.SealedKeys(ctx)
 		if err != nil {
 			return rep, err

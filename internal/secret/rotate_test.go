@@ -150,6 +150,9 @@ func TestReloadingKeyringFollowsRotation(t *testing.T) {
 	if loads.Load() != 1 {
 		t.Errorf("an unknown key id made %d reloads, want 1", loads.Load())
 	}
+	if running.NeedsReseal(before) != true || running.Refresh() != nil || running.NeedsReseal(fromOther) {
+		t.Error("after Refresh a value under the new key needs no reseal")
+	}
 	if got, err := running.Open(before, aad); err != nil || string(got) != "crm-key-before-rotation" {
 		t.Fatalf("value from before the rotation: %q %v", got, err)
 	}
