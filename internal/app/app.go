@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -129,7 +130,27 @@ func (a *App) SecretsRedactedFromLogs() int64 { return a.redactions.Load() }
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	a.register(mux)
-	return securityHeaders(http.NewCrossOriginProtection().Handler(mux))
+	return securityHeaders(a.recoverPanics(http.NewCrossOriginProtection().Handler(mux)))
+}
+
+// recoverPanics turns a handler's panic into a 500 that says nothing about it, and a log line
+// through the service's logger (whose redaction covers the panic value) instead of net/http's
+// default logger on stderr.
+func (a *App) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.Log.Error("panic serving a request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Routes lists the pattern of every route Handler serves, in the order they are registered:
@@ -198,6 +219,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(a.Log.Handler(), slog.LevelError),
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

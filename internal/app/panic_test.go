@@ -1,0 +1,62 @@
+package app
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"orderimport/internal/secret"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// A handler that panics with a CRM key in the panic value (a bug that must never happen):
+// the client gets a bare 500, the log line goes through the redacting logger, and the alarm
+// counts it.
+func TestPanicIsAnsweredAndLoggedWithoutTheKey(t *testing.T) {
+	t.Parallel()
+	const crmKey = "PanicKey0123456789abcdefABCDEF01"
+	k, err := secret.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := secret.NewKeyring(k)
+	kr.Remember(crmKey)
+	var logs lockedBuffer
+	a := &App{}
+	a.Log = slog.New(secret.NewAlarmedRedactingHandler(slog.NewTextHandler(&logs, nil), kr.Recent, func() { a.redactions.Add(1) }))
+	h := securityHeaders(a.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("cannot use key " + crmKey)
+	})))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/boom", nil))
+	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "cannot use") {
+		t.Fatalf("answer %d %q: want a 500 that says nothing about the panic", w.Code, w.Body)
+	}
+	if w.Header().Get("Content-Security-Policy") == "" {
+		t.Error("the 500 lacks the security headers")
+	}
+	out := logs.b.String()
+	if !strings.Contains(out, "panic serving a request") || !strings.Contains(out, "path=/boom") {
+		t.Fatalf("the panic was not logged: %s", out)
+	}
+	if strings.Contains(out, crmKey) {
+		t.Fatalf("the key reached the log: %s", out)
+	}
+	if a.SecretsRedactedFromLogs() != 1 {
+		t.Errorf("alarm counted %d redactions, want 1", a.SecretsRedactedFromLogs())
+	}
+}
