@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"orderimport/internal/app"
 	"orderimport/internal/config"
@@ -277,6 +278,54 @@ func TestTokenListAndRevoke(t *testing.T) {
 	for _, e := range events {
 		if strings.Contains(e.Detail, token) {
 			t.Fatalf("the audit log holds the token: %+v", e)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// ORDERIMPORT_ALLOW_PRIVATE_CRM=true is the only way past the SSRF guard, and serve says so
+// at start, as a warning, every time; without it there is no such line.
+func TestAllowPrivateIsLoggedLoudlyAtStart(t *testing.T) {
+	for _, allow := range []string{"true", ""} {
+		clearSecretEnv(t)
+		t.Setenv(config.EnvAllowPrivate, allow)
+		ctx, cancel := context.WithCancel(context.Background())
+		var stderr lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- serveCmd(ctx, []string{"-addr", "127.0.0.1:0", "-db", "sqlite:" + filepath.Join(t.TempDir(), "x.db"), "-workers", "0"}, &stderr)
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(stderr.String(), `msg=serving`) {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("serve did not start: %s", stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(stderr.String(), "level=WARN msg=\"ORDERIMPORT_ALLOW_PRIVATE_CRM=true: CRM URLs may use http:// and point at loopback and private addresses")
+		if warned != (allow == "true") {
+			t.Errorf("ORDERIMPORT_ALLOW_PRIVATE_CRM=%q: warned %v\n%s", allow, warned, stderr.String())
 		}
 	}
 }

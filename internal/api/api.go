@@ -142,6 +142,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &fe):
 		writeError(w, http.StatusUnprocessableEntity, "invalid", fe.Field+" "+fe.Message, fe.Field)
+	case errors.As(err, &ce) && imports.AddressRefused(err):
+		writeError(w, http.StatusUnprocessableEntity, "address_refused", ce.Message, ce.Field)
 	case errors.As(err, &ce):
 		writeError(w, http.StatusUnprocessableEntity, "retailcrm_rejected", "RetailCRM: "+ce.Message, ce.Field)
 	case errors.Is(err, store.ErrNotFound):

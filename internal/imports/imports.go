@@ -195,6 +195,13 @@ const (
 		"enter the account's own address, as the browser shows it after you log in to RetailCRM"
 )
 
+// AddressRefused reports whether err is the SSRF guard refusing the CRM address (it leads into
+// a private network, or answered with a redirect), rather than RetailCRM refusing the request.
+func AddressRefused(err error) bool {
+	var re *netguard.RedirectError
+	return errors.As(err, &re) || errors.Is(err, netguard.ErrPrivateAddress)
+}
+
 func crmError(err error) error {
 	var fe *FieldError
 	if errors.As(err, &fe) {
