@@ -90,10 +90,10 @@ func TestCluster(t *testing.T) {
 	serve := startProc(t, bin, dir, "serve", env, "serve", "-addr", "127.0.0.1:0", "-workers", "2")
 	w1 := startProc(t, bin, dir, "worker1", env, "worker", "-workers", "3")
 	w2 := startProc(t, bin, dir, "worker2", env, "worker", "-workers", "3", "-metrics-addr", "127.0.0.1:0")
-	base := serve.waitFor(t, regexp.MustCompile(`msg=serving url=(http://[^ ]+?)/? `), 60*time.Second)
-	w1.waitFor(t, regexp.MustCompile(`msg="worker started"`), 60*time.Second)
-	w2Ops := w2.waitFor(t, regexp.MustCompile(`msg="operations endpoints" url=(http://[^ ]+)/metrics`), 60*time.Second)
-	w2.waitFor(t, regexp.MustCompile(`msg="worker started"`), 60*time.Second)
+	base := serve.waitFor(t, regexp.MustCompile(`msg=serving url=(http://[^ ]+?)/? `), 3*time.Minute)
+	w1.waitFor(t, regexp.MustCompile(`msg="worker started"`), 3*time.Minute)
+	w2Ops := w2.waitFor(t, regexp.MustCompile(`msg="operations endpoints" url=(http://[^ ]+)/metrics`), 3*time.Minute)
+	w2.waitFor(t, regexp.MustCompile(`msg="worker started"`), 3*time.Minute)
 
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "user", "add", "-email", "agency@example.com", "-password-stdin")
@@ -260,7 +260,7 @@ func TestCluster(t *testing.T) {
 
 	// The survivors stop gracefully on SIGTERM.
 	for _, p := range []*proc{serve, w2} {
-		if err := p.stop(30 * time.Second); err != nil {
+		if err := p.stop(time.Minute); err != nil {
 			t.Errorf("%s: graceful stop: %v", p.name, err)
 		}
 	}

@@ -57,7 +57,7 @@ func TestHoldAccountHandover(t *testing.T) {
 	if err != nil || h == nil {
 		t.Fatalf("hold after this process's release: %v %v", h, err)
 	}
-	if waited := time.Since(start); waited > handoverQuiet/2 {
+	if waited := time.Since(start); waited >= handoverQuiet {
 		t.Errorf("a handover within one process waited %s", waited)
 	}
 
@@ -67,7 +67,7 @@ func TestHoldAccountHandover(t *testing.T) {
 	if err != nil || busy != nil {
 		t.Fatalf("a held account was taken: %v %v", busy, err)
 	}
-	if waited := time.Since(start); waited < 300*time.Millisecond || waited > 5*time.Second {
+	if waited := time.Since(start); waited < 300*time.Millisecond || waited > 30*time.Second {
 		t.Errorf("waiting for a busy account took %s, want about AccountWait", waited)
 	}
 	h.release(ctx)

@@ -32,7 +32,7 @@ func TestOneWorkerPerAccountAcrossProcesses(t *testing.T) {
 		}
 		ids = append(ids, r.ID)
 	}
-	runs := c.waitRuns(ids, 2*time.Minute)
+	runs := c.waitRuns(ids, 5*time.Minute)
 	want := len(acct.emu.Orders(acct.key))
 	for i, r := range runs {
 		if r.Status != store.RunSucceeded && r.Status != store.RunSucceededWithWarnings {
@@ -71,7 +71,7 @@ func TestShutdownHandsTheRunBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		r, err := c.st.RunForWorker(ctx, run.ID)
 		if err != nil {
@@ -106,7 +106,7 @@ func TestShutdownHandsTheRunBack(t *testing.T) {
 
 	b := c.node(2, jobs.Config{TickInterval: time.Hour})
 	b.start(t)
-	r = c.waitRuns([]int64{run.ID}, 2*time.Minute)[0]
+	r = c.waitRuns([]int64{run.ID}, 5*time.Minute)[0]
 	if r.Status != store.RunSucceeded && r.Status != store.RunSucceededWithWarnings {
 		t.Fatalf("resumed run: %s %s", r.Status, r.Error)
 	}
@@ -174,7 +174,7 @@ func TestLeasedTaskIsNotRunTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for c.jobState(run.ID) != "scheduled" {
 		if time.Now().After(deadline) {
 			t.Fatalf("the job of a leased task is %q, not waiting", c.jobState(run.ID))
