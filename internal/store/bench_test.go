@@ -80,3 +80,38 @@ func BenchmarkApplyBatchUnchanged(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOrdersSearch is the orders list's search (q=) on a counter of 50,000 orders: it
+// must find its few matches through indexes, not by walking the counter.
+func BenchmarkOrdersSearch(b *testing.B) {
+	st := OpenSQLite(b)
+	ctx := context.Background()
+	u, _, err := st.AddUser(ctx, "bench@example.com", "long enough password", "", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := st.CreateCounter(ctx, u.AccountID, "Shop", "Europe/Moscow")
+	if err != nil {
+		b.Fatal(err)
+	}
+	task, err := st.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: c.ID, Name: "bench", Type: "retailcrm",
+		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed", Mapping: "{}"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for page := range 500 {
+		if _, err := st.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: c.ID, TaskID: task.ID, Upserts: benchRows(page)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		q := fmt.Sprintf("%dA", 10000+(i*7919)%50000)
+		rows, _, err := st.Orders(ctx, u.AccountID, c.ID, store.OrderFilter{Search: q, Limit: 100})
+		if err != nil || len(rows) != 1 {
+			b.Fatal(len(rows), err)
+		}
+		i++
+	}
+}

@@ -426,9 +426,15 @@ func (f OrderFilter) where(accountID, counterID int64) (string, []any, error) {
 		add("task_id = ?", f.TaskID)
 	}
 	if q := strings.TrimSpace(f.Search); q != "" {
+		// The matches are found through the three exact-match indexes and the rows by id. The
+		// unary + keeps SQLite from walking the counter's (counter_id, order_local) index for
+		// the ORDER BY instead, which reads every order of the counter to find a handful.
+		conds[0], conds[1] = "+account_id = $1", "+counter_id = $2"
 		args = append(args, q, strings.ToLower(q))
 		n := len(args)
-		conds = append(conds, fmt.Sprintf("(order_id = $%d OR contact_phone = $%d OR contact_email = $%d)", n-1, n-1, n))
+		conds = append(conds, fmt.Sprintf(`id IN (SELECT id FROM orders WHERE counter_id = $2 AND order_id = $%d
+			UNION ALL SELECT id FROM orders WHERE counter_id = $2 AND contact_phone = $%d
+			UNION ALL SELECT id FROM orders WHERE counter_id = $2 AND contact_email = $%d)`, n-1, n-1, n))
 	}
 	if f.Cursor != "" {
 		local, id, err := decodeCursor(f.Cursor)
