@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"time"
 )
@@ -42,19 +43,26 @@ func memChildMain(args []string) error {
 	url := fs.String("url", "", "emulator URL")
 	dir := fs.String("dir", "", "directory for the database")
 	want := fs.Int64("orders", 0, "orders expected")
+	heapProfile := fs.String("heapprofile", "", "write a heap profile here whenever the heap in use reaches a new high")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx := context.Background()
-	svc, err := newService(ctx, *dir, "", 0)
+	// The parent made the user, counter and task: creating a user hashes a password, whose
+	// 64 MiB would be this process's peak, and a worker never does it.
+	svc, err := openService(ctx, *dir)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
-	task, err := svc.addTask(ctx, *url, unpaced, false)
+	tasks, err := svc.app.Store.Tasks(ctx, svc.account, svc.counter)
 	if err != nil {
 		return err
 	}
+	if len(tasks) != 1 || tasks[0].CRMURL != *url {
+		return fmt.Errorf("memchild: want the one task of %s in the database, found %d", *url, len(tasks))
+	}
+	task := tasks[0]
 	var heapMax uint64
 	done := make(chan struct{})
 	sampled := make(chan struct{})
@@ -69,6 +77,9 @@ func memChildMain(args []string) error {
 				return
 			case <-t.C:
 				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > heapMax && *heapProfile != "" {
+					writeHeapProfile(*heapProfile)
+				}
 				heapMax = max(heapMax, ms.HeapInuse)
 			}
 		}
@@ -91,6 +102,26 @@ func memChildMain(args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
+// prepareMemDB creates the database a memory child imports into: user, counter and task.
+func prepareMemDB(ctx context.Context, dir, url string) error {
+	svc, err := newService(ctx, dir, "", 0)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	_, err = svc.addTask(ctx, url, unpaced, false)
+	return err
+}
+
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = pprof.Lookup("heap").WriteTo(f, 0)
+}
+
 func runMemory(ctx context.Context, cfg *settings) (*memResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -106,6 +137,10 @@ func runMemory(ctx context.Context, cfg *settings) (*memResult, error) {
 		for i := 0; i < cfg.runs; i++ {
 			dir, err := os.MkdirTemp(cfg.tmp, "mem-")
 			if err != nil {
+				emu.Stop()
+				return nil, err
+			}
+			if err := prepareMemDB(ctx, dir, emu.URL()); err != nil {
 				emu.Stop()
 				return nil, err
 			}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,9 +54,12 @@ type csvRun struct {
 type latency struct {
 	Sent, Errors int
 	Sorted       []time.Duration
+	ByKind       map[string][]time.Duration // sorted, per kind of request
 	Achieved     float64
-	Mix          string
 }
+
+// The kinds of list requests the load mixes, in equal shares.
+var loadKinds = []string{"newest page (limit=100)", "one random day (from=to, limit=100)", "a random 30 days (from, to, limit=100)", "search by an order id (q=)"}
 
 // readingDB is the SQLite database of readOrders imported orders: the one the memory benchmark
 // left behind, or a fresh import.
@@ -159,7 +163,12 @@ func readEngineBench(ctx context.Context, cfg *settings, svc *service, engine st
 	if err != nil {
 		return re, err
 	}
+	stopProfile, err := startProfile(cfg.profileDir, "reading-"+strings.ToLower(engine)+".cpu.pprof")
+	if err != nil {
+		return re, err
+	}
 	re.Lat, err = loadTest(ctx, get, base, ids, cfg.readRate, cfg.readDuration)
+	stopProfile()
 	if err != nil {
 		return re, err
 	}
@@ -242,24 +251,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // loadTest sends GETs of the order list at a fixed rate (open loop: a slow answer does not
 // delay the next request, and latency is measured from when a request was due) for d.
 func loadTest(ctx context.Context, get func(context.Context, string) (*http.Response, error), base string, ids []string, rate int, d time.Duration) (latency, error) {
-	var l latency
-	l.Mix = "¼ newest page (limit=100), ¼ one random day (from=to, limit=100), ¼ status=complete (limit=100), ¼ search by an order id"
+	l := latency{ByKind: map[string][]time.Duration{}}
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	today := time.Now().UTC()
-	target := func() string {
-		switch rng.IntN(4) {
+	target := func() (string, string) {
+		k := rng.IntN(len(loadKinds))
+		switch k {
 		case 0:
-			return base + "?limit=100"
+			return loadKinds[k], base + "?limit=100"
 		case 1:
 			day := today.AddDate(0, 0, -1-rng.IntN(180)).Format("2006-01-02")
-			return base + "?limit=100&from=" + day + "&to=" + day
+			return loadKinds[k], base + "?limit=100&from=" + day + "&to=" + day
 		case 2:
-			return base + "?limit=100&status=complete"
+			to := today.AddDate(0, 0, -1-rng.IntN(150))
+			return loadKinds[k], base + "?limit=100&from=" + to.AddDate(0, 0, -29).Format("2006-01-02") + "&to=" + to.Format("2006-01-02")
 		}
 		if len(ids) == 0 {
-			return base + "?limit=100"
+			return loadKinds[0], base + "?limit=100"
 		}
-		return base + "?search=" + url.QueryEscape(ids[rng.IntN(len(ids))])
+		return loadKinds[k], base + "?q=" + url.QueryEscape(ids[rng.IntN(len(ids))])
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -276,7 +286,7 @@ func loadTest(ctx context.Context, get func(context.Context, string) (*http.Resp
 			case <-time.After(w):
 			}
 		}
-		u := target()
+		kind, u := target()
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -297,11 +307,15 @@ func loadTest(ctx context.Context, get func(context.Context, string) (*http.Resp
 				return
 			}
 			l.Sorted = append(l.Sorted, lat)
+			l.ByKind[kind] = append(l.ByKind[kind], lat)
 		}()
 	}
 	wg.Wait()
 	l.Achieved = float64(l.Sent) / time.Since(start).Seconds()
 	slices.Sort(l.Sorted)
+	for _, v := range l.ByKind {
+		slices.Sort(v)
+	}
 	return l, nil
 }
 

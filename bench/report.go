@@ -423,6 +423,14 @@ func (r *report) writeScheduler(w func(string, ...any), sc *schedResult) {
 	w("| %d of %d | %d | %s | %s | %s | %s | %d |\n\n", sc.Started, sc.Due, sc.Failed, secs(percentile(l, 50)), secs(percentile(l, 95)),
 		secs(percentile(l, 99)), secs(last(l)), lateCount(l, time.Minute)+sc.Due-sc.Started)
 	w("The lateness is bounded by the tick interval (30 s) plus the queue: a task due just after a tick waits for the next.\n\n")
+	if sc.Burst > 0 {
+		rate := sc.burstRate()
+		w("**Capacity.** Then %d tasks were made due at once (as after an outage): %d started (%d failed), the first %s and the\n",
+			sc.Burst, sc.BurstStarted, sc.BurstFailed, secs(sc.FirstStart))
+		w("last %s after they became due — **%.1f runs/s** between the first and the last start, %.0f× the %.1f runs/s that %d hourly\n",
+			secs(sc.Drain), rate, rate/(float64(sc.Tasks)/3600), float64(sc.Tasks)/3600, sc.Tasks)
+		w("tasks need. A run here is three requests paced at 10/s per account (≥ 0.2 s) plus its bookkeeping transactions.\n\n")
+	}
 }
 
 func medianCSV(v []csvRun) csvRun {
@@ -460,8 +468,13 @@ func (r *report) writeReading(w func(string, ...any), rd *readResult) {
 		w("| RSS before → max during | %s → %s |\n| Go heap in use, max | %s |\n\n", mib(c.RSSStart), mib(c.RSSMax), mib(int64(c.HeapMax)))
 		l := e.Lat
 		w("| orders JSON | |\n|---|---|\n")
-		w("| load | %d req/s for %v (achieved %.0f/s), %d requests, %d errors |\n| mix | %s |\n", e.Rate, e.Duration, l.Achieved, l.Sent, l.Errors, l.Mix)
-		w("| p50 / p95 / p99 / max | %s / %s / %s / %s |\n\n", ms(percentile(l.Sorted, 50)), ms(percentile(l.Sorted, 95)),
+		w("| load | %d req/s for %v (achieved %.0f/s), %d requests, %d errors |\n", e.Rate, e.Duration, l.Achieved, l.Sent, l.Errors)
+		w("| **all: p50 / p95 / p99 / max** | **%s / %s / %s / %s** |\n", ms(percentile(l.Sorted, 50)), ms(percentile(l.Sorted, 95)),
 			ms(percentile(l.Sorted, 99)), ms(last(l.Sorted)))
+		for _, k := range loadKinds {
+			v := l.ByKind[k]
+			w("| ¼ %s: p50 / p95 / p99 | %s / %s / %s |\n", k, ms(percentile(v, 50)), ms(percentile(v, 95)), ms(percentile(v, 99)))
+		}
+		w("\n")
 	}
 }

@@ -33,6 +33,21 @@ type schedResult struct {
 	Failed   int
 	Lateness []time.Duration // run start − next_run_at, per task due in the window
 	Setup    time.Duration
+
+	// Capacity: Burst tasks made due at once (as after an outage), all started after Drain.
+	Burst        int
+	BurstStarted int
+	BurstFailed  int
+	FirstStart   time.Duration // from the moment they became due to the first start
+	Drain        time.Duration // … to the last start
+}
+
+// burstRate is the runs/s between the first and the last start of the burst.
+func (r *schedResult) burstRate() float64 {
+	if r.Drain <= r.FirstStart {
+		return 0
+	}
+	return float64(r.BurstStarted-1) / (r.Drain - r.FirstStart).Seconds()
 }
 
 const schedAccounts = 100
@@ -195,7 +210,7 @@ func schedLateness(ctx context.Context, cfg *settings, emu *emuProc, res *schedR
 	if err := setNextRuns(ctx, st, tasks, due); err != nil {
 		return err
 	}
-	var observed []int
+	observed := []int{}
 	for i := range tasks {
 		if due(i).Before(t0.Add(res.Window)) {
 			observed = append(observed, i)
@@ -208,52 +223,67 @@ func schedLateness(ctx context.Context, cfg *settings, emu *emuProc, res *schedR
 	progress("scheduler: service running with %d workers; %d tasks come due in the next %v", res.Workers, res.Due, res.Window)
 
 	// Wait for the window, then until every observed task has started (or a deadline).
-	deadline := t0.Add(res.Window + 3*time.Minute)
-	started := map[int]time.Duration{}
-	for {
-		if time.Now().After(t0.Add(res.Window)) {
-			for _, i := range observed {
-				if _, ok := started[i]; ok {
-					continue
-				}
-				runs, err := st.Runs(ctx, tasks[i].AccountID, tasks[i].ID, 5)
-				if err != nil {
-					stop()
-					<-done
-					return err
-				}
-				for _, r := range runs {
-					if r.Kind == store.RunScheduled && r.StartedAt != nil {
-						started[i] = r.StartedAt.Sub(due(i))
-						if r.Status == store.RunFailed {
-							res.Failed++
-						}
-					}
-				}
-			}
-			if len(started) == len(observed) || time.Now().After(deadline) {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			stop()
-			<-done
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
-	stop()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+	if err := sleepCtx(ctx, time.Until(t0.Add(res.Window))); err != nil {
+		stop()
+		<-done
 		return err
+	}
+	started, err := waitStarted(ctx, st, tasks, observed, due, t0.Add(res.Window+3*time.Minute))
+	if err != nil {
+		stop()
+		<-done
+		return err
+	}
+	for _, s := range started {
+		if s.failed {
+			res.Failed++
+		}
 	}
 	res.Started = len(started)
 	for _, i := range observed {
-		if d, ok := started[i]; ok {
-			res.Lateness = append(res.Lateness, d)
+		if s, ok := started[i]; ok {
+			res.Lateness = append(res.Lateness, s.late)
 		}
 	}
 	slices.Sort(res.Lateness)
+
+	// Capacity: tasks not due for most of the hour become due at once.
+	var burst []int
+	for i := len(tasks) - 1; i >= 0 && len(burst) < min(1000, len(tasks)/5); i-- {
+		burst = append(burst, i)
+	}
+	res.Burst = len(burst)
+	now := time.Now()
+	burstDue := func(int) time.Time { return now }
+	sub := make([]store.Task, len(burst))
+	for k, i := range burst {
+		sub[k] = tasks[i]
+	}
+	if err := setNextRuns(ctx, st, sub, burstDue); err != nil {
+		stop()
+		<-done
+		return err
+	}
+	progress("scheduler: %d tasks made due at once", res.Burst)
+	bs, err := waitStarted(ctx, st, tasks, burst, burstDue, now.Add(10*time.Minute))
+	stop()
+	if werr := <-done; werr != nil && !errors.Is(werr, context.Canceled) {
+		return werr
+	}
+	if err != nil {
+		return err
+	}
+	res.BurstStarted = len(bs)
+	res.FirstStart = time.Hour
+	for _, s := range bs {
+		res.Drain = max(res.Drain, s.late)
+		res.FirstStart = min(res.FirstStart, s.late)
+		if s.failed {
+			res.BurstFailed++
+		}
+	}
+	progress("scheduler: %d of %d burst tasks started between %v and %v (%.1f runs/s)", res.BurstStarted, res.Burst,
+		res.FirstStart.Round(time.Millisecond), res.Drain.Round(time.Millisecond), res.burstRate())
 	progress("scheduler: %d of %d due tasks started; lateness median %v, max %v", res.Started, res.Due,
 		median(res.Lateness).Round(time.Millisecond), last(res.Lateness).Round(time.Millisecond))
 	return nil
@@ -284,4 +314,50 @@ func lateCount(sorted []time.Duration, over time.Duration) int {
 		}
 	}
 	return n
+}
+
+type startedRun struct {
+	late   time.Duration
+	failed bool
+}
+
+// waitStarted polls the runs of the given tasks until each has a started scheduled run, or
+// the deadline passes; it reports each start's lateness against due.
+func waitStarted(ctx context.Context, st *store.Store, tasks []store.Task, which []int, due func(int) time.Time, deadline time.Time) (map[int]startedRun, error) {
+	started := map[int]startedRun{}
+	for {
+		for _, i := range which {
+			if _, ok := started[i]; ok {
+				continue
+			}
+			runs, err := st.Runs(ctx, tasks[i].AccountID, tasks[i].ID, 5)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range runs {
+				if r.Kind == store.RunScheduled && r.StartedAt != nil && !r.StartedAt.Before(due(i).Add(-time.Second)) {
+					started[i] = startedRun{late: r.StartedAt.Sub(due(i)), failed: r.Status == store.RunFailed}
+					break
+				}
+			}
+		}
+		if len(started) == len(which) || time.Now().After(deadline) {
+			return started, nil
+		}
+		if err := sleepCtx(ctx, 2*time.Second); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
