@@ -1,8 +1,13 @@
 package importer_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +17,7 @@ import (
 	"orderimport/internal/importer"
 	"orderimport/internal/mapping"
 	"orderimport/internal/retailcrm"
+	"orderimport/internal/secret"
 	"orderimport/internal/store"
 )
 
@@ -80,4 +86,135 @@ func rowDiff(got, want store.OrderRow) string {
 		d = append(d, fmt.Sprintf("tags = %q, want %q", got.Tags, want.Tags))
 	}
 	return strings.Join(d, "; ")
+}
+
+// harness is one task of one account in a fresh SQLite database, imported from an emulator
+// over HTTP: the directed tests' fixture (the model test builds its own, randomized).
+type harness struct {
+	t    *testing.T
+	emu  *crmemu.Emulator
+	srv  *httptest.Server
+	st   *store.Store
+	im   *importer.Importer
+	task store.Task
+	key  string
+	ctz  string
+	now  func() time.Time
+}
+
+func newHarness(t *testing.T, opts crmemu.Options, cfg importer.Config, task store.Task) *harness {
+	t.Helper()
+	ctx := context.Background()
+	h := &harness{t: t, key: crmemu.DemoKey, ctz: "Europe/Moscow", now: time.Now}
+	if opts.Now != nil {
+		h.now = opts.Now
+	}
+	for k := range opts.Keys {
+		h.key = k
+	}
+	h.emu = crmemu.New(opts)
+	h.srv = httptest.NewServer(h.emu)
+	t.Cleanup(h.srv.Close)
+	st, err := store.Open(ctx, store.Location{Engine: store.SQLite, Path: filepath.Join(t.TempDir(), "test.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.st = st
+	var acc int64
+	if err := st.DB().QueryRowContext(ctx, `INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id`,
+		"acc", time.Now().UTC()).Scan(&acc); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.CreateCounter(ctx, acc, "shop", h.ctz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := secret.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := secret.NewKeyring(key)
+	sealed, err := kr.Seal([]byte(h.key), importer.KeyAAD(acc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.AccountID, task.CounterID, task.Name, task.Type, task.FrequencyHours = acc, c.ID, "t", "retailcrm", 1
+	task.CRMURL, task.CRMKeySealed, task.CRMKeyHint = h.srv.URL, sealed, "-key"
+	if task.RateLimit == 0 {
+		task.RateLimit = 5000
+	}
+	if h.task, err = st.CreateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout, cfg.RetryBaseDelay, cfg.RetryMaxDelay = time.Second, time.Millisecond, 5*time.Millisecond
+	}
+	h.im = &importer.Importer{Store: st, Keyring: kr, HTTPClient: &http.Client{Transport: &http.Transport{}},
+		Limiters: retailcrm.NewLimiters(), Logger: slog.New(slog.DiscardHandler), Now: h.now, Config: cfg}
+	return h
+}
+
+// run executes one whole run and returns it as recorded.
+func (h *harness) run() (store.Run, error) {
+	h.t.Helper()
+	ctx := context.Background()
+	r, err := h.st.CreateRun(ctx, h.task.AccountID, h.task.ID, store.RunManual)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	runErr := h.im.Run(ctx, h.task, r.ID, time.Time{})
+	r, err = h.st.RunForWorker(ctx, r.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r, runErr
+}
+
+// mustRun runs and fails the test if the run fails.
+func (h *harness) mustRun() store.Run {
+	h.t.Helper()
+	r, err := h.run()
+	if err != nil {
+		h.t.Fatalf("run: %v", err)
+	}
+	return r
+}
+
+// verify fails the test unless the stored orders equal the emulator's under the task's mapping.
+func (h *harness) verify(when string) {
+	h.t.Helper()
+	var spec map[string]string
+	if h.task.Mapping != "" {
+		if err := json.Unmarshal([]byte(h.task.Mapping), &spec); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	want := expectedRows(h.t, h.emu, h.key, spec, h.ctz, h.task.BackfillFrom)
+	got := map[int64]store.OrderRow{}
+	err := h.st.TaskOrders(context.Background(), h.task.ID, false, func(o *store.OrderRow) error {
+		if _, dup := got[o.CRMID]; dup {
+			h.t.Errorf("%s: RetailCRM order %d is stored twice", when, o.CRMID)
+		}
+		got[o.CRMID] = *o
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for id, w := range want {
+		if g, ok := got[id]; !ok {
+			h.t.Errorf("%s: order %d (created %s) is missing", when, id, w.OrderDate)
+		} else if d := rowDiff(g, w); d != "" {
+			h.t.Errorf("%s: order %d differs: %s", when, id, d)
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok {
+			h.t.Errorf("%s: order %d is stored but RetailCRM does not have it for this task", when, id)
+		}
+	}
 }

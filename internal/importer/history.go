@@ -62,7 +62,7 @@ func (r *run) walkFeed(ctx context.Context, pos feedPos, fn func(*retailcrm.Hist
 		}
 		page, err := r.client.History(ctx, r.historyFilter(pos), r.im.Config.PageSize)
 		if err != nil {
-			return pos, classify(err)
+			return pos, r.classify(ctx, err)
 		}
 		if err := fn(page); err != nil {
 			return pos, err
@@ -136,7 +136,7 @@ func (r *run) catchUp(ctx context.Context, st store.SyncState) error {
 			var err error
 			orders, err = r.client.OrdersByIDs(ctx, p.ids, r.sites)
 			if err != nil {
-				return classify(err)
+				return r.classify(ctx, err)
 			}
 		}
 		found := make(map[int64]struct{}, len(orders))

@@ -145,6 +145,23 @@ func classify(err error) error {
 	return err
 }
 
+// classify is classify for the requests after the preflight. A key that passed the preflight
+// and is denied now has most likely lost a store that the request names in filter[sites]: the
+// next run's preflight sees the new access (and re-syncs), so that is no reason to park the
+// task as long as the key can still read orders.
+func (r *run) classify(ctx context.Context, err error) error {
+	err = classify(err)
+	var ce *retailcrm.Error
+	if !errors.As(err, &ce) || ce.Kind != retailcrm.KindAccessDenied {
+		return err
+	}
+	cred, cerr := r.client.Credentials(ctx)
+	if cerr != nil || !cred.Can("order_read") {
+		return err
+	}
+	return &Failure{Message: "the API key's access to stores changed during the run; the next run continues with the new access", Err: err}
+}
+
 // ErrSliceDone means the run used up its time slice and must be continued by a new job
 // attempt; everything done so far is committed.
 var ErrSliceDone = errors.New("time slice used up; the run continues from its checkpoint")

@@ -1,0 +1,110 @@
+package importer_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"orderimport/internal/crmemu"
+	"orderimport/internal/importer"
+	"orderimport/internal/store"
+)
+
+// dayAccount is 250 orders created on one day in Moscow, read at 21:00 that day: the whole
+// backfill is one window of three pages of 100.
+func dayAccount(seed int64) crmemu.Options {
+	msk, _ := time.LoadLocation("Europe/Moscow")
+	now := time.Date(2026, 5, 10, 21, 0, 0, 0, msk)
+	return crmemu.Options{Seed: seed, Orders: 250, OrderSize: "small", Timezone: "Europe/Moscow",
+		Start: time.Date(2026, 5, 10, 1, 0, 0, 0, msk), End: time.Date(2026, 5, 10, 20, 0, 0, 0, msk),
+		Now: func() time.Time { return now }}
+}
+
+// createdAt reads an order's createdAt from the emulator's truth.
+func createdAt(t *testing.T, emu *crmemu.Emulator, id int64) time.Time {
+	t.Helper()
+	for _, raw := range emu.Orders("") {
+		var o struct {
+			ID        int64  `json:"id"`
+			CreatedAt string `json:"createdAt"`
+		}
+		if err := json.Unmarshal(raw, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.ID == id {
+			at, err := time.ParseInLocation(time.DateTime, o.CreatedAt, emu.Location())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return at
+		}
+	}
+	t.Fatalf("order %d not found", id)
+	return time.Time{}
+}
+
+// onSecondPage calls fn once, just before the second page of a window walk is answered.
+func onSecondPage(emu *crmemu.Emulator, fn func()) {
+	var once sync.Once
+	emu.OnRequest(func(r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path == "/api/v5/orders" && q.Get("page") == "2" && q.Get("limit") == "100" && q.Get("filter[ids][]") == "" {
+			once.Do(fn)
+		}
+	})
+}
+
+// An order on a page already read is deleted while an order dated further down the list is
+// added: the total stays the same, every later order moves one place up, and the order at the
+// start of the next page is skipped. A count check cannot see it (the walk saw as many orders
+// as the total says); the feed entries of the walk do.
+func TestBackfillWindowShiftedByDeleteAndInsert(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, dayAccount(11), importer.Config{PageSize: 100}, store.Task{})
+	ids := h.emu.OrderIDs("")
+	victim := ids[5]     // on page 1
+	boundary := ids[100] // first order of page 2: skipped once everything moves up
+	below := createdAt(t, h.emu, ids[180])
+	onSecondPage(h.emu, func() {
+		if err := h.emu.DeleteOrder(victim); err != nil {
+			t.Error(err)
+		}
+		h.emu.CreateOrder(crmemu.OrderInput{CreatedAt: below.Add(time.Second)})
+	})
+	h.mustRun()
+	h.verify("after the first run")
+	found := false
+	err := h.st.TaskOrders(t.Context(), h.task.ID, false, func(o *store.OrderRow) error {
+		found = found || o.CRMID == boundary
+		return nil
+	})
+	if err != nil || !found {
+		t.Fatalf("the unchanged order %d at the page boundary was skipped (%v)", boundary, err)
+	}
+}
+
+// Orders added at the top of the list while it is paged push everything down: the walk sees
+// some orders twice, skips none, and the feed replays the new ones; no re-read is needed.
+func TestBackfillWindowInsertsAtTheTopNeedNoReRead(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, dayAccount(12), importer.Config{PageSize: 100}, store.Task{})
+	onSecondPage(h.emu, func() {
+		for range 5 {
+			h.emu.CreateOrder(crmemu.OrderInput{})
+		}
+	})
+	walks := 0 // the importer sends one request at a time
+	h.emu.OnRequest(func(r *http.Request) {
+		q := r.URL.Query()
+		if r.URL.Path == "/api/v5/orders" && q.Get("page") == "1" && q.Get("limit") == "100" && q.Get("filter[ids][]") == "" {
+			walks++
+		}
+	})
+	h.mustRun()
+	h.verify("after the first run")
+	if walks != 1 {
+		t.Errorf("the window was walked %d times, want once", walks)
+	}
+}
