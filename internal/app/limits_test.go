@@ -90,7 +90,7 @@ func TestExpressionBudgetsThroughTheAPI(t *testing.T) {
 // The CSV export of orders whose text came from RetailCRM: formulas are made inert, and
 // commas, quotes and line breaks stay inside their cells.
 func TestCSVExportIsSafe(t *testing.T) {
-	e := newSecEnv(t, secOpts{allowPrivate: true, emu: crmemu.Options{Seed: 10, Orders: 6}})
+	e := newSecEnv(t, secOpts{allowPrivate: true, emu: crmemu.Options{Seed: 10, Orders: 8}})
 	ids := e.emu.OrderIDs(crmemu.DemoKey)
 	hostile := []string{
 		"Позвонить, \"домофон\" 12\nвторая строка",
