@@ -270,6 +270,16 @@ func TestTokenListAndRevoke(t *testing.T) {
 	if _, out, _ := runCLI(t, "token", "list", "-db", db, "-email", "owner@example.com"); !strings.Contains(out, "revoked") {
 		t.Fatalf("list after revoke:\n%s", out)
 	}
+	// Stored only as a hash: the database file and its WAL never hold the value.
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(strings.TrimPrefix(db, "sqlite:") + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(token)) || bytes.Contains(b, []byte(token[4:])) {
+			t.Fatalf("the database file%s holds the token", suffix)
+		}
+	}
 	after := startRunning(t, db)
 	events, err := after.app.Store.AuditEvents(context.Background(), after.account, 0, 10)
 	if err != nil || len(events) != 2 || events[0].Action != "token.revoke" || events[1].Action != "token.create" || events[0].Actor != "command line" {
@@ -327,5 +337,22 @@ func TestAllowPrivateIsLoggedLoudlyAtStart(t *testing.T) {
 		if warned != (allow == "true") {
 			t.Errorf("ORDERIMPORT_ALLOW_PRIVATE_CRM=%q: warned %v\n%s", allow, warned, stderr.String())
 		}
+	}
+}
+
+// Passwords are 8 to 256 characters: user add refuses others before anything is stored.
+func TestPasswordLengthLimits(t *testing.T) {
+	clearSecretEnv(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "shop.db")
+	for _, pw := range []string{"short77", strings.Repeat("p", 257)} {
+		var out, errOut bytes.Buffer
+		code := run([]string{"user", "add", "-db", db, "-email", "a@example.com", "-password-stdin"}, strings.NewReader(pw+"\n"), &out, &errOut)
+		if code != 2 || !strings.Contains(errOut.String(), "8 to 256 characters") {
+			t.Errorf("password of %d characters: exit %d %s", len(pw), code, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"user", "add", "-db", db, "-email", "a@example.com", "-password-stdin"}, strings.NewReader(strings.Repeat("p", 256)+"\n"), &out, &errOut); code != 0 {
+		t.Errorf("256 characters: exit %d %s", code, errOut.String())
 	}
 }
