@@ -185,8 +185,8 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 	}
 }
 
-// Behind TLS the session cookie is Secure, HttpOnly, SameSite=Lax and scoped to the site; the
-// session id changes at every login.
+// Behind TLS the session cookie is Secure, HttpOnly, SameSite=Lax and scoped to the site, the
+// session id changes at every login, and browsers are told to stay on HTTPS.
 func TestSessionCookieOverTLS(t *testing.T) {
 	e := newSecEnv(t, secOpts{allowPrivate: true})
 	srv := httptest.NewTLSServer(e.app.Handler())
@@ -210,6 +210,17 @@ func TestSessionCookieOverTLS(t *testing.T) {
 		}
 		t.Fatalf("login over TLS: %d without a session cookie", resp.StatusCode)
 		return nil
+	}
+	resp, err := srv.Client().Get(srv.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=31536000") {
+		t.Errorf("over TLS: Strict-Transport-Security %q", hsts)
+	}
+	if _, _, h := e.newBrowser().get("/login"); h.Get("Strict-Transport-Security") != "" {
+		t.Errorf("over plain HTTP: Strict-Transport-Security %q", h.Get("Strict-Transport-Security"))
 	}
 	first, second := login(), login()
 	if !first.Secure || !first.HttpOnly || first.SameSite != http.SameSiteLaxMode || first.Path != "/" || first.Domain != "" {
