@@ -140,12 +140,13 @@ func benchMain(args []string) error {
 			return err
 		}
 		progress("== %s", s)
-		t0 := time.Now()
+		before := sampleCPU(0)
+		load, _ := loadAvg()
 		if err := rep.run(ctx, s); err != nil {
 			rep.errs = append(rep.errs, fmt.Sprintf("%s: %v", s, err))
 			progress("%s failed: %v", s, err)
 		}
-		rep.durations = append(rep.durations, sectionTime{s, time.Since(t0)})
+		rep.durations = append(rep.durations, sectionTime{name: s, use: before.until(sampleCPU(0)), load: load})
 	}
 	rep.total = start.until(sampleCPU(0))
 	rep.loadEnd[0], rep.loadEnd[1] = loadAvg()
