@@ -170,6 +170,11 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 			}
 			st, _, h := e.request(br.c, req)
 			checkHeaders(t, fmt.Sprintf("%s as %s (%d)", r, who, st), h)
+			ct := h.Get("Content-Type")
+			if st == 200 && (strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/json") || strings.HasPrefix(ct, "text/csv")) &&
+				h.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s as %s: %s answer with Cache-Control %q, want no-store", r, who, ct, h.Get("Cache-Control"))
+			}
 		}
 	}
 	for _, x := range []struct{ method, path, body string }{
