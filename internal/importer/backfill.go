@@ -66,12 +66,13 @@ func (r *run) startResync(ctx context.Context, st store.SyncState, fp string) (s
 		st.BackfillFrom = r.task.BackfillFrom
 	}
 	st.BackfillNext = st.BackfillFrom
-	if st.ResyncMark == 0 {
-		// Run ids are unique, so no row carries this mark from an earlier re-sync. A re-sync
-		// restarted inside the same run reuses its mark, which is harmless: a row marked earlier
-		// existed after the cursor was read, and any removal since is replayed from the feed.
-		st.ResyncMark = r.runID
+	// A fresh mark even when a re-sync is restarted: rows marked by the abandoned one were
+	// seen under the old access, and a store the key lost leaves no entry in the feed.
+	mark, err := r.im.Store.NextSyncMark(ctx, r.task.ID)
+	if err != nil {
+		return st, err
 	}
+	st.ResyncMark = mark
 	st.Fingerprint = fp
 	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
 		return st, err

@@ -100,6 +100,8 @@ type harness struct {
 	key  string
 	ctz  string
 	now  func() time.Time
+	kr   *secret.Keyring
+	cfg  importer.Config
 }
 
 func newHarness(t *testing.T, opts crmemu.Options, cfg importer.Config, task store.Task) *harness {
@@ -153,9 +155,15 @@ func newHarness(t *testing.T, opts crmemu.Options, cfg importer.Config, task sto
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout, cfg.RetryBaseDelay, cfg.RetryMaxDelay = time.Second, time.Millisecond, 5*time.Millisecond
 	}
-	h.im = &importer.Importer{Store: st, Keyring: kr, HTTPClient: &http.Client{Transport: &http.Transport{}},
-		Limiters: retailcrm.NewLimiters(), Logger: slog.New(slog.DiscardHandler), Now: h.now, Config: cfg}
+	h.kr, h.cfg = kr, cfg
+	h.im = h.importerOn(st)
 	return h
+}
+
+// importerOn is the harness's importer over another store (a restarted process, a copy).
+func (h *harness) importerOn(st *store.Store) *importer.Importer {
+	return &importer.Importer{Store: st, Keyring: h.kr, HTTPClient: &http.Client{Transport: &http.Transport{}},
+		Limiters: retailcrm.NewLimiters(), Logger: slog.New(slog.DiscardHandler), Now: h.now, Config: h.cfg}
 }
 
 // run executes one whole run and returns it as recorded.
@@ -187,6 +195,12 @@ func (h *harness) mustRun() store.Run {
 // verify fails the test unless the stored orders equal the emulator's under the task's mapping.
 func (h *harness) verify(when string) {
 	h.t.Helper()
+	h.verifyStore(h.st, when)
+}
+
+// verifyStore is verify for another store holding the harness's task.
+func (h *harness) verifyStore(st *store.Store, when string) {
+	h.t.Helper()
 	var spec map[string]string
 	if h.task.Mapping != "" {
 		if err := json.Unmarshal([]byte(h.task.Mapping), &spec); err != nil {
@@ -195,7 +209,7 @@ func (h *harness) verify(when string) {
 	}
 	want := expectedRows(h.t, h.emu, h.key, spec, h.ctz, h.task.BackfillFrom)
 	got := map[int64]store.OrderRow{}
-	err := h.st.TaskOrders(context.Background(), h.task.ID, false, func(o *store.OrderRow) error {
+	err := st.TaskOrders(context.Background(), h.task.ID, false, func(o *store.OrderRow) error {
 		if _, dup := got[o.CRMID]; dup {
 			h.t.Errorf("%s: RetailCRM order %d is stored twice", when, o.CRMID)
 		}

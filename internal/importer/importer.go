@@ -338,8 +338,8 @@ func (im *Importer) now() time.Time {
 
 // Resync makes the task's next run re-read every order from RetailCRM and then flag deleted
 // what RetailCRM no longer has, keeping its change-feed cursor. Nothing is deleted first, so
-// reports never lose data during the re-sync. mark tags the rows the re-sync sees.
-func (im *Importer) Resync(ctx context.Context, task store.Task, mark int64) error {
+// reports never lose data during the re-sync.
+func (im *Importer) Resync(ctx context.Context, task store.Task) error {
 	st, err := im.Store.SyncState(ctx, task.ID)
 	if err != nil {
 		return err
@@ -350,7 +350,6 @@ func (im *Importer) Resync(ctx context.Context, task store.Task, mark int64) err
 	// An unknown fingerprint makes the next run start the re-sync, after its preflight has
 	// told it the account's timezone and today's date there.
 	st.Fingerprint = ""
-	st.ResyncMark = mark
 	return im.Store.SaveSyncState(ctx, task.AccountID, st)
 }
 

@@ -517,7 +517,7 @@ func (m *model) play() {
 		runID := m.newRun()
 		if m.rng.IntN(10) == 0 {
 			// POST /imports/{id}/resync: the worker marks the state, then runs.
-			if err := m.im.Resync(ctx, m.task, runID); err != nil {
+			if err := m.im.Resync(ctx, m.task); err != nil {
 				m.t.Fatal(err)
 			}
 			m.logf("re-sync requested (run %d)", runID)

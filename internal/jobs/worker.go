@@ -97,7 +97,7 @@ func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	}
 	log := j.log.With("task_id", task.ID, "run_id", r.ID)
 	if r.Kind == store.RunResync && r.Counts.Pages == 0 && r.StartedAt == nil {
-		if err := j.importer.Resync(ctx, task, r.ID); err != nil {
+		if err := j.importer.Resync(ctx, task); err != nil {
 			return err
 		}
 	}

@@ -340,6 +340,16 @@ func (s *Store) SweepUnmarked(ctx context.Context, accountID, taskID, mark int64
 	return n, nil
 }
 
+// NextSyncMark is a re-sync mark no row of the task carries yet: greater than every mark used
+// before, so rows seen by an abandoned re-sync never count as seen by the next one.
+func (s *Store) NextSyncMark(ctx context.Context, taskID int64) (int64, error) {
+	var m int64
+	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(sync_mark), 0) + 1 FROM orders WHERE task_id = $1`, taskID).Scan(&m); err != nil {
+		return 0, fmt.Errorf("store: next sync mark of task %d: %w", taskID, err)
+	}
+	return m, nil
+}
+
 // SaveSyncState writes a checkpoint on its own (phase changes that carry no orders).
 func (s *Store) SaveSyncState(ctx context.Context, accountID int64, st SyncState) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return s.saveSyncStateTx(ctx, tx, accountID, st) })
