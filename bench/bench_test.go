@@ -84,3 +84,39 @@ func BenchmarkStdDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkImport is one first run of 2,000 rich orders into a fresh SQLite database, the
+// emulator in-process (the harness runs it in a child process; this is for profiling:
+// go test -run '^$' -bench Import -cpuprofile cpu.out -memprofile mem.out ./bench).
+func BenchmarkImport(b *testing.B) {
+	const n = 2000
+	end := time.Now().UTC().Truncate(24 * time.Hour)
+	emu := crmemu.New(crmemu.Options{Seed: 1, Orders: n, Start: end.AddDate(0, 0, -180), End: end,
+		Keys: map[string]crmemu.KeyConfig{emuKey: crmemu.FullAccess()}})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	ctx := b.Context()
+	b.ReportAllocs()
+	var orders int64
+	for b.Loop() {
+		b.StopTimer()
+		svc, err := newService(ctx, b.TempDir(), "", 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		task, err := svc.addTask(ctx, srv.URL, unpaced, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		run, err := svc.runOnce(ctx, task)
+		if err != nil || run.Counts.Fetched < n {
+			b.Fatal(run.Counts, err)
+		}
+		orders += run.Counts.Fetched
+		b.StopTimer()
+		svc.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(orders)/b.Elapsed().Seconds(), "orders/s")
+}
