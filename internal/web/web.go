@@ -130,6 +130,7 @@ func (h *Web) Register(mux Mux) {
 	mux.Handle("GET /imports/{id}/delete", h.user(h.deleteTask))
 	mux.Handle("POST /imports/{id}/delete", h.user(h.deleteTask))
 	mux.Handle("GET /counters/{id}/orders", h.user(h.orders))
+	mux.Handle("GET /audit", h.user(h.auditLog))
 	mux.HandleFunc("/", h.notFound)
 }
 

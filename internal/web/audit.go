@@ -1,0 +1,70 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"orderimport/internal/audit"
+	"orderimport/internal/store"
+)
+
+// auditPageSize is how many events one page of the audit log shows.
+const auditPageSize = 100
+
+type auditData struct {
+	Events []auditRow
+	Older  string // link to the next page, "" on the last one
+}
+
+type auditRow struct {
+	store.AuditEvent
+	Label string // the action in the reader's language
+}
+
+// auditLabels are the catalogue keys of the actions the audit log records.
+var auditLabels = map[string]string{
+	audit.Login:          "audit.action.login",
+	audit.LoginFailed:    "audit.action.login_failed",
+	audit.LoginThrottled: "audit.action.login_throttled",
+	audit.Logout:         "audit.action.logout",
+	audit.TokenCreate:    "audit.action.token_create",
+	audit.TokenRevoke:    "audit.action.token_revoke",
+	audit.ImportCreate:   "audit.action.import_create",
+	audit.ImportUpdate:   "audit.action.import_update",
+	audit.ImportDelete:   "audit.action.import_delete",
+	audit.KeyReplaced:    "audit.action.key_replaced",
+	audit.RunStart:       "audit.action.run",
+	audit.Resync:         "audit.action.resync",
+}
+
+// auditLog is the account's audit log: who did what, when and from where, newest first.
+func (h *Web) auditLog(w http.ResponseWriter, r *http.Request, vw *view) {
+	var before int64
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			h.fail(w, r, vw, store.ErrNotFound)
+			return
+		}
+		before = n
+	}
+	events, err := h.Store.AuditEvents(r.Context(), vw.Visitor.User.AccountID, before, auditPageSize)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	d := auditData{Events: make([]auditRow, 0, len(events))}
+	for _, e := range events {
+		label := e.Action
+		if key, ok := auditLabels[e.Action]; ok {
+			label = vw.T(key)
+		}
+		d.Events = append(d.Events, auditRow{AuditEvent: e, Label: label})
+	}
+	if len(events) == auditPageSize {
+		d.Older = "/audit?before=" + strconv.FormatInt(events[len(events)-1].ID, 10)
+	}
+	vw.Title = vw.T("audit.title")
+	vw.Crumbs = []crumb{{Label: vw.T("audit.title")}}
+	h.render(w, r, vw, "audit.html", d)
+}
