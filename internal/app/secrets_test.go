@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"orderimport/internal/crmemu"
+	"orderimport/internal/importer"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
 )
@@ -321,4 +323,46 @@ func (e *secEnv) lastRun(taskID int64) secRun {
 		e.t.Fatalf("last run of task %d: %v %v", taskID, run, err)
 	}
 	return e.waitRun(run.ID)
+}
+
+// A stored key sealed under a key this process does not hold (another process already seals
+// under the next key of a rotation being rolled out) fails the run with words but does not
+// park the task; once the key reaches this process's key files, the next run works without
+// a restart.
+func TestRunUnderAKeyNotYetHere(t *testing.T) {
+	e := newSecEnv(t, secOpts{allowPrivate: true, emu: crmemu.Options{Seed: 3, Orders: 5}})
+	c, err := e.app.Store.CreateCounter(t.Context(), e.acc, "Shop", "Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := secret.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, _ := secret.NewKeyring(next).Seal([]byte(crmemu.DemoKey), importer.KeyAAD(e.acc))
+	task, err := e.app.Store.CreateTask(t.Context(), store.Task{AccountID: e.acc, CounterID: c.ID, Name: "Заказы", Type: "retailcrm",
+		FrequencyHours: 1, CRMURL: e.crm, CRMKeySealed: sealed, CRMKeyHint: "…-key", RateLimit: 10, Mapping: "{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() secRun {
+		st, body := e.api("POST", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), e.token, "")
+		var r secRun
+		if st != 202 || json.Unmarshal([]byte(body), &r) != nil {
+			t.Fatalf("run: %d %s", st, body)
+		}
+		return e.waitRun(r.ID)
+	}
+	if r := run(); r.Status != store.RunFailed || !strings.Contains(r.Error, "sealed under a key this process does not have") {
+		t.Fatalf("run under an unknown key: %+v", r)
+	}
+	if got, _ := e.app.Store.Task(t.Context(), e.acc, task.ID); got.Status != store.TaskOK {
+		t.Errorf("the task is parked (%s) for a key that is on its way", got.Status)
+	}
+	if err := os.WriteFile(secret.OldKeysPath(e.app.Config.KeyFilePath()), []byte(next.Base64()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(); !r.ok() {
+		t.Fatalf("run once the key is in the key files: %+v", r)
+	}
 }

@@ -98,6 +98,13 @@ func KeyAAD(accountID int64) []byte {
 // Client opens a RetailCRM client for a task.
 func (im *Importer) Client(t store.Task) (*retailcrm.Client, error) {
 	key, err := im.Keyring.Open(t.CRMKeySealed, KeyAAD(t.AccountID))
+	if errors.Is(err, secret.ErrUnknownKey) {
+		// Sealed under a key this process does not hold: during a key rotation's rollout another
+		// process may already seal under the next key. A later run (on a process that has the
+		// key) succeeds, so the task is not parked at once; five in a row still park it.
+		return nil, &Failure{Message: "the stored RetailCRM API key is sealed under a key this process does not have; " +
+			"give every process the new key in ORDERIMPORT_SECRET_KEY or ORDERIMPORT_SECRET_KEY_OLD (docs/SECURITY.md, key rotation)", Err: err}
+	}
 	if err != nil {
 		return nil, &Failure{Permanent: true, Message: "the stored RetailCRM API key cannot be decrypted (was ORDERIMPORT_SECRET_KEY changed?); enter the key again", Err: err}
 	}
