@@ -42,7 +42,7 @@ type settings struct {
 	peerOrders     int
 	schedTasks     int
 	readOrders     int
-	readRate       int
+	readRates      []int
 	readDuration   time.Duration
 	readConcurrent int
 }
@@ -171,7 +171,7 @@ func (c *settings) sizes() {
 		c.peerOrders = 10_000
 		c.schedTasks = 500
 		c.readOrders = 50_000
-		c.readRate = 200
+		c.readRates = []int{100}
 		c.readDuration = 5 * time.Second
 		c.readConcurrent = 8
 		return
@@ -184,8 +184,8 @@ func (c *settings) sizes() {
 	c.peerOrders = 50_000
 	c.schedTasks = 10_000
 	c.readOrders = 1_000_000
-	c.readRate = 200
-	c.readDuration = 20 * time.Second
+	c.readRates = []int{50, 100, 200}
+	c.readDuration = 15 * time.Second
 	c.readConcurrent = 16
 }
 

@@ -37,9 +37,8 @@ type readEngine struct {
 	Orders   int
 	Fill     time.Duration // PostgreSQL: copying the rows in
 	CSV      []csvRun
-	Rate     int
 	Duration time.Duration
-	Lat      latency
+	Loads    []latency // one per request rate, lowest first
 }
 
 type csvRun struct {
@@ -52,6 +51,7 @@ type csvRun struct {
 }
 
 type latency struct {
+	Rate         int // requests/s sent
 	Sent, Errors int
 	Sorted       []time.Duration
 	ByKind       map[string][]time.Duration // sorted, per kind of request
@@ -124,7 +124,7 @@ func openService(ctx context.Context, dir string) (*service, error) {
 }
 
 func readEngineBench(ctx context.Context, cfg *settings, svc *service, engine string) (readEngine, error) {
-	re := readEngine{Engine: engine, Rate: cfg.readRate, Duration: cfg.readDuration}
+	re := readEngine{Engine: engine, Duration: cfg.readDuration}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return re, err
@@ -167,14 +167,16 @@ func readEngineBench(ctx context.Context, cfg *settings, svc *service, engine st
 	if err != nil {
 		return re, err
 	}
-	re.Lat, err = loadTest(ctx, get, base, ids, cfg.readRate, cfg.readDuration)
-	stopProfile()
-	if err != nil {
-		return re, err
+	defer stopProfile()
+	for _, rate := range cfg.readRates {
+		l, err := loadTest(ctx, get, base, ids, rate, cfg.readDuration)
+		if err != nil {
+			return re, err
+		}
+		re.Loads = append(re.Loads, l)
+		progress("reading %s: %d requests at %d/s: p50 %v p95 %v p99 %v, %d errors", engine, l.Sent, rate,
+			percentile(l.Sorted, 50), percentile(l.Sorted, 95), percentile(l.Sorted, 99), l.Errors)
 	}
-	l := re.Lat
-	progress("reading %s: %d requests at %d/s: p50 %v p95 %v p99 %v, %d errors", engine, l.Sent, cfg.readRate,
-		percentile(l.Sorted, 50), percentile(l.Sorted, 95), percentile(l.Sorted, 99), l.Errors)
 	return re, nil
 }
 
@@ -251,7 +253,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // loadTest sends GETs of the order list at a fixed rate (open loop: a slow answer does not
 // delay the next request, and latency is measured from when a request was due) for d.
 func loadTest(ctx context.Context, get func(context.Context, string) (*http.Response, error), base string, ids []string, rate int, d time.Duration) (latency, error) {
-	l := latency{ByKind: map[string][]time.Duration{}}
+	l := latency{Rate: rate, ByKind: map[string][]time.Duration{}}
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	today := time.Now().UTC()
 	target := func() (string, string) {

@@ -279,8 +279,10 @@ func (r *report) writeSummary(w func(string, ...any)) {
 			c := medianCSV(e.CSV)
 			w("| 7 | %s: CSV export of %d orders | rows/s, flat memory | %.0f rows/s, RSS %s → %s | |\n", e.Engine, c.Rows,
 				float64(c.Rows)/c.Wall.Seconds(), mib(c.RSSStart), mib(c.RSSMax))
-			w("| 7 | %s: orders JSON at %d req/s | p50/p95/p99 | %s / %s / %s | |\n", e.Engine, e.Rate,
-				ms(percentile(e.Lat.Sorted, 50)), ms(percentile(e.Lat.Sorted, 95)), ms(percentile(e.Lat.Sorted, 99)))
+			for _, l := range e.Loads {
+				w("| 7 | %s: orders JSON at %d req/s | p50/p95/p99 | %s / %s / %s | |\n", e.Engine, l.Rate,
+					ms(percentile(l.Sorted, 50)), ms(percentile(l.Sorted, 95)), ms(percentile(l.Sorted, 99)))
+			}
 		}
 	}
 	w("\n")
@@ -477,14 +479,20 @@ func (r *report) writeReading(w func(string, ...any), rd *readResult) {
 		w("| rows | %d (%s) |\n| wall, median of %d | %s (%s) |\n| rows/s | %.0f |\n| MB/s | %.1f |\n", c.Rows, mib(c.Bytes), len(e.CSV),
 			secs(c.Wall), list(e.CSV, func(x csvRun) string { return secs(x.Wall) }), float64(c.Rows)/c.Wall.Seconds(), float64(c.Bytes)/1e6/c.Wall.Seconds())
 		w("| RSS before → max during | %s → %s |\n| Go heap in use, max | %s |\n\n", mib(c.RSSStart), mib(c.RSSMax), mib(int64(c.HeapMax)))
-		l := e.Lat
-		w("| orders JSON | |\n|---|---|\n")
-		w("| load | %d req/s for %v (achieved %.0f/s), %d requests, %d errors |\n", e.Rate, e.Duration, l.Achieved, l.Sent, l.Errors)
-		w("| **all: p50 / p95 / p99 / max** | **%s / %s / %s / %s** |\n", ms(percentile(l.Sorted, 50)), ms(percentile(l.Sorted, 95)),
-			ms(percentile(l.Sorted, 99)), ms(last(l.Sorted)))
+		w("Orders JSON, %v per rate. Each kind is a quarter of the requests: %s.\n\n", e.Duration, strings.Join(loadKinds, "; "))
+		w("| rate | sent (achieved/s) | errors | p50 | p95 | p99 | max |")
 		for _, k := range loadKinds {
-			v := l.ByKind[k]
-			w("| ¼ %s: p50 / p95 / p99 | %s / %s / %s |\n", k, ms(percentile(v, 50)), ms(percentile(v, 95)), ms(percentile(v, 99)))
+			w(" %s p50 / p95 |", k)
+		}
+		w("\n|---|---|---|---|---|---|---|%s\n", strings.Repeat("---|", len(loadKinds)))
+		for _, l := range e.Loads {
+			w("| %d/s | %d (%.0f) | %d | %s | %s | %s | %s |", l.Rate, l.Sent, l.Achieved, l.Errors, ms(percentile(l.Sorted, 50)),
+				ms(percentile(l.Sorted, 95)), ms(percentile(l.Sorted, 99)), ms(last(l.Sorted)))
+			for _, k := range loadKinds {
+				v := l.ByKind[k]
+				w(" %s / %s |", ms(percentile(v, 50)), ms(percentile(v, 95)))
+			}
+			w("\n")
 		}
 		w("\n")
 	}
