@@ -12,7 +12,12 @@ import (
 type ceilingResult struct {
 	Orders int
 	Runs   []ceilingRun
+	// Wide is one run with importer.Config.WindowTarget raised to wideTarget (not the
+	// product's default): what window size does to the request count.
+	Wide *ceilingRun
 }
+
+const wideTarget = 10_000
 
 type ceilingRun struct {
 	Wall        time.Duration
@@ -52,7 +57,7 @@ func runCeiling(ctx context.Context, cfg *settings) (*ceilingResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := ceilingOnce(ctx, emu, dir, n)
+		r, err := ceilingOnce(ctx, emu, dir, n, 0)
 		os.RemoveAll(dir)
 		if err != nil {
 			return nil, err
@@ -61,10 +66,22 @@ func runCeiling(ctx context.Context, cfg *settings) (*ceilingResult, error) {
 		progress("ceiling run %d: %d orders in %v, ratio %.3f, %d requests, %d × 503, at most %d requests in a second",
 			i+1, r.Fetched, r.Wall.Round(time.Millisecond), r.ratio(n), r.Requests, r.RateLimited, r.MaxInWindow)
 	}
+	dir, err := os.MkdirTemp(cfg.tmp, "ceiling-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	wide, err := ceilingOnce(ctx, emu, dir, n, wideTarget)
+	if err != nil {
+		return nil, err
+	}
+	res.Wide = &wide
+	progress("ceiling with WindowTarget %d: ratio %.3f, %d requests", wideTarget, wide.ratio(n), wide.Requests)
 	return res, nil
 }
 
-func ceilingOnce(ctx context.Context, emu *emuProc, dir string, n int) (ceilingRun, error) {
+// ceilingOnce runs one first run; windowTarget 0 keeps the importer's default.
+func ceilingOnce(ctx context.Context, emu *emuProc, dir string, n, windowTarget int) (ceilingRun, error) {
 	svc, err := newService(ctx, dir, "", 0)
 	if err != nil {
 		return ceilingRun{}, err
@@ -74,6 +91,7 @@ func ceilingOnce(ctx context.Context, emu *emuProc, dir string, n int) (ceilingR
 	if err != nil {
 		return ceilingRun{}, err
 	}
+	svc.app.Importer.Config.WindowTarget = windowTarget
 	// The emulator's window must not remember the previous run's requests.
 	time.Sleep(1100 * time.Millisecond)
 	if err := emu.Reset(); err != nil {

@@ -315,6 +315,11 @@ func (r *report) writeCeiling(w func(string, ...any), c *ceilingResult) {
 		w("| %d | %s | %.0f | %.3f | %d (%s) | %.3f | %.3f | %d | %d |\n", i+1, secs(run.Wall), float64(c.Orders)/run.Wall.Seconds(),
 			run.ratio(c.Orders), run.Requests, endpoints(run.ByEndpoint), run.requestEfficiency(c.Orders), run.pacing(), run.RateLimited, run.MaxInWindow)
 	}
+	if wr := c.Wide; wr != nil {
+		w("| WindowTarget %d (experiment, not the default) | %s | %.0f | %.3f | %d (%s) | %.3f | %.3f | %d | %d |\n", wideTarget, secs(wr.Wall),
+			float64(c.Orders)/wr.Wall.Seconds(), wr.ratio(c.Orders), wr.Requests, endpoints(wr.ByEndpoint), wr.requestEfficiency(c.Orders),
+			wr.pacing(), wr.RateLimited, wr.MaxInWindow)
+	}
 	ratio := median(c.ratios())
 	w("\n- ratio (median): **%.3f** — target ≥ 0.95: %s; 503s provoked: **%d** — target 0: %s\n", ratio, verdict(ratio >= 0.95),
 		c.rateLimited(), verdict(c.rateLimited() == 0))
