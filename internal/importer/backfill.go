@@ -171,11 +171,16 @@ func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState
 		w := window{from: next, to: end,
 			openStart: next.Equal(from) && r.task.BackfillFrom == "", openEnd: end.Equal(to)}
 		n, err := r.window(ctx, st, w, &pos)
-		if errors.Is(err, errWindowTooBig) {
+		switch {
+		case errors.Is(err, errWindowTooBig):
 			span = max(1, span/4)
 			continue
-		}
-		if err != nil {
+		case errors.Is(err, errWindowShifted):
+			// A shorter walk gives concurrent deletions less time to shift it; what the
+			// walk committed stays and costs no writes when read again.
+			span = max(1, span/2)
+			continue
+		case err != nil:
 			return st, err
 		}
 		next = end.AddDate(0, 0, 1)
@@ -198,7 +203,10 @@ func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState
 	return st, nil
 }
 
-var errWindowTooBig = errors.New("window holds too many orders")
+var (
+	errWindowTooBig  = errors.New("window holds too many orders")
+	errWindowShifted = errors.New("orders left the window while it was paged")
+)
 
 // maxSpan bounds a window in days (an account's quiet years still cost few requests).
 const maxSpan = 512
@@ -244,7 +252,8 @@ func (w window) filter(sites []string) retailcrm.OrdersFilter {
 // since it began (pos): it is sound unless an entry removed from the list an order the walk
 // had seen, or one that entered the list during the walk — only such a removal can move an
 // unchanged order from an unread page onto a read one (docs/CORRECTNESS.md has the argument).
-// An unsound walk is read again; unchanged orders cost no writes the second time.
+// An unsound walk is read again, as a shorter window when it spans several days; unchanged
+// orders cost no writes the second time.
 func (r *run) window(ctx context.Context, st store.SyncState, w window, pos *feedPos) (int, error) {
 	f := w.filter(r.sites)
 	for attempt := 1; ; attempt++ {
@@ -285,6 +294,9 @@ func (r *run) window(ctx context.Context, st store.SyncState, w window, pos *fee
 		}
 		r.log.Info("orders left a backfill window while it was paged; reading it again",
 			"from", f.CreatedAtFrom, "to", f.CreatedAtTo, "attempt", attempt, "total", total, "seen", len(seen))
+		if w.from.Before(w.to) {
+			return 0, errWindowShifted
+		}
 		if attempt >= r.im.Config.WindowMaxAttempts {
 			return 0, &Failure{Message: fmt.Sprintf("orders of %s–%s kept being deleted or moved while they were read (%d attempts); "+
 				"everything read so far is saved and the next run reads these days again", w.from.Format(day), w.to.Format(day), attempt)}

@@ -244,6 +244,9 @@ func (j *Jobs) Start(ctx context.Context) error {
 		if _, err := j.store.RequeueOrphanedJobs(ctx); err != nil {
 			return err
 		}
+		if _, err := j.store.ReleaseAllLeases(ctx); err != nil {
+			return err
+		}
 	}
 	if j.cfg.Workers == 0 {
 		return nil

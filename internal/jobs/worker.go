@@ -85,18 +85,29 @@ func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	}
 	if r.Finished() {
 		// A restart marked the run interrupted; the rest of the work is a new run that resumes
-		// from the checkpoint.
-		nr, err := j.store.CreateRun(ctx, task.AccountID, task.ID, r.Kind)
+		// from the checkpoint. The job still names the interrupted run, so a later slice finds
+		// the replacement an earlier slice made as the task's unfinished run (a task has one
+		// import job at a time) instead of starting yet another.
+		active, err := j.store.ActiveRun(ctx, task.AccountID, task.ID)
 		if err != nil {
 			return err
 		}
-		r = nr
+		if active == nil {
+			nr, err := j.store.CreateRun(ctx, task.AccountID, task.ID, r.Kind)
+			if err != nil {
+				return err
+			}
+			active = &nr
+		}
+		r = *active
 	}
 	if err := j.store.StartRun(ctx, r.ID); err != nil {
 		return err
 	}
 	log := j.log.With("task_id", task.ID, "run_id", r.ID)
-	if r.Kind == store.RunResync && r.Counts.Pages == 0 && r.StartedAt == nil {
+	// Only the run the re-sync was asked with starts it; a replacement after a restart continues
+	// the re-sync the checkpoint holds.
+	if r.Kind == store.RunResync && r.ID == args.RunID && r.Counts.Pages == 0 && r.StartedAt == nil {
 		if err := j.importer.Resync(ctx, task); err != nil {
 			return err
 		}

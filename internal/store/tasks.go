@@ -216,6 +216,20 @@ func (s *Store) AcquireLease(ctx context.Context, taskID int64, owner string, un
 	return n == 1, nil
 }
 
+// ReleaseAllLeases frees the task leases a dead process left behind. Only valid on SQLite,
+// where a single process owns the database: at its start nobody can hold a lease, and a task
+// killed mid-run would otherwise wait for its lease to expire before it resumes.
+func (s *Store) ReleaseAllLeases(ctx context.Context) (int64, error) {
+	if s.engine != SQLite {
+		return 0, nil
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET lease_owner = '', lease_until = NULL WHERE lease_owner <> ''`)
+	if err != nil {
+		return 0, fmt.Errorf("store: release leases: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // ReleaseLease gives the task back.
 func (s *Store) ReleaseLease(ctx context.Context, taskID int64, owner string) error {
 	if _, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET lease_owner = '', lease_until = NULL WHERE id = $1 AND lease_owner = $2`, taskID, owner); err != nil {
