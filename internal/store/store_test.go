@@ -255,13 +255,19 @@ func TestSweepUnmarked(t *testing.T) {
 		if _, err := st.ApplyBatch(ctx, marked); err != nil {
 			t.Fatal(err)
 		}
-		n, err := st.SweepUnmarked(ctx, u.AccountID, task.ID, 99, store.SyncState{TaskID: task.ID, Phase: "history"})
+		if next, err := st.NextSyncMark(ctx, task.ID); err != nil || next != 100 {
+			t.Fatalf("next sync mark after 99: %d %v", next, err)
+		}
+		n, err := st.SweepUnmarked(ctx, u.AccountID, task.ID, 99, store.SyncState{TaskID: task.ID, Phase: "history", Fingerprint: "fp"})
 		if err != nil || n != 1 {
 			t.Fatalf("sweep: %d %v", n, err)
 		}
 		live, _, _ := st.Orders(ctx, u.AccountID, c.ID, store.OrderFilter{})
 		if len(live) != 1 || live[0].OrderID != "1" {
 			t.Fatalf("after sweep: %+v", live)
+		}
+		if got, err := st.SyncState(ctx, task.ID); err != nil || got.Fingerprint != "fp" || got.Phase != "history" {
+			t.Fatalf("checkpoint saved by the sweep: %+v %v", got, err)
 		}
 	})
 }
@@ -283,6 +289,16 @@ func TestLease(t *testing.T) {
 		}
 		if ok, _ := st.AcquireLease(ctx, task.ID, "w2", until); !ok {
 			t.Fatal("a released lease could not be taken")
+		}
+		// At the start of the single SQLite process every lease is a dead process's.
+		n, err := st.ReleaseAllLeases(ctx)
+		if st.Engine() == store.SQLite && (err != nil || n != 1) {
+			t.Fatalf("release all leases: %d %v", n, err)
+		}
+		if st.Engine() == store.SQLite {
+			if ok, _ := st.AcquireLease(ctx, task.ID, "w3", until); !ok {
+				t.Fatal("a lease freed at start could not be taken")
+			}
 		}
 	})
 }
