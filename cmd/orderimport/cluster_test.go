@@ -59,10 +59,10 @@ func TestCluster(t *testing.T) {
 		// emulator's clock squeeze arrivals together: at a pace of 10/s the emulator saw 11
 		// within a second now and then, at 9/s up to 10. Two of headroom keep the test about
 		// what it tests: two processes talking to one account at 8/s each would show as 16/s.
-		rateLimit      = 10
-		taskRate       = 8
-		rescueAfter    = 10 * time.Second
-		counterTZ      = "Europe/Moscow"
+		rateLimit   = 10
+		taskRate    = 8
+		rescueAfter = 10 * time.Second
+		counterTZ   = "Europe/Moscow"
 		// A bound for hangs, not a performance target: lightly loaded the 50 tasks finish in
 		// under a minute, but at a load average of 15 (parallel sessions on the 2 cores) a
 		// rescued run took more than 6 minutes to come round.
