@@ -3,6 +3,7 @@ package importer_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -107,4 +108,61 @@ func TestBackfillWindowInsertsAtTheTopNeedNoReRead(t *testing.T) {
 	if walks != 1 {
 		t.Errorf("the window was walked %d times, want once", walks)
 	}
+}
+
+// A split (RetailCRM moves some lines of an order into a new one): the new order's creation
+// entry names the order it came from as "ancestor". The importer re-fetches the ancestor too,
+// so its smaller totals arrive even if the feed said nothing else about it.
+func TestSplitRefetchesTheAncestor(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var ancestor, split int64
+	// RetailCRM as the split leaves it: the new order's creation entry carries "ancestor",
+	// and the entries that changed the ancestor's lines are not in the feed.
+	wrap := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			a, s := ancestor, split
+			mu.Unlock()
+			if r.URL.Path != "/api/v5/orders/history" || a == 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			var page map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+				t.Error(err)
+				return
+			}
+			var kept []any
+			for _, e := range page["history"].([]any) {
+				entry := e.(map[string]any)
+				id := int64(entry["order"].(map[string]any)["id"].(float64))
+				if id == a {
+					continue
+				}
+				if id == s && entry["created"] == true {
+					entry["ancestor"] = map[string]any{"id": a}
+				}
+				kept = append(kept, entry)
+			}
+			page["history"] = kept
+			b, _ := json.Marshal(page)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b)
+		})
+	}
+	h := newHarnessWrapped(t, spreadAccount(25, 60), importer.Config{}, store.Task{}, wrap)
+	h.mustRun()
+	a := h.emu.OrderIDs("")[7]
+	if err := h.emu.UpdateOrder(a, crmemu.Change{Field: "order_product.quantity", Value: 7.0}); err != nil {
+		t.Fatal(err)
+	}
+	s := h.emu.CreateOrder(crmemu.OrderInput{Items: []crmemu.ItemInput{{Price: 1000, Quantity: 1}}})
+	mu.Lock()
+	ancestor, split = a, s
+	mu.Unlock()
+	h.mustRun()
+	h.verify("after the split")
 }

@@ -106,6 +106,12 @@ type harness struct {
 
 func newHarness(t *testing.T, opts crmemu.Options, cfg importer.Config, task store.Task) *harness {
 	t.Helper()
+	return newHarnessWrapped(t, opts, cfg, task, nil)
+}
+
+// newHarnessWrapped serves the emulator through wrap (a RetailCRM that differs on purpose).
+func newHarnessWrapped(t *testing.T, opts crmemu.Options, cfg importer.Config, task store.Task, wrap func(http.Handler) http.Handler) *harness {
+	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, key: crmemu.DemoKey, ctz: "Europe/Moscow", now: time.Now}
 	if opts.Now != nil {
@@ -115,7 +121,11 @@ func newHarness(t *testing.T, opts crmemu.Options, cfg importer.Config, task sto
 		h.key = k
 	}
 	h.emu = crmemu.New(opts)
-	h.srv = httptest.NewServer(h.emu)
+	var handler http.Handler = h.emu
+	if wrap != nil {
+		handler = wrap(h.emu)
+	}
+	h.srv = httptest.NewServer(handler)
 	t.Cleanup(h.srv.Close)
 	st, err := store.Open(ctx, store.Location{Engine: store.SQLite, Path: filepath.Join(t.TempDir(), "test.db")})
 	if err != nil {
