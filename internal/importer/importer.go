@@ -285,7 +285,7 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 	r.sites = p.Sites
 	r.tz = p.AccountTZ
 	r.mapper = NewMapper(m, p.AccountTZ, counterTZ)
-	fp := fingerprint(spec, counter.Timezone, p, task.BackfillFrom)
+	fp := fingerprint(m.Spec(), counter.Timezone, p, task.BackfillFrom)
 
 	st, err := im.Store.SyncState(ctx, task.ID)
 	if err != nil {
@@ -313,8 +313,10 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 }
 
 // fingerprint digests everything the stored rows of a task are derived from besides the
-// orders themselves. The account timezone is in it because naive RetailCRM times are read in
-// it; the stores because a key that lost a store can no longer see (or hear of) its orders.
+// orders themselves. The mapping is the effective one (defaults merged), so equal mappings
+// written differently agree and a change of a default counts. The account timezone is in it
+// because naive RetailCRM times are read in it; the stores because a key that lost a store
+// can no longer see (or hear of) its orders.
 func fingerprint(spec map[string]string, counterTZ string, p *Prepared, backfillFrom string) string {
 	mappingJSON, _ := json.Marshal(spec) // map keys are sorted: equal mappings, equal text
 	sites := "*"
