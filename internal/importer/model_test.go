@@ -31,13 +31,14 @@ import (
 // write nothing and make only the three requests of an idle run.
 //
 //	go test ./internal/importer/ -run 'TestModel$' -seeds 5000   # a longer run
-//	go test ./internal/importer/ -run 'TestModel$' -seed 42 -v   # one seed, with its story
+//	go test ./internal/importer/ -run 'TestModel$' -seed 42 -v -story  # one seed, with its story
 var (
 	flagSeed      = flag.Int64("seed", 0, "TestModel: run only this seed")
 	flagSeeds     = flag.Int("seeds", 200, "TestModel: number of seeds")
 	flagSeedStart = flag.Int64("seedstart", 1, "TestModel: first seed")
 
 	flagModelParallel = flag.Int("modelparallel", 6, "TestModel: seeds run at once")
+	flagStory         = flag.Bool("story", false, "TestModel: log every seed's story, not only a failing one's")
 )
 
 func TestModel(t *testing.T) {
@@ -592,7 +593,7 @@ func (m *model) play() {
 		m.t.Errorf("idle run requests %v, want %v", got, want)
 	}
 	m.verify("after the idle run")
-	if testing.Verbose() {
+	if *flagStory {
 		m.t.Logf("story:\n  %s", strings.Join(m.story, "\n  "))
 	}
 }
