@@ -142,6 +142,8 @@ func TestControlChecksEveryConnection(t *testing.T) {
 		{"[::ffff:169.254.169.254]:80", false, false},
 		{"0.0.0.0:443", false, false},
 		{"[::]:443", false, false},
+		{"[::%eth0]:443", false, false}, // the zone must not hide the unspecified address
+		{"[::ffff:0.0.0.0%1]:443", false, false},
 		{"224.0.0.1:443", false, false},
 		{"255.255.255.255:443", false, false},
 		{"localhost:443", false, false}, // not an address: never expected here

@@ -115,6 +115,11 @@ func (p Policy) checkHost(host string) (string, error) {
 		if err := checkPrivateAllowed(ip); err != nil {
 			return "", err
 		}
+		// A zone names an interface of this machine: no CRM needs one, and it would not
+		// survive being written back into a URL unescaped.
+		if ip.Zone() != "" {
+			return "", errors.New("remove the zone (the part from %) from the IPv6 address")
+		}
 		return "[" + ip.String() + "]", nil
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
@@ -225,7 +230,8 @@ func checkPrivateAllowed(ip netip.Addr) error {
 // 169.254.169.254, fe80::/10), multicast, unspecified and broadcast are not,
 // in IPv4-mapped, NAT64 and 6to4 forms too.
 func reachableWhenPrivate(ip netip.Addr) bool {
-	ip = unembed(ip)
+	// Compared without its zone: "::%eth0" is the unspecified address all the same.
+	ip = unembed(ip.WithZone(""))
 	return ip.IsValid() && !ip.IsUnspecified() && !ip.IsLinkLocalUnicast() && !ip.IsMulticast() &&
 		ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }

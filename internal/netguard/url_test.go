@@ -157,6 +157,8 @@ func TestCheckURLAllowPrivate(t *testing.T) {
 		{"http://[::ffff:169.254.169.254]", "error: link-local"},
 		{"http://0.0.0.0:8080", "error: unspecified"},
 		{"http://[::]:8080", "error: unspecified"},
+		{"http://[::%250]:8080", "error: unspecified"}, // found by FuzzCheckURL
+		{"http://[fd00::1%25eth0]:8080", "error: remove the zone"},
 		{"http://224.0.0.1", "error: multicast"},
 		{"http://255.255.255.255", "error: never a CRM"},
 		{"http://[::1%25lo", "error: not a valid web address"},
