@@ -47,8 +47,11 @@ func FuzzCheckURL(f *testing.F) {
 		if len(labels) < 2 || host != strings.ToLower(host) || strings.HasSuffix(host, ".") {
 			t.Fatalf("%q accepted as host %q", raw, host)
 		}
+		// The WHATWG URL standard reads a host whose last label is a number (decimal, or 0x
+		// and hex digits, possibly none) as an IPv4 address; "0xx" is a name.
 		last := labels[len(labels)-1]
-		if strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x") {
+		hex, isHex := strings.CutPrefix(last, "0x")
+		if strings.Trim(last, "0123456789") == "" || isHex && strings.Trim(hex, "0123456789abcdef") == "" {
 			t.Fatalf("%q accepted with a numeric last label: %q", raw, host)
 		}
 		for _, suffix := range localSuffixes {
