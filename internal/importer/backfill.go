@@ -139,6 +139,7 @@ func (r *run) oldestDay(ctx context.Context, to string) (string, error) {
 // started is in no window otherwise, and the feed after the cursor does not name it.
 func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState, error) {
 	r.phase = PhaseBackfill
+	r.worked = true
 	from, err := time.Parse(day, st.BackfillFrom)
 	if err != nil {
 		return st, fmt.Errorf("importer: backfill start %q: %w", st.BackfillFrom, err)

@@ -192,6 +192,7 @@ func (r *run) catchUp(ctx context.Context, st store.SyncState) error {
 			}
 			p.lastID = e.ID
 			r.done++
+			r.worked = true
 		}
 		if r.sliceOver() && page.Pagination.TotalPageCount > 1 {
 			if err := flush(); err != nil {

@@ -152,21 +152,39 @@ func classify(err error) error {
 	return err
 }
 
-// classify is classify for the requests after the preflight. A key that passed the preflight
-// and is denied now has most likely lost a store that the request names in filter[sites]: the
-// next run's preflight sees the new access (and re-syncs), so that is no reason to park the
-// task as long as the key can still read orders.
+// classify is classify for the requests after the preflight.
 func (r *run) classify(ctx context.Context, err error) error {
+	return recheck(ctx, r.client, err)
+}
+
+// recheck classifies a failure of a RetailCRM request. An answer that would park the task
+// (access denied, no account at this address) is checked against the key check once more: if
+// the key still reads orders, the key most likely lost a store the request named in
+// filter[sites] (the next run's preflight sees the new access and re-syncs), or a proxy
+// answered one request with some page. Neither needs a person; an address that keeps answering
+// with a page, or that the SSRF guard refuses, answers the key check the same way and does.
+func recheck(ctx context.Context, c *retailcrm.Client, err error) error {
 	err = classify(err)
 	var ce *retailcrm.Error
-	if !errors.As(err, &ce) || ce.Kind != retailcrm.KindAccessDenied {
+	if !errors.As(err, &ce) || (ce.Kind != retailcrm.KindAccessDenied && ce.Kind != retailcrm.KindAccountNotFound) {
 		return err
 	}
-	cred, cerr := r.client.Credentials(ctx)
-	if cerr != nil || !cred.Can("order_read") {
+	cred, cerr := c.Credentials(ctx)
+	var again *retailcrm.Error
+	switch {
+	case cerr != nil && errors.As(cerr, &again) && again.Kind.Permanent():
+		return classify(cerr)
+	case cerr != nil:
+		// The key check did not get through either: nothing says a person must act.
+		return &Failure{Message: ce.Error() + "; the key check that followed failed too (" + cerr.Error() + "); the next run tries again", Err: err}
+	case !cred.Can("order_read"):
 		return err
 	}
-	return &Failure{Message: "the API key's access to stores changed during the run; the next run continues with the new access", Err: err}
+	msg := "the API key's access to stores changed during the run; the next run continues with the new access"
+	if ce.Kind == retailcrm.KindAccountNotFound {
+		msg = "RetailCRM answered a request with something other than its API while the account itself answers; the next run continues"
+	}
+	return &Failure{Message: msg, Err: err}
 }
 
 // ErrSliceDone means the run used up its time slice and must be continued by a new job
@@ -182,6 +200,7 @@ type run struct {
 	mapper   *Mapper
 	sites    []string // non-nil for keys limited to some stores
 	tz       *time.Location
+	worked   bool // read orders or feed entries (not an idle run)
 	counts   store.Counts
 	phase    string
 	done     int64
@@ -206,14 +225,14 @@ type Prepared struct {
 func Preflight(ctx context.Context, c *retailcrm.Client) (*Prepared, error) {
 	cred, err := c.Credentials(ctx)
 	if err != nil {
-		return nil, classify(err)
+		return nil, recheck(ctx, c, err)
 	}
 	if !cred.Can("order_read") {
 		return nil, &Failure{Permanent: true, Message: "the RetailCRM API key has no permission to read orders (order_read); enable it in RetailCRM: Администрирование → Интеграция → Ключи доступа к API"}
 	}
 	settings, err := c.Settings(ctx)
 	if err != nil {
-		return nil, classify(err)
+		return nil, recheck(ctx, c, err)
 	}
 	tzName := settings.Timezone
 	if tzName == "" {
@@ -309,7 +328,49 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 			return err
 		}
 	}
-	return r.catchUp(ctx, st)
+	if err := r.catchUp(ctx, st); err != nil {
+		return err
+	}
+	return r.confirmAccess(ctx, p)
+}
+
+// confirmAccess asks, after a run that read orders or feed entries, which stores the key may
+// read now. A change of store access leaves no entry in the feed: orders of a store lost in
+// the middle of the run were not seen or looked deleted, orders of a store gained were never
+// listed. The next run's preflight notices a lasting change; this notices one that was undone
+// by the time the run ended, and makes the next run re-sync.
+func (r *run) confirmAccess(ctx context.Context, p *Prepared) error {
+	if !r.worked {
+		return nil // an idle run read nothing a change could have hidden
+	}
+	cred, err := r.client.Credentials(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	var sites []string
+	if cred.SiteAccess == "access_selective" {
+		sites = append([]string{}, cred.SitesAvailable...)
+	}
+	if sitesKey(sites) == sitesKey(p.Sites) {
+		return nil
+	}
+	r.log.Info("the key's store access changed during the run; the next run re-syncs")
+	st, err := r.im.Store.SyncState(ctx, r.task.ID)
+	if err != nil {
+		return err
+	}
+	st.Fingerprint = ""
+	return r.im.Store.SaveSyncState(ctx, r.task.AccountID, st)
+}
+
+// sitesKey is a comparable form of a key's stores ("*": all of them).
+func sitesKey(sites []string) string {
+	if sites == nil {
+		return "*"
+	}
+	s := slices.Clone(sites)
+	slices.Sort(s)
+	return strings.Join(s, ",")
 }
 
 // fingerprint digests everything the stored rows of a task are derived from besides the
@@ -319,15 +380,12 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 // can no longer see (or hear of) its orders.
 func fingerprint(spec map[string]string, counterTZ string, p *Prepared, backfillFrom string) string {
 	mappingJSON, _ := json.Marshal(spec) // map keys are sorted: equal mappings, equal text
-	sites := "*"
-	if p.Sites != nil {
-		s := slices.Clone(p.Sites)
-		slices.Sort(s)
-		sites = strings.Join(s, ",")
-	}
+	sites := sitesKey(p.Sites)
 	h := sha256.New()
-	fmt.Fprintf(h, "mapping=%s\ncounter_tz=%s\naccount_tz=%s\nsites=%s\nbackfill_from=%s\n",
-		mappingJSON, counterTZ, p.AccountTZ.String(), sites, backfillFrom)
+	// The zone's "set at" time is in it too: a change undone before the next run still moves
+	// it, and orders read while the other zone was in force are then read again.
+	fmt.Fprintf(h, "mapping=%s\ncounter_tz=%s\naccount_tz=%s@%s\nsites=%s\nbackfill_from=%s\n",
+		mappingJSON, counterTZ, p.AccountTZ.String(), p.Settings.TimezoneSetAt, sites, backfillFrom)
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 

@@ -82,6 +82,10 @@ type Settings struct {
 	Timezone        string // IANA name, e.g. "Europe/Moscow"; RetailCRM timestamps are naive in this zone
 	DefaultCurrency string // e.g. "RUB"
 	SystemLanguage  string // e.g. "RU"
+
+	// TimezoneSetAt is the timezone's "updated_at" ("Y-m-d H:i:s", naive): it moves whenever
+	// the zone is set, so a change and its undoing between two reads still show.
+	TimezoneSetAt string
 }
 
 // Settings reads GET /api/v5/settings.
@@ -93,11 +97,11 @@ func (c *Client) Settings(ctx context.Context) (*Settings, error) {
 		return r.members(func(name []byte) (err error) {
 			switch string(name) {
 			case "timezone":
-				v.Timezone, err = r.setting()
+				v.Timezone, v.TimezoneSetAt, err = r.setting()
 			case "default_currency":
-				v.DefaultCurrency, err = r.setting()
+				v.DefaultCurrency, _, err = r.setting()
 			case "system_language":
-				v.SystemLanguage, err = r.setting()
+				v.SystemLanguage, _, err = r.setting()
 			default:
 				err = r.skip()
 			}
@@ -110,20 +114,24 @@ func (c *Client) Settings(ctx context.Context) (*Settings, error) {
 	return v, nil
 }
 
-// setting reads {"value": …, "updated_at": …}, or a bare scalar.
-func (r *reader) setting() (string, error) {
+// setting reads {"value": …, "updated_at": …}, or a bare scalar (no updated_at).
+func (r *reader) setting() (value, updatedAt string, err error) {
 	if r.dec.PeekKind() != '{' {
-		return r.str()
-	}
-	var value string
-	err := r.members(func(name []byte) (err error) {
-		if string(name) != "value" {
-			return r.skip()
-		}
 		value, err = r.str()
+		return value, "", err
+	}
+	err = r.members(func(name []byte) (err error) {
+		switch string(name) {
+		case "value":
+			value, err = r.str()
+		case "updated_at":
+			updatedAt, err = r.str()
+		default:
+			err = r.skip()
+		}
 		return err
 	})
-	return value, err
+	return value, updatedAt, err
 }
 
 // SystemInfo is GET /api/system-info: the CRM version and the account's public and technical URLs.

@@ -70,7 +70,7 @@ func TestGoldenSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Settings{Timezone: "Europe/Moscow", DefaultCurrency: "RUB", SystemLanguage: "RU"}); *s != want {
+	if want := (Settings{Timezone: "Europe/Moscow", TimezoneSetAt: "2021-02-08 08:29:40", DefaultCurrency: "RUB", SystemLanguage: "RU"}); *s != want {
 		t.Errorf("Settings = %+v, want %+v", *s, want)
 	}
 }
