@@ -30,7 +30,7 @@ import (
 // mapping, field by field, with deletions reflected and nothing doubled; a second run must
 // write nothing and make only the three requests of an idle run.
 //
-//	go test ./internal/importer/ -run 'TestModel$' -seeds 5000   # a longer run
+//	go test ./internal/importer/ -run 'TestModel$' -seeds 5000 -timeout 0  # a longer run
 //	go test ./internal/importer/ -run 'TestModel$' -seed 42 -v -story  # one seed, with its story
 var (
 	flagSeed      = flag.Int64("seed", 0, "TestModel: run only this seed")
