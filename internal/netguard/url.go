@@ -72,6 +72,11 @@ func (p Policy) CheckURL(raw string) (string, error) {
 			return "", errors.New("the address must start with https:// (RetailCRM accepts API calls over HTTPS only)")
 		}
 	default:
+		// A long "scheme" is more likely pasted text than a scheme; naming it would
+		// echo what may be a secret back into the form.
+		if len(u.Scheme) > 10 {
+			return "", errors.New("the address must start with https://")
+		}
 		return "", fmt.Errorf("the address must start with https://, not %s://", u.Scheme)
 	}
 	if u.User != nil {
