@@ -316,7 +316,7 @@ func (r *report) writeCeiling(w func(string, ...any), c *ceilingResult) {
 			run.ratio(c.Orders), run.Requests, endpoints(run.ByEndpoint), run.requestEfficiency(c.Orders), run.pacing(), run.RateLimited, run.MaxInWindow)
 	}
 	if wr := c.Wide; wr != nil {
-		w("| WindowTarget %d (experiment, not the default) | %s | %.0f | %.3f | %d (%s) | %.3f | %.3f | %d | %d |\n", wideTarget, secs(wr.Wall),
+		w("| WindowTarget %d (the former default, for comparison) | %s | %.0f | %.3f | %d (%s) | %.3f | %.3f | %d | %d |\n", wideTarget, secs(wr.Wall),
 			float64(c.Orders)/wr.Wall.Seconds(), wr.ratio(c.Orders), wr.Requests, endpoints(wr.ByEndpoint), wr.requestEfficiency(c.Orders),
 			wr.pacing(), wr.RateLimited, wr.MaxInWindow)
 	}

@@ -83,26 +83,47 @@ func (r *run) startResync(ctx context.Context, st store.SyncState, fp string) (s
 // count asks RetailCRM how many orders a filter matches, with the smallest page.
 func (r *run) count(ctx context.Context, f retailcrm.OrdersFilter) (int, error) {
 	f.Sites = r.sites
-	p, err := r.client.Orders(ctx, f, 1, 20)
+	p, err := r.client.Orders(ctx, f, 1, countLimit)
 	if err != nil {
 		return 0, r.classify(ctx, err)
 	}
 	return p.Pagination.TotalCount, nil
 }
 
-// oldestDay finds the day of the key's oldest order by bisecting on createdAtTo: about 15
-// requests whatever the account's size, and independent of the list's undocumented sort order.
+// oldestDay finds the day of the key's oldest order. Lists appear to come newest first, so the
+// last page of everything up to `to` names a candidate, confirmed by one count; when it is not
+// the oldest (the sort is undocumented), a bisection on createdAtTo finds it: about 15 requests
+// whatever the account's size. At RetailCRM's 10 requests/s the candidate saves a first run
+// over a second and a half.
 func (r *run) oldestDay(ctx context.Context, to string) (string, error) {
 	hiT, err := time.Parse(day, to)
 	if err != nil {
 		return "", err
 	}
-	total, err := r.count(ctx, retailcrm.OrdersFilter{CreatedAtTo: to})
+	f := retailcrm.OrdersFilter{CreatedAtTo: to, Sites: r.sites}
+	p, err := r.client.Orders(ctx, f, 1, countLimit)
 	if err != nil {
-		return "", err
+		return "", r.classify(ctx, err)
 	}
+	total := p.Pagination.TotalCount
 	if total == 0 {
 		return to, nil
+	}
+	if last := (total + countLimit - 1) / countLimit; last > 1 {
+		if p, err = r.client.Orders(ctx, f, last, countLimit); err != nil {
+			return "", r.classify(ctx, err)
+		}
+	}
+	if cand, ok := oldestCreated(p.Orders); ok && !cand.After(hiT) {
+		n, err := r.count(ctx, retailcrm.OrdersFilter{CreatedAtTo: cand.AddDate(0, 0, -1).Format(day)})
+		if err != nil {
+			return "", err
+		}
+		if n == 0 {
+			// Nothing before the candidate's day, and an order on it: it is the oldest day.
+			return cand.Format(day), nil
+		}
+		hiT = cand.AddDate(0, 0, -1)
 	}
 	lo := earliestDay // invariant: count(≤ lo-1) == 0 is unknown until checked
 	n, err := r.count(ctx, retailcrm.OrdersFilter{CreatedAtTo: lo.Format(day)})
@@ -130,6 +151,28 @@ func (r *run) oldestDay(ctx context.Context, to string) (string, error) {
 		}
 	}
 	return hi.Format(day), nil
+}
+
+// countLimit is the smallest page RetailCRM serves, used where only the total matters.
+const countLimit = 20
+
+// oldestCreated is the earliest creation day among orders; orders with an unreadable date
+// (RetailCRM's own would not have one) are passed over.
+func oldestCreated(orders []retailcrm.Order) (time.Time, bool) {
+	var oldest time.Time
+	for _, o := range orders {
+		if len(o.CreatedAt) < len(day) {
+			continue
+		}
+		d, err := time.Parse(day, o.CreatedAt[:len(day)])
+		if err != nil {
+			continue
+		}
+		if oldest.IsZero() || d.Before(oldest) {
+			oldest = d
+		}
+	}
+	return oldest, !oldest.IsZero()
 }
 
 // backfill reads the orders of [BackfillNext, BackfillTo] in day windows, oldest first. The
@@ -259,28 +302,9 @@ func (r *run) window(ctx context.Context, st store.SyncState, w window, pos *fee
 	f := w.filter(r.sites)
 	for attempt := 1; ; attempt++ {
 		seen := make(map[int64]bool)
-		total, pages := 0, 0
-		for page := 1; ; page++ {
-			p, err := r.client.Orders(ctx, f, page, r.im.Config.PageSize)
-			if err != nil {
-				return 0, r.classify(ctx, err)
-			}
-			pages++
-			total = p.Pagination.TotalCount
-			if page == 1 && total > r.im.Config.WindowTarget*2 && w.from.Before(w.to) {
-				return 0, errWindowTooBig
-			}
-			for _, o := range p.Orders {
-				seen[o.ID] = true
-			}
-			if len(p.Orders) > 0 {
-				if err := r.commit(ctx, p.Orders, nil, nil, st.ResyncMark); err != nil {
-					return 0, err
-				}
-			}
-			if p.Pagination.TotalPageCount <= page || len(p.Orders) == 0 {
-				break
-			}
+		total, pages, err := r.walkWindow(ctx, f, w, seen, st.ResyncMark)
+		if err != nil {
+			return 0, err
 		}
 		if pages == 1 {
 			// One answer is one consistent read: nothing can have shifted.
@@ -301,6 +325,66 @@ func (r *run) window(ctx context.Context, st store.SyncState, w window, pos *fee
 		if attempt >= r.im.Config.WindowMaxAttempts {
 			return 0, &Failure{Message: fmt.Sprintf("orders of %s–%s kept being deleted or moved while they were read (%d attempts); "+
 				"everything read so far is saved and the next run reads these days again", w.from.Format(day), w.to.Format(day), attempt)}
+		}
+	}
+}
+
+// walkWindow reads every page of f in order and commits each, noting the ids seen. The next
+// page is fetched and mapped while the last one is stored: the reads reach RetailCRM in the
+// same order and one at a time, so nothing about drift changes, but on two cores decoding and
+// mapping one page overlap with writing another (the own-cost benchmark: 1.85 → 1.3 × the
+// floor).
+func (r *run) walkWindow(ctx context.Context, f retailcrm.OrdersFilter, w window, seen map[int64]bool, mark int64) (total, pages int, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	// An error while a page is in flight cancels it; its goroutine ends on its own.
+	defer cancel()
+	type fetched struct {
+		p     *retailcrm.OrdersPage
+		batch preparedBatch
+		err   error
+	}
+	fetch := func(page int, prepare bool) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			p, err := r.client.Orders(ctx, f, page, r.im.Config.PageSize)
+			res := fetched{p: p, err: err}
+			if err == nil && prepare {
+				res.batch = r.prepare(p.Orders, nil)
+			}
+			ch <- res
+		}()
+		return ch
+	}
+	// The first page is not mapped in advance: it may say the window is too big.
+	next := fetch(1, false)
+	for page := 1; ; page++ {
+		res := <-next
+		if res.err != nil {
+			return 0, 0, r.classify(ctx, res.err)
+		}
+		p := res.p
+		pages++
+		total = p.Pagination.TotalCount
+		if page == 1 {
+			if total > r.im.Config.WindowTarget*2 && w.from.Before(w.to) {
+				return 0, 0, errWindowTooBig
+			}
+			res.batch = r.prepare(p.Orders, nil)
+		}
+		more := p.Pagination.TotalPageCount > page && len(p.Orders) > 0
+		if more {
+			next = fetch(page+1, true)
+		}
+		for _, o := range p.Orders {
+			seen[o.ID] = true
+		}
+		if len(p.Orders) > 0 {
+			if err := r.apply(ctx, res.batch, nil, mark); err != nil {
+				return 0, 0, err
+			}
+		}
+		if !more {
+			return total, pages, nil
 		}
 	}
 }

@@ -126,11 +126,15 @@ type existingOrder struct {
 // re-importing the same data costs reads only.
 func (s *Store) ApplyBatch(ctx context.Context, b Batch) (BatchResult, error) {
 	var res BatchResult
+	var hot *hotStatements
+	if len(b.Upserts) > 0 {
+		hot = s.prepareHot(ctx)
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res = BatchResult{}
 		now := s.nowUTC()
 		if len(b.Upserts) > 0 {
-			if err := s.applyUpserts(ctx, tx, b, now, &res); err != nil {
+			if err := s.applyUpserts(ctx, tx, hot, b, now, &res); err != nil {
 				return err
 			}
 		}
@@ -175,7 +179,22 @@ func placeholders(start, n int) string {
 	return sb.String()
 }
 
-func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, b Batch, now time.Time, res *BatchResult) error {
+// hotQuery runs a lookup by a list of ids through its prepared statement when the list is
+// a full page, and as a one-off statement otherwise.
+func hotQuery(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, prefix string, start int, args []any) (*sql.Rows, error) {
+	n := len(args) - (start - 1)
+	if prepared != nil && n == hotPage {
+		return tx.StmtContext(ctx, prepared).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, prefix+placeholders(start, n)+`)`, args...)
+}
+
+// applyUpserts writes a batch's rows; hot, when not nil, holds prepared statements.
+func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements, b Batch, now time.Time, res *BatchResult) error {
+	var byCRM, byID, upsertStmt *sql.Stmt
+	if hot != nil {
+		byCRM, byID, upsertStmt = hot.byCRM, hot.byID, hot.upsert
+	}
 	// An order whose mapped order_id changed still has a row under its old order_id: that row
 	// no longer exists under the mapping, so it is flagged deleted before the new one is written.
 	crmIDs := make([]any, 0, len(b.Upserts)+1)
@@ -185,8 +204,7 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, b Batch, now time.
 		crmIDs = append(crmIDs, o.CRMID)
 		newID[o.CRMID] = o.OrderID
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, crm_id, order_id FROM orders WHERE task_id = $1 AND deleted = $2 AND crm_id IN (`+
-		placeholders(3, len(crmIDs)-1)+`)`, append([]any{b.TaskID, false}, crmIDs[1:]...)...)
+	rows, err := hotQuery(ctx, tx, byCRM, liveByCRMIDSQL, hotByCRMArgsStart, append([]any{b.TaskID, false}, crmIDs[1:]...))
 	if err != nil {
 		return fmt.Errorf("look up orders by RetailCRM id: %w", err)
 	}
@@ -218,8 +236,7 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, b Batch, now time.
 	for _, o := range b.Upserts {
 		args = append(args, o.OrderID)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT id, crm_id, task_id, order_id, hash, deleted FROM orders WHERE counter_id = $1 AND order_id IN (`+
-		placeholders(2, len(b.Upserts))+`)`, args...)
+	rows, err = hotQuery(ctx, tx, byID, existingByIDSQL, hotByIDArgsStart, args)
 	if err != nil {
 		return fmt.Errorf("look up existing orders: %w", err)
 	}
@@ -238,8 +255,8 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, b Batch, now time.
 		return err
 	}
 
-	// The statements are prepared once per batch: re-parsing the upsert for every row cost
-	// SQLite more than executing it (bench: BenchmarkApplyBatchInsert).
+	// The statements are prepared at most once per batch: re-parsing the upsert for every row
+	// cost SQLite more than executing it (bench: BenchmarkApplyBatchInsert).
 	var mark, upsert *sql.Stmt
 	defer func() {
 		for _, st := range []*sql.Stmt{mark, upsert} {
@@ -269,7 +286,9 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, b Batch, now time.
 			return err
 		}
 		if upsert == nil {
-			if upsert, err = tx.PrepareContext(ctx, upsertOrderSQL); err != nil {
+			if upsertStmt != nil {
+				upsert = tx.StmtContext(ctx, upsertStmt)
+			} else if upsert, err = tx.PrepareContext(ctx, upsertOrderSQL); err != nil {
 				return fmt.Errorf("prepare order upsert: %w", err)
 			}
 		}

@@ -50,6 +50,7 @@ type Store struct {
 	listen *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
 	path   string
 	now    func() time.Time
+	hot    hotStatements
 }
 
 // Location is a parsed ORDERIMPORT_DB value.
@@ -146,6 +147,7 @@ func (s *Store) nowUTC() time.Time { return s.now().UTC().Truncate(time.Microsec
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	err0 := s.closeHot()
 	err1 := s.w.Close()
 	var err2 error
 	if s.r != s.w {
@@ -154,7 +156,7 @@ func (s *Store) Close() error {
 	if s.listen != nil {
 		s.listen.Close()
 	}
-	return errors.Join(err1, err2)
+	return errors.Join(err0, err1, err2)
 }
 
 // Ping checks that the database answers (readiness).
