@@ -41,6 +41,12 @@ type env struct {
 
 func newEnv(t *testing.T, emuOpts crmemu.Options) *env {
 	t.Helper()
+	return newEnvWith(t, emuOpts, jobsConfigForTests())
+}
+
+// newEnvWith is newEnv with its own job system settings.
+func newEnvWith(t *testing.T, emuOpts crmemu.Options, jobsCfg jobs.Config) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	emu := crmemu.New(emuOpts)
 	crm := httptest.NewServer(emu)
@@ -49,8 +55,7 @@ func newEnv(t *testing.T, emuOpts crmemu.Options) *env {
 	dir := t.TempDir()
 	cfg := config.Config{DB: store.Location{Engine: store.SQLite, Path: filepath.Join(dir, "test.db")}, AllowPrivate: true}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, cfg, log, app.Options{Workers: 2, Migrate: true,
-		Jobs: jobsConfigForTests()})
+	a, err := app.New(ctx, cfg, log, app.Options{Workers: 2, Migrate: true, Jobs: jobsCfg})
 	if err != nil {
 		t.Fatal(err)
 	}

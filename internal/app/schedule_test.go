@@ -154,3 +154,30 @@ func TestRepeatedFailuresNeedAttention(t *testing.T) {
 		}
 	}
 }
+
+// The run history is pruned: runs finished longer ago than the retention go, each task's
+// newest ones stay, and what the API lists is what is left.
+func TestRunHistoryIsPruned(t *testing.T) {
+	cfg := jobsConfigForTests()
+	cfg.RunRetention, cfg.RunsKept = time.Nanosecond, 2 // every finished run is old
+	e := newEnvWith(t, crmemu.Options{Seed: 6, Orders: 10}, cfg)
+	task := e.createTask(e.counter(), map[string]any{"name": "pruned", "retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey}})
+	ids := []int64{e.lastRun(task.ID).ID}
+	for range 3 {
+		ids = append(ids, e.runNow(task.ID).ID)
+	}
+	n, err := e.app.Jobs.PruneRuns(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d runs, %v; want the 2 oldest of 4", n, err)
+	}
+	var runs struct{ Runs []runOut }
+	if st := e.do("GET", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &runs); st != 200 {
+		t.Fatalf("list runs: %d", st)
+	}
+	if len(runs.Runs) != 2 || runs.Runs[0].ID != ids[3] || runs.Runs[1].ID != ids[2] {
+		t.Fatalf("runs left %+v, want the newest two %d, %d", runs.Runs, ids[3], ids[2])
+	}
+	if st := e.do("GET", fmt.Sprintf("/api/v1/runs/%d", ids[0]), nil, nil); st != 404 {
+		t.Fatalf("a pruned run answers %d, want 404", st)
+	}
+}

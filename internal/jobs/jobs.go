@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -90,6 +91,12 @@ type Config struct {
 	// AccountWait is how long a job waits in place for a RetailCRM account that another
 	// worker is talking to (PostgreSQL) before it goes to the back of the queue.
 	AccountWait time.Duration
+	// RunRetention is how long finished runs are kept (default 90 days); RunsKept is how many
+	// of each task's newest runs are kept whatever their age (default 100). The scheduler
+	// prunes at most every PruneEvery (default an hour).
+	RunRetention time.Duration
+	RunsKept     int
+	PruneEvery   time.Duration
 }
 
 func (c *Config) defaults() {
@@ -111,6 +118,15 @@ func (c *Config) defaults() {
 	if c.AccountWait == 0 {
 		c.AccountWait = time.Second
 	}
+	if c.RunRetention == 0 {
+		c.RunRetention = 90 * 24 * time.Hour
+	}
+	if c.RunsKept == 0 {
+		c.RunsKept = 100
+	}
+	if c.PruneEvery == 0 {
+		c.PruneEvery = time.Hour
+	}
 }
 
 // jobTimeout is when River cancels an attempt: the slice plus room to finish the page in
@@ -131,6 +147,9 @@ type Jobs struct {
 	now      func() time.Time
 	// OnRunFinished, when set, is told about every run that reached a final status (metrics).
 	OnRunFinished func(store.Run)
+
+	pruneMu   sync.Mutex
+	nextPrune time.Time
 }
 
 // New builds the job system over the store's database.
@@ -365,5 +384,38 @@ func (w *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	if n > 0 {
 		w.j.log.Info("scheduler enqueued due tasks", "tasks", n)
 	}
+	w.j.pruneIfDue(ctx)
 	return nil
+}
+
+// pruneIfDue prunes the run history when PruneEvery has passed since this process last did.
+// A failure is logged, not returned: the tick's work is done, and the next prune tries again.
+func (j *Jobs) pruneIfDue(ctx context.Context) {
+	now := j.now()
+	j.pruneMu.Lock()
+	due := !now.Before(j.nextPrune)
+	if due {
+		j.nextPrune = now.Add(j.cfg.PruneEvery)
+	}
+	j.pruneMu.Unlock()
+	if !due {
+		return
+	}
+	if _, err := j.PruneRuns(ctx); err != nil {
+		j.log.Warn("pruning the run history failed; the next tick after "+j.cfg.PruneEvery.String()+" tries again", "err", err)
+	}
+}
+
+// PruneRuns deletes the runs that finished more than RunRetention ago, keeping each task's
+// newest RunsKept runs (store.PruneRuns).
+func (j *Jobs) PruneRuns(ctx context.Context) (int64, error) {
+	before := j.now().Add(-j.cfg.RunRetention)
+	n, err := j.store.PruneRuns(ctx, before, j.cfg.RunsKept)
+	if err != nil {
+		return n, fmt.Errorf("jobs: prune runs: %w", err)
+	}
+	if n > 0 {
+		j.log.Info("old runs pruned", "runs", n, "finished_before", before.UTC().Format(time.RFC3339), "kept_per_task", j.cfg.RunsKept)
+	}
+	return n, nil
 }

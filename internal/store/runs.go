@@ -332,3 +332,36 @@ func (s *Store) CreateRun(ctx context.Context, accountID, taskID int64, kind str
 	})
 	return r, err
 }
+
+// pruneBatch bounds one DELETE of PruneRuns, so that a first prune of a large history does not
+// hold the writer (SQLite's only one) for long.
+const pruneBatch = 1000
+
+// PruneRuns deletes the runs that finished before `before`, except each task's newest `keep`
+// runs, whatever their age: the history of a task stays readable however rarely it runs, while
+// an hourly task stops adding 8,760 rows (each with up to MaxRunIssues issues) a year. Runs
+// still queued or running have no finish time and are never touched. It reports how many went.
+func (s *Store) PruneRuns(ctx context.Context, before time.Time, keep int) (int64, error) {
+	keep = max(keep, 1) // the newest run is what the task page shows
+	var total int64
+	for {
+		// The keep-th newer run of the same task is found by the (task_id, id) index; a task
+		// with no more than keep runs yields no row, and the comparison with NULL keeps them all.
+		res, err := s.w.ExecContext(ctx, `DELETE FROM runs WHERE id IN (
+			SELECT r.id FROM runs r
+			WHERE r.finished_at IS NOT NULL AND r.finished_at < $1
+			AND r.id < (SELECT n.id FROM runs n WHERE n.task_id = r.task_id ORDER BY n.id DESC LIMIT 1 OFFSET $2)
+			ORDER BY r.id LIMIT $3)`, before.UTC(), keep-1, pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("store: prune runs finished before %s: %w", before.UTC().Format(time.DateOnly), err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("store: prune runs: %w", err)
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}
