@@ -195,6 +195,14 @@ func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState
 	if err != nil {
 		return st, fmt.Errorf("importer: backfill position %q: %w", st.BackfillNext, err)
 	}
+	if to.Before(from) {
+		// "Today" in the account's zone can be before the first day: a re-sync after the
+		// zone moved west, when the first run found the oldest order (or none) today, or a
+		// chosen start in the future. Planned as it is, no window would be read and the
+		// re-sync's sweep would flag every order deleted (model test, seeds 6147 and 6308).
+		// One window, open at its end, reads all the plan covers.
+		to = from
+	}
 	pos, err := cursorOf(st)
 	if err != nil {
 		return st, err

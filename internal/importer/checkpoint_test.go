@@ -219,3 +219,30 @@ func TestStoreAccessNarrowedAndWidened(t *testing.T) {
 	h.mustRun()
 	h.verify("after the key lost a store during a run")
 }
+
+// A re-sync plans its windows from the first run's first day to today in the account's zone.
+// When the zone moves west, today can be the day before that first day (here the first run
+// found no orders, so its first day was its today); such an inverted plan must still read
+// every order, or the re-sync's sweep flags them all deleted (model test, seeds 6147, 6308).
+func TestResyncAfterTheZoneMovedTodayBack(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 13, 30, 0, 0, time.UTC) // 2 June in Kiritimati, 1 June in Los Angeles
+	h := newHarness(t, crmemu.Options{Seed: 25, Orders: 0, OrderSize: "small", Timezone: "Pacific/Kiritimati",
+		Now: func() time.Time { return now }}, importer.Config{PageSize: 20, WindowTarget: 40}, store.Task{})
+	h.mustRun()
+	for range 5 {
+		h.emu.CreateOrder(crmemu.OrderInput{})
+	}
+	if r := h.mustRun(); r.Counts.Created != 5 {
+		t.Fatalf("the feed brought %+v, want 5 created", r.Counts)
+	}
+	h.verify("after the orders came through the feed")
+	if err := h.emu.SetTimezone("America/Los_Angeles"); err != nil {
+		t.Fatal(err)
+	}
+	r := h.mustRun() // the zone is in the fingerprint: a re-sync from 2 June to 1 June
+	if r.Counts.Deleted != 0 || r.Counts.Fetched != 5 {
+		t.Errorf("the re-sync read %d orders and flagged %d deleted; want 5 read, none deleted", r.Counts.Fetched, r.Counts.Deleted)
+	}
+	h.verify("after the re-sync in the new zone")
+}
