@@ -86,7 +86,7 @@ func TestResyncNeverHidesOrders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmemu.Options{Seed: 31, Orders: 400, OrderSize: "small"})
 	c := e.counter()
-	task := e.createTask(c, map[string]any{"name": "t", "retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey}})
+	task := e.emuTask(c, "t")
 	if r := e.lastRun(task.ID); !succeeded(r) {
 		t.Fatalf("first run: %+v", r)
 	}
@@ -198,7 +198,7 @@ func TestMappingChangeReappliesToStoredOrders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, crmemu.Options{Seed: 32, Orders: 300, OrderSize: "small"})
 	c := e.counter()
-	task := e.createTask(c, map[string]any{"name": "t", "retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey}})
+	task := e.emuTask(c, "t")
 	if r := e.lastRun(task.ID); !succeeded(r) {
 		t.Fatalf("first run: %+v", r)
 	}
@@ -258,7 +258,7 @@ func TestFailedRunKeepsWhatItCommitted(t *testing.T) {
 			once.Do(func() { e.emu.InjectFault(crmemu.Fault500, 5, "/api/v5/orders") })
 		}
 	})
-	task := e.createTask(c, map[string]any{"name": "t", "retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey}})
+	task := e.emuTask(c, "t")
 	failed := e.lastRun(task.ID)
 	var full struct {
 		runOut

@@ -30,6 +30,13 @@ func (e *env) createTask(counterID int64, body map[string]any) taskOut {
 	return task
 }
 
+// emuTask creates an active task named name that imports from the env's emulator with its
+// demo key.
+func (e *env) emuTask(counterID int64, name string) taskOut {
+	e.t.Helper()
+	return e.createTask(counterID, map[string]any{"name": name, "retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey}})
+}
+
 func (e *env) counter() int64 {
 	e.t.Helper()
 	var c struct{ ID int64 }
@@ -107,7 +114,7 @@ func TestSchedulerRunsDueTasksOnly(t *testing.T) {
 func TestRejectedKeyParksTheTask(t *testing.T) {
 	e := newEnv(t, crmemu.Options{Seed: 6, Orders: 10})
 	c := e.counter()
-	task := e.createTask(c, map[string]any{"name": "t", "retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey}})
+	task := e.emuTask(c, "t")
 	e.lastRun(task.ID)
 
 	e.emu.RemoveKey(crmemu.DemoKey) // the shop revoked the key in RetailCRM
@@ -161,7 +168,7 @@ func TestRunHistoryIsPruned(t *testing.T) {
 	cfg := jobsConfigForTests()
 	cfg.RunRetention, cfg.RunsKept = time.Nanosecond, 2 // every finished run is old
 	e := newEnvWith(t, crmemu.Options{Seed: 6, Orders: 10}, cfg)
-	task := e.createTask(e.counter(), map[string]any{"name": "pruned", "retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey}})
+	task := e.emuTask(e.counter(), "pruned")
 	ids := []int64{e.lastRun(task.ID).ID}
 	for range 3 {
 		ids = append(ids, e.runNow(task.ID).ID)

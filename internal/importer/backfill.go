@@ -82,12 +82,21 @@ func (r *run) startResync(ctx context.Context, st store.SyncState, fp string) (s
 
 // count asks RetailCRM how many orders a filter matches, with the smallest page.
 func (r *run) count(ctx context.Context, f retailcrm.OrdersFilter) (int, error) {
-	f.Sites = r.sites
-	p, err := r.client.Orders(ctx, f, 1, countLimit)
+	p, err := r.smallPage(ctx, f, 1)
 	if err != nil {
-		return 0, r.classify(ctx, err)
+		return 0, err
 	}
 	return p.Pagination.TotalCount, nil
+}
+
+// smallPage reads one page of the smallest size of the key's orders matching f.
+func (r *run) smallPage(ctx context.Context, f retailcrm.OrdersFilter, page int) (*retailcrm.OrdersPage, error) {
+	f.Sites = r.sites
+	p, err := r.client.Orders(ctx, f, page, countLimit)
+	if err != nil {
+		return nil, r.classify(ctx, err)
+	}
+	return p, nil
 }
 
 // oldestDay finds the day of the key's oldest order. Lists appear to come newest first, so the
@@ -100,18 +109,18 @@ func (r *run) oldestDay(ctx context.Context, to string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f := retailcrm.OrdersFilter{CreatedAtTo: to, Sites: r.sites}
-	p, err := r.client.Orders(ctx, f, 1, countLimit)
+	f := retailcrm.OrdersFilter{CreatedAtTo: to}
+	p, err := r.smallPage(ctx, f, 1)
 	if err != nil {
-		return "", r.classify(ctx, err)
+		return "", err
 	}
 	total := p.Pagination.TotalCount
 	if total == 0 {
 		return to, nil
 	}
 	if last := (total + countLimit - 1) / countLimit; last > 1 {
-		if p, err = r.client.Orders(ctx, f, last, countLimit); err != nil {
-			return "", r.classify(ctx, err)
+		if p, err = r.smallPage(ctx, f, last); err != nil {
+			return "", err
 		}
 	}
 	if cand, ok := oldestCreated(p.Orders); ok && !cand.After(hiT) {
@@ -351,20 +360,19 @@ func (r *run) walkWindow(ctx context.Context, f retailcrm.OrdersFilter, w window
 		batch preparedBatch
 		err   error
 	}
-	fetch := func(page int, prepare bool) <-chan fetched {
+	fetch := func(page int) <-chan fetched {
 		ch := make(chan fetched, 1)
 		go func() {
 			p, err := r.client.Orders(ctx, f, page, r.im.Config.PageSize)
 			res := fetched{p: p, err: err}
-			if err == nil && prepare {
+			if err == nil {
 				res.batch = r.prepare(p.Orders, nil)
 			}
 			ch <- res
 		}()
 		return ch
 	}
-	// The first page is not mapped in advance: it may say the window is too big.
-	next := fetch(1, false)
+	next := fetch(1)
 	for page := 1; ; page++ {
 		res := <-next
 		if res.err != nil {
@@ -373,15 +381,12 @@ func (r *run) walkWindow(ctx context.Context, f retailcrm.OrdersFilter, w window
 		p := res.p
 		pages++
 		total = p.Pagination.TotalCount
-		if page == 1 {
-			if total > r.im.Config.WindowTarget*2 && w.from.Before(w.to) {
-				return 0, 0, errWindowTooBig
-			}
-			res.batch = r.prepare(p.Orders, nil)
+		if page == 1 && total > r.im.Config.WindowTarget*2 && w.from.Before(w.to) {
+			return 0, 0, errWindowTooBig // its first page was mapped in vain; rare
 		}
 		more := p.Pagination.TotalPageCount > page && len(p.Orders) > 0
 		if more {
-			next = fetch(page+1, true)
+			next = fetch(page + 1)
 		}
 		for _, o := range p.Orders {
 			seen[o.ID] = true
