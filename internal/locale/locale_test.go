@@ -202,13 +202,13 @@ func TestPluralsAndPhrases(t *testing.T) {
 
 func TestAcceptLanguage(t *testing.T) {
 	for h, want := range map[string]string{
-		"":                            "en",
-		"ru":                          "ru",
-		"ru-RU,ru;q=0.9,en-US;q=0.8":  "ru",
-		"en-US,en;q=0.9,ru;q=0.8":     "en",
-		"de-DE":                       "en",
-		"uk, ru;q=0.5":                "ru",
-		"garbage;;;":                  "en",
+		"":                           "en",
+		"ru":                         "ru",
+		"ru-RU,ru;q=0.9,en-US;q=0.8": "ru",
+		"en-US,en;q=0.9,ru;q=0.8":    "en",
+		"de-DE":                      "en",
+		"uk, ru;q=0.5":               "ru",
+		"garbage;;;":                 "en",
 		"fr-FR,fr;q=0.9,ru-RU;q=0.7": "ru",
 	} {
 		if got := FromAcceptLanguage(h); got != want {
