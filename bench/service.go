@@ -12,6 +12,7 @@ import (
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/importer"
+	"orderimport/internal/locale"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
 )
@@ -109,12 +110,11 @@ func (s *service) addTask(ctx context.Context, crmURL string, rate float64, acti
 
 func (s *service) addTaskIn(ctx context.Context, counter int64, crmURL string, rate float64, active bool) (store.Task, error) {
 	t := store.Task{AccountID: s.account, CounterID: counter, Name: "bench", Active: active, Type: "retailcrm",
-		FrequencyHours: 1, CRMURL: crmURL, CRMKeyHint: secret.Hint(emuKey), RateLimit: rate}
-	sealed, err := s.app.Keyring.Seal([]byte(emuKey), importer.KeyAAD(s.account))
-	if err != nil {
+		FrequencyHours: 1, CRMURL: crmURL, RateLimit: rate}
+	var err error
+	if t.CRMKeySealed, t.CRMKeyHint, err = s.app.Tasks.Keys.Seal(s.account, emuKey); err != nil {
 		return t, err
 	}
-	t.CRMKeySealed = sealed
 	return s.app.Store.CreateTask(ctx, t)
 }
 
@@ -136,9 +136,9 @@ func (s *service) runOnce(ctx context.Context, t store.Task) (store.Run, error) 
 		}
 	}
 	status := store.RunSucceeded
-	msg := ""
+	var msg locale.Message
 	if err != nil {
-		status, msg = store.RunFailed, err.Error()
+		status, msg = store.RunFailed, importer.FailureMessage(err)
 	}
 	fin, ferr := st.FinishRun(ctx, r.ID, status, msg)
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
-	"orderimport/internal/imports"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // Demo account: printed at start; the data lives in a fresh directory.
@@ -79,7 +79,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	counter, err := a.Store.CreateCounter(ctx, u.AccountID, "Демо-магазин", "Europe/Moscow")
+	counterName := "Демо-магазин"
+	counter, err := a.Tasks.CreateCounter(ctx, u.AccountID, tasks.CounterInput{Name: &counterName})
 	if err != nil {
 		return err
 	}
@@ -90,9 +91,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	name, active, freq := "Заказы RetailCRM", true, 1
 	key := crmemu.DemoKey
 	sid, uid := "customFields."+crmemu.FieldSessionID, "customFields."+crmemu.FieldUserID
-	task, err := a.Imports.Create(ctx, u.AccountID, counter.ID, imports.Input{
+	task, err := a.Tasks.Create(ctx, u.AccountID, counter.ID, tasks.Input{
 		Name: &name, Active: &active, FrequencyHours: &freq,
-		RetailCRM: &imports.RetailCRMInput{URL: &emuURL, APIKey: &key},
+		RetailCRM: &tasks.RetailCRMInput{URL: &emuURL, APIKey: &key},
 		Mapping:   map[string]*string{"session_id": &sid, "user_id": &uid},
 	})
 	if err != nil {

@@ -10,10 +10,10 @@ import (
 
 	"orderimport/internal/app"
 	"orderimport/internal/config"
-	"orderimport/internal/importer"
 	"orderimport/internal/jobs"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -185,7 +185,7 @@ func checkSealedKeys(ctx context.Context, src *store.Store, kr *secret.Keyring, 
 	var failed []string
 	old := 0
 	for _, k := range keys {
-		if _, err := kr.Open(k.Sealed, importer.KeyAAD(k.AccountID)); err != nil {
+		if _, err := (&tasks.Keys{Keyring: kr}).OpenKey(store.Task{ID: k.TaskID, AccountID: k.AccountID, CRMKeySealed: k.Sealed}); err != nil {
 			failed = append(failed, fmt.Sprint(k.TaskID))
 			continue
 		}

@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"orderimport/internal/tasks"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"orderimport/internal/config"
-	"orderimport/internal/importer"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
 )
@@ -50,12 +50,12 @@ func TestMigrateFromSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := kr.Seal([]byte("the-retailcrm-api-key"), importer.KeyAAD(u.AccountID))
+	sealed, _, err := (&tasks.Keys{Keyring: kr}).Seal(u.AccountID, "the-retailcrm-api-key")
 	if err != nil {
 		t.Fatal(err)
 	}
 	task, err := src.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: counter.ID, Name: "Заказы", Active: true, Type: "retailcrm",
-		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: sealed, CRMKeyHint: "…-key", RateLimit: 10, Mapping: "{}"})
+		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: sealed, CRMKeyHint: "…-key", RateLimit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestMigrateFromSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain, err := secret.NewKeyring(k).Open(got.CRMKeySealed, importer.KeyAAD(u.AccountID)); err != nil || string(plain) != "the-retailcrm-api-key" {
+	if plain, err := (&tasks.Keys{Keyring: secret.NewKeyring(k)}).OpenKey(got); err != nil || plain != "the-retailcrm-api-key" {
 		t.Fatalf("the copied key does not open: %v", err)
 	}
 	var riverTables int

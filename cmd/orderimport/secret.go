@@ -52,7 +52,7 @@ func secretCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer a.Close()
-	rep, err := a.Imports.ResealKeys(ctx)
+	rep, err := a.Tasks.Keys.ResealKeys(ctx, a.Store)
 	if err != nil {
 		return err
 	}

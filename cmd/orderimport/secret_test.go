@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
+	"orderimport/internal/locale"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,10 +18,9 @@ import (
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
-	"orderimport/internal/importer"
-	"orderimport/internal/imports"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // runCLI runs the command as main does, with the environment the test set.
@@ -83,8 +83,8 @@ func startRunning(t *testing.T, db string) *running {
 func (r *running) createTask(t *testing.T, name string) store.Task {
 	t.Helper()
 	active, u, k := false, r.crm, crmemu.DemoKey
-	task, err := r.app.Imports.Create(context.Background(), r.account, r.counter, imports.Input{Name: &name, Active: &active,
-		RetailCRM: &imports.RetailCRMInput{URL: &u, APIKey: &k}})
+	task, err := r.app.Tasks.Create(context.Background(), r.account, r.counter, tasks.Input{Name: &name, Active: &active,
+		RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &k}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +98,11 @@ func (r *running) openAll() error {
 		return err
 	}
 	for _, task := range tasks {
-		b, err := r.app.Keyring.Open(task.CRMKeySealed, importer.KeyAAD(task.AccountID))
+		key, err := r.app.Tasks.Keys.OpenKey(task)
 		if err != nil {
 			return err
 		}
-		if string(b) != crmemu.DemoKey {
+		if key != crmemu.DemoKey {
 			return fmt.Errorf("task %d opened to another key", task.ID)
 		}
 	}
@@ -286,7 +286,7 @@ func TestTokenListAndRevoke(t *testing.T) {
 		t.Fatalf("audit: %+v %v", events, err)
 	}
 	for _, e := range events {
-		if strings.Contains(e.Detail, token) {
+		if strings.Contains(locale.Encode(e.Detail), token) {
 			t.Fatalf("the audit log holds the token: %+v", e)
 		}
 	}

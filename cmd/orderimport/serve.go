@@ -16,6 +16,7 @@ import (
 	"orderimport/internal/audit"
 	"orderimport/internal/config"
 	"orderimport/internal/jobs"
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
 
@@ -151,7 +152,7 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return err
 		}
-		a.Audit.RecordAs(ctx, operator, u.AccountID, audit.TokenRevoke, fmt.Sprintf("token:%d", tokenID), "revoked for the account of "+u.Email)
+		a.Audit.RecordAs(ctx, operator, u.AccountID, audit.TokenRevoke, fmt.Sprintf("token:%d", tokenID), locale.M("audit_token_revoked", "email", u.Email))
 		fmt.Fprintf(stdout, "token %d revoked\n", tokenID)
 		return nil
 	}
@@ -159,7 +160,7 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	a.Audit.RecordAs(ctx, operator, u.AccountID, audit.TokenCreate, fmt.Sprintf("token:%d", tok.ID), "for "+u.Email+", ending "+tok.Hint)
+	a.Audit.RecordAs(ctx, operator, u.AccountID, audit.TokenCreate, fmt.Sprintf("token:%d", tok.ID), locale.M("audit_token_created", "email", u.Email, "hint", tok.Hint))
 	fmt.Fprintln(stdout, value)
 	return nil
 }

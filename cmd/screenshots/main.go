@@ -22,8 +22,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"orderimport/internal/crmemu"
-	"orderimport/internal/imports"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 	"orderimport/internal/web/uitest"
 )
 
@@ -203,7 +203,7 @@ type seeded struct {
 // seed builds the account the screenshots show: the main counter with a finished import, a
 // task whose key RetailCRM no longer accepts, and a second counter whose import is running.
 func seed(ctx context.Context, srv *uitest.Server, slowURL string) (seeded, error) {
-	st, svc, acc := srv.App.Store, srv.App.Imports, srv.AccountID
+	st, svc, acc := srv.App.Store, srv.App.Tasks, srv.AccountID
 	var ids seeded
 	main, err := st.CreateCounter(ctx, acc, "Интернет-магазин", "Europe/Moscow")
 	if err != nil {
@@ -255,10 +255,10 @@ func seed(ctx context.Context, srv *uitest.Server, slowURL string) (seeded, erro
 	return ids, nil
 }
 
-func input(name, url, key string, active bool, mapping map[string]string) imports.Input {
+func input(name, url, key string, active bool, mapping map[string]string) tasks.Input {
 	freq := 1
-	in := imports.Input{Name: &name, Active: &active, FrequencyHours: &freq,
-		RetailCRM: &imports.RetailCRMInput{URL: &url, APIKey: &key}}
+	in := tasks.Input{Name: &name, Active: &active, FrequencyHours: &freq,
+		RetailCRM: &tasks.RetailCRMInput{URL: &url, APIKey: &key}}
 	if mapping != nil {
 		in.Mapping = map[string]*string{}
 		for k, v := range mapping {

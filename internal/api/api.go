@@ -1,6 +1,8 @@
-// Package api is the JSON API v1 of the contract: bearer-token (or browser session)
-// authentication, one handler file per resource, and the error envelope
-// {"error": {"code", "message", "field"}}.
+// Package api is the JSON API v1: bearer-token (or browser session) authentication, one
+// handler file per resource, and the error envelope {"error": {"code", "message", "field",
+// "detail", "fields"}}. It is an adapter over the use cases of internal/tasks: it decodes a
+// request, calls the use case and renders the answer, with every message in English or, when
+// the request says Accept-Language: ru, in Russian.
 package api
 
 import (
@@ -8,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,8 +17,9 @@ import (
 	"strings"
 
 	"orderimport/internal/audit"
-	"orderimport/internal/imports"
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // MaxBodyBytes bounds request bodies: the largest legitimate one (a task with a full mapping)
@@ -26,9 +28,9 @@ const MaxBodyBytes = 1 << 20
 
 // API serves /api/v1.
 type API struct {
-	Store   *store.Store
-	Imports *imports.Service
-	Log     *slog.Logger
+	Store *store.Store
+	Tasks *tasks.Service
+	Log   *slog.Logger
 	// SessionUser resolves a browser session (the web UI's cookie), when the UI is mounted.
 	SessionUser func(r *http.Request) (store.User, bool)
 }
@@ -70,7 +72,7 @@ func (a *API) Register(mux Mux) {
 	h("GET /api/v1/fields", a.fields)
 	h("GET /api/v1/audit", a.listAudit)
 	mux.Handle("/api/", a.authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint", "")
+		problem(w, r, http.StatusNotFound, locale.M("endpoint_not_found"), "")
 	})))
 }
 
@@ -85,7 +87,7 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 			via = audit.ViaToken
 			scheme, token, found := strings.Cut(h, " ")
 			if !found || !strings.EqualFold(scheme, "Bearer") {
-				writeError(w, http.StatusUnauthorized, "unauthorized", "use the header Authorization: Bearer <token> (a token from `orderimport token create`)", "")
+				problem(w, r, http.StatusUnauthorized, locale.M("auth_scheme"), "")
 				return
 			}
 			user, err := a.Store.UserByToken(r.Context(), strings.TrimSpace(token))
@@ -94,7 +96,7 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 					a.fail(w, r, err)
 					return
 				}
-				writeError(w, http.StatusUnauthorized, "unauthorized", "the API token is unknown or revoked", "")
+				problem(w, r, http.StatusUnauthorized, locale.M("token_unknown"), "")
 				return
 			}
 			u, ok = user, true
@@ -103,7 +105,7 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="orderimport"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "authentication required: send Authorization: Bearer <token>", "")
+			problem(w, r, http.StatusUnauthorized, locale.M("auth_required"), "")
 			return
 		}
 		ctx := audit.WithActor(context.WithValue(r.Context(), ctxKey{}, u), audit.FromRequest(r, u, via))
@@ -115,10 +117,22 @@ type errorBody struct {
 	Error errorDetail `json:"error"`
 }
 
+// errorDetail is the envelope's error: a stable code, the message in the reader's language,
+// the field it is about, verbatim words nobody can translate (RetailCRM's answer, an
+// expression's diagnostic), and on a 422 every invalid field at once.
 type errorDetail struct {
+	Code    string      `json:"code"`
+	Message string      `json:"message"`
+	Field   string      `json:"field,omitempty"`
+	Detail  string      `json:"detail,omitempty"`
+	Fields  []fieldJSON `json:"fields,omitempty"`
+}
+
+type fieldJSON struct {
+	Field   string `json:"field"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Detail  string `json:"detail,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -130,35 +144,56 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg, field string) {
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Field: field}})
+// printer is the language of the answer: English, or Russian when the request asks for it.
+func printer(r *http.Request) *locale.Printer {
+	return locale.For(locale.FromAcceptLanguage(r.Header.Get("Accept-Language")))
 }
 
-// fail maps an error from the layers below onto the contract's statuses; only faults of the
-// service itself are 5xx, and their details stay in the log.
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *imports.FieldError
-	var ce *imports.CRMError
+// problem answers an error: the message's code is the error's code.
+func problem(w http.ResponseWriter, r *http.Request, status int, msg locale.Message, field string) {
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: msg.Code, Message: printer(r).Msg(msg), Field: field, Detail: msg.Detail}})
+}
+
+// fail maps an error from the layers below onto the statuses of the API; only faults of the
+// service itself are 5xx, and their details stay in the log. rename maps the use case's field
+// names onto a route's own (the key check's fields are top-level).
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...func(string) string) {
+	field := func(f string) string {
+		for _, fn := range rename {
+			f = fn(f)
+		}
+		return f
+	}
+	p := printer(r)
+	var inv *tasks.InvalidError
+	var ce *tasks.CRMError
 	switch {
-	case errors.As(err, &fe):
-		writeError(w, http.StatusUnprocessableEntity, "invalid", fe.Field+" "+fe.Message, fe.Field)
-	case errors.As(err, &ce) && imports.AddressRefused(err):
-		writeError(w, http.StatusUnprocessableEntity, "address_refused", ce.Message, ce.Field)
+	case errors.As(err, &inv):
+		first := inv.First()
+		d := errorDetail{Code: first.Msg.Code, Message: p.Msg(first.Msg), Field: field(first.Field), Detail: first.Msg.Detail}
+		for _, f := range inv.Fields {
+			d.Fields = append(d.Fields, fieldJSON{Field: field(f.Field), Code: f.Msg.Code, Message: p.Msg(f.Msg), Detail: f.Msg.Detail})
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: d})
 	case errors.As(err, &ce):
-		writeError(w, http.StatusUnprocessableEntity, "retailcrm_rejected", "RetailCRM: "+ce.Message, ce.Field)
+		msg := ce.Msg
+		code := msg.Code
+		if ce.AddressRefused {
+			code = "address_refused"
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: errorDetail{Code: code, Message: p.Msg(msg),
+			Field: field(ce.Field), Detail: msg.Detail}})
 	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "not found", "")
+		problem(w, r, http.StatusNotFound, locale.M("not_found"), "")
 	case errors.Is(err, store.ErrBadCursor):
-		writeError(w, http.StatusBadRequest, "bad_request", "cursor is not valid: use next_cursor from a previous page", "cursor")
-	case errors.Is(err, imports.ErrRunActive):
-		writeError(w, http.StatusConflict, "conflict", err.Error(), "")
-	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, "conflict", err.Error(), "")
+		problem(w, r, http.StatusBadRequest, locale.M("cursor_invalid"), "cursor")
+	case errors.Is(err, tasks.ErrRunActive):
+		problem(w, r, http.StatusConflict, locale.M("run_active"), "")
 	case errors.Is(err, context.Canceled):
 		// The client went away; nothing to answer.
 	default:
 		a.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		writeError(w, http.StatusInternalServerError, "internal", "the service failed to handle the request; it has been logged", "")
+		problem(w, r, http.StatusInternalServerError, locale.M("internal"), "")
 	}
 }
 
@@ -181,24 +216,24 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &mbe):
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes), "")
+			problem(w, r, http.StatusRequestEntityTooLarge, locale.M("body_too_large", "max", MaxBodyBytes), "")
 		case errors.Is(err, io.EOF):
-			writeError(w, http.StatusBadRequest, "bad_request", "the request body is empty: send a JSON object", "")
+			problem(w, r, http.StatusBadRequest, locale.M("body_empty"), "")
 		case errors.As(err, &se):
-			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("the body is not valid JSON (at byte %d): %v", se.Offset, err), "")
+			problem(w, r, http.StatusBadRequest, locale.M("json_invalid_at", "offset", se.Offset).WithDetail(err.Error()), "")
 		default:
-			writeError(w, http.StatusBadRequest, "bad_request", "the body is not valid JSON: "+err.Error(), "")
+			problem(w, r, http.StatusBadRequest, locale.M("json_invalid").WithDetail(err.Error()), "")
 		}
 		return false
 	}
 	// More would miss a stray '}' or ']': it answers for the inside of an array or object.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "bad_request", "the body has data after the JSON object", "")
+		problem(w, r, http.StatusBadRequest, locale.M("body_trailing_data"), "")
 		return false
 	}
 	// A JSON null would leave v as it is, and a handler would act on an empty request.
 	if len(raw) == 0 || raw[0] != '{' {
-		writeError(w, http.StatusBadRequest, "bad_request", "the body must be a JSON object", "")
+		problem(w, r, http.StatusBadRequest, locale.M("body_not_object"), "")
 		return false
 	}
 	strict := json.NewDecoder(bytes.NewReader(raw))
@@ -207,42 +242,59 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &te):
-			field := te.Field
-			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("%s must be %s, not JSON %s", field, jsonType(te.Type.Kind().String()), te.Value), field)
+			problem(w, r, http.StatusBadRequest, locale.M("field_type", "field", te.Field, "want", jsonKind(te.Type.Kind().String()), "got", jsonValueKind(te.Value)), te.Field)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("unknown field %q", name), name)
+			problem(w, r, http.StatusBadRequest, locale.M("field_unknown", "name", name), name)
 		default:
-			writeError(w, http.StatusBadRequest, "bad_request", "the body is not valid JSON: "+err.Error(), "")
+			problem(w, r, http.StatusBadRequest, locale.M("json_invalid").WithDetail(err.Error()), "")
 		}
 		return false
 	}
 	return true
 }
 
-func jsonType(kind string) string {
+// jsonKind is the kind code ("kind.<code>" in the catalogues) of a Go type's kind.
+func jsonKind(kind string) string {
 	switch kind {
 	case "string":
-		return "a string"
+		return "text"
 	case "bool":
-		return "true or false"
+		return "bool"
 	case "int", "int64", "float64":
-		return "a number"
+		return "number"
 	case "map", "struct":
-		return "an object"
+		return "object"
 	case "slice":
-		return "a list"
-	case "ptr":
-		return "a value of another type"
+		return "list"
 	}
-	return kind
+	return "other"
+}
+
+// jsonValueKind is the kind code of a JSON value's type as encoding/json names it.
+func jsonValueKind(v string) string {
+	switch v {
+	case "string":
+		return "text"
+	case "number":
+		return "number"
+	case "bool":
+		return "bool"
+	case "array":
+		return "list"
+	case "object":
+		return "object"
+	case "null":
+		return "nil"
+	}
+	return "other"
 }
 
 // pathID parses the {id} path value; a malformed id is simply not found.
 func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusNotFound, "not_found", "not found", "")
+		problem(w, r, http.StatusNotFound, locale.M("not_found"), "")
 		return 0, false
 	}
 	return id, true

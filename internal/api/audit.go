@@ -5,23 +5,25 @@ import (
 	"strconv"
 	"time"
 
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
 
 type auditJSON struct {
-	ID        int64     `json:"id"`
-	At        time.Time `json:"at"`
-	Actor     string    `json:"actor"`
-	Action    string    `json:"action"`
-	Target    string    `json:"target"`
-	Detail    string    `json:"detail"`
-	IP        string    `json:"ip"`
-	UserAgent string    `json:"user_agent"`
+	ID         int64     `json:"id"`
+	At         time.Time `json:"at"`
+	Actor      string    `json:"actor"`
+	Action     string    `json:"action"`
+	Target     string    `json:"target"`
+	Detail     string    `json:"detail"`
+	DetailCode string    `json:"detail_code"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
 }
 
-func auditOut(e store.AuditEvent) auditJSON {
-	return auditJSON{ID: e.ID, At: e.CreatedAt, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: e.Detail,
-		IP: e.IP, UserAgent: e.UserAgent}
+func auditOut(p *locale.Printer, e store.AuditEvent) auditJSON {
+	return auditJSON{ID: e.ID, At: e.CreatedAt, Actor: e.Actor, Action: e.Action, Target: e.Target, Detail: p.MsgDetail(e.Detail),
+		DetailCode: e.Detail.Code, IP: e.IP, UserAgent: e.UserAgent}
 }
 
 // listAudit is the account's audit log, newest first: ?limit= (1–1000, default 100) and
@@ -32,7 +34,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "bad_request", "limit must be a whole number from 1 to 1000", "limit")
+			problem(w, r, http.StatusBadRequest, locale.M("limit_invalid", "max", 1000), "limit")
 			return
 		}
 		limit = n
@@ -41,7 +43,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "bad_request", "before must be an event id", "before")
+			problem(w, r, http.StatusBadRequest, locale.M("before_invalid"), "before")
 			return
 		}
 		before = n
@@ -51,9 +53,10 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	p := printer(r)
 	out := make([]auditJSON, 0, len(events))
 	for _, e := range events {
-		out = append(out, auditOut(e))
+		out = append(out, auditOut(p, e))
 	}
 	var next int64
 	if len(events) == limit {

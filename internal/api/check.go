@@ -2,40 +2,40 @@ package api
 
 import (
 	"net/http"
+	"strings"
+	"time"
 
-	"orderimport/internal/imports"
+	"orderimport/internal/tasks"
 )
 
 func (a *API) check(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		URL    string `json:"url"`
 		APIKey string `json:"api_key"`
+		TaskID int64  `json:"task_id"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	if in.URL == "" {
-		a.fail(w, r, &imports.FieldError{Field: "url", Message: "is required (for example https://shop.retailcrm.ru)"})
-		return
-	}
-	res, err := a.Imports.Check(r.Context(), in.URL, in.APIKey)
+	res, err := a.Tasks.Check(r.Context(), userFrom(r.Context()).AccountID, tasks.CheckInput{URL: in.URL, APIKey: in.APIKey, TaskID: in.TaskID})
 	if err != nil {
 		// The check's fields are top-level: url, api_key.
-		if fe, ok := err.(*imports.FieldError); ok {
-			err = &imports.FieldError{Field: trimPrefix(fe.Field), Message: fe.Message}
-		} else if ce, ok := err.(*imports.CRMError); ok {
-			err = &imports.CRMError{Field: trimPrefix(ce.Field), Message: ce.Message, Err: ce.Err}
-		}
-		a.fail(w, r, err)
+		a.fail(w, r, err, func(f string) string { return strings.TrimPrefix(f, "retailcrm.") })
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	p := printer(r)
+	names := make(map[string]string, len(res.Scopes))
+	for _, s := range res.Scopes {
+		if k := "scope." + s; p.Has(k) {
+			names[s] = p.T(k)
+		}
+	}
+	writeJSON(w, http.StatusOK, checkJSON{CheckResult: res, ScopeNames: names, TimezoneName: p.Zone(res.Timezone, time.Now())})
 }
 
-func trimPrefix(field string) string {
-	const p = "retailcrm."
-	if len(field) > len(p) && field[:len(p)] == p {
-		return field[len(p):]
-	}
-	return field
+// checkJSON is the check's answer with names for people beside RetailCRM's codes.
+type checkJSON struct {
+	*tasks.CheckResult
+	ScopeNames   map[string]string `json:"scope_names"`
+	TimezoneName string            `json:"timezone_name"`
 }

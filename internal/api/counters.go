@@ -2,11 +2,10 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 type counterJSON struct {
@@ -20,34 +19,12 @@ func counterOut(c store.Counter) counterJSON {
 	return counterJSON{ID: c.ID, Name: c.Name, Timezone: c.Timezone, CreatedAt: c.CreatedAt}
 }
 
-// DefaultTimezone is the contract's default counter timezone.
-const DefaultTimezone = "Europe/Moscow"
-
 func (a *API) createCounter(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Name     *string `json:"name"`
-		Timezone *string `json:"timezone"`
-	}
+	var in tasks.CounterInput
 	if !decode(w, r, &in) {
 		return
 	}
-	name := ""
-	if in.Name != nil {
-		name = strings.TrimSpace(*in.Name)
-	}
-	if name == "" || utf8.RuneCountInString(name) > 200 {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", "name is required, 1 to 200 characters", "name")
-		return
-	}
-	tz := DefaultTimezone
-	if in.Timezone != nil {
-		tz = strings.TrimSpace(*in.Timezone)
-	}
-	if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
-		writeError(w, http.StatusUnprocessableEntity, "invalid", "timezone must be an IANA time zone name such as Europe/Moscow", "timezone")
-		return
-	}
-	c, err := a.Store.CreateCounter(r.Context(), userFrom(r.Context()).AccountID, name, tz)
+	c, err := a.Tasks.CreateCounter(r.Context(), userFrom(r.Context()).AccountID, in)
 	if err != nil {
 		a.fail(w, r, err)
 		return

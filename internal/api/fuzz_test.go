@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"orderimport/internal/imports"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // FuzzDecode sends any body to the strict JSON reader of every request type: it either fills
@@ -32,9 +30,9 @@ func FuzzDecode(f *testing.F) {
 		var v any
 		switch which % 4 {
 		case 0:
-			v = new(imports.Input)
+			v = new(tasks.Input)
 		case 1:
-			v = new(imports.PreviewInput)
+			v = new(tasks.PreviewInput)
 		case 2:
 			v = new(struct {
 				Name     *string `json:"name"`
@@ -66,45 +64,6 @@ func FuzzDecode(f *testing.F) {
 		}
 		if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Fatalf("refusal content type %q", ct)
-		}
-	})
-}
-
-// FuzzOrderFilterFromQuery parses any query string: either it names the bad parameter and why,
-// or every value it returns is within the contract's bounds.
-func FuzzOrderFilterFromQuery(f *testing.F) {
-	for _, s := range []string{
-		"from=2026-01-01&to=2026-01-31&limit=1000&include_deleted=true&import_id=3&status=new&site=s&q=x&cursor=abc",
-		"from=2026-02-30", "limit=0", "limit=1001", "limit=-1", "include_deleted=maybe", "import_id=0", "to=2026-01-01&from=2026-02-01",
-		"from=%00", "limit=1e3", "from=+2026-01-01", "from=2026-1-1", "q=%E2%80%AE", "from=2026-01-01&from=1999-01-01",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		q, err := url.ParseQuery(raw)
-		if err != nil {
-			return
-		}
-		flt, field, msg := OrderFilterFromQuery(q)
-		if field != "" {
-			if msg == "" {
-				t.Fatalf("%q: refused %s without saying why", raw, field)
-			}
-			return
-		}
-		for _, d := range []string{flt.From, flt.To} {
-			if d == "" {
-				continue
-			}
-			if _, err := time.Parse("2006-01-02", d); err != nil {
-				t.Fatalf("%q: accepted date %q", raw, d)
-			}
-		}
-		if flt.From != "" && flt.To != "" && flt.From > flt.To {
-			t.Fatalf("%q: from %s after to %s", raw, flt.From, flt.To)
-		}
-		if flt.Limit < 1 || flt.Limit > 1000 || flt.TaskID < 0 {
-			t.Fatalf("%q: limit %d, import %d", raw, flt.Limit, flt.TaskID)
 		}
 	})
 }

@@ -1,13 +1,12 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
-	"orderimport/internal/imports"
 	"orderimport/internal/mapping"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 type taskJSON struct {
@@ -21,7 +20,9 @@ type taskJSON struct {
 	Mapping        map[string]string `json:"mapping"`
 	BackfillFrom   string            `json:"backfill_from,omitempty"`
 	Status         string            `json:"status"`
+	StatusCode     string            `json:"status_code"`
 	StatusMessage  string            `json:"status_message"`
+	StatusDetail   string            `json:"status_detail,omitempty"`
 	LastRun        *runJSON          `json:"last_run"`
 	NextRunAt      *time.Time        `json:"next_run_at"`
 	CreatedAt      time.Time         `json:"created_at"`
@@ -36,27 +37,17 @@ type taskCRMJSON struct {
 }
 
 func (a *API) taskOut(r *http.Request, t store.Task) (taskJSON, error) {
+	p := printer(r)
 	out := taskJSON{ID: t.ID, CounterID: t.CounterID, Name: t.Name, Active: t.Active, Type: t.Type, FrequencyHours: t.FrequencyHours,
 		RetailCRM: taskCRMJSON{URL: t.CRMURL, APIKeyHint: t.CRMKeyHint, RateLimit: t.RateLimit}, BackfillFrom: t.BackfillFrom,
-		Status: t.Status, StatusMessage: t.StatusMessage, NextRunAt: t.NextRunAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
-	// The effective mapping: the defaults with the task's own choices over them.
-	spec := map[string]string{}
-	if t.Mapping != "" {
-		if err := json.Unmarshal([]byte(t.Mapping), &spec); err != nil {
-			return out, err
-		}
-	}
-	eff := mapping.Default()
-	for f, e := range spec {
-		eff[f] = e
-	}
-	out.Mapping = eff
+		Mapping: tasks.EffectiveMapping(t.Mapping), Status: t.Status, StatusCode: t.StatusMsg.Code, StatusMessage: p.Msg(t.StatusMsg),
+		StatusDetail: t.StatusMsg.Detail, NextRunAt: t.NextRunAt, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 	last, err := a.Store.LastRun(r.Context(), t.AccountID, t.ID)
 	if err != nil {
 		return out, err
 	}
 	if last != nil {
-		lr := runOut(*last)
+		lr := runOut(p, *last)
 		out.LastRun = &lr
 	}
 	return out, nil
@@ -76,11 +67,11 @@ func (a *API) createImport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in imports.Input
+	var in tasks.Input
 	if !decode(w, r, &in) {
 		return
 	}
-	t, err := a.Imports.Create(r.Context(), userFrom(r.Context()).AccountID, counterID, in)
+	t, err := a.Tasks.Create(r.Context(), userFrom(r.Context()).AccountID, counterID, in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -133,11 +124,11 @@ func (a *API) updateImport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in imports.Input
+	var in tasks.Input
 	if !decode(w, r, &in) {
 		return
 	}
-	t, err := a.Imports.Update(r.Context(), userFrom(r.Context()).AccountID, id, in)
+	t, err := a.Tasks.Update(r.Context(), userFrom(r.Context()).AccountID, id, in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -150,7 +141,7 @@ func (a *API) deleteImport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := a.Imports.Delete(r.Context(), userFrom(r.Context()).AccountID, id); err != nil {
+	if err := a.Tasks.Delete(r.Context(), userFrom(r.Context()).AccountID, id); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -158,7 +149,7 @@ func (a *API) deleteImport(w http.ResponseWriter, r *http.Request) {
 }
 
 // fields describes the tracker's order fields and the default mapping (for clients building
-// a settings form).
+// a settings form), titled in the reader's language.
 func (a *API) fields(w http.ResponseWriter, r *http.Request) {
 	type fieldJSON struct {
 		Name     string `json:"name"`
@@ -167,10 +158,12 @@ func (a *API) fields(w http.ResponseWriter, r *http.Request) {
 		Help     string `json:"help"`
 		Default  string `json:"default"`
 	}
+	p := printer(r)
 	def := mapping.Default()
 	out := make([]fieldJSON, 0, len(mapping.Fields))
 	for _, f := range mapping.Fields {
-		out = append(out, fieldJSON{Name: f.Name, Required: f.Required, Title: f.TitleRU, Help: f.HelpRU, Default: def[f.Name]})
+		out = append(out, fieldJSON{Name: f.Name, Required: f.Required, Title: p.T("field." + f.Name), Help: p.T("field_help." + f.Name),
+			Default: def[f.Name]})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"fields": out})
 }

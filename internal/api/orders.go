@@ -5,9 +5,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // orderJSON has the contract's field names, shared with the CSV columns.
@@ -64,50 +65,6 @@ func inert(s string) string {
 	return s
 }
 
-// OrderFilterFromQuery parses the contract's query parameters; bad ones are named.
-func OrderFilterFromQuery(q map[string][]string) (store.OrderFilter, string, string) {
-	get := func(k string) string {
-		if v := q[k]; len(v) > 0 {
-			return strings.TrimSpace(v[0])
-		}
-		return ""
-	}
-	f := store.OrderFilter{From: get("from"), To: get("to"), Status: get("status"), Site: get("site"), Search: get("q"), Cursor: get("cursor")}
-	for _, k := range []string{"from", "to"} {
-		if v := get(k); v != "" {
-			if _, err := time.Parse("2006-01-02", v); err != nil {
-				return f, k, "must be a date YYYY-MM-DD"
-			}
-		}
-	}
-	if f.From != "" && f.To != "" && f.From > f.To {
-		return f, "to", "must not be before from"
-	}
-	if v := get("include_deleted"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return f, "include_deleted", "must be true or false"
-		}
-		f.IncludeDeleted = b
-	}
-	if v := get("import_id"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id <= 0 {
-			return f, "import_id", "must be an import id"
-		}
-		f.TaskID = id
-	}
-	f.Limit = 100
-	if v := get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return f, "limit", "must be a whole number from 1 to 1000"
-		}
-		f.Limit = n
-	}
-	return f, "", ""
-}
-
 func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 	counterID, ok := pathID(w, r)
 	if !ok {
@@ -119,9 +76,8 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f, field, msg := OrderFilterFromQuery(q)
-	if field != "" {
-		writeError(w, http.StatusBadRequest, "bad_request", field+" "+msg, field)
+	f, ok := orderFilter(w, r)
+	if !ok {
 		return
 	}
 	format := q.Get("format")
@@ -131,7 +87,7 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 		a.exportCSV(w, r, acc, counterID, f)
 		return
 	default:
-		writeError(w, http.StatusBadRequest, "bad_request", "format must be json or csv", "format")
+		problem(w, r, http.StatusBadRequest, locale.M("format_invalid"), "format")
 		return
 	}
 	orders, next, err := a.Store.Orders(r.Context(), acc, counterID, f)
@@ -146,10 +102,21 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"orders": out, "next_cursor": next})
 }
 
+// orderFilter reads the order filter of the query; a parameter that breaks a rule is a 400
+// naming it.
+func orderFilter(w http.ResponseWriter, r *http.Request) (store.OrderFilter, bool) {
+	f, bad := tasks.OrderQuery(r.URL.Query())
+	if len(bad) > 0 {
+		problem(w, r, http.StatusBadRequest, bad[0].Msg, bad[0].Field)
+		return f, false
+	}
+	return f, true
+}
+
 // exportCSV streams every matching order; nothing is held in memory but one row.
 func (a *API) exportCSV(w http.ResponseWriter, r *http.Request, acc, counterID int64, f store.OrderFilter) {
 	if f.Cursor != "" {
-		writeError(w, http.StatusBadRequest, "bad_request", "cursor is for format=json; the CSV export streams every matching order", "cursor")
+		problem(w, r, http.StatusBadRequest, locale.M("cursor_csv"), "cursor")
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")

@@ -20,13 +20,13 @@ import (
 	"orderimport/internal/audit"
 	"orderimport/internal/config"
 	"orderimport/internal/importer"
-	"orderimport/internal/imports"
 	"orderimport/internal/jobs"
 	"orderimport/internal/metrics"
 	"orderimport/internal/netguard"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 	"orderimport/internal/web"
 )
 
@@ -49,7 +49,7 @@ type App struct {
 	Keyring  *secret.Keyring
 	Importer *importer.Importer
 	Jobs     *jobs.Jobs
-	Imports  *imports.Service
+	Tasks    *tasks.Service
 	API      *api.API
 	Web      *web.Web
 	Metrics  *metrics.Metrics
@@ -89,7 +89,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.Metrics.LogRedactions(a.redactions.Load)
 	httpClient.Transport = a.Metrics.Transport(httpClient.Transport)
 
-	a.Importer = &importer.Importer{Store: st, Keyring: kr, HTTPClient: httpClient, Limiters: limiters, Logger: log,
+	keys := &tasks.Keys{Keyring: kr}
+	a.Importer = &importer.Importer{Store: st, Keys: keys, HTTPClient: httpClient, Limiters: limiters, Logger: log,
 		Observe: func(r store.BatchResult, invalid int64) { a.Metrics.Orders(r.Created, r.Updated, r.Deleted, invalid) }}
 	jc := opts.Jobs
 	jc.Workers = opts.Workers
@@ -100,9 +101,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	a.Jobs.OnRunFinished = func(r store.Run) { a.Metrics.RunFinished(r.Status) }
 	a.Audit = &audit.Log{Store: st, Logger: log}
-	a.Imports = &imports.Service{Store: st, Keyring: kr, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters, Audit: a.Audit}
-	a.API = &api.API{Store: st, Imports: a.Imports, Log: log}
-	if a.Web, err = web.New(st, a.Imports, log); err != nil {
+	a.Tasks = &tasks.Service{Store: st, Keys: keys, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters, Audit: a.Audit}
+	a.API = &api.API{Store: st, Tasks: a.Tasks, Log: log}
+	if a.Web, err = web.New(st, a.Tasks, log); err != nil {
 		st.Close()
 		return nil, err
 	}

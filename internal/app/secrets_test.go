@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"orderimport/internal/tasks"
 	"os"
 	"regexp"
 	"strings"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"orderimport/internal/crmemu"
-	"orderimport/internal/importer"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
 )
@@ -173,7 +173,7 @@ func TestCRMKeyNeverLeaks(t *testing.T) {
 	if _, _, err := secret.RotateKeyFile(e.app.Config.KeyFilePath()); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := e.app.Imports.ResealKeys(t.Context()); err != nil || rep.Resealed != 1 || rep.Remaining != 0 {
+	if rep, err := e.app.Tasks.Keys.ResealKeys(t.Context(), e.app.Store); err != nil || rep.Resealed != 1 || rep.Remaining != 0 {
 		t.Fatalf("reseal: %+v %v", rep, err)
 	}
 	if r := runTask(leakOff); !r.ok() {
@@ -339,9 +339,9 @@ func TestRunUnderAKeyNotYetHere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, _ := secret.NewKeyring(next).Seal([]byte(crmemu.DemoKey), importer.KeyAAD(e.acc))
+	sealed, _, _ := (&tasks.Keys{Keyring: secret.NewKeyring(next)}).Seal(e.acc, crmemu.DemoKey)
 	task, err := e.app.Store.CreateTask(t.Context(), store.Task{AccountID: e.acc, CounterID: c.ID, Name: "Заказы", Type: "retailcrm",
-		FrequencyHours: 1, CRMURL: e.crm, CRMKeySealed: sealed, CRMKeyHint: "…-key", RateLimit: 10, Mapping: "{}"})
+		FrequencyHours: 1, CRMURL: e.crm, CRMKeySealed: sealed, CRMKeyHint: "…-key", RateLimit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"orderimport/internal/crmemu"
-	"orderimport/internal/importer"
 	"orderimport/internal/netguard/netguardtest"
 	"orderimport/internal/store"
 )
@@ -122,20 +121,20 @@ func TestSSRFRefusedThroughTheAPI(t *testing.T) {
 		t.Fatalf("run against a name resolving to loopback: %+v", run)
 	}
 	got, _ := e.app.Store.Task(context.Background(), e.acc, task.ID)
-	if got.Status != store.TaskNeedsAttention || !strings.Contains(got.StatusMessage, privateWords) {
-		t.Errorf("task after the refused run: %s %q", got.Status, got.StatusMessage)
+	if got.Status != store.TaskNeedsAttention || !strings.Contains(got.StatusMsg.String(), privateWords) {
+		t.Errorf("task after the refused run: %s %q", got.Status, got.StatusMsg)
 	}
 }
 
 // storeTask saves a task directly, as one saved before its host name was pointed elsewhere.
 func (e *secEnv) storeTask(counterID int64, crmURL string) store.Task {
 	e.t.Helper()
-	sealed, err := e.app.Keyring.Seal([]byte(crmemu.DemoKey), importer.KeyAAD(e.acc))
+	sealed, _, err := e.app.Tasks.Keys.Seal(e.acc, crmemu.DemoKey)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	t, err := e.app.Store.CreateTask(context.Background(), store.Task{AccountID: e.acc, CounterID: counterID, Name: "Заказы",
-		Type: "retailcrm", FrequencyHours: 1, CRMURL: crmURL, CRMKeySealed: sealed, CRMKeyHint: "…-key", RateLimit: 10, Mapping: "{}"})
+		Type: "retailcrm", FrequencyHours: 1, CRMURL: crmURL, CRMKeySealed: sealed, CRMKeyHint: "…-key", RateLimit: 10})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
 
@@ -80,7 +81,7 @@ type Log struct {
 }
 
 // Record appends an event done on the account by the actor ctx carries.
-func (l *Log) Record(ctx context.Context, accountID int64, action, target, detail string) {
+func (l *Log) Record(ctx context.Context, accountID int64, action, target string, detail locale.Message) {
 	a, _ := ActorFrom(ctx)
 	l.RecordAs(ctx, a, accountID, action, target, detail)
 }
@@ -91,7 +92,7 @@ func (l *Log) Record(ctx context.Context, accountID int64, action, target, detai
 // What was done is done: an event that cannot be stored does not undo it. The log line is
 // written either way, at error level when the database refused the event, so the operator's
 // logs hold every event.
-func (l *Log) RecordAs(ctx context.Context, a Actor, accountID int64, action, target, detail string) {
+func (l *Log) RecordAs(ctx context.Context, a Actor, accountID int64, action, target string, detail locale.Message) {
 	if l == nil {
 		return
 	}
@@ -102,7 +103,7 @@ func (l *Log) RecordAs(ctx context.Context, a Actor, accountID int64, action, ta
 	e := store.AuditEvent{AccountID: accountID, UserID: a.UserID, Actor: actor, Action: action, Target: target,
 		Detail: detail, IP: a.IP, UserAgent: a.UserAgent}
 	attrs := []any{"action", action, "account_id", accountID, "user_id", a.UserID, "actor", actor, "via", a.Via,
-		"target", target, "detail", detail, "ip", a.IP, "user_agent", a.UserAgent}
+		"target", target, "detail", detail.String(), "ip", a.IP, "user_agent", a.UserAgent}
 	// The request may be over (a client that hung up): the event is still recorded.
 	if _, err := l.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		l.logger().Error("audit event not stored", append(attrs, "error", err)...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"orderimport/internal/locale"
 	"time"
 
 	"orderimport/internal/retailcrm"
@@ -340,8 +341,7 @@ func (r *run) window(ctx context.Context, st store.SyncState, w window, pos *fee
 			return 0, errWindowShifted
 		}
 		if attempt >= r.im.Config.WindowMaxAttempts {
-			return 0, &Failure{Message: fmt.Sprintf("orders of %s–%s kept being deleted or moved while they were read (%d attempts); "+
-				"everything read so far is saved and the next run reads these days again", w.from.Format(day), w.to.Format(day), attempt)}
+			return 0, &Failure{Msg: locale.M("window_unstable", "from", w.from.Format(day), "to", w.to.Format(day), "attempts", attempt)}
 		}
 	}
 }

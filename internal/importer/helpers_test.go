@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"orderimport/internal/tasks"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -150,7 +151,7 @@ func newHarnessWrapped(t *testing.T, opts crmemu.Options, cfg importer.Config, t
 		t.Fatal(err)
 	}
 	kr := secret.NewKeyring(key)
-	sealed, err := kr.Seal([]byte(h.key), importer.KeyAAD(acc))
+	sealed, _, err := (&tasks.Keys{Keyring: kr}).Seal(acc, h.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func newHarnessWrapped(t *testing.T, opts crmemu.Options, cfg importer.Config, t
 
 // importerOn is the harness's importer over another store (a restarted process, a copy).
 func (h *harness) importerOn(st *store.Store) *importer.Importer {
-	return &importer.Importer{Store: st, Keyring: h.kr, HTTPClient: &http.Client{Transport: &http.Transport{}},
+	return &importer.Importer{Store: st, Keys: &tasks.Keys{Keyring: h.kr}, HTTPClient: &http.Client{Transport: &http.Transport{}},
 		Limiters: retailcrm.NewLimiters(), Logger: slog.New(slog.DiscardHandler), Now: h.now, Config: h.cfg}
 }
 
@@ -211,13 +212,7 @@ func (h *harness) verify(when string) {
 // verifyStore is verify for another store holding the harness's task.
 func (h *harness) verifyStore(st *store.Store, when string) {
 	h.t.Helper()
-	var spec map[string]string
-	if h.task.Mapping != "" {
-		if err := json.Unmarshal([]byte(h.task.Mapping), &spec); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	want := expectedRows(h.t, h.emu, h.key, spec, h.ctz, h.task.BackfillFrom)
+	want := expectedRows(h.t, h.emu, h.key, h.task.Mapping, h.ctz, h.task.BackfillFrom)
 	got := map[int64]store.OrderRow{}
 	err := st.TaskOrders(context.Background(), h.task.ID, false, func(o *store.OrderRow) error {
 		if _, dup := got[o.CRMID]; dup {

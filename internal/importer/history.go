@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"fmt"
+	"orderimport/internal/locale"
 	"strconv"
 	"time"
 
@@ -73,7 +74,7 @@ func (r *run) walkFeed(ctx context.Context, pos feedPos, fn func(*retailcrm.Hist
 		}
 		last := page.History[n-1].ID
 		if last <= pos.since {
-			return pos, &Failure{Message: fmt.Sprintf("RetailCRM's change feed did not move past entry %d", pos.since)}
+			return pos, &Failure{Msg: locale.M("feed_stuck", "entry", pos.since)}
 		}
 		pos = feedPos{since: last}
 		if page.Pagination.TotalPageCount <= 1 {

@@ -1,6 +1,6 @@
 // Package importer is the import algorithm: it reads a task's orders from RetailCRM, maps them
-// and keeps the tracker's copy exactly in step. (DESIGN.md calls it internal/sync; the name
-// importer avoids shadowing the standard library's sync package everywhere it is used.)
+// and keeps the tracker's copy exactly in step. (It is not called sync, which would shadow the
+// standard library's package everywhere it is used.)
 //
 // The guarantees and why they hold are written up in docs/CORRECTNESS.md. In short:
 //   - the first run reads where the change feed ends BEFORE it reads any order, so every
@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
@@ -79,10 +80,17 @@ func (c *Config) defaults() {
 	}
 }
 
+// KeyOpener opens a task's sealed RetailCRM key (the use-case layer, internal/tasks, owns
+// sealing). An error wrapping secret.ErrUnknownKey means the key is sealed under a master key
+// this process does not hold yet.
+type KeyOpener interface {
+	OpenKey(t store.Task) (string, error)
+}
+
 // Importer runs import tasks.
 type Importer struct {
 	Store      *store.Store
-	Keyring    *secret.Keyring
+	Keys       KeyOpener
 	HTTPClient *http.Client
 	Limiters   *retailcrm.Limiters
 	Logger     *slog.Logger
@@ -92,28 +100,21 @@ type Importer struct {
 	Observe func(store.BatchResult, int64 /*invalid*/)
 }
 
-// KeyAAD binds a sealed CRM key to its account, so a sealed value copied into another
-// account's task does not open.
-func KeyAAD(accountID int64) []byte {
-	return []byte(fmt.Sprintf("orderimport/crm-key/account:%d", accountID))
-}
-
 // Client opens a RetailCRM client for a task.
 func (im *Importer) Client(t store.Task) (*retailcrm.Client, error) {
-	key, err := im.Keyring.Open(t.CRMKeySealed, KeyAAD(t.AccountID))
+	key, err := im.Keys.OpenKey(t)
 	if errors.Is(err, secret.ErrUnknownKey) {
 		// Sealed under a key this process does not hold: during a key rotation's rollout another
 		// process may already seal under the next key. A later run (on a process that has the
 		// key) succeeds, so the task is not parked at once; five in a row still park it.
-		return nil, &Failure{Message: "the stored RetailCRM API key is sealed under a key this process does not have; " +
-			"give every process the new key in ORDERIMPORT_SECRET_KEY or ORDERIMPORT_SECRET_KEY_OLD (docs/SECURITY.md, key rotation)", Err: err}
+		return nil, &Failure{Msg: locale.M("key_unknown_master"), Err: err}
 	}
 	if err != nil {
-		return nil, &Failure{Permanent: true, Message: "the stored RetailCRM API key cannot be decrypted (was ORDERIMPORT_SECRET_KEY changed?); enter the key again", Err: err}
+		return nil, &Failure{Permanent: true, Msg: locale.M("key_undecryptable"), Err: err}
 	}
 	return retailcrm.New(retailcrm.Config{
 		URL:         t.CRMURL,
-		APIKey:      string(key),
+		APIKey:      key,
 		RateLimit:   t.RateLimit,
 		HTTPClient:  im.HTTPClient,
 		Limiters:    im.Limiters,
@@ -126,23 +127,41 @@ func (im *Importer) Client(t store.Task) (*retailcrm.Client, error) {
 	})
 }
 
-// Failure is a run failure with the words a user should see.
+// Failure is a run failure: the message a user reads (one sentence naming the cause once,
+// stored as its code) and, for logs only, the error behind it.
 type Failure struct {
 	Permanent bool // the task cannot succeed until a person changes something
-	Message   string
+	Msg       locale.Message
 	Err       error
 }
 
 func (f *Failure) Error() string {
-	if f.Err != nil && !strings.Contains(f.Message, f.Err.Error()) {
-		return f.Message + ": " + f.Err.Error()
+	if f.Err != nil {
+		return f.Msg.String() + " (" + f.Err.Error() + ")"
 	}
-	return f.Message
+	return f.Msg.String()
 }
 
 func (f *Failure) Unwrap() error { return f.Err }
 
-// classify turns an error from RetailCRM into a Failure with plain words.
+// FailureMessage is the message a run failure shows a user: a Failure's or a RetailCRM error's
+// own; anything else is a fault of the service, whose details stay in the log.
+func FailureMessage(err error) locale.Message {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Msg
+	}
+	var ce *retailcrm.Error
+	if errors.As(err, &ce) {
+		return ce.Msg()
+	}
+	if m, ok := locale.MessageOf(err); ok {
+		return m
+	}
+	return locale.M("run_internal_error")
+}
+
+// classify turns an error from RetailCRM into a Failure.
 func classify(err error) error {
 	var f *Failure
 	if errors.As(err, &f) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -150,7 +169,7 @@ func classify(err error) error {
 	}
 	var ce *retailcrm.Error
 	if errors.As(err, &ce) {
-		return &Failure{Permanent: ce.Kind.Permanent(), Message: ce.Error(), Err: err}
+		return &Failure{Permanent: ce.Kind.Permanent(), Msg: ce.Msg(), Err: err}
 	}
 	return err
 }
@@ -179,15 +198,15 @@ func recheck(ctx context.Context, c *retailcrm.Client, err error) error {
 		return classify(cerr)
 	case cerr != nil:
 		// The key check did not get through either: nothing says a person must act.
-		return &Failure{Message: ce.Error() + "; the key check that followed failed too (" + cerr.Error() + "); the next run tries again", Err: err}
+		return &Failure{Msg: locale.M("crm_check_failed_too", "first", ce.Msg(), "second", FailureMessage(cerr)), Err: err}
 	case !cred.Can("order_read"):
 		return err
 	}
-	msg := "the API key's access to stores changed during the run; the next run continues with the new access"
+	msg := locale.M("crm_access_changed")
 	if ce.Kind == retailcrm.KindAccountNotFound {
-		msg = "RetailCRM answered a request with something other than its API while the account itself answers; the next run continues"
+		msg = locale.M("crm_odd_answer")
 	}
-	return &Failure{Message: msg, Err: err}
+	return &Failure{Msg: msg, Err: err}
 }
 
 // ErrSliceDone means the run used up its time slice and must be continued by a new job
@@ -231,7 +250,7 @@ func Preflight(ctx context.Context, c *retailcrm.Client) (*Prepared, error) {
 		return nil, recheck(ctx, c, err)
 	}
 	if !cred.Can("order_read") {
-		return nil, &Failure{Permanent: true, Message: "the RetailCRM API key has no permission to read orders (order_read); enable it in RetailCRM: Администрирование → Интеграция → Ключи доступа к API"}
+		return nil, &Failure{Permanent: true, Msg: locale.M("crm_no_order_read")}
 	}
 	settings, err := c.Settings(ctx)
 	if err != nil {
@@ -239,17 +258,19 @@ func Preflight(ctx context.Context, c *retailcrm.Client) (*Prepared, error) {
 	}
 	tzName := settings.Timezone
 	if tzName == "" {
+		// RetailCRM accounts are Russian by origin; an account that names no zone runs on
+		// Moscow time, as RetailCRM's own default.
 		tzName = "Europe/Moscow"
 	}
 	loc, err := time.LoadLocation(tzName)
 	if err != nil {
-		return nil, &Failure{Message: fmt.Sprintf("RetailCRM reports an unknown timezone %q", tzName), Err: err}
+		return nil, &Failure{Msg: locale.M("crm_timezone_unknown", "zone", tzName), Err: err}
 	}
 	p := &Prepared{Client: c, Credentials: cred, Settings: settings, AccountTZ: loc}
 	if cred.SiteAccess == "access_selective" {
 		p.Sites = append([]string{}, cred.SitesAvailable...)
 		if len(p.Sites) == 0 {
-			return nil, &Failure{Permanent: true, Message: "the RetailCRM API key has access to no store"}
+			return nil, &Failure{Permanent: true, Msg: locale.M("crm_no_store")}
 		}
 	}
 	return p, nil
@@ -281,15 +302,11 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		_ = im.Store.UpdateRun(context.WithoutCancel(ctx), runID, *r.progress())
 	}()
 
-	var spec map[string]string
-	if task.Mapping != "" {
-		if err := json.Unmarshal([]byte(task.Mapping), &spec); err != nil {
-			return &Failure{Permanent: true, Message: "the task's mapping is not valid JSON", Err: err}
-		}
-	}
-	m, err := mapping.Compile(spec)
+	m, err := mapping.Compile(task.Mapping)
 	if err != nil {
-		return &Failure{Permanent: true, Message: "the mapping has errors: " + err.Error()}
+		// Saved mappings compiled when they were saved; this one no longer does (a rule of
+		// the expression language tightened since).
+		return &Failure{Permanent: true, Msg: locale.M("mapping_invalid").WithDetail(err.Error()), Err: err}
 	}
 	counter, err := im.Store.Counter(ctx, task.AccountID, task.CounterID)
 	if err != nil {
@@ -297,7 +314,7 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 	}
 	counterTZ, err := time.LoadLocation(counter.Timezone)
 	if err != nil {
-		return &Failure{Permanent: true, Message: fmt.Sprintf("the counter's timezone %q is unknown", counter.Timezone), Err: err}
+		return &Failure{Permanent: true, Msg: locale.M("counter_timezone_unknown", "zone", counter.Timezone), Err: err}
 	}
 
 	p, err := Preflight(ctx, c)
@@ -458,7 +475,7 @@ func NewMapper(m *mapping.Mapping, accountTZ, counterTZ *time.Location) *Mapper 
 func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool, issues []store.Issue) {
 	res := mp.m.Map(o.Raw, mp.env)
 	for _, is := range res.Issues {
-		issues = append(issues, store.Issue{OrderID: is.OrderID, Field: is.Field, Value: is.Value, Message: is.Message})
+		issues = append(issues, store.Issue{OrderID: is.OrderID, Field: is.Field, Value: is.Value, Msg: store.LegacyMessage(is.Message)})
 	}
 	if res.Rejected {
 		return store.OrderRow{}, true, issues

@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"orderimport/internal/locale"
+	"orderimport/internal/tasks"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -229,13 +231,13 @@ func newModel(t *testing.T, seed int64) *model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := m.kr.Seal([]byte(modelKey), importer.KeyAAD(acc))
+	sealed, _, err := (&tasks.Keys{Keyring: m.kr}).Seal(acc, modelKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.spec = modelMappings[rng.IntN(len(modelMappings))]
 	task := store.Task{AccountID: acc, CounterID: c.ID, Name: "model", Type: "retailcrm", FrequencyHours: 1,
-		CRMURL: m.srv.URL, CRMKeySealed: sealed, CRMKeyHint: "-key", RateLimit: 5000, Mapping: specJSON(m.spec)}
+		CRMURL: m.srv.URL, CRMKeySealed: sealed, CRMKeyHint: "-key", RateLimit: 5000, Mapping: m.spec}
 	if rng.IntN(4) == 0 {
 		task.BackfillFrom = base.Add(-time.Duration(rng.IntN(days+2)) * 24 * time.Hour).In(tz).Format("2006-01-02")
 	}
@@ -243,7 +245,7 @@ func newModel(t *testing.T, seed int64) *model {
 		t.Fatal(err)
 	}
 	m.logf("task: mapping %s, counter zone %s, backfill_from %q, page %d, window target %d",
-		task.Mapping, m.ctz, task.BackfillFrom, m.cfg.PageSize, m.cfg.WindowTarget)
+		specJSON(task.Mapping), m.ctz, task.BackfillFrom, m.cfg.PageSize, m.cfg.WindowTarget)
 	return m
 }
 
@@ -255,7 +257,7 @@ func (m *model) open() {
 		m.t.Fatal(err)
 	}
 	m.st = st
-	m.im = &importer.Importer{Store: st, Keyring: m.kr, HTTPClient: &http.Client{Transport: &http.Transport{}},
+	m.im = &importer.Importer{Store: st, Keys: &tasks.Keys{Keyring: m.kr}, HTTPClient: &http.Client{Transport: &http.Transport{}},
 		Limiters: retailcrm.NewLimiters(), Logger: slog.New(slog.DiscardHandler), Now: m.clock.Now, Config: m.cfg}
 }
 
@@ -545,7 +547,7 @@ func (m *model) play() {
 			err, killed := m.attempt(runID, p)
 			switch {
 			case err == nil:
-				m.finish(runID, store.RunSucceeded, "")
+				m.finish(runID, store.RunSucceeded, locale.Message{})
 				m.logf("  run %d succeeded", runID)
 				try = 99
 			case errors.Is(err, importer.ErrSliceDone):
@@ -555,13 +557,13 @@ func (m *model) play() {
 					m.restart()
 				}
 				if m.rng.IntN(2) == 0 {
-					m.finish(runID, store.RunInterrupted, "the worker stopped")
+					m.finish(runID, store.RunInterrupted, locale.M("run_interrupted"))
 					runID = m.newRun()
 				}
 			default:
 				m.logf("  run %d failed: %v", runID, err)
 				var f *importer.Failure
-				if errors.As(err, &f) && f.Message == "" {
+				if errors.As(err, &f) && f.Msg.IsZero() {
 					m.t.Errorf("a failure without words: %v", err)
 				}
 				if errors.As(err, &f) && f.Permanent {
@@ -569,7 +571,7 @@ func (m *model) play() {
 					// needs a person, so nothing may park the task.
 					m.t.Errorf("a run failed as if the task needed a person: %v", err)
 				}
-				m.finish(runID, store.RunFailed, err.Error())
+				m.finish(runID, store.RunFailed, importer.FailureMessage(err))
 				runID = m.newRun()
 			}
 		}
@@ -626,8 +628,8 @@ func (m *model) between(round int) {
 	}
 	if m.rng.IntN(10) == 0 {
 		m.spec = modelMappings[m.rng.IntN(len(modelMappings))]
-		m.task.Mapping = specJSON(m.spec)
-		m.updateTask("mapping → " + m.task.Mapping)
+		m.task.Mapping = m.spec
+		m.updateTask("mapping → " + specJSON(m.spec))
 	}
 	if m.rng.IntN(12) == 0 {
 		m.task.BackfillFrom = ""
@@ -647,7 +649,7 @@ func (m *model) updateTask(what string) {
 	m.logf("  task: %s", what)
 }
 
-func (m *model) finish(runID int64, status, msg string) {
+func (m *model) finish(runID int64, status string, msg locale.Message) {
 	if _, err := m.st.FinishRun(context.Background(), runID, status, msg); err != nil {
 		m.t.Fatal(err)
 	}

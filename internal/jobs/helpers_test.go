@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"orderimport/internal/tasks"
 	"os"
 	"strings"
 	"sync"
@@ -105,7 +106,7 @@ func (c *cluster) node(workers int, cfg jobs.Config) *node {
 	c.t.Helper()
 	st := c.open()
 	log := slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	im := &importer.Importer{Store: st, Keyring: c.kr, HTTPClient: &http.Client{Timeout: 30 * time.Second},
+	im := &importer.Importer{Store: st, Keys: &tasks.Keys{Keyring: c.kr}, HTTPClient: &http.Client{Timeout: 30 * time.Second},
 		Limiters: retailcrm.NewLimiters(), Logger: log}
 	cfg.Workers = workers
 	j, err := jobs.New(st, im, log, cfg)
@@ -192,7 +193,7 @@ func (c *cluster) seedTasks(a *account, n int, active bool) []store.Task {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	sealed, err := c.kr.Seal([]byte(a.key), importer.KeyAAD(u.AccountID))
+	sealed, _, err := (&tasks.Keys{Keyring: c.kr}).Seal(u.AccountID, a.key)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func (c *cluster) seedTasks(a *account, n int, active bool) []store.Task {
 		}
 		task, err := c.st.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: counter.ID, Name: "t" + string(rune('a'+i)),
 			Active: active, Type: "retailcrm", FrequencyHours: 1, CRMURL: a.url, CRMKeySealed: sealed, CRMKeyHint: "…" + a.key[len(a.key)-4:],
-			RateLimit: taskRate, Mapping: "{}", Status: store.TaskOK})
+			RateLimit: taskRate, Status: store.TaskOK})
 		if err != nil {
 			c.t.Fatal(err)
 		}

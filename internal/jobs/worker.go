@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"orderimport/internal/locale"
 	"strconv"
 	"time"
 
@@ -42,7 +43,7 @@ func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	if errors.Is(err, store.ErrNotFound) {
 		// The task was deleted after the job was queued.
 		if r, err := j.store.RunForWorker(ctx, args.RunID); err == nil && !r.Finished() {
-			_, _ = j.store.FinishRun(ctx, r.ID, store.RunInterrupted, "the import task was deleted")
+			_, _ = j.store.FinishRun(ctx, r.ID, store.RunInterrupted, locale.M("task_deleted"))
 		}
 		return nil
 	}
@@ -129,16 +130,17 @@ func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 // finish records the run's outcome, the task's health and the job's completion in one
 // transaction: the moment a run is final, its task can be enqueued again.
 func (j *Jobs) finish(ctx context.Context, job *river.Job[ImportArgs], task store.Task, runID int64, runErr error) error {
-	status, msg := store.RunSucceeded, ""
-	failed, needsAttention, taskMsg := false, false, ""
+	status := store.RunSucceeded
+	var msg, taskMsg locale.Message
+	failed, needsAttention := false, false
 	if runErr != nil {
-		status, msg, failed = store.RunFailed, runErr.Error(), true
+		status, msg, failed = store.RunFailed, importer.FailureMessage(runErr), true
 		var f *importer.Failure
 		permanent := errors.As(runErr, &f) && f.Permanent
 		needsAttention = permanent || task.ConsecutiveFailures+1 >= j.cfg.FailuresBeforeAttention
 		taskMsg = msg
 		if needsAttention && !permanent {
-			taskMsg = fmt.Sprintf("%d runs in a row failed; the last error: %s", task.ConsecutiveFailures+1, msg)
+			taskMsg = locale.M("runs_failed_in_row", "n", task.ConsecutiveFailures+1, "last", msg)
 		}
 	}
 	var run store.Run
@@ -157,7 +159,7 @@ func (j *Jobs) finish(ctx context.Context, job *river.Job[ImportArgs], task stor
 	}
 	log := j.log.With("task_id", task.ID, "run_id", runID)
 	if runErr != nil {
-		log.Warn("run failed", "error", msg, "needs_attention", needsAttention)
+		log.Warn("run failed", "error", runErr.Error(), "code", msg.Code, "needs_attention", needsAttention)
 	} else {
 		log.Info("run finished", "status", run.Status, "fetched", run.Counts.Fetched, "created", run.Counts.Created,
 			"updated", run.Counts.Updated, "deleted", run.Counts.Deleted, "invalid", run.Counts.Invalid, "requests", run.Counts.Requests)

@@ -13,6 +13,7 @@
 //   - message codes ("msg.phone_invalid"), formatted with named placeholders by Msg:
 //     {name} is the argument as text, {name:number} a number in the reader's format,
 //     {name:field} a tracker field's title, {name:kind} the name of a kind of JSON value,
+//     {name:fieldlist} a comma-separated list of a task's fields by their names ("taskfield.*"),
 //     {name:plural:key} the count with the plural form of key ("plural.key.one|few|many"),
 //     and an argument that is itself a Message is rendered in place.
 package locale
@@ -247,6 +248,21 @@ func (p *Printer) placeholder(spec string, args map[string]any) string {
 		return textOf(v)
 	case "kind":
 		return p.T("kind." + textOf(v))
+	case "fieldlist":
+		var names []string
+		for _, f := range strings.Split(textOf(v), ",") {
+			if f == "" {
+				continue
+			}
+			if k := "taskfield." + f; p.Has(k) {
+				f = p.T(k)
+			}
+			names = append(names, f)
+		}
+		if len(names) == 0 {
+			return p.T("taskfield.none")
+		}
+		return strings.Join(names, ", ")
 	case "plural":
 		n, _ := intOf(v)
 		return p.Plural(extra, n)

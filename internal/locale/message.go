@@ -37,6 +37,17 @@ func (m Message) WithDetail(d string) Message {
 	return m
 }
 
+// WithArg returns m with the argument name set to v (m itself is not changed).
+func (m Message) WithArg(name string, v any) Message {
+	args := make(map[string]any, len(m.Args)+1)
+	for k, a := range m.Args {
+		args[k] = a
+	}
+	args[name] = v
+	m.Args = args
+	return m
+}
+
 // IsZero reports an empty message (no code).
 func (m Message) IsZero() bool { return m.Code == "" }
 

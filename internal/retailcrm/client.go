@@ -86,16 +86,10 @@ var defaultTransport = &http.Transport{
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // policyRefusal recognises a connection the outbound guard refused (an address in a private
-// network, a redirect) and says why in words.
-func policyRefusal(err error) (string, bool) {
+// network, a redirect).
+func policyRefusal(err error) bool {
 	var re *netguard.RedirectError
-	switch {
-	case errors.As(err, &re):
-		return re.Error(), true
-	case errors.Is(err, netguard.ErrPrivateAddress):
-		return "the address leads into a private or reserved network, where no RetailCRM account lives", true
-	}
-	return "", false
+	return errors.As(err, &re) || errors.Is(err, netguard.ErrPrivateAddress)
 }
 
 // New checks cfg and returns a client; it sends nothing.
@@ -281,9 +275,9 @@ func (c *Client) attempt(ctx context.Context, endpoint, target string, decode fu
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if msg, refused := policyRefusal(err); refused {
+		if policyRefusal(err) {
 			// The SSRF guard refused the address or a redirect: asking again cannot help.
-			return c.redact(&Error{Kind: KindAccountNotFound, Endpoint: endpoint, Message: msg, Err: err}), 0
+			return c.redact(&Error{Kind: KindAccountNotFound, Endpoint: endpoint, Err: err}), 0
 		}
 		return c.redact(&Error{Kind: KindTransport, Endpoint: endpoint, Err: err}), 0
 	}

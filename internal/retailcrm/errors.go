@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"orderimport/internal/locale"
+	"orderimport/internal/netguard"
 	"sort"
 	"strings"
 )
@@ -83,29 +85,40 @@ type Error struct {
 	Err      error             // underlying cause (network, JSON syntax), if any
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
+func (e *Error) Error() string { return e.Msg().String() }
+
+// Msg is the failure as a message for people: a code per kind, and as its detail what
+// RetailCRM said in its own words (or, when no answer arrived, what stopped the request).
+func (e *Error) Msg() locale.Message {
+	var re *netguard.RedirectError
+	switch {
+	case errors.As(e.Err, &re):
+		return locale.M("address_refused", "reason", locale.M("address_redirect", "location", re.Location))
+	case errors.Is(e.Err, netguard.ErrPrivateAddress):
+		return locale.M("address_refused", "reason", locale.M("address_private"))
+	}
+	var m locale.Message
 	switch e.Kind {
 	case KindInvalidKey:
-		b.WriteString("RetailCRM rejected the API key")
+		m = locale.M("crm_invalid_key")
 	case KindAccessDenied:
-		b.WriteString("the API key is not allowed to read this data in RetailCRM")
+		m = locale.M("crm_access_denied")
 	case KindAccountNotFound:
-		b.WriteString("no RetailCRM account answers at this address; check the account URL")
+		m = locale.M("crm_account_not_found")
 	case KindValidation:
-		b.WriteString("RetailCRM refused the request")
+		m = locale.M("crm_validation")
 	case KindNotFound:
-		b.WriteString("RetailCRM has no such record")
+		m = locale.M("crm_not_found")
 	case KindRateLimited:
-		b.WriteString("RetailCRM asked to slow down: too many requests for this account")
+		m = locale.M("crm_rate_limited")
 	case KindServer:
-		b.WriteString("RetailCRM had an internal error")
+		m = locale.M("crm_server")
 	case KindTransport:
-		b.WriteString("could not reach RetailCRM")
+		m = locale.M("crm_transport")
 	case KindGarbled:
-		b.WriteString("RetailCRM sent an answer that could not be read")
+		m = locale.M("crm_garbled")
 	default:
-		b.WriteString("RetailCRM request failed")
+		m = locale.M("crm_failed")
 	}
 	var detail []string
 	if e.Message != "" {
@@ -131,12 +144,7 @@ func (e *Error) Error() string {
 	if len(detail) == 0 && e.Status != 0 && (e.Kind == KindServer || e.Kind == KindRateLimited) {
 		detail = append(detail, fmt.Sprintf("HTTP %d", e.Status))
 	}
-	if len(detail) > 0 {
-		b.WriteString(" (")
-		b.WriteString(strings.Join(detail, "; "))
-		b.WriteString(")")
-	}
-	return b.String()
+	return m.WithDetail(strings.Join(detail, "; "))
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -415,29 +415,30 @@ func TestGoldenErrors(t *testing.T) {
 		kind    ErrorKind
 		message string
 		errors  map[string]string
-		text    string
+		code    string
+		detail  string
 	}{
 		{
 			file: "error-403-wrong-apikey.credentials.go-sdk.json", status: http.StatusForbidden,
 			kind: KindInvalidKey, message: `Wrong "apiKey" value`,
-			text: `RetailCRM rejected the API key (Wrong "apiKey" value)`,
+			code: "crm_invalid_key", detail: `Wrong "apiKey" value`,
 		},
 		{
 			file: "error-400-validation.orders-history.go-sdk.json", status: http.StatusBadRequest,
 			kind: KindValidation, message: "Errors in the input parameters",
 			errors: map[string]string{"children[startDate]": "Значение недопустимо."},
-			text:   "RetailCRM refused the request (Errors in the input parameters; children[startDate]: Значение недопустимо.)",
+			code:   "crm_validation", detail: "Errors in the input parameters; children[startDate]: Значение недопустимо.",
 		},
 		{
 			file: "error-errors-as-array.go-sdk.json", status: http.StatusBadRequest,
 			kind: KindValidation, message: "Failed to activate module",
 			errors: map[string]string{"0": "Your account has insufficient funds to activate integration module", "1": "Test error"},
-			text:   "RetailCRM refused the request (Failed to activate module; Your account has insufficient funds to activate integration module; Test error)",
+			code:   "crm_validation", detail: "Failed to activate module; Your account has insufficient funds to activate integration module; Test error",
 		},
 		{
 			file: "rate-limit-503.go-sdk-mock.json", status: http.StatusServiceUnavailable,
 			kind: KindRateLimited, message: "Rate limit exceeded",
-			text: "RetailCRM asked to slow down: too many requests for this account (Rate limit exceeded)",
+			code: "crm_rate_limited", detail: "Rate limit exceeded",
 		},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -453,8 +454,8 @@ func TestGoldenErrors(t *testing.T) {
 			if e.Kind != tc.kind || e.Status != tc.status || e.Message != tc.message || !reflect.DeepEqual(e.Errors, tc.errors) {
 				t.Errorf("got %s %d %q %v, want %s %d %q %v", e.Kind, e.Status, e.Message, e.Errors, tc.kind, tc.status, tc.message, tc.errors)
 			}
-			if e.Error() != tc.text {
-				t.Errorf("Error() = %q\nwant      %q", e.Error(), tc.text)
+			if m := e.Msg(); m.Code != tc.code || m.Detail != tc.detail {
+				t.Errorf("Msg() = %+v, want code %s, detail %q", m, tc.code, tc.detail)
 			}
 			if e.Endpoint != "GET /api/credentials" {
 				t.Errorf("Endpoint = %q", e.Endpoint)

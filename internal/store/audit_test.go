@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"orderimport/internal/locale"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestAuditLogIsAppendOnlyAndPerAccount(t *testing.T) {
 		var ids []int64
 		for i, action := range []string{"login", "import.create", "import.key_replaced"} {
 			e, err := st.AppendAudit(ctx, store.AuditEvent{AccountID: a.AccountID, UserID: a.ID, Actor: a.Email, Action: action,
-				Target: "import:1", Detail: "name", IP: "192.0.2.1", UserAgent: strings.Repeat("u", 2000), CreatedAt: at.Add(time.Duration(i) * time.Minute)})
+				Target: "import:1", Detail: locale.M("audit_session_started"), IP: "192.0.2.1", UserAgent: strings.Repeat("u", 2000), CreatedAt: at.Add(time.Duration(i) * time.Minute)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +62,7 @@ func TestAuditLogIsAppendOnlyAndPerAccount(t *testing.T) {
 				t.Error("TRUNCATE of the audit log succeeded")
 			}
 		}
-		if again, _ := st.AuditEvents(ctx, a.AccountID, 0, 10); len(again) != 3 || again[0].Detail != "name" {
+		if again, _ := st.AuditEvents(ctx, a.AccountID, 0, 10); len(again) != 3 || again[0].Detail.Code != "audit_session_started" {
 			t.Errorf("the log changed: %+v", again)
 		}
 	})

@@ -36,7 +36,7 @@ func BenchmarkApplyBatchInsert(b *testing.B) {
 		b.Fatal(err)
 	}
 	task, err := st.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: c.ID, Name: "bench", Type: "retailcrm",
-		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed", Mapping: "{}"})
+		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func BenchmarkApplyBatchUnchanged(b *testing.B) {
 		b.Fatal(err)
 	}
 	task, err := st.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: c.ID, Name: "bench", Type: "retailcrm",
-		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed", Mapping: "{}"})
+		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func BenchmarkOrdersSearch(b *testing.B) {
 		b.Fatal(err)
 	}
 	task, err := st.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: c.ID, Name: "bench", Type: "retailcrm",
-		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed", Mapping: "{}"})
+		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"orderimport/internal/locale"
 	"os"
 	"slices"
 	"testing"
@@ -57,7 +58,7 @@ func TestCopyInstallation(t *testing.T) {
 		Deletes: []int64{7}, State: &state, RunID: done.ID, Progress: &store.RunProgress{Phase: "history"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.FinishRun(ctx, done.ID, store.RunSucceeded, ""); err != nil {
+	if _, err := src.FinishRun(ctx, done.ID, store.RunSucceeded, locale.Message{}); err != nil {
 		t.Fatal(err)
 	}
 	running, err := src.CreateRun(ctx, u.AccountID, task.ID, store.RunManual)

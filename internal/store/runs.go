@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"orderimport/internal/locale"
 )
 
 // Run statuses, as the contract names them.
@@ -28,12 +30,50 @@ const (
 // MaxRunIssues caps the issues kept per run; IssuesTotal still counts all of them.
 const MaxRunIssues = 200
 
-// Issue is a problem with one order's value.
+// Issue is a problem with one order's value. OrderID is the order's tracker order_id exactly as
+// exported ("" only when the id itself could not be derived); OrderNumber is RetailCRM's number.
 type Issue struct {
-	OrderID string `json:"order_id"`
-	Field   string `json:"field"`
-	Value   string `json:"value"`
-	Message string `json:"message"`
+	OrderID     string
+	OrderNumber string
+	Field       string
+	Value       string
+	Msg         locale.Message
+}
+
+// storedIssue is an issue as the runs table keeps it: the message as its code and arguments,
+// never rendered words, so it reads in whichever language it is shown.
+type storedIssue struct {
+	OrderID     string         `json:"order_id"`
+	OrderNumber string         `json:"order_number,omitempty"`
+	Field       string         `json:"field"`
+	Value       string         `json:"value"`
+	Code        string         `json:"code"`
+	Args        map[string]any `json:"args,omitempty"`
+	Detail      string         `json:"detail,omitempty"`
+	// Message is the rendered English of rows written before issues had codes; the schema
+	// migration that introduced codes converted them, so only a copy restored from an old
+	// backup after that still has it.
+	Message string `json:"message,omitempty"`
+}
+
+// MarshalJSON writes the stored form.
+func (is Issue) MarshalJSON() ([]byte, error) {
+	return json.Marshal(storedIssue{OrderID: is.OrderID, OrderNumber: is.OrderNumber, Field: is.Field, Value: is.Value,
+		Code: is.Msg.Code, Args: is.Msg.Args, Detail: is.Msg.Detail})
+}
+
+// UnmarshalJSON reads the stored form.
+func (is *Issue) UnmarshalJSON(b []byte) error {
+	var st storedIssue
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	*is = Issue{OrderID: st.OrderID, OrderNumber: st.OrderNumber, Field: st.Field, Value: st.Value,
+		Msg: locale.Message{Code: st.Code, Args: st.Args, Detail: st.Detail}}
+	if st.Code == "" {
+		is.Msg = LegacyMessage(st.Message)
+	}
+	return nil
 }
 
 // Counts are what a run did.
@@ -74,7 +114,7 @@ type Run struct {
 	ProgressDone  int64
 	ProgressTotal int64
 	Cursor        string
-	Error         string
+	Error         locale.Message // why the run failed; zero unless it failed or was interrupted
 	Issues        []Issue
 	IssuesTotal   int64
 }
@@ -94,14 +134,18 @@ const runColumns = `id, account_id, task_id, kind, status, phase, queued_at, sta
 func scanRun(row scanner) (Run, error) {
 	var r Run
 	var started, finished, hb sql.NullTime
-	var issues string
+	var issues, errMsg string
 	err := row.Scan(&r.ID, &r.AccountID, &r.TaskID, &r.Kind, &r.Status, &r.Phase, &r.QueuedAt, &started, &finished, &hb,
 		&r.Counts.Fetched, &r.Counts.Created, &r.Counts.Updated, &r.Counts.Deleted, &r.Counts.Invalid, &r.Counts.Requests,
-		&r.Counts.Pages, &r.ProgressDone, &r.ProgressTotal, &r.Cursor, &r.Error, &issues, &r.IssuesTotal)
+		&r.Counts.Pages, &r.ProgressDone, &r.ProgressTotal, &r.Cursor, &errMsg, &issues, &r.IssuesTotal)
 	if err != nil {
 		return Run{}, err
 	}
 	r.StartedAt, r.FinishedAt, r.HeartbeatAt = nullTime(started), nullTime(finished), nullTime(hb)
+	r.Error = locale.Decode(errMsg)
+	if r.Error.Code == "legacy_text" {
+		r.Error = LegacyMessage(r.Error.Detail)
+	}
 	if issues != "" {
 		if err := json.Unmarshal([]byte(issues), &r.Issues); err != nil {
 			return Run{}, fmt.Errorf("decode issues of run %d: %w", r.ID, err)
@@ -269,11 +313,11 @@ func (s *Store) UpdateRun(ctx context.Context, id int64, p RunProgress) error {
 
 // FinishRun sets a run's final status; succeeded becomes succeeded_with_warnings when the run
 // recorded any issue.
-func (s *Store) FinishRun(ctx context.Context, id int64, status, errText string) (Run, error) {
+func (s *Store) FinishRun(ctx context.Context, id int64, status string, msg locale.Message) (Run, error) {
 	var r Run
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = s.FinishRunTx(ctx, tx, id, status, errText)
+		r, err = s.FinishRunTx(ctx, tx, id, status, msg)
 		return err
 	})
 	return r, err
@@ -281,11 +325,11 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status, errText string)
 
 // FinishRunTx is FinishRun inside the caller's transaction (the one that also completes the
 // run's job, so "run finished" and "job finished" are one fact).
-func (s *Store) FinishRunTx(ctx context.Context, tx *sql.Tx, id int64, status, errText string) (Run, error) {
+func (s *Store) FinishRunTx(ctx context.Context, tx *sql.Tx, id int64, status string, msg locale.Message) (Run, error) {
 	now := s.nowUTC()
 	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = CASE WHEN $1 = $2 AND issues_total > 0 THEN $3 ELSE $1 END,
 		error = $4, finished_at = $5, heartbeat_at = $5 WHERE id = $6`,
-		status, RunSucceeded, RunSucceededWithWarnings, errText, now, id)
+		status, RunSucceeded, RunSucceededWithWarnings, locale.Encode(msg), now, id)
 	if err != nil {
 		return Run{}, fmt.Errorf("store: finish run %d: %w", id, err)
 	}
@@ -304,7 +348,7 @@ func (s *Store) InterruptStaleRuns(ctx context.Context, staleBefore time.Time) (
 	res, err := s.w.ExecContext(ctx, `UPDATE runs SET status = $1, finished_at = $2,
 		error = CASE WHEN error = '' THEN $3 ELSE error END
 		WHERE status = $4 AND (heartbeat_at IS NULL OR heartbeat_at < $5)`,
-		RunInterrupted, now, "the worker stopped before the run finished; the next run resumes from the last saved checkpoint",
+		RunInterrupted, now, locale.Encode(locale.M("run_interrupted")),
 		RunRunning, staleBefore.UTC())
 	if err != nil {
 		return 0, fmt.Errorf("store: interrupt stale runs: %w", err)

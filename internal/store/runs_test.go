@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"orderimport/internal/locale"
 	"testing"
 	"time"
 
@@ -23,7 +24,8 @@ func TestRunKeepsFirstIssues(t *testing.T) {
 			var issues []store.Issue
 			for range pageIssues {
 				n++
-				issues = append(issues, store.Issue{OrderID: fmt.Sprint(n), Field: "contact_email", Message: "invalid"})
+				issues = append(issues, store.Issue{OrderID: fmt.Sprint(n), OrderNumber: fmt.Sprint(n) + "A", Field: "contact_email",
+					Value: "x@", Msg: locale.M("email_invalid")})
 			}
 			p := store.RunProgress{Phase: "backfill", NewIssues: issues, NewIssueCount: int64(len(issues))}
 			if err := st.UpdateRun(ctx, r.ID, p); err != nil {
@@ -41,6 +43,9 @@ func TestRunKeepsFirstIssues(t *testing.T) {
 			if is.OrderID != fmt.Sprint(i+1) {
 				t.Fatalf("kept issue %d is of order %s: the first ones must be kept", i, is.OrderID)
 			}
+			if is.OrderNumber != is.OrderID+"A" || is.Msg.Code != "email_invalid" || is.Value != "x@" {
+				t.Fatalf("kept issue %d reads back as %+v", i, is)
+			}
 		}
 	})
 }
@@ -52,7 +57,7 @@ func TestPruneRuns(t *testing.T) {
 		ctx := context.Background()
 		u, c, busy := seedAccount(t, st, "prune@example.com")
 		quiet, err := st.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: c.ID, Name: "rare", Type: "retailcrm",
-			FrequencyHours: 24, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed", RateLimit: 10, Mapping: "{}"})
+			FrequencyHours: 24, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed", RateLimit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +73,7 @@ func TestPruneRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			if finish {
-				if _, err := st.FinishRun(ctx, r.ID, store.RunSucceeded, ""); err != nil {
+				if _, err := st.FinishRun(ctx, r.ID, store.RunSucceeded, locale.Message{}); err != nil {
 					t.Fatal(err)
 				}
 			}

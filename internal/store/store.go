@@ -167,6 +167,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// dataMigrations are the migrations whose data change is Go code rather than SQL: it runs
+// after the version's SQL file, in the same transaction, on both engines.
+var dataMigrations = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	7: convertLegacyMessages,
+}
+
 type migration struct {
 	version int
 	name    string
@@ -255,6 +261,11 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
+			}
+			if data := dataMigrations[m.version]; data != nil {
+				if err := data(ctx, tx); err != nil {
+					return err
+				}
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`, m.version, m.name, s.nowUTC())
 			return err

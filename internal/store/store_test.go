@@ -23,7 +23,7 @@ func seedAccount(t *testing.T, st *store.Store, email string) (store.User, store
 		t.Fatal(err)
 	}
 	task, err := st.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: c.ID, Name: "Заказы", Active: true, Type: "retailcrm",
-		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed", CRMKeyHint: "…abcd", RateLimit: 10, Mapping: "{}"})
+		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed", CRMKeyHint: "…abcd", RateLimit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestTenantIsolation(t *testing.T) {
 		if _, err := st.Task(ctx, b.AccountID, ta.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("task of another account: %v", err)
 		}
-		if _, err := st.CreateTask(ctx, store.Task{AccountID: b.AccountID, CounterID: ca.ID, Name: "x", Mapping: "{}"}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := st.CreateTask(ctx, store.Task{AccountID: b.AccountID, CounterID: ca.ID, Name: "x"}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("task on another account's counter: %v", err)
 		}
 		if err := st.DeleteTask(ctx, b.AccountID, ta.ID); !errors.Is(err, store.ErrNotFound) {

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"orderimport/internal/locale"
 )
 
 // Task statuses.
@@ -26,10 +29,10 @@ type Task struct {
 	CRMKeySealed        string
 	CRMKeyHint          string
 	RateLimit           float64
-	Mapping             string // JSON object field → expression, as the user set it
-	BackfillFrom        string // YYYY-MM-DD or ""
+	Mapping             map[string]string // the task's own choices, field → expression, over the defaults
+	BackfillFrom        string            // YYYY-MM-DD or ""
 	Status              string
-	StatusMessage       string
+	StatusMsg           locale.Message // why the task needs attention; zero when it is ok
 	ConsecutiveFailures int
 	NextRunAt           *time.Time
 	CreatedAt           time.Time
@@ -44,14 +47,44 @@ type scanner interface{ Scan(dest ...any) error }
 func scanTask(row scanner) (Task, error) {
 	var t Task
 	var next sql.NullTime
+	var spec, status string
 	err := row.Scan(&t.ID, &t.AccountID, &t.CounterID, &t.Name, &t.Active, &t.Type, &t.FrequencyHours, &t.CRMURL,
-		&t.CRMKeySealed, &t.CRMKeyHint, &t.RateLimit, &t.Mapping, &t.BackfillFrom, &t.Status, &t.StatusMessage,
+		&t.CRMKeySealed, &t.CRMKeyHint, &t.RateLimit, &spec, &t.BackfillFrom, &t.Status, &status,
 		&t.ConsecutiveFailures, &next, &t.CreatedAt, &t.UpdatedAt)
+	if err != nil {
+		return t, err
+	}
 	if next.Valid {
 		n := next.Time.UTC()
 		t.NextRunAt = &n
 	}
-	return t, err
+	t.StatusMsg = locale.Decode(status)
+	if t.Mapping, err = decodeMapping(spec); err != nil {
+		return t, fmt.Errorf("mapping of task %d: %w", t.ID, err)
+	}
+	return t, nil
+}
+
+// decodeMapping reads a task's stored mapping (a JSON object, "" for none).
+func decodeMapping(s string) (map[string]string, error) {
+	m := map[string]string{}
+	if s == "" {
+		return m, nil
+	}
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// encodeMapping is the stored form of a mapping: JSON with sorted keys, so equal mappings are
+// equal texts.
+func encodeMapping(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map of strings always marshals
+	return string(b)
 }
 
 // CreateTask stores a new task. The counter must belong to the same account. An active task
@@ -74,7 +107,7 @@ func (s *Store) CreateTask(ctx context.Context, t Task) (Task, error) {
 		lease_owner, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, '', $16, $17) RETURNING id`,
 		t.AccountID, t.CounterID, t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint,
-		t.RateLimit, t.Mapping, t.BackfillFrom, t.Status, t.StatusMessage, t.NextRunAt, t.CreatedAt, t.UpdatedAt).Scan(&t.ID)
+		t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom, t.Status, locale.Encode(t.StatusMsg), t.NextRunAt, t.CreatedAt, t.UpdatedAt).Scan(&t.ID)
 	if err != nil {
 		return Task{}, fmt.Errorf("store: create task: %w", err)
 	}
@@ -127,8 +160,8 @@ func (s *Store) UpdateTask(ctx context.Context, t Task) (Task, error) {
 		crm_key_sealed = $6, crm_key_hint = $7, rate_limit = $8, mapping = $9, backfill_from = $10, status = $11, status_message = $12,
 		consecutive_failures = $13, next_run_at = $14, updated_at = $15
 		WHERE id = $16 AND account_id = $17 AND deleted_at IS NULL`,
-		t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint, t.RateLimit, t.Mapping, t.BackfillFrom,
-		t.Status, t.StatusMessage, t.ConsecutiveFailures, t.NextRunAt, t.UpdatedAt, t.ID, t.AccountID)
+		t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint, t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom,
+		t.Status, locale.Encode(t.StatusMsg), t.ConsecutiveFailures, t.NextRunAt, t.UpdatedAt, t.ID, t.AccountID)
 	if err != nil {
 		return Task{}, fmt.Errorf("store: update task %d: %w", t.ID, err)
 	}
@@ -186,7 +219,7 @@ func (s *Store) SetNextRun(ctx context.Context, tx *sql.Tx, taskID int64, next t
 // RecordTaskOutcomeTx updates a task's health after a run, inside the transaction that
 // finishes the run: success resets the failure count, a failure increments it, and
 // needsAttention parks the task until a user edits it.
-func (s *Store) RecordTaskOutcomeTx(ctx context.Context, tx *sql.Tx, taskID int64, failed, needsAttention bool, message string) error {
+func (s *Store) RecordTaskOutcomeTx(ctx context.Context, tx *sql.Tx, taskID int64, failed, needsAttention bool, msg locale.Message) error {
 	q := `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = 0 WHERE id = $3`
 	if failed {
 		q = `UPDATE import_tasks SET status = $1, status_message = $2, consecutive_failures = consecutive_failures + 1 WHERE id = $3`
@@ -195,7 +228,7 @@ func (s *Store) RecordTaskOutcomeTx(ctx context.Context, tx *sql.Tx, taskID int6
 	if needsAttention {
 		status = TaskNeedsAttention
 	}
-	if _, err := tx.ExecContext(ctx, q, status, message, taskID); err != nil {
+	if _, err := tx.ExecContext(ctx, q, status, locale.Encode(msg), taskID); err != nil {
 		return fmt.Errorf("store: record outcome of task %d: %w", taskID, err)
 	}
 	return nil

@@ -18,7 +18,9 @@ type auditData struct {
 
 type auditRow struct {
 	store.AuditEvent
-	Label string // the action in the reader's language
+	Label  string    // the action in the reader's language
+	Who    string    // the actor, or who else acted, in the reader's language
+	Detail *fieldErr // what changed, in the reader's language
 }
 
 // auditLabels are the catalogue keys of the actions the audit log records.
@@ -59,7 +61,15 @@ func (h *Web) auditLog(w http.ResponseWriter, r *http.Request, vw *view) {
 		if key, ok := auditLabels[e.Action]; ok {
 			label = vw.T(key)
 		}
-		d.Events = append(d.Events, auditRow{AuditEvent: e, Label: label})
+		who := e.Actor
+		if who == audit.ViaCommandLine {
+			who = vw.T("audit.actor.command_line")
+		}
+		row := auditRow{AuditEvent: e, Label: label, Who: who}
+		if !e.Detail.IsZero() {
+			row.Detail = msgErr(vw, e.Detail)
+		}
+		d.Events = append(d.Events, row)
 	}
 	if len(events) == auditPageSize {
 		d.Older = "/audit?before=" + strconv.FormatInt(events[len(events)-1].ID, 10)

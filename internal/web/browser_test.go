@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,8 +17,8 @@ import (
 
 	"orderimport/internal/api"
 	"orderimport/internal/crmemu"
-	"orderimport/internal/imports"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 	"orderimport/internal/web/uitest"
 )
 
@@ -191,8 +190,7 @@ func TestBrowserImportFlow(t *testing.T) {
 		t.Fatalf("after the edit: %q", got)
 	}
 	edited, _ := st.Task(bg, s.AccountID, task.ID)
-	var spec map[string]string
-	must(t, json.Unmarshal([]byte(edited.Mapping), &spec), "stored mapping")
+	spec := edited.Mapping
 	if spec["profit"] != "totalSumm - purchaseSumm" || spec["comment"] != "" || spec["session_id"] != "customFields.k50_sid" {
 		t.Fatalf("mapping after the edit: %v", spec)
 	}
@@ -314,8 +312,8 @@ func TestBrowserLiveProgress(t *testing.T) {
 	e := &env{t: t, srv: srv, client: newClient()}
 	c := e.counter("Slow")
 	name, active, freq, u, k := "Заказы", true, 1, srv.CRM, secretKey
-	task, err := srv.App.Imports.Create(context.Background(), srv.AccountID, c.ID, imports.Input{Name: &name, Active: &active,
-		FrequencyHours: &freq, RetailCRM: &imports.RetailCRMInput{URL: &u, APIKey: &k}})
+	task, err := srv.App.Tasks.Create(context.Background(), srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
+		FrequencyHours: &freq, RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &k}})
 	must(t, err, "create the task")
 
 	must(t, chromedp.Do(ctx, srv.Login(),

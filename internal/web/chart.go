@@ -9,7 +9,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"orderimport/internal/api"
+	"orderimport/internal/tasks"
 )
 
 // chart is a daily chart drawn on the server as SVG: bars of orders per day, and lines of
@@ -52,7 +52,7 @@ const (
 
 // buildChart lays the days out from the first to the last (or the filter's bounds), days
 // without orders included as zero so that gaps are visible.
-func buildChart(vw *view, days []api.DaySummary, from, to string) *chart {
+func buildChart(vw *view, days []tasks.DaySummary, from, to string) *chart {
 	if len(days) == 0 {
 		return nil
 	}
@@ -71,16 +71,16 @@ func buildChart(vw *view, days []api.DaySummary, from, to string) *chart {
 	if n := int(last.Sub(first).Hours()/24) + 1; n > maxChartDays {
 		first = last.AddDate(0, 0, -(maxChartDays - 1))
 	}
-	byDay := make(map[string]api.DaySummary, len(days))
+	byDay := make(map[string]tasks.DaySummary, len(days))
 	for _, d := range days {
 		byDay[d.Date] = d
 	}
-	var all []api.DaySummary
+	var all []tasks.DaySummary
 	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
 		key := d.Format("2006-01-02")
 		s, ok := byDay[key]
 		if !ok {
-			s = api.DaySummary{Date: key, Revenue: "0", Profit: "0"}
+			s = tasks.DaySummary{Date: key, Revenue: "0", Profit: "0"}
 		}
 		all = append(all, s)
 	}
@@ -103,7 +103,7 @@ func buildChart(vw *view, days []api.DaySummary, from, to string) *chart {
 		c.Bars = append(c.Bars, bar{X: float64(i*dayWidth) + 1, Y: chartHeight - h, W: dayWidth - 2, H: h,
 			Title: vw.T("chart.orders_title", dayText(vw.Lang, d.Date), d.Orders)})
 		c.Hits = append(c.Hits, hit{X: float64(i * dayWidth), W: dayWidth,
-			Title: vw.T("chart.money_title", dayText(vw.Lang, d.Date), numberText(vw.Lang, d.Revenue), numberText(vw.Lang, d.Profit))})
+			Title: vw.T("chart.money_title", dayText(vw.Lang, d.Date), vw.p.Money(d.Revenue, ""), vw.p.Money(d.Profit, ""))})
 	}
 	span := maxMoney - minMoney
 	if span == 0 {
@@ -129,11 +129,11 @@ func compactNumber(vw *view, v float64) string {
 	}
 	switch {
 	case a >= 1e6:
-		return vw.T("chart.millions", numberText(vw.Lang, sign+strconv.FormatFloat(math.Round(a/1e5)/10, 'f', -1, 64)))
+		return vw.T("chart.millions", vw.p.Number(sign+strconv.FormatFloat(math.Round(a/1e5)/10, 'f', -1, 64)))
 	case a >= 1e4:
-		return vw.T("chart.thousands", numberText(vw.Lang, sign+strconv.FormatFloat(math.Round(a/1e3), 'f', 0, 64)))
+		return vw.T("chart.thousands", vw.p.Number(sign+strconv.FormatFloat(math.Round(a/1e3), 'f', 0, 64)))
 	}
-	return numberText(vw.Lang, sign+strconv.FormatFloat(math.Round(a), 'f', 0, 64))
+	return vw.p.Number(sign + strconv.FormatFloat(math.Round(a), 'f', 0, 64))
 }
 
 func points(vals []float64, y func(float64) float64) string {

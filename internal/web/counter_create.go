@@ -1,34 +1,27 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
-	"unicode/utf8"
+
+	"orderimport/internal/tasks"
 )
 
 // createCounter adds a counter from the home page's form and opens its settings, where the
-// seed's path goes on: Настройки → Данные → Импорт заказов.
+// path of the original help page goes on: Настройки → Данные → Импорт заказов.
 func (h *Web) createCounter(w http.ResponseWriter, r *http.Request, vw *view) {
-	f := counterForm{Name: strings.TrimSpace(r.PostFormValue("name")), Timezone: strings.TrimSpace(r.PostFormValue("timezone")),
-		Errors: map[string]string{}}
-	if f.Name == "" {
-		f.Errors["name"] = vw.T("counter.err.name_required")
-	} else if utf8.RuneCountInString(f.Name) > 200 {
-		f.Errors["name"] = vw.T("counter.err.name_long", 200)
-	}
-	if f.Timezone == "" {
-		f.Timezone = defaultTimezone
-	}
-	if _, err := time.LoadLocation(f.Timezone); err != nil || f.Timezone == "Local" {
-		f.Errors["timezone"] = vw.T("counter.err.timezone")
-	}
-	if len(f.Errors) > 0 {
+	name, tz := r.PostFormValue("name"), r.PostFormValue("timezone")
+	c, err := h.Tasks.CreateCounter(r.Context(), vw.Visitor.User.AccountID, tasks.CounterInput{Name: &name, Timezone: &tz})
+	var inv *tasks.InvalidError
+	if errors.As(err, &inv) {
+		f := counterForm{Name: name, Timezone: tz, Errors: map[string]*fieldErr{}}
+		for _, fe := range inv.Fields {
+			f.Errors[fe.Field] = msgErr(vw, fe.Msg)
+		}
 		h.renderHome(w, r, vw, http.StatusUnprocessableEntity, f)
 		return
 	}
-	c, err := h.Store.CreateCounter(r.Context(), vw.Visitor.User.AccountID, f.Name, f.Timezone)
 	if err != nil {
 		h.fail(w, r, vw, err)
 		return

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"orderimport/internal/crmemu"
-	"orderimport/internal/imports"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 	"orderimport/internal/web/uitest"
 )
 
@@ -135,8 +135,8 @@ func (e *env) counter(name string) store.Counter {
 func (e *env) task(c store.Counter, name string) store.Task {
 	e.t.Helper()
 	active, freq, u, k := true, 1, e.srv.CRM, secretKey
-	t, err := e.srv.App.Imports.Create(context.Background(), e.srv.AccountID, c.ID, imports.Input{Name: &name, Active: &active,
-		FrequencyHours: &freq, RetailCRM: &imports.RetailCRMInput{URL: &u, APIKey: &k}})
+	t, err := e.srv.App.Tasks.Create(context.Background(), e.srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
+		FrequencyHours: &freq, RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &k}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

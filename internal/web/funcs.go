@@ -6,25 +6,52 @@ import (
 	"html/template"
 	"strconv"
 	"time"
+
+	"orderimport/internal/locale"
 )
 
-// funcs are the template functions of one language.
+// funcs are the template functions of one language: every word, number, sum and moment a page
+// shows goes through one of them.
 func (h *Web) funcs(lang string) template.FuncMap {
-	cat := h.catalogs[lang]
+	p := locale.For(lang)
 	return template.FuncMap{
-		"t":          cat.T,
-		"fieldTitle": func(name string) string { return fieldTitle(lang, name) },
-		"fieldHelp":  func(name string) string { return fieldHelp(lang, name) },
-		"num":        func(v any) string { return numberText(lang, fmt.Sprint(v)) },
-		"when":       func(t any, tz string) string { return whenText(lang, t, tz) },
-		"dict":       dict,
-		"add":        func(a, b int) int { return a + b },
-		"hasPrefix":  func(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p },
+		"t":          p.T,
+		"msg":        p.Msg,
+		"plural":     func(key string, n any) string { return p.Plural(key, toInt(n)) },
+		"fieldTitle": func(name string) string { return p.T("field." + name) },
+		"fieldHelp":  func(name string) string { return p.T("field_help." + name) },
+		"num":        func(v any) string { return p.Number(fmt.Sprint(v)) },
+		"money":      func(v any, currency string) string { return p.Money(fmt.Sprint(v), currency) },
+		"every":      p.Every,
+		"zone":       func(name string) string { return p.Zone(name, h.now()) },
+		"scope": func(code string) string {
+			if k := "scope." + code; p.Has(k) {
+				return p.T(k)
+			}
+			return code
+		},
+		"when": func(t any, tz string) string { return whenText(p, t, tz) },
+		"dict": dict,
+		"add":  func(a, b int) int { return a + b },
+		"hasPrefix": func(s, pre string) bool {
+			return len(s) >= len(pre) && s[:len(pre)] == pre
+		},
 	}
 }
 
+func toInt(v any) int64 {
+	switch n := v.(type) {
+	case int:
+		return int64(n)
+	case int64:
+		return n
+	}
+	i, _ := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+	return i
+}
+
 // whenText shows a moment in the counter's timezone, in the language's usual order.
-func whenText(lang string, t any, tz string) string {
+func whenText(p *locale.Printer, t any, tz string) string {
 	var at time.Time
 	switch v := t.(type) {
 	case time.Time:
@@ -37,16 +64,11 @@ func whenText(lang string, t any, tz string) string {
 	default:
 		return ""
 	}
-	if at.IsZero() {
-		return ""
+	var loc *time.Location
+	if l, err := time.LoadLocation(tz); err == nil && tz != "" {
+		loc = l
 	}
-	if loc, err := time.LoadLocation(tz); err == nil && tz != "" {
-		at = at.In(loc)
-	}
-	if lang == "en" {
-		return at.Format("2006-01-02 15:04")
-	}
-	return at.Format("02.01.2006 15:04")
+	return p.Time(at, loc)
 }
 
 // dict builds a map for sub-templates: {{template "x" dict "A" 1 "B" 2}}.

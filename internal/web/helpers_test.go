@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"orderimport/internal/api"
+	"orderimport/internal/locale"
+	"orderimport/internal/tasks"
 )
 
 func TestLocalPath(t *testing.T) {
@@ -73,31 +74,10 @@ func TestThrottleSlidingWindow(t *testing.T) {
 	}
 }
 
-func TestNumberText(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct{ lang, in, want string }{
-		{"ru", "1234567.89", "1\u00a0234\u00a0567,89"},
-		{"en", "1234567.89", "1,234,567.89"},
-		{"ru", "-394.66", "−394,66"},
-		{"ru", "999", "999"},
-		{"en", "1000", "1,000"},
-		{"ru", "", ""},
-		{"ru", "0.5", "0,5"},
-	} {
-		if got := numberText(c.lang, c.in); got != c.want {
-			t.Errorf("numberText(%s, %q) = %q, want %q", c.lang, c.in, got, c.want)
-		}
-	}
-}
-
 func TestChartFillsGapsAndScales(t *testing.T) {
 	t.Parallel()
-	cats, err := loadCatalogs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vw := &view{Lang: "ru", cat: cats["ru"]}
-	days := []api.DaySummary{
+	vw := &view{Lang: "ru", p: locale.For("ru")}
+	days := []tasks.DaySummary{
 		{Date: "2025-03-01", Orders: 2, Revenue: "1000.50", Profit: "200"},
 		{Date: "2025-03-04", Orders: 4, Revenue: "2500000", Profit: "-300"},
 	}
@@ -120,7 +100,7 @@ func TestChartFillsGapsAndScales(t *testing.T) {
 	if buildChart(vw, nil, "", "") != nil {
 		t.Fatal("no days, no chart")
 	}
-	long := []api.DaySummary{{Date: "2020-01-01", Orders: 1, Revenue: "1", Profit: "1"}, {Date: "2025-01-01", Orders: 1, Revenue: "1", Profit: "1"}}
+	long := []tasks.DaySummary{{Date: "2020-01-01", Orders: 1, Revenue: "1", Profit: "1"}, {Date: "2025-01-01", Orders: 1, Revenue: "1", Profit: "1"}}
 	if c := buildChart(vw, long, "", ""); c.Days != maxChartDays || c.LastDay != "2025-01-01" {
 		t.Fatalf("a five-year range: %d days up to %s, want the newest %d", c.Days, c.LastDay, maxChartDays)
 	}

@@ -1,11 +1,11 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"time"
 
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 type homeData struct {
@@ -24,7 +24,7 @@ type counterCard struct {
 type counterForm struct {
 	Name     string
 	Timezone string
-	Errors   map[string]string
+	Errors   map[string]*fieldErr
 }
 
 type zoneOption struct {
@@ -32,38 +32,18 @@ type zoneOption struct {
 	Label string
 }
 
-// defaultTimezone is the contract's default counter timezone.
-const defaultTimezone = "Europe/Moscow"
-
-// zones offered for a counter: Russia's zones west to east, then neighbours and UTC. The
-// names are IANA names (data, not words), labelled with today's UTC offset.
-var zones = []string{
-	"Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg", "Asia/Omsk",
-	"Asia/Novosibirsk", "Asia/Krasnoyarsk", "Asia/Irkutsk", "Asia/Yakutsk", "Asia/Vladivostok",
-	"Asia/Magadan", "Asia/Kamchatka", "Europe/Minsk", "Asia/Almaty", "Asia/Tashkent", "Asia/Tbilisi",
-	"Asia/Yerevan", "Asia/Baku", "Europe/Istanbul", "Europe/Berlin", "Europe/London", "UTC",
-}
-
-func zoneOptions(now time.Time) []zoneOption {
-	out := make([]zoneOption, 0, len(zones))
-	for _, z := range zones {
-		loc, err := time.LoadLocation(z)
-		if err != nil {
-			continue
-		}
-		_, off := now.In(loc).Zone()
-		sign := "+"
-		if off < 0 {
-			sign, off = "−", -off
-		}
-		out = append(out, zoneOption{Name: z, Label: fmt.Sprintf("%s (UTC%s%02d:%02d)", z, sign, off/3600, off%3600/60)})
+// zoneOptions are the zones offered for a counter, labelled for people ("Москва (UTC+3)").
+func zoneOptions(vw *view, now time.Time) []zoneOption {
+	out := make([]zoneOption, 0, len(tasks.Timezones))
+	for _, z := range tasks.Timezones {
+		out = append(out, zoneOption{Name: z, Label: vw.p.Zone(z, now)})
 	}
 	return out
 }
 
 // home is the account's start page: its counters and a form to add one.
 func (h *Web) home(w http.ResponseWriter, r *http.Request, vw *view) {
-	h.renderHome(w, r, vw, http.StatusOK, counterForm{Timezone: defaultTimezone, Errors: map[string]string{}})
+	h.renderHome(w, r, vw, http.StatusOK, counterForm{Timezone: tasks.DefaultTimezone, Errors: map[string]*fieldErr{}})
 }
 
 func (h *Web) renderHome(w http.ResponseWriter, r *http.Request, vw *view, status int, form counterForm) {
@@ -78,7 +58,7 @@ func (h *Web) renderHome(w http.ResponseWriter, r *http.Request, vw *view, statu
 		h.fail(w, r, vw, err)
 		return
 	}
-	d := homeData{Form: form, Zones: zoneOptions(h.now())}
+	d := homeData{Form: form, Zones: zoneOptions(vw, h.now())}
 	for _, c := range counters {
 		card := counterCard{Counter: c}
 		for _, t := range tasks {

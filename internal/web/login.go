@@ -2,21 +2,21 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"orderimport/internal/audit"
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
 
 type loginData struct {
 	Next   string
 	Email  string
-	Error  string            // the form's own message (wrong credentials, throttled)
-	Errors map[string]string // next to a field: "email", "password"
+	Error  string               // the form's own message (wrong credentials, throttled)
+	Errors map[string]*fieldErr // next to a field: "email", "password"
 }
 
 // login shows the form (GET) and logs in (POST). After login the browser returns to the page
@@ -35,17 +35,17 @@ func (h *Web) login(w http.ResponseWriter, r *http.Request) {
 			redirect(w, r, next)
 			return
 		}
-		h.render(w, r, vw, "login.html", loginData{Next: next, Errors: map[string]string{}})
+		h.render(w, r, vw, "login.html", loginData{Next: next, Errors: map[string]*fieldErr{}})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
-	d := loginData{Next: localPath(r.PostFormValue("next"), "/"), Email: strings.TrimSpace(r.PostFormValue("email")), Errors: map[string]string{}}
+	d := loginData{Next: localPath(r.PostFormValue("next"), "/"), Email: strings.TrimSpace(r.PostFormValue("email")), Errors: map[string]*fieldErr{}}
 	password := r.PostFormValue("password")
 	if d.Email == "" {
-		d.Errors["email"] = vw.T("login.err.email_required")
+		d.Errors["email"] = &fieldErr{Text: vw.T("login.err.email_required")}
 	}
 	if password == "" {
-		d.Errors["password"] = vw.T("login.err.password_required")
+		d.Errors["password"] = &fieldErr{Text: vw.T("login.err.password_required")}
 	}
 	if len(d.Errors) > 0 {
 		h.renderStatus(w, r, vw, http.StatusUnprocessableEntity, "login.html", d)
@@ -57,7 +57,7 @@ func (h *Web) login(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		d.Error = vw.T("login.err.throttled", minutes)
 		h.Log.Warn("login throttled", "ip", ipKey)
-		h.auditLogin(r, d.Email, audit.LoginThrottled, fmt.Sprintf("refused without checking the password; next attempt in %d min", minutes))
+		h.auditLogin(r, d.Email, audit.LoginThrottled, locale.M("audit_login_throttled", "minutes", minutes))
 		h.renderStatus(w, r, vw, http.StatusTooManyRequests, "login.html", d)
 		return
 	}
@@ -66,7 +66,7 @@ func (h *Web) login(w http.ResponseWriter, r *http.Request) {
 		h.byEmail.fail(emailKey)
 		h.byIP.fail(ipKey)
 		h.Log.Info("login failed", "ip", ipKey)
-		h.auditLogin(r, d.Email, audit.LoginFailed, "wrong email or password")
+		h.auditLogin(r, d.Email, audit.LoginFailed, locale.M("audit_login_failed"))
 		d.Error = vw.T("login.err.wrong")
 		h.renderStatus(w, r, vw, http.StatusUnauthorized, "login.html", d)
 		return
@@ -81,14 +81,14 @@ func (h *Web) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Log.Info("login", "user_id", u.ID, "ip", ipKey)
-	h.Audit.RecordAs(r.Context(), audit.FromRequest(r, u, audit.ViaSession), u.AccountID, audit.Login, "", "new session")
+	h.Audit.RecordAs(r.Context(), audit.FromRequest(r, u, audit.ViaSession), u.AccountID, audit.Login, "", locale.M("audit_session_started"))
 	redirect(w, r, d.Next)
 }
 
 // auditLogin records a refused login under the account the email belongs to, so its users see
 // attempts on it. An email nobody has is filed under no account and not repeated: people type
 // their password into the email field, and the log must not keep it.
-func (h *Web) auditLogin(r *http.Request, email, action, detail string) {
+func (h *Web) auditLogin(r *http.Request, email, action string, detail locale.Message) {
 	a := audit.Actor{IP: clientIP(r), UserAgent: r.UserAgent(), Via: audit.ViaSession}
 	var account int64
 	u, err := h.Store.UserByEmail(r.Context(), email)
@@ -96,7 +96,7 @@ func (h *Web) auditLogin(r *http.Request, email, action, detail string) {
 	case err == nil:
 		a.UserID, a.Email, account = u.ID, u.Email, u.AccountID
 	case errors.Is(err, store.ErrNotFound):
-		detail += " (unknown email)"
+		detail = locale.M("audit_unknown_email", "what", detail)
 	default:
 		h.Log.Error("audit: look up the login's user", "error", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"orderimport/internal/audit"
+	"orderimport/internal/locale"
 )
 
 // logout ends the session on the server (the cookie's value is worthless afterwards).
@@ -12,6 +13,6 @@ func (h *Web) logout(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
-	h.Audit.Record(r.Context(), vw.Visitor.User.AccountID, audit.Logout, "", "session ended")
+	h.Audit.Record(r.Context(), vw.Visitor.User.AccountID, audit.Logout, "", locale.M("audit_session_ended"))
 	redirect(w, r, "/login?done=logged_out")
 }

@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"strconv"
 
-	"orderimport/internal/api"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // ordersPerPage is one page of the orders table; the cursor pages through any number.
@@ -14,13 +14,13 @@ const ordersPerPage = 50
 
 type ordersData struct {
 	Filter   store.OrderFilter
-	Errors   map[string]string
+	Errors   map[string]*fieldErr
 	Orders   []store.OrderRow
 	NextURL  string
 	FirstURL string
 	CSVURL   string
-	Total    api.DaySummary
-	Days     []api.DaySummary
+	Total    tasks.DaySummary
+	Days     []tasks.DaySummary
 	Chart    *chart
 	Statuses []string
 	Sites    []string
@@ -36,17 +36,14 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 		return
 	}
 	q := r.URL.Query()
-	d := ordersData{Errors: map[string]string{}}
+	d := ordersData{Errors: map[string]*fieldErr{}}
 	// A filter value that does not parse is named next to its field and left out, so the
 	// page still shows something useful.
-	for {
-		f, field, _ := api.OrderFilterFromQuery(q)
-		if field == "" {
-			d.Filter = f
-			break
-		}
-		d.Errors[field] = vw.T("orders.err." + errorKey(field))
-		q.Del(field)
+	var bad []tasks.FieldError
+	d.Filter, bad = tasks.OrderQuery(q)
+	for _, fe := range bad {
+		d.Errors[fe.Field] = msgErr(vw, fe.Msg)
+		q.Del(fe.Field)
 	}
 	d.Filter.Limit = ordersPerPage
 	filterQuery := url.Values{}
@@ -59,7 +56,7 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 	acc := vw.Visitor.User.AccountID
 	orders, next, err := h.Store.Orders(r.Context(), acc, c.ID, d.Filter)
 	if err == store.ErrBadCursor {
-		d.Errors["cursor"] = vw.T("orders.err.cursor")
+		d.Errors["cursor"] = &fieldErr{Text: vw.T("orders.err.cursor")}
 		d.Filter.Cursor = ""
 		orders, next, err = h.Store.Orders(r.Context(), acc, c.ID, d.Filter)
 	}
@@ -81,11 +78,12 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 	csvq.Set("format", "csv")
 	d.CSVURL = "/api/v1/counters/" + strconv.FormatInt(c.ID, 10) + "/orders?" + csvq.Encode()
 
-	d.Days, d.Total, err = api.Summarize(r, h.Store, acc, c.ID, d.Filter)
+	sum, err := h.Tasks.Summarize(r.Context(), acc, c.ID, d.Filter)
 	if err != nil {
 		h.fail(w, r, vw, err)
 		return
 	}
+	d.Days, d.Total = sum.Days, sum.Total
 	d.Chart = buildChart(vw, d.Days, d.Filter.From, d.Filter.To)
 	if d.Statuses, d.Sites, err = h.Store.OrderFacets(r.Context(), acc, c.ID); err != nil {
 		h.fail(w, r, vw, err)
@@ -94,15 +92,6 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 	vw.Section = "orders"
 	vw.Title = vw.T("orders.title")
 	h.render(w, r, vw, "orders.html", d)
-}
-
-// errorKey names the message for a filter field the API's parser refused.
-func errorKey(field string) string {
-	switch field {
-	case "from", "to", "include_deleted", "limit":
-		return field
-	}
-	return "other"
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/csv"
 	"html"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"orderimport/internal/api"
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
 
@@ -57,11 +57,12 @@ func TestOrdersPage(t *testing.T) {
 
 	// Totals and chart over everything.
 	p := e.get(base)
-	days, total, _ := api.Summarize(&http.Request{}, e.srv.App.Store, e.srv.AccountID, c.ID, store.OrderFilter{})
-	if !strings.Contains(text(p.body), "Заказов 130") || !strings.Contains(p.body, `<rect class="bar"`) || len(days) == 0 {
+	sum, _ := e.srv.App.Tasks.Summarize(context.Background(), e.srv.AccountID, c.ID, store.OrderFilter{})
+	total := sum.Total
+	if !strings.Contains(text(p.body), "Заказов 130") || !strings.Contains(p.body, `<rect class="bar"`) || len(sum.Days) == 0 {
 		t.Fatalf("totals or chart missing: %s", text(p.body)[:400])
 	}
-	if !strings.Contains(text(p.body), strings.ReplaceAll(formatMoney(total.Revenue), " ", "\u00a0")) {
+	if !strings.Contains(text(p.body), locale.For("ru").Money(total.Revenue, "")) {
 		t.Errorf("revenue total %s not shown", total.Revenue)
 	}
 
@@ -130,17 +131,3 @@ func TestOrdersPage(t *testing.T) {
 }
 
 // formatMoney groups a decimal as the Russian page does.
-func formatMoney(s string) string {
-	intPart, frac, ok := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, r := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(r)
-	}
-	if ok {
-		b.WriteString("," + frac)
-	}
-	return b.String()
-}

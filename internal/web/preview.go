@@ -3,9 +3,9 @@ package web
 import (
 	"strings"
 
-	"orderimport/internal/imports"
 	"orderimport/internal/mapping"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // previewSize is how many of the newest orders a preview maps.
@@ -26,8 +26,28 @@ type previewRow struct {
 	Number   string
 	CRMID    int64
 	Rejected bool
-	Issues   []store.Issue // every issue, shown next to the order number
+	Issues   []issueView // every issue, shown next to the order number
 	Cells    []previewCell
+}
+
+// issueView is a run or preview issue as a page shows it: the message in the visitor's
+// language, with the verbatim detail apart.
+type issueView struct {
+	OrderID     string
+	OrderNumber string
+	Field       string
+	Value       string
+	Text        string
+	Detail      string
+}
+
+func issueViews(vw *view, list []store.Issue) []issueView {
+	out := make([]issueView, 0, len(list))
+	for _, is := range list {
+		out = append(out, issueView{OrderID: is.OrderID, OrderNumber: is.OrderNumber, Field: is.Field, Value: is.Value,
+			Text: vw.Msg(is.Msg), Detail: is.Msg.Detail})
+	}
+	return out
 }
 
 // previewCell is a stored value; Bad marks a value with an issue, Note says which.
@@ -38,16 +58,16 @@ type previewCell struct {
 	Note  string
 }
 
-func newPreviewView(p *imports.Preview) *previewView {
+func newPreviewView(vw *view, p *tasks.Preview) *previewView {
 	pv := &previewView{Timezone: p.Timezone}
 	for _, f := range mapping.Fields {
 		pv.Fields = append(pv.Fields, f.Name)
 	}
 	for _, o := range p.Orders {
-		row := previewRow{Number: o.Number, CRMID: o.CRMID, Rejected: o.Rejected, Issues: o.Issues}
+		row := previewRow{Number: o.Number, CRMID: o.CRMID, Rejected: o.Rejected, Issues: issueViews(vw, o.Issues)}
 		notes := map[string][]string{}
-		for _, is := range o.Issues {
-			notes[is.Field] = append(notes[is.Field], is.Message)
+		for _, is := range row.Issues {
+			notes[is.Field] = append(notes[is.Field], is.Text)
 		}
 		for _, f := range pv.Fields {
 			cell := previewCell{Field: f, Bad: len(notes[f]) > 0, Note: strings.Join(notes[f], "; ")}

@@ -14,10 +14,13 @@ type taskData struct {
 	Run  *store.Run // the run shown in detail: ?run=, else the newest
 	Live bool       // that run is queued or running: the page follows it
 	// The run's issues: the first few in sight, the rest one click away.
-	FirstIssues []store.Issue
-	MoreIssues  []store.Issue
-	Progress    progress
-	Back        string
+	FirstIssues []issueView
+	MoreIssues  []issueView
+	// The task's and the shown run's messages in the visitor's language.
+	Status   *fieldErr
+	RunError *fieldErr
+	Progress progress
+	Back     string
 }
 
 // progress is a running run's pace as first rendered; the page's script keeps it current
@@ -59,9 +62,16 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 	} else if len(runs) > 0 {
 		d.Run = &runs[0]
 	}
+	if !t.StatusMsg.IsZero() {
+		d.Status = msgErr(vw, t.StatusMsg)
+	}
 	if d.Run != nil {
-		d.FirstIssues = d.Run.Issues[:min(len(d.Run.Issues), issuesInSight)]
-		d.MoreIssues = d.Run.Issues[len(d.FirstIssues):]
+		all := issueViews(vw, d.Run.Issues)
+		d.FirstIssues = all[:min(len(all), issuesInSight)]
+		d.MoreIssues = all[len(d.FirstIssues):]
+		if !d.Run.Error.IsZero() {
+			d.RunError = msgErr(vw, d.Run.Error)
+		}
 	}
 	if d.Run != nil && !d.Run.Finished() {
 		d.Live = true
@@ -86,7 +96,7 @@ func runProgress(vw *view, r store.Run, now time.Time) progress {
 	if elapsed <= 0 {
 		return p
 	}
-	p.Rate = vw.T("progress.rate", strconv.FormatFloat(float64(r.Counts.Fetched)/elapsed, 'f', 1, 64))
+	p.Rate = vw.T("progress.rate", vw.p.Number(strconv.FormatFloat(float64(r.Counts.Fetched)/elapsed, 'f', 1, 64)))
 	if r.ProgressTotal > 0 && r.ProgressDone > 0 && r.ProgressDone < r.ProgressTotal {
 		left := time.Duration(elapsed * float64(r.ProgressTotal-r.ProgressDone) / float64(r.ProgressDone) * float64(time.Second))
 		p.ETA = etaText(vw, left)

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"orderimport/internal/imports"
+	"orderimport/internal/tasks"
 )
 
 // setActive is the active switch, pause and resume: the task's Активность through the same
@@ -20,7 +20,7 @@ func (h *Web) setActive(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
-	if _, err := h.Imports.Update(r.Context(), vw.Visitor.User.AccountID, id, imports.Input{Active: &active}); err != nil {
+	if _, err := h.Tasks.Update(r.Context(), vw.Visitor.User.AccountID, id, tasks.Input{Active: &active}); err != nil {
 		h.fail(w, r, vw, err)
 		return
 	}

@@ -19,7 +19,7 @@ func (h *Web) deleteTask(w http.ResponseWriter, r *http.Request, vw *view) {
 		return
 	}
 	if r.Method == http.MethodPost {
-		if err := h.Imports.Delete(r.Context(), t.AccountID, t.ID); err != nil {
+		if err := h.Tasks.Delete(r.Context(), t.AccountID, t.ID); err != nil {
 			h.fail(w, r, vw, err)
 			return
 		}

@@ -3,18 +3,16 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
-	"orderimport/internal/importer"
-	"orderimport/internal/imports"
+	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
-	"orderimport/internal/retailcrm"
-	"orderimport/internal/secret"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // The «Новое подключение RetailCRM» form, also the edit form of a task. Without JavaScript
@@ -37,14 +35,29 @@ type taskForm struct {
 	KeySealed    string // a typed key, sealed to this session, so a re-rendered form keeps it
 	KeyKept      bool   // a key is known without typing it again
 	BackfillFrom string
+	// WasActive is the saved task's switch (editing); with Active it decides whether the
+	// form promises that saving starts an import (tasks.StartsOnSave).
+	WasActive    bool
+	StartsOnSave bool
 	Rows         []mapRow
 	FieldNames   []string
-	CustomFields []imports.CustomField
+	CustomFields []tasks.CustomField
 	CustomJSON   string
-	Check        *imports.CheckResult
+	Check        *tasks.CheckResult
 	Preview      *previewView
-	Errors       map[string]string // by the service's field names: name, retailcrm.url, mapping.<field>, …
-	Summary      []formError       // every error, linked to its field, at the top of the form
+	Errors       map[string]*fieldErr // by the use case's field names: name, retailcrm.url, mapping.<field>, …
+	Summary      []formError          // every error, linked to its field, at the top of the form
+}
+
+// fieldErr is a message shown next to a field: its words, and the verbatim detail (RetailCRM's
+// answer, an expression's diagnostic) shown as code.
+type fieldErr struct {
+	Text   string
+	Detail string
+}
+
+func msgErr(vw *view, m locale.Message) *fieldErr {
+	return &fieldErr{Text: vw.Msg(m), Detail: m.Detail}
 }
 
 type formError struct {
@@ -61,7 +74,7 @@ type mapRow struct {
 	IsExpr    bool   // Value is not one of the choices: the text input holds it
 	Suggested bool   // Value came from the connection check's suggestion
 	Options   []mapOption
-	Err       string
+	Err       *fieldErr
 }
 
 type mapOption struct {
@@ -107,7 +120,10 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
-	f := &taskForm{New: task == nil, Errors: map[string]string{}}
+	f := &taskForm{New: task == nil, Errors: map[string]*fieldErr{}}
+	if task != nil {
+		f.WasActive = task.Active
+	}
 	if task == nil {
 		f.Action = counterPath(c, "/imports/new")
 		vw.Title = vw.T("form.new_title")
@@ -120,6 +136,7 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 	}
 	if r.Method == http.MethodGet {
 		h.fillFromTask(f, task)
+		f.StartsOnSave = tasks.StartsOnSave(task, f.Active)
 		h.buildRows(vw, f, taskSpec(task))
 		h.render(w, r, vw, "task_form.html", f)
 		return
@@ -136,13 +153,14 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 			return
 		}
 	}
-	if f.Errors["retailcrm.api_key"] != "" && f.KeySealed != "" {
+	if f.Errors["retailcrm.api_key"] != nil && f.KeySealed != "" {
 		// A key that was refused is not worth carrying: the user types the right one.
 		f.KeySealed, f.KeyHint, f.KeyKept = "", "", false
 		if task != nil {
 			f.KeyHint, f.KeyKept = task.CRMKeyHint, true
 		}
 	}
+	f.StartsOnSave = tasks.StartsOnSave(task, f.Active)
 	h.finishErrors(vw, f)
 	h.buildRows(vw, f, spec)
 	status := http.StatusOK
@@ -155,17 +173,11 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 // fillFromTask starts the form from the task, or from the contract's defaults.
 func (h *Web) fillFromTask(f *taskForm, t *store.Task) {
 	if t == nil {
-		f.Active, f.Type, f.Frequency = true, "retailcrm", "1"
+		f.Active, f.Type, f.Frequency = true, tasks.TypeRetailCRM, strconv.Itoa(tasks.DefaultFrequency)
 		return
 	}
 	f.Name, f.Active, f.Type, f.Frequency = t.Name, t.Active, t.Type, strconv.Itoa(t.FrequencyHours)
 	f.URL, f.KeyHint, f.KeyKept, f.BackfillFrom = t.CRMURL, t.CRMKeyHint, true, t.BackfillFrom
-}
-
-// formKeyAAD binds a typed key carried through the form to this session: the sealed value is
-// useless in any other session or for anything else.
-func formKeyAAD(v *visitor) []byte {
-	return []byte("orderimport web form key\x00" + v.Session.ID)
 }
 
 // readForm reads the posted form into f and returns the mapping as typed (field → expression,
@@ -182,17 +194,18 @@ func (h *Web) readForm(r *http.Request, vw *view, f *taskForm, task *store.Task)
 		// expressions are compiled like any typed one.
 		_ = json.Unmarshal([]byte(raw), &f.CustomFields)
 	}
+	keys := h.Tasks.Keys
+	session := vw.Visitor.Session.ID
 	key := strings.TrimSpace(r.PostFormValue("retailcrm_api_key"))
 	if key == "" {
 		if sealed := r.PostFormValue("key_sealed"); sealed != "" {
-			if b, err := h.Imports.Keyring.Open(sealed, formKeyAAD(vw.Visitor)); err == nil {
-				key = string(b)
-			}
+			key = keys.OpenForm(session, sealed)
 		}
 	}
 	if key != "" {
-		if sealed, err := h.Imports.Keyring.Seal([]byte(key), formKeyAAD(vw.Visitor)); err == nil {
-			f.KeySealed, f.KeyHint, f.KeyKept = sealed, secret.Hint(key), true
+		keys.Remember(key)
+		if sealed, hint, err := keys.SealForm(session, key); err == nil {
+			f.KeySealed, f.KeyHint, f.KeyKept = sealed, hint, true
 		}
 	} else if task != nil {
 		f.KeyHint, f.KeyKept = task.CRMKeyHint, true
@@ -208,7 +221,7 @@ func (h *Web) readForm(r *http.Request, vw *view, f *taskForm, task *store.Task)
 			// Without JavaScript both inputs are visible; which one was meant is the user's
 			// to say, not ours to guess.
 			spec[fi.Name] = expr
-			f.Errors["mapping."+fi.Name] = vw.T("form.err.expr_conflict")
+			f.Errors["mapping."+fi.Name] = &fieldErr{Text: vw.T("form.err.expr_conflict")}
 		default:
 			spec[fi.Name] = strings.TrimSpace(choice)
 		}
@@ -218,99 +231,24 @@ func (h *Web) readForm(r *http.Request, vw *view, f *taskForm, task *store.Task)
 
 // taskSpec is the mapping a task imports with: the defaults with its own choices over them.
 func taskSpec(t *store.Task) map[string]string {
-	spec := mapping.Default()
-	if t == nil || t.Mapping == "" {
-		return spec
+	if t == nil {
+		return tasks.EffectiveMapping(nil)
 	}
-	var own map[string]string
-	if json.Unmarshal([]byte(t.Mapping), &own) == nil {
-		for k, v := range own {
-			spec[k] = v
-		}
-	}
-	return spec
+	return tasks.EffectiveMapping(t.Mapping)
 }
 
-// validate checks what the form can check by itself, in the user's language; the service
-// checks again (and against RetailCRM) when saving.
-func (h *Web) validate(vw *view, f *taskForm, task *store.Task, spec map[string]string, key string) {
-	if f.Name == "" {
-		f.Errors["name"] = vw.T("form.err.name_required")
-	} else if len([]rune(f.Name)) > imports.MaxNameLen {
-		f.Errors["name"] = vw.T("form.err.name_long", imports.MaxNameLen)
+// checkInput is the connection the form names: the typed key, or (editing, left blank) the
+// task's stored one, which the use case opens for this request only.
+func checkInput(f *taskForm, task *store.Task, key string) tasks.CheckInput {
+	in := tasks.CheckInput{URL: f.URL, APIKey: key}
+	if task != nil {
+		in.TaskID = task.ID
 	}
-	if n, err := strconv.Atoi(f.Frequency); err != nil || n < 1 || n > imports.MaxFrequency {
-		f.Errors["frequency_hours"] = vw.T("form.err.frequency", imports.MaxFrequency)
-	}
-	if f.Type != "retailcrm" {
-		f.Errors["type"] = vw.T("form.err.type")
-	}
-	h.validateConnection(vw, f, task, key)
-	h.validateMapping(vw, f, spec)
+	return in
 }
 
-func (h *Web) validateConnection(vw *view, f *taskForm, task *store.Task, key string) {
-	if f.URL == "" {
-		f.Errors["retailcrm.url"] = vw.T("form.err.url_required")
-	}
-	switch {
-	case key != "":
-	case task == nil:
-		f.Errors["retailcrm.api_key"] = vw.T("form.err.key_required")
-	case f.URL != "" && f.URL != task.CRMURL:
-		f.Errors["retailcrm.api_key"] = vw.T("form.err.key_again")
-	}
-}
-
-// validateMapping compiles the mapping and puts every field's problem next to that field.
-func (h *Web) validateMapping(vw *view, f *taskForm, spec map[string]string) {
-	for _, fi := range mapping.Fields {
-		if fi.Required && spec[fi.Name] == "" {
-			f.Errors["mapping."+fi.Name] = vw.T("form.err.mapping_required")
-		}
-	}
-	_, err := mapping.Compile(spec)
-	var ce *mapping.CompileError
-	if errors.As(err, &ce) {
-		for _, fe := range ce.Errors {
-			k := "mapping." + fe.Field
-			if _, done := f.Errors[k]; done {
-				continue
-			}
-			if fe.Line > 0 {
-				f.Errors[k] = vw.T("form.err.expr_at", fe.Line, fe.Column, fe.Message)
-			} else {
-				f.Errors[k] = vw.T("form.err.expr", fe.Message)
-			}
-		}
-	}
-}
-
-// connectionKey is the key to talk to RetailCRM with: the typed one, else (editing, same
-// URL) the stored one, opened for this request only.
-func (h *Web) connectionKey(f *taskForm, task *store.Task, typed string) (string, error) {
-	if typed != "" || task == nil || f.URL != task.CRMURL {
-		return typed, nil
-	}
-	b, err := h.Imports.Keyring.Open(task.CRMKeySealed, importer.KeyAAD(task.AccountID))
-	if err != nil {
-		return "", fmt.Errorf("web: open the stored RetailCRM key of task %d: %w", task.ID, err)
-	}
-	return string(b), nil
-}
-
-func (h *Web) formCheck(r *http.Request, vw *view, f *taskForm, task *store.Task, typed string) {
-	h.validateConnection(vw, f, task, typed)
-	if f.Errors["retailcrm.url"] != "" || f.Errors["retailcrm.api_key"] != "" {
-		return
-	}
-	key, err := h.connectionKey(f, task, typed)
-	if err != nil {
-		f.Errors["retailcrm.api_key"] = vw.T("form.err.key_unreadable")
-		h.Log.Error("check connection", "error", err)
-		return
-	}
-	res, err := h.Imports.Check(r.Context(), f.URL, key)
+func (h *Web) formCheck(r *http.Request, vw *view, f *taskForm, task *store.Task, key string) {
+	res, err := h.Tasks.Check(r.Context(), vw.Visitor.User.AccountID, checkInput(f, task, key))
 	if err != nil {
 		h.serviceError(vw, f, err)
 		return
@@ -320,41 +258,35 @@ func (h *Web) formCheck(r *http.Request, vw *view, f *taskForm, task *store.Task
 }
 
 func (h *Web) formPreview(r *http.Request, vw *view, f *taskForm, c store.Counter, task *store.Task, spec map[string]string, key string) {
-	h.validateConnection(vw, f, task, key)
-	h.validateMapping(vw, f, spec)
 	if len(f.Errors) > 0 {
 		return
 	}
-	in := imports.PreviewInput{RetailCRM: imports.RetailCRMInput{URL: &f.URL}, CounterID: c.ID, Limit: previewSize,
+	in := tasks.PreviewInput{RetailCRM: tasks.RetailCRMInput{URL: &f.URL}, CounterID: c.ID, Limit: previewSize,
 		Mapping: specInput(spec)}
 	if key != "" {
 		in.RetailCRM.APIKey = &key
 	}
-	if task != nil && f.URL == task.CRMURL {
+	if task != nil {
 		in.TaskID = task.ID
 	}
-	p, err := h.Imports.Preview(r.Context(), vw.Visitor.User.AccountID, in)
+	p, err := h.Tasks.Preview(r.Context(), vw.Visitor.User.AccountID, in)
 	if err != nil {
 		h.serviceError(vw, f, err)
 		return
 	}
-	f.Preview = newPreviewView(p)
+	f.Preview = newPreviewView(vw, p)
 }
 
 // formSave saves through the same use case as the API; it answers true when it redirected.
 func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *taskForm, c store.Counter, task *store.Task, spec map[string]string, key string) bool {
-	h.validate(vw, f, task, spec, key)
 	if len(f.Errors) > 0 {
-		// Say everything at once: whether RetailCRM takes the key too, not only after the
-		// other fields are fixed.
-		if f.Errors["retailcrm.url"] == "" && f.Errors["retailcrm.api_key"] == "" {
-			h.formCheck(r, vw, f, task, key)
-		}
 		return false
 	}
+	// A number the browser could not send as one reaches the rules as 0, which they refuse
+	// with their own words.
 	freq, _ := strconv.Atoi(f.Frequency)
-	in := imports.Input{Name: &f.Name, Active: &f.Active, Type: &f.Type, FrequencyHours: &freq,
-		RetailCRM: &imports.RetailCRMInput{URL: &f.URL}, Mapping: specInput(spec), BackfillFrom: &f.BackfillFrom}
+	in := tasks.Input{Name: &f.Name, Active: &f.Active, Type: &f.Type, FrequencyHours: &freq,
+		RetailCRM: &tasks.RetailCRMInput{URL: &f.URL}, Mapping: specInput(spec), BackfillFrom: &f.BackfillFrom}
 	if key != "" {
 		in.RetailCRM.APIKey = &key
 	}
@@ -362,12 +294,18 @@ func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *task
 	var saved store.Task
 	var err error
 	if task == nil {
-		saved, err = h.Imports.Create(r.Context(), acc, c.ID, in)
+		saved, err = h.Tasks.Create(r.Context(), acc, c.ID, in)
 	} else {
-		saved, err = h.Imports.Update(r.Context(), acc, task.ID, in)
+		saved, err = h.Tasks.Update(r.Context(), acc, task.ID, in)
 	}
 	if err != nil && saved.ID == 0 {
 		h.serviceError(vw, f, err)
+		var inv *tasks.InvalidError
+		if errors.As(err, &inv) && f.Errors["retailcrm.url"] == nil && f.Errors["retailcrm.api_key"] == nil && f.URL != "" {
+			// Say everything at once: whether RetailCRM takes the key too, not only after the
+			// other fields are fixed.
+			h.formCheck(r, vw, f, task, key)
+		}
 		return false
 	}
 	if err != nil {
@@ -378,7 +316,7 @@ func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *task
 	return true
 }
 
-// specInput turns the form's mapping into the service's: a field left at its default is
+// specInput turns the form's mapping into the use case's: a field left at its default is
 // not stored as an override, so it follows the default.
 func specInput(spec map[string]string) map[string]*string {
 	def := mapping.Default()
@@ -394,51 +332,26 @@ func specInput(spec map[string]string) map[string]*string {
 	return out
 }
 
-// serviceError places an error of the service next to its field, in words: what RetailCRM
-// answered, or why a value was refused. Anything else is a fault of ours.
+// serviceError places an error of the use case next to its field, in the visitor's language:
+// every broken rule, or what RetailCRM answered. Anything else is a fault of ours.
 func (h *Web) serviceError(vw *view, f *taskForm, err error) {
-	var fe *imports.FieldError
-	var ce *imports.CRMError
+	var inv *tasks.InvalidError
+	var ce *tasks.CRMError
 	switch {
-	case errors.As(err, &fe):
-		f.Errors[fe.Field] = vw.T("form.err.invalid", fe.Message)
+	case errors.As(err, &inv):
+		for _, fe := range inv.Fields {
+			if f.Errors[fe.Field] == nil {
+				f.Errors[fe.Field] = msgErr(vw, fe.Msg)
+			}
+		}
 	case errors.As(err, &ce):
-		kind := crmKind(err)
-		field := ce.Field
-		if kind == "transport" || kind == "account_not_found" {
-			// Nothing answered at the address: the address is what to fix, whatever layer
-			// noticed it.
-			field = "retailcrm.url"
-		}
-		detail := vw.T("form.err.details", ce.Message)
-		var re *retailcrm.Error
-		if errors.As(err, &re) && re.Message != "" {
-			detail = vw.T("form.err.crm_said", re.Message)
-		}
-		f.Errors[field] = vw.T("form.err.crm."+kind) + " " + detail
-	case errors.Is(err, store.ErrNotFound):
-		f.Errors["form"] = vw.T("error.notfound.text")
+		f.Errors[ce.Field] = msgErr(vw, ce.Msg)
+	case tasks.IsNotFound(err):
+		f.Errors["form"] = &fieldErr{Text: vw.T("error.notfound.text")}
 	default:
 		h.Log.Error("import task form", "error", err)
-		f.Errors["form"] = vw.T("error.internal.text")
+		f.Errors["form"] = &fieldErr{Text: vw.T("error.internal.text")}
 	}
-}
-
-// crmKind names the catalogue entry for a RetailCRM failure.
-func crmKind(err error) string {
-	switch retailcrm.KindOf(err) {
-	case retailcrm.KindInvalidKey:
-		return "invalid_key"
-	case retailcrm.KindAccessDenied:
-		return "access_denied"
-	case retailcrm.KindAccountNotFound:
-		return "account_not_found"
-	case retailcrm.KindTransport:
-		return "transport"
-	case retailcrm.KindRateLimited, retailcrm.KindServer, retailcrm.KindGarbled:
-		return "unavailable"
-	}
-	return "other"
 }
 
 // finishErrors lists the errors in the form's order for the summary at its top.
@@ -449,14 +362,14 @@ func (h *Web) finishErrors(vw *view, f *taskForm) {
 	}
 	seen := map[string]bool{}
 	for _, k := range order {
-		if msg, ok := f.Errors[k]; ok {
-			f.Summary = append(f.Summary, formError{Anchor: fieldAnchor(k), Message: msg})
+		if e, ok := f.Errors[k]; ok {
+			f.Summary = append(f.Summary, formError{Anchor: fieldAnchor(k), Message: e.Text})
 			seen[k] = true
 		}
 	}
-	for k, msg := range f.Errors {
+	for _, k := range sortedKeys(f.Errors) {
 		if !seen[k] {
-			f.Summary = append(f.Summary, formError{Anchor: fieldAnchor(k), Message: msg})
+			f.Summary = append(f.Summary, formError{Anchor: fieldAnchor(k), Message: f.Errors[k].Text})
 		}
 	}
 }
@@ -470,7 +383,7 @@ func (h *Web) buildRows(vw *view, f *taskForm, spec map[string]string) {
 	// the account's fields (editing): named by its code until RetailCRM tells its name.
 	for _, fi := range mapping.Fields {
 		if code, ok := customFieldCode(spec[fi.Name]); ok && !hasCustomField(f.CustomFields, code) {
-			f.CustomFields = append(f.CustomFields, imports.CustomField{Code: code})
+			f.CustomFields = append(f.CustomFields, tasks.CustomField{Code: code})
 		}
 	}
 	infos := make([]mapping.CustomFieldInfo, 0, len(f.CustomFields))
@@ -534,7 +447,7 @@ func customFieldCode(expr string) (string, bool) {
 
 var customPath = regexp.MustCompile(`^customFields(?:\.([\p{L}_][\p{L}\p{N}_]*)|\[("(?:[^"\\]|\\.)*")\])$`)
 
-func hasCustomField(fields []imports.CustomField, code string) bool {
+func hasCustomField(fields []tasks.CustomField, code string) bool {
 	for _, cf := range fields {
 		if cf.Code == code {
 			return true
@@ -544,7 +457,7 @@ func hasCustomField(fields []imports.CustomField, code string) bool {
 }
 
 // customName is a custom field's name for its choice's label (the code when it has none).
-func customName(fields []imports.CustomField, expr string) string {
+func customName(fields []tasks.CustomField, expr string) string {
 	for _, cf := range fields {
 		if expr == "customFields."+cf.Code || expr == "customFields["+strconv.Quote(cf.Code)+"]" {
 			if cf.Name != "" {
@@ -554,4 +467,13 @@ func customName(fields []imports.CustomField, expr string) string {
 		}
 	}
 	return expr
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

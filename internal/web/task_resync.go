@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"orderimport/internal/imports"
+	"orderimport/internal/tasks"
 )
 
 // resync queues a run that re-reads every order. While another run is queued or running the
@@ -16,8 +16,8 @@ func (h *Web) resync(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
-	run, err := h.Imports.Resync(r.Context(), vw.Visitor.User.AccountID, id)
-	if errors.Is(err, imports.ErrRunActive) {
+	run, err := h.Tasks.Resync(r.Context(), vw.Visitor.User.AccountID, id)
+	if errors.Is(err, tasks.ErrRunActive) {
 		redirect(w, r, "/imports/"+strconv.FormatInt(id, 10)+"?run="+strconv.FormatInt(run.ID, 10)+"&done=resync_busy")
 		return
 	}

@@ -13,7 +13,7 @@ func (h *Web) runNow(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
-	run, err := h.Imports.RunNow(r.Context(), vw.Visitor.User.AccountID, id)
+	run, err := h.Tasks.RunNow(r.Context(), vw.Visitor.User.AccountID, id)
 	if err != nil {
 		h.fail(w, r, vw, err)
 		return

@@ -2,9 +2,9 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
+	"orderimport/internal/locale"
 	"regexp"
 	"strings"
 	"testing"
@@ -144,8 +144,7 @@ func TestConnectionFormWithoutJavaScript(t *testing.T) {
 	if len(tasks) != 1 || tasks[0].Name != "Заказы" || !tasks[0].Active || tasks[0].CRMKeyHint != "…21e8" {
 		t.Fatalf("saved: %+v", tasks)
 	}
-	var spec map[string]string
-	_ = json.Unmarshal([]byte(tasks[0].Mapping), &spec)
+	spec := tasks[0].Mapping
 	if spec["session_id"] != "customFields.k50_sid" || spec["profit"] != "totalSumm - purchaseSumm" || len(spec) != 2 {
 		t.Fatalf("stored mapping %v: only the user's own choices, defaults left to follow the defaults", spec)
 	}
@@ -287,7 +286,7 @@ func TestTaskPage(t *testing.T) {
 	p := e.get("/imports/" + itoa(task.ID))
 	visible := text(p.body)
 	is := last.Issues[0]
-	for _, want := range []string{"Замечания к заказам", is.OrderID, is.Value, is.Message, "Показано " + itoa(int64(len(last.Issues))) + " из " + itoa(last.IssuesTotal)} {
+	for _, want := range []string{"Замечания к заказам", is.OrderNumber, is.Value, locale.For("ru").Msg(is.Msg), "Показано " + itoa(int64(len(last.Issues))) + " из " + itoa(last.IssuesTotal)} {
 		if !strings.Contains(visible, want) {
 			t.Errorf("issues: %q missing", want)
 		}
@@ -316,7 +315,7 @@ func TestTaskPage(t *testing.T) {
 	// RetailCRM stops accepting the key: the task needs attention, the reason is shown.
 	other := e.task(c, "Второй ключ")
 	e.srv.Emu.RemoveKey(secretKey)
-	if _, err := e.srv.App.Imports.RunNow(ctx, e.srv.AccountID, other.ID); err != nil {
+	if _, err := e.srv.App.Tasks.RunNow(ctx, e.srv.AccountID, other.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.srv.WaitRuns(ctx, other.ID, time.Minute); err != nil {

@@ -1,7 +1,9 @@
 // Package web is the server-rendered UI: one route leads to one handler file and one
 // template (miniflux style). Pages work without JavaScript; a small embedded script adds the
 // live parts (connection check, preview and run progress through the JSON API). Russian is
-// the default language, English a switch away; every word comes from a message catalogue.
+// the default language, English a switch away; every word comes from the message catalogues
+// of internal/locale, and every rule from the use cases of internal/tasks: this package only
+// reads forms, calls a use case and shows its answer or its messages.
 package web
 
 import (
@@ -22,8 +24,9 @@ import (
 	"time"
 
 	"orderimport/internal/audit"
-	"orderimport/internal/imports"
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 //go:embed templates/*.html
@@ -46,16 +49,15 @@ const (
 
 // Web serves the HTML UI.
 type Web struct {
-	Store   *store.Store
-	Imports *imports.Service
-	Log     *slog.Logger
-	Audit   *audit.Log // logins, failed logins and logouts; nil: not recorded
+	Store *store.Store
+	Tasks *tasks.Service
+	Log   *slog.Logger
+	Audit *audit.Log // logins, failed logins and logouts; nil: not recorded
 
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
 	clock           atomic.Pointer[func() time.Time]
 
-	catalogs      map[string]catalog
 	jsCatalogs    map[string]map[string]string
 	pages         map[string]map[string]*template.Template // language → page file → template
 	staticVersion string
@@ -65,22 +67,22 @@ type Web struct {
 
 // New parses the templates and catalogues; errors here are programming errors caught by
 // every test that builds the UI.
-func New(st *store.Store, imp *imports.Service, log *slog.Logger) (*Web, error) {
+func New(st *store.Store, svc *tasks.Service, log *slog.Logger) (*Web, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Web{Store: st, Imports: imp, Log: log, IdleTimeout: DefaultIdleTimeout, AbsoluteTimeout: DefaultAbsoluteTimeout}
+	h := &Web{Store: st, Tasks: svc, Log: log, IdleTimeout: DefaultIdleTimeout, AbsoluteTimeout: DefaultAbsoluteTimeout}
 	clock := func() time.Time { return h.now() }
 	h.byEmail = newThrottle(loginFailsEmail, loginWindow, clock)
 	h.byIP = newThrottle(loginFailsIP, loginWindow, clock)
-	var err error
-	if h.catalogs, err = loadCatalogs(); err != nil {
+	if err := locale.Check(); err != nil {
 		return nil, err
 	}
 	h.jsCatalogs = map[string]map[string]string{}
-	for lang, c := range h.catalogs {
-		h.jsCatalogs[lang] = c.forScript()
+	for _, lang := range locale.Languages {
+		h.jsCatalogs[lang] = forScript(locale.For(lang))
 	}
+	var err error
 	if h.pages, err = h.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -152,7 +154,7 @@ type view struct {
 	JS          map[string]string // the catalogue entries the script shows
 	Data        any
 
-	cat catalog
+	p *locale.Printer
 }
 
 type crumb struct {
@@ -161,7 +163,10 @@ type crumb struct {
 }
 
 // T translates for handlers (templates use the t function).
-func (v *view) T(key string, args ...any) string { return v.cat.T(key, args...) }
+func (v *view) T(key string, args ...any) string { return v.p.T(key, args...) }
+
+// Msg renders a message of the layers below in the visitor's language.
+func (v *view) Msg(m locale.Message) string { return v.p.Msg(m) }
 
 // notices are the messages a redirect may ask for; anything else in ?done= is ignored.
 var notices = map[string]string{
@@ -183,7 +188,7 @@ func (h *Web) newView(w http.ResponseWriter, r *http.Request, v *visitor) *view 
 		other = "ru"
 	}
 	vw := &view{Lang: lang, OtherLang: other, OtherLangTo: langSwitchURL(r, other), Visitor: v, Path: r.URL.Path,
-		Static: h.staticVersion, cat: h.catalogs[lang]}
+		Static: h.staticVersion, p: locale.For(lang)}
 	vw.Notice = notices[r.URL.Query().Get("done")]
 	vw.JS = h.jsCatalogs[lang]
 	return vw
@@ -195,7 +200,7 @@ func (h *Web) parseTemplates() (map[string]map[string]*template.Template, error)
 		return nil, err
 	}
 	out := map[string]map[string]*template.Template{}
-	for _, lang := range languages {
+	for _, lang := range locale.Languages {
 		base, err := template.New("").Funcs(h.funcs(lang)).ParseFS(templatesFS, "templates/_*.html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parse layout: %w", err)

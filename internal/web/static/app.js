@@ -35,7 +35,8 @@
     var opts = {
       method: method,
       credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() }
+      // The API answers in the page's language (it speaks English to anyone who does not ask).
+      headers: { "Accept": "application/json", "Accept-Language": lang, "X-CSRF-Token": csrfToken() }
     };
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
@@ -79,6 +80,15 @@
         }
       });
     });
+
+    // «После сохранения начнётся импорт» says what saving will do: only a task switched on that
+    // was not on before starts an import when it is saved.
+    var active = form.querySelector("#f-active");
+    var saveNote = document.getElementById("save-note");
+    if (active && saveNote) {
+      var wasActive = saveNote.dataset.wasActive === "true";
+      active.addEventListener("change", function () { saveNote.hidden = !(active.checked && !wasActive); });
+    }
 
     var urlInput = form.querySelector("#f-url");
     var keyInput = form.querySelector("#f-key");
@@ -149,16 +159,12 @@
       var tpl = document.getElementById("check-tpl");
       var node = tpl.content.cloneNode(true);
       var scopes = node.querySelector('[data-slot="scopes"]');
-      (data.scopes || []).forEach(function (s, i) {
-        if (i > 0) { scopes.appendChild(document.createTextNode(", ")); }
-        var code = document.createElement("code");
-        code.textContent = s;
-        scopes.appendChild(code);
-      });
+      var names = data.scope_names || {};
+      scopes.textContent = (data.scopes || []).map(function (s) { return names[s] || s; }).join(", ");
       node.querySelector('[data-slot="sites"]').textContent = (data.sites || []).map(function (s) {
         return s.name + " (" + s.code + ")";
       }).join(", ");
-      node.querySelector('[data-slot="timezone"]').textContent = data.timezone || "";
+      node.querySelector('[data-slot="timezone"]').textContent = data.timezone_name || data.timezone || "";
       node.querySelector('[data-slot="custom"]').textContent = String((data.custom_fields || []).length);
       result.textContent = "";
       result.appendChild(node);
@@ -308,6 +314,13 @@
         div.appendChild(document.createTextNode(" "));
       }
       div.appendChild(document.createTextNode(issue.message));
+      if (issue.detail) {
+        div.appendChild(document.createTextNode(" "));
+        var detail = document.createElement("code");
+        detail.className = "detail";
+        detail.textContent = issue.detail;
+        div.appendChild(detail);
+      }
       if (issue.value) {
         div.appendChild(document.createTextNode(" "));
         var code = document.createElement("code");

@@ -1,13 +1,13 @@
-package imports
+package tasks
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"orderimport/internal/importer"
+	"orderimport/internal/locale"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/store"
 )
@@ -45,11 +45,15 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 	if in.Limit == 0 {
 		in.Limit = 10
 	}
+	var bad problems
 	if in.Limit < 1 || in.Limit > MaxPreview {
-		return nil, &FieldError{Field: "limit", Message: fmt.Sprintf("must be from 1 to %d", MaxPreview)}
+		bad.add("limit", locale.M("limit_invalid", "max", MaxPreview))
 	}
 	if in.CounterID == 0 {
-		return nil, &FieldError{Field: "counter_id", Message: "is required: the counter whose timezone the dates are shown in"}
+		bad.add("counter_id", locale.M("counter_id_required"))
+	}
+	if err := bad.err(); err != nil {
+		return nil, err
 	}
 	counter, err := s.Store.Counter(ctx, accountID, in.CounterID)
 	if err != nil {
@@ -57,9 +61,29 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 	}
 	counterTZ, err := time.LoadLocation(counter.Timezone)
 	if err != nil {
-		return nil, fmt.Errorf("imports: counter timezone %q: %w", counter.Timezone, err)
+		return nil, fmt.Errorf("tasks: counter timezone %q: %w", counter.Timezone, err)
 	}
-	spec := map[string]string{}
+	own := map[string]string{}
+	if in.TaskID != 0 {
+		t, err := s.Store.Task(ctx, accountID, in.TaskID)
+		if err != nil {
+			return nil, err
+		}
+		for f, e := range t.Mapping {
+			own[f] = e
+		}
+	}
+	for f, e := range in.Mapping {
+		if e == nil {
+			delete(own, f)
+		} else {
+			own[f] = strings.TrimSpace(*e)
+		}
+	}
+	m, err := CompileMapping(own)
+	if err != nil {
+		return nil, err
+	}
 	url, key := "", ""
 	if in.RetailCRM.URL != nil {
 		url = *in.RetailCRM.URL
@@ -67,39 +91,11 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 	if in.RetailCRM.APIKey != nil {
 		key = *in.RetailCRM.APIKey
 	}
-	var c *retailcrm.Client
-	if in.TaskID != 0 {
-		t, err := s.Store.Task(ctx, accountID, in.TaskID)
-		if err != nil {
-			return nil, err
-		}
-		if err := decodeSpec(t.Mapping, spec); err != nil {
-			return nil, err
-		}
-		if strings.TrimSpace(key) == "" {
-			im := importer.Importer{Keyring: s.Keyring, HTTPClient: s.HTTPClient, Limiters: s.Limiters}
-			if c, err = im.Client(t); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if c == nil {
-		if c, err = s.Client(url, key, 0); err != nil {
-			return nil, err
-		}
-	}
-	for f, e := range in.Mapping {
-		if e == nil {
-			delete(spec, f)
-		} else {
-			spec[f] = strings.TrimSpace(*e)
-		}
-	}
-	m, err := CompileMapping(spec)
+	c, err := s.connection(ctx, accountID, url, key, in.TaskID)
 	if err != nil {
 		return nil, err
 	}
-	p, err := importer.Preflight(ctx, c)
+	p, err := preflight(ctx, c)
 	if err != nil {
 		return nil, crmError(err)
 	}
@@ -135,14 +131,4 @@ func pageFor(n int) int {
 		return 50
 	}
 	return 100
-}
-
-func decodeSpec(stored string, into map[string]string) error {
-	if stored == "" {
-		return nil
-	}
-	if err := json.Unmarshal([]byte(stored), &into); err != nil {
-		return fmt.Errorf("imports: stored mapping: %w", err)
-	}
-	return nil
 }
