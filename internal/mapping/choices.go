@@ -15,55 +15,63 @@ type CustomFieldInfo struct {
 }
 
 // Choice is one source a user can pick for a field in the settings form.
+// Label is the catalogue key of its label; the label of a custom field takes
+// the field's name, LabelArg, as its %s.
 type Choice struct {
-	Expr, LabelRU, LabelEN string
-	Group                  string // "order" | "custom"
+	Expr     string
+	Label    string
+	LabelArg string
+	Group    string // "order" | "custom"
 }
 
 // standardChoices are the order fields worth offering, from the order
-// object's documented fields (retailcrm-api-notes §6).
+// object's documented fields.
 var standardChoices = []Choice{
-	{"id", "ID заказа в RetailCRM", "RetailCRM order ID", "order"},
-	{"number", "Номер заказа", "Order number", "order"},
-	{"externalId", "Внешний ID заказа", "External order ID", "order"},
-	{"createdAt", "Дата оформления заказа", "Order created at", "order"},
-	{"statusUpdatedAt", "Дата последнего изменения статуса", "Status changed at", "order"},
-	{"fullPaidAt", "Дата полной оплаты", "Fully paid at", "order"},
-	{"status", "Статус (код)", "Status (code)", "order"},
-	{"site", "Магазин (код)", "Store (code)", "order"},
-	{"orderType", "Тип заказа (код)", "Order type (code)", "order"},
-	{"orderMethod", "Способ оформления (код)", "Order method (code)", "order"},
-	{"sum(filter(items, .isCanceled != true), .quantity)", "Количество товаров (без отменённых)", "Item count (canceled lines excluded)", "order"},
-	{"summ", "Сумма по товарам", "Goods total", "order"},
-	{"totalSumm", "Общая сумма с учётом скидки", "Total after discounts", "order"},
-	{"prepaySum", "Оплаченная сумма", "Amount paid", "order"},
-	{"purchaseSumm", "Стоимость закупки", "Purchase cost", "order"},
-	{"(totalSumm ?? 0) - (purchaseSumm ?? 0) - (delivery.netCost ?? 0)", "Валовая прибыль (сумма − закупка − себестоимость доставки)", "Gross profit (total − purchase − delivery cost price)", "order"},
-	{"delivery.cost", "Стоимость доставки", "Delivery price", "order"},
-	{"delivery.netCost", "Себестоимость доставки", "Delivery cost price", "order"},
-	{"delivery.code", "Тип доставки (код)", "Delivery type (code)", "order"},
-	{"customerComment", "Комментарий клиента", "Customer comment", "order"},
-	{"managerComment", "Комментарий оператора", "Manager comment", "order"},
-	{"joinWords(lastName, firstName, patronymic)", "ФИО (фамилия имя отчество)", "Full name (last first middle)", "order"},
-	{"firstName", "Имя", "First name", "order"},
-	{"lastName", "Фамилия", "Last name", "order"},
-	{"patronymic", "Отчество", "Middle name", "order"},
-	{"phone", "Телефон", "Phone", "order"},
-	{"additionalPhone", "Дополнительный телефон", "Additional phone", "order"},
-	{"email", "Email", "Email", "order"},
-	{"clientId", "Метка клиента Google Analytics", "Google Analytics client ID", "order"},
-	{"source.source", "Источник", "Source", "order"},
-	{"source.medium", "Канал", "Medium", "order"},
-	{"source.campaign", "Кампания", "Campaign", "order"},
-	{"source.keyword", "Ключевое слово", "Keyword", "order"},
-	{"source.content", "Содержание кампании", "Campaign content", "order"},
-	{"customer.id", "ID клиента в RetailCRM", "RetailCRM customer ID", "order"},
-	{"customer.externalId", "Внешний ID клиента", "External customer ID", "order"},
-	{"customer.tags", "Теги клиента", "Customer tags", "order"},
-	{"company.name", "Компания", "Company", "order"},
-	{"managerId", "ID менеджера", "Manager ID", "order"},
-	{"countryIso", "Страна (код ISO)", "Country (ISO code)", "order"},
-	{"currency", "Валюта", "Currency", "order"},
+	orderChoice("id", "choice.id"),
+	orderChoice("number", "choice.number"),
+	orderChoice("externalId", "choice.external_id"),
+	orderChoice("createdAt", "choice.created_at"),
+	orderChoice("statusUpdatedAt", "choice.status_updated_at"),
+	orderChoice("fullPaidAt", "choice.full_paid_at"),
+	orderChoice("status", "choice.status"),
+	orderChoice("site", "choice.site"),
+	orderChoice("orderType", "choice.order_type"),
+	orderChoice("orderMethod", "choice.order_method"),
+	orderChoice("sum(filter(items, .isCanceled != true), .quantity)", "choice.item_count"),
+	orderChoice("summ", "choice.summ"),
+	orderChoice("totalSumm", "choice.total_summ"),
+	orderChoice("prepaySum", "choice.prepay_sum"),
+	orderChoice("purchaseSumm", "choice.purchase_summ"),
+	orderChoice("(totalSumm ?? 0) - (purchaseSumm ?? 0) - (delivery.netCost ?? 0)", "choice.gross_profit"),
+	orderChoice("delivery.cost", "choice.delivery_cost"),
+	orderChoice("delivery.netCost", "choice.delivery_net_cost"),
+	orderChoice("delivery.code", "choice.delivery_code"),
+	orderChoice("customerComment", "choice.customer_comment"),
+	orderChoice("managerComment", "choice.manager_comment"),
+	orderChoice("joinWords(lastName, firstName, patronymic)", "choice.full_name"),
+	orderChoice("firstName", "choice.first_name"),
+	orderChoice("lastName", "choice.last_name"),
+	orderChoice("patronymic", "choice.patronymic"),
+	orderChoice("phone", "choice.phone"),
+	orderChoice("additionalPhone", "choice.additional_phone"),
+	orderChoice("email", "choice.email"),
+	orderChoice("clientId", "choice.client_id"),
+	orderChoice("source.source", "choice.source"),
+	orderChoice("source.medium", "choice.medium"),
+	orderChoice("source.campaign", "choice.campaign"),
+	orderChoice("source.keyword", "choice.keyword"),
+	orderChoice("source.content", "choice.content"),
+	orderChoice("customer.id", "choice.customer_id"),
+	orderChoice("customer.externalId", "choice.customer_external_id"),
+	orderChoice("customer.tags", "choice.customer_tags"),
+	orderChoice("company.name", "choice.company"),
+	orderChoice("managerId", "choice.manager_id"),
+	orderChoice("countryIso", "choice.country"),
+	orderChoice("currency", "choice.currency"),
+}
+
+func orderChoice(expr, label string) Choice {
+	return Choice{Expr: expr, Label: label, Group: "order"}
 }
 
 // customFieldExpr is the path of a custom field: customFields.code, or
@@ -108,10 +116,10 @@ func Choices(customFields []CustomFieldInfo) []Choice {
 			name = cf.Code
 		}
 		out = append(out, Choice{
-			Expr:    customFieldExpr(cf.Code),
-			LabelRU: "Пользовательское поле «" + name + "»",
-			LabelEN: "Custom field “" + name + "”",
-			Group:   "custom",
+			Expr:     customFieldExpr(cf.Code),
+			Label:    "choice.custom_field",
+			LabelArg: name,
+			Group:    "custom",
 		})
 	}
 	return out

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
+
+	"orderimport/internal/locale"
 )
 
 // fixtureCustomFields reads the custom fields of the RetailCRM fixture
@@ -32,17 +35,19 @@ func TestChoices(t *testing.T) {
 	}
 	custom := choices[len(standardChoices):]
 	want := []Choice{
-		{Expr: "customFields.bonus", LabelRU: "Пользовательское поле «бонус»", LabelEN: "Custom field “бонус”", Group: "custom"},
-		{Expr: `customFields["multi-dictionary"]`, LabelRU: "Пользовательское поле «мультисправочник»", LabelEN: "Custom field “мультисправочник”", Group: "custom"},
-		{Expr: "customFields.dictionary", LabelRU: "Пользовательское поле «справочник»", LabelEN: "Custom field “справочник”", Group: "custom"},
+		{Expr: "customFields.bonus", Label: "choice.custom_field", LabelArg: "бонус", Group: "custom"},
+		{Expr: `customFields["multi-dictionary"]`, Label: "choice.custom_field", LabelArg: "мультисправочник", Group: "custom"},
+		{Expr: "customFields.dictionary", Label: "choice.custom_field", LabelArg: "справочник", Group: "custom"},
 	}
 	if !reflect.DeepEqual(custom, want) {
 		t.Errorf("custom choices = %+v\nwant %+v", custom, want)
 	}
+	labels := map[string]bool{}
 	for _, c := range choices[:len(standardChoices)] {
-		if c.Group != "order" || c.LabelRU == "" || c.LabelEN == "" {
-			t.Errorf("standard choice %+v", c)
+		if c.Group != "order" || c.LabelArg != "" || labels[c.Label] {
+			t.Errorf("standard choice %+v (labels must differ)", c)
 		}
+		labels[c.Label] = true
 	}
 
 	// Every expression offered compiles and evaluates on every fixture
@@ -104,5 +109,34 @@ func TestSuggest(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Suggest = %v\nwant %v", got, want)
+	}
+}
+
+// Every field's title and help and every choice's label are in each
+// catalogue; a custom field's label shows its name.
+func TestFieldsAndChoicesHaveWords(t *testing.T) {
+	t.Parallel()
+	choices := Choices([]CustomFieldInfo{{Code: "k50_sid", Name: "K50 SID"}})
+	for _, lang := range locale.Languages {
+		p := locale.For(lang)
+		for _, f := range Fields {
+			for _, key := range []string{f.TitleKey(), f.HelpKey()} {
+				if !p.Has(key) {
+					t.Errorf("%s: no %q", lang, key)
+				}
+			}
+		}
+		for _, c := range choices {
+			if !p.Has(c.Label) {
+				t.Errorf("%s: no %q for %s", lang, c.Label, c.Expr)
+				continue
+			}
+			if c.LabelArg == "" && strings.Contains(p.Raw(c.Label), "%") {
+				t.Errorf("%s: %q takes an argument, %s has none", lang, c.Label, c.Expr)
+			}
+			if c.LabelArg != "" && !strings.Contains(p.T(c.Label, c.LabelArg), c.LabelArg) {
+				t.Errorf("%s: %q does not show the field's name", lang, c.Label)
+			}
+		}
 	}
 }

@@ -3,8 +3,12 @@
 // language of github.com/expr-lang/expr evaluated over the order, and each
 // result is normalised (dates to UTC, phones to digits, exact decimals,
 // clean text and tags). Problems become Issues naming the order, the
-// field, the value and the reason; an order missing a required field is
-// rejected.
+// field, the value and the reason, a message code with arguments whose words
+// are in the catalogues of package locale; an order missing a required field
+// is rejected. Field titles and the sources offered for them are catalogue
+// keys too. Only the diagnostics of expressions (expr's compile errors, the
+// runtime errors of the functions below) are English text, shown verbatim
+// as a message's detail, like a compiler's output.
 //
 // # The language as a mapping sees it
 //

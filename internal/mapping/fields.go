@@ -16,53 +16,36 @@ const (
 	FieldTags         = "tags"
 )
 
-// FieldInfo describes one tracker field for the settings form. Titles and
-// help are the seed's parameter table; the seed marks required fields with
-// " *" after the title, which the form adds from Required.
+// FieldInfo describes one tracker field for the settings form. Its title and
+// help are the seed's parameter table, in the catalogues under TitleKey and
+// HelpKey; the seed marks required fields with " *" after the title, which
+// the form adds from Required.
 type FieldInfo struct {
-	Name                             string
-	Required                         bool
-	TitleRU, TitleEN, HelpRU, HelpEN string
+	Name     string
+	Required bool
 }
+
+// TitleKey is the catalogue key of the field's title, "field.<name>" (the
+// key a message's {arg:field} placeholder shows).
+func (f FieldInfo) TitleKey() string { return "field." + f.Name }
+
+// HelpKey is the catalogue key of the field's description.
+func (f FieldInfo) HelpKey() string { return "field_help." + f.Name }
 
 // Fields lists all twelve tracker fields in the seed's order.
 var Fields = []FieldInfo{
-	{FieldOrderID, true, "ID Заказа", "Order ID",
-		"Идентификатор заказа в системе CRM клиента.",
-		"The order's identifier in the client's CRM."},
-	{FieldOrderDate, true, "Дата заказа", "Order date",
-		"Дата создания заказа. Формат: YYYY-MM-DD HH:MM:SS.",
-		"When the order was created. Format: YYYY-MM-DD HH:MM:SS."},
-	{FieldSessionID, false, "ID сеанса", "Session ID",
-		"Идентификатор сеанса. Если его нет в CRM, оставляем пустым.",
-		"The session identifier. Leave empty if the CRM does not have it."},
-	{FieldUserID, false, "ID пользователя", "User ID",
-		"Идентификатор пользователя. Если его нет в CRM, оставляем пустым.",
-		"The user identifier. Leave empty if the CRM does not have it."},
-	{FieldItemCount, false, "Количество товаров", "Item count",
-		"Количество товаров.",
-		"The number of items."},
-	{FieldProfit, false, "Прибыль", "Profit",
-		"Суммарная прибыль(маржа) с заказа.",
-		"The order's total profit (margin)."},
-	{FieldRevenue, false, "Доход", "Revenue",
-		"Суммарный доход с заказа.",
-		"The order's total revenue."},
-	{FieldComment, false, "Комментарий", "Comment",
-		"Комментарий.",
-		"A comment."},
-	{FieldContactName, false, "Контактное лицо (ФИО)", "Contact name",
-		"Имя контактного лица.",
-		"The contact person's name."},
-	{FieldContactPhone, false, "Телефон контактного лица", "Contact phone",
-		"Номер телефона, с которого звонил клиент. Формат 7XXXXXXXXXX.",
-		"The phone number the customer called from. Format 7XXXXXXXXXX."},
-	{FieldContactEmail, false, "Email контактного лица", "Contact email",
-		"Email контактного лица.",
-		"The contact person's email."},
-	{FieldTags, false, "Теги", "Tags",
-		"Теги заказов.",
-		"Order tags."},
+	{FieldOrderID, true},
+	{FieldOrderDate, true},
+	{FieldSessionID, false},
+	{FieldUserID, false},
+	{FieldItemCount, false},
+	{FieldProfit, false},
+	{FieldRevenue, false},
+	{FieldComment, false},
+	{FieldContactName, false},
+	{FieldContactPhone, false},
+	{FieldContactEmail, false},
+	{FieldTags, false},
 }
 
 // fieldIndex maps a field name to its position in Fields.

@@ -104,7 +104,7 @@ func FuzzMap(f *testing.F) {
 				t.Fatalf("Compile(%q): %v is not a *CompileError", expr, err)
 			}
 			for _, fe := range ce.Errors {
-				if fe.Field == "" || fe.Message == "" {
+				if fe.Field == "" || fe.Msg.Code == "" {
 					t.Fatalf("Compile(%q): %+v lacks the field or the message", expr, fe)
 				}
 			}
@@ -121,7 +121,8 @@ func FuzzMap(f *testing.F) {
 			t.Fatal("rejected without an issue")
 		}
 		for _, is := range res.Issues {
-			if utf8.RuneCountInString(is.Value) > maxIssueValue+1 || is.Message == "" || !utf8.ValidString(is.Value) {
+			if utf8.RuneCountInString(is.Value) > maxIssueValue+1 || is.Msg.Code == "" || !utf8.ValidString(is.Value) ||
+				is.OrderID != res.Order.OrderID {
 				t.Fatalf("issue %+v", is)
 			}
 		}

@@ -12,6 +12,8 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+
+	"orderimport/internal/locale"
 )
 
 // Compile-time limits of one expression.
@@ -70,14 +72,14 @@ var functionsTable = func() conf.FunctionsTable {
 // order the expression reads (see readPaths).
 func compileExpr(src string) (prog *vm.Program, paths []path, ferr *FieldError) {
 	if n := len([]rune(src)); n > maxExprChars {
-		return nil, nil, &FieldError{Expr: src, Line: 1, Column: 1, Message: fmt.Sprintf("expression is too long (%d characters, at most %d)", n, maxExprChars)}
+		return nil, nil, &FieldError{Expr: src, Line: 1, Column: 1, Msg: locale.M("expression_too_long", "length", n, "max", maxExprChars)}
 	}
 	defer func() {
 		// The parser, checker and compiler report problems as errors, but a
 		// tree this package rewrote is not what they were tested on; a panic
 		// must become a compile error, never take a worker down.
 		if r := recover(); r != nil {
-			prog, paths, ferr = nil, nil, &FieldError{Expr: src, Line: 1, Column: 1, Message: fmt.Sprintf("cannot compile: %v", r)}
+			prog, paths, ferr = nil, nil, invalidExpr(src, 1, 1, fmt.Sprintf("cannot compile: %v", r))
 		}
 	}()
 
@@ -156,11 +158,17 @@ func forEachChild(n ast.Node, fn func(ast.Node)) {
 // fieldErrorFrom turns an expr error into a FieldError with a 1-based
 // position.
 func fieldErrorFrom(src string, err error) *FieldError {
-	fe := &FieldError{Expr: src, Line: 1, Column: 1, Message: err.Error()}
 	if e, ok := err.(*file.Error); ok {
-		fe.Line, fe.Column, fe.Message = e.Line, e.Column+1, e.Message
+		return invalidExpr(src, e.Line, e.Column+1, e.Message)
 	}
-	return fe
+	return invalidExpr(src, 1, 1, err.Error())
+}
+
+// invalidExpr is the FieldError of an expression that does not compile at
+// line:column, with expr's diagnostic as the message's detail.
+func invalidExpr(src string, line, column int, diag string) *FieldError {
+	return &FieldError{Expr: src, Line: line, Column: column,
+		Msg: locale.M("expression_invalid", "line", line, "column", column).WithDetail(diag)}
 }
 
 // Builtins that take a predicate, by what the predicate yields.

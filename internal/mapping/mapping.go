@@ -7,12 +7,14 @@ import (
 	"strings"
 	"sync"
 	"time"
-	_ "time/tzdata"
-	"unicode/utf8" // Europe/Moscow must load wherever the binary runs
+	_ "time/tzdata" // Europe/Moscow must load wherever the binary runs
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"github.com/shopspring/decimal"
+
+	"orderimport/internal/locale"
 )
 
 // vmMemoryBudget caps, per evaluation, the elements of the lists, maps and
@@ -33,21 +35,19 @@ var moscow = func() *time.Location {
 
 // FieldError is one field's compile problem. Line and Column (1-based,
 // in characters) locate it in Expr; both are 0 when the problem is not in
-// the expression (an unknown field, an unmapped required field).
+// the expression (an unknown field, an unmapped required field). Msg says
+// what is wrong: mapping_unknown_field, mapping_required_unmapped,
+// expression_too_long or expression_invalid (with expr's diagnostic as its
+// Detail).
 type FieldError struct {
-	Field   string
-	Expr    string
-	Line    int
-	Column  int
-	Message string
+	Field  string
+	Expr   string
+	Line   int
+	Column int
+	Msg    locale.Message
 }
 
-func (e FieldError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s: %d:%d: %s", e.Field, e.Line, e.Column, e.Message)
-	}
-	return fmt.Sprintf("%s: %s", e.Field, e.Message)
-}
+func (e FieldError) Error() string { return e.Field + ": " + e.Msg.String() }
 
 // CompileError lists every field of a mapping that did not compile.
 type CompileError struct {
@@ -83,7 +83,7 @@ func Compile(spec map[string]string) (*Mapping, error) {
 	var errs []FieldError
 	for name, src := range spec {
 		if _, ok := fieldIndex[name]; !ok {
-			errs = append(errs, FieldError{Field: name, Expr: src, Message: "unknown field; the fields are " + fieldNames()})
+			errs = append(errs, FieldError{Field: name, Expr: src, Msg: locale.M("mapping_unknown_field", "name", truncateRunes(name, maxIssueValue), "fields", fieldNames())})
 			continue
 		}
 		merged[name] = strings.TrimSpace(src)
@@ -97,7 +97,7 @@ func Compile(spec map[string]string) (*Mapping, error) {
 		src := merged[f.Name]
 		if src == "" {
 			if f.Required {
-				errs = append(errs, FieldError{Field: f.Name, Message: "a required field cannot be unmapped"})
+				errs = append(errs, FieldError{Field: f.Name, Msg: locale.M("mapping_required_unmapped")})
 			}
 			continue
 		}
@@ -132,6 +132,7 @@ func Compile(spec map[string]string) (*Mapping, error) {
 	return m, nil
 }
 
+// fieldNames lists the tracker fields for a message naming the valid ones.
 func fieldNames() string {
 	names := make([]string, len(Fields))
 	for i, f := range Fields {
@@ -181,14 +182,19 @@ func (o *Order) DateIn(loc *time.Location) string {
 	return o.OrderDate.In(loc).Format(time.DateTime)
 }
 
-// Issue is one problem with one order. OrderID identifies the order in
-// RetailCRM ("number (id N)"); Value is the offending value as text, cut to
-// about 200 characters.
+// Issue is one problem with one order. OrderID is the order's order_id as
+// the mapping derived it, the one exported ("" when order_id itself could not
+// be derived); OrderNumber is RetailCRM's number of the order, as a user
+// finds it there. Field is the tracker field ("" when the whole order is
+// unreadable), Value the offending value as text, cut to about 200
+// characters, and Msg what is wrong (its Detail, for expression_failed, the
+// expression's runtime diagnostic).
 type Issue struct {
-	OrderID string `json:"order_id"`
-	Field   string `json:"field"`
-	Value   string `json:"value"`
-	Message string `json:"message"`
+	OrderID     string         `json:"order_id"`
+	OrderNumber string         `json:"order_number"`
+	Field       string         `json:"field"`
+	Value       string         `json:"value"`
+	Msg         locale.Message `json:"msg"`
 }
 
 // Result is one mapped order. When Rejected is true a required field is
@@ -224,13 +230,14 @@ func (m *Mapping) Map(raw []byte, env Env) Result {
 	root, err := decodeProjected(raw, m.reads)
 	obj, isObject := root.(map[string]any)
 	if err != nil || !isObject {
-		if err == nil {
-			err = fmt.Errorf("got %s", kindOf(root))
+		msg := locale.M("order_not_object", "kind", kindCode(root))
+		if err != nil {
+			msg = locale.M("order_invalid_json").WithDetail(err.Error())
 		}
 		res.Rejected = true
 		res.Issues = append(res.Issues, Issue{
-			Value:   truncateRunes(strings.ToValidUTF8(string(raw[:min(len(raw), 4*maxIssueValue)]), "\uFFFD"), maxIssueValue),
-			Message: "order rejected: not a JSON object: " + err.Error(),
+			Value: truncateRunes(strings.ToValidUTF8(string(raw[:min(len(raw), 4*maxIssueValue)]), "\uFFFD"), maxIssueValue),
+			Msg:   msg,
 		})
 		return res
 	}
@@ -244,7 +251,7 @@ func (m *Mapping) Map(raw []byte, env Env) Result {
 	}
 	r := &run{accountTZ: accountTZ}
 	vars := map[string]any{envOrder: obj, envRun: r}
-	s := storer{res: &res, ref: orderRef(obj), accountTZ: accountTZ}
+	s := storer{res: &res, accountTZ: accountTZ}
 	for i, f := range Fields {
 		if m.progs[i] == nil {
 			continue
@@ -252,10 +259,19 @@ func (m *Mapping) Map(raw []byte, env Env) Result {
 		r.used = 0
 		val, err := eval(m.progs[i], vars)
 		if err != nil {
-			s.fail(f, "", expressionError(err))
+			s.fail(f, "", expressionFailed(err))
 			continue
 		}
 		s.store(f, val)
+	}
+	// Issues of order_id itself are recorded before the id is known, so
+	// every issue is labelled once the order is mapped.
+	if len(res.Issues) > 0 {
+		number := orderNumber(obj)
+		for i := range res.Issues {
+			res.Issues[i].OrderID = res.Order.OrderID
+			res.Issues[i].OrderNumber = number
+		}
 	}
 	if !res.Rejected {
 		res.Date = res.Order.DateIn(env.CounterTZ)
@@ -263,50 +279,52 @@ func (m *Mapping) Map(raw []byte, env Env) Result {
 	return res
 }
 
-// expressionError words a runtime error of an expression with its position.
-func expressionError(err error) string {
+// expressionFailed is the message of a runtime error of an expression: its
+// position, and expr's diagnostic as the detail.
+func expressionFailed(err error) locale.Message {
+	line, column, diag := 1, 1, err.Error()
+	// The VM reports every error as a *file.Error bound to the source.
 	var fe *file.Error
 	if errors.As(err, &fe) && fe.Line > 0 {
-		return fmt.Sprintf("the expression failed at %d:%d: %s", fe.Line, fe.Column+1, fe.Message)
+		line, column, diag = fe.Line, fe.Column+1, fe.Message
 	}
-	return "the expression failed: " + err.Error()
+	return locale.M("expression_failed", "line", line, "column", column).WithDetail(diag)
 }
 
-// orderRef names an order the way a RetailCRM user finds it: by number,
-// with the internal id.
-func orderRef(o map[string]any) string {
-	id, _ := textOf(o["id"])
-	num, _ := o["number"].(string)
-	num = strings.TrimSpace(num)
-	switch {
-	case num != "" && id != "" && num != id:
-		return truncateRunes(num, 100) + " (id " + truncateRunes(id, 100) + ")"
-	case id != "":
-		return truncateRunes(id, 100)
-	}
-	return truncateRunes(num, 100)
+// orderNumber is the order's number in RetailCRM, as a user finds it there.
+func orderNumber(o map[string]any) string {
+	num, _ := textOf(o["number"])
+	return strings.Clone(truncateRunes(num, maxIDLen))
 }
 
 // storer normalises field values into a Result.
 type storer struct {
 	res       *Result
-	ref       string
 	accountTZ *time.Location
 }
 
 // fail records a problem with a field: for a required field the order is
-// rejected, an optional one stays empty.
-func (s *storer) fail(f FieldInfo, value, reason string) {
-	msg := reason
+// rejected (the message order_rejected carries the reason), an optional one
+// stays empty.
+func (s *storer) fail(f FieldInfo, value string, reason locale.Message) {
 	if f.Required {
 		s.res.Rejected = true
-		msg = "order rejected: " + f.Name + ": " + reason
+		detail := reason.Detail
+		reason.Detail = ""
+		reason = locale.M("order_rejected", "reason", reason).WithDetail(detail)
 	}
-	s.issue(f, value, msg)
+	s.issue(f, value, reason)
 }
 
-func (s *storer) issue(f FieldInfo, value, msg string) {
-	s.res.Issues = append(s.res.Issues, Issue{OrderID: s.ref, Field: f.Name, Value: strings.Clone(value), Message: msg})
+func (s *storer) issue(f FieldInfo, value string, msg locale.Message) {
+	s.res.Issues = append(s.res.Issues, Issue{Field: f.Name, Value: strings.Clone(value), Msg: msg})
+}
+
+// messageOf is the message of an error from this package's normalisers, all
+// of which carry one.
+func messageOf(err error) locale.Message {
+	msg, _ := locale.MessageOf(err)
+	return msg
 }
 
 func issueValue(v any) string {
@@ -319,17 +337,17 @@ func (s *storer) store(f FieldInfo, v any) {
 	case FieldOrderID:
 		id, ok := s.identifier(f, v)
 		if ok && id == "" {
-			s.fail(f, "", "missing")
+			s.fail(f, "", locale.M("required_missing"))
 		}
 		o.OrderID = id
 	case FieldOrderDate:
 		if v == nil || v == "" {
-			s.fail(f, "", "missing")
+			s.fail(f, "", locale.M("required_missing"))
 			return
 		}
 		t, err := ParseOrderDate(v, s.accountTZ)
 		if err != nil {
-			s.fail(f, issueValue(v), err.Error())
+			s.fail(f, issueValue(v), messageOf(err))
 			return
 		}
 		o.OrderDate = t
@@ -351,14 +369,14 @@ func (s *storer) store(f FieldInfo, v any) {
 		in := s.text(f, v, 0)
 		p, err := NormalizePhone(in)
 		if err != nil {
-			s.issue(f, issueValue(v), err.Error())
+			s.issue(f, issueValue(v), messageOf(err))
 		}
 		o.ContactPhone = p
 	case FieldContactEmail:
 		in := s.text(f, v, 0)
 		e, err := NormalizeEmail(in)
 		if err != nil {
-			s.issue(f, issueValue(v), err.Error())
+			s.issue(f, issueValue(v), messageOf(err))
 		}
 		o.ContactEmail = strings.Clone(e)
 	case FieldTags:
@@ -367,10 +385,10 @@ func (s *storer) store(f FieldInfo, v any) {
 			tags[i] = strings.Clone(tags[i])
 		}
 		if cut {
-			s.issue(f, issueValue(v), fmt.Sprintf("a tag was cut to %d characters", maxTagLen))
+			s.issue(f, issueValue(v), locale.M("tag_truncated", "max", maxTagLen))
 		}
 		if dropped {
-			s.issue(f, issueValue(v), fmt.Sprintf("only the first %d tags were kept", maxTags))
+			s.issue(f, issueValue(v), locale.M("tags_dropped", "max", maxTags))
 		}
 		o.Tags = tags
 	}
@@ -384,12 +402,12 @@ func (s *storer) text(f FieldInfo, v any, max int) string {
 	}
 	t, ok := textOf(v)
 	if !ok {
-		s.issue(f, issueValue(v), "expected text, got "+kindOf(v))
+		s.issue(f, issueValue(v), locale.M("text_expected", "kind", kindCode(v)))
 		return ""
 	}
 	t, cut := NormalizeText(t, max)
 	if cut {
-		s.issue(f, issueValue(v), fmt.Sprintf("cut to %d characters", max))
+		s.issue(f, issueValue(v), locale.M("text_truncated", "max", max))
 	}
 	return strings.Clone(t)
 }
@@ -407,14 +425,14 @@ func (s *storer) identifier(f FieldInfo, v any) (string, bool) {
 		t = v.(string)
 	default:
 		if _, isNum, _ := numberOf(v); !isNum {
-			s.fail(f, issueValue(v), "expected text or a number, got "+kindOf(v))
+			s.fail(f, issueValue(v), locale.M("identifier_kind", "kind", kindCode(v)))
 			return "", false
 		}
 		t, _ = textOf(v)
 	}
 	t, _ = NormalizeText(t, 0)
 	if utf8.RuneCountInString(t) > maxIDLen {
-		s.fail(f, issueValue(v), fmt.Sprintf("longer than %d characters", maxIDLen))
+		s.fail(f, issueValue(v), locale.M("identifier_too_long", "max", maxIDLen))
 		return "", false
 	}
 	return strings.Clone(t), true
@@ -432,7 +450,7 @@ func (s *storer) number(f FieldInfo, v any) decimal.NullDecimal {
 	}
 	d, err := ParseDecimal(v)
 	if err != nil {
-		s.issue(f, issueValue(v), err.Error())
+		s.issue(f, issueValue(v), messageOf(err))
 		return decimal.NullDecimal{}
 	}
 	if d.Exponent() < -maxScale {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"orderimport/internal/locale"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -97,7 +99,14 @@ type golden struct {
 	Issues       []Issue  `json:"issues"`
 }
 
-func toGolden(source string, r Result) golden {
+// toGolden is r as the golden file holds it; issues go through JSON, as
+// they do when stored, so their arguments compare as stored.
+func toGolden(t testing.TB, source string, r Result) golden {
+	t.Helper()
+	var issues []Issue
+	if raw, err := json.Marshal(r.Issues); err != nil || json.Unmarshal(raw, &issues) != nil {
+		t.Fatalf("issues %+v do not survive JSON: %v", r.Issues, err)
+	}
 	dec := func(d decimal.NullDecimal) string {
 		if !d.Valid {
 			return ""
@@ -110,7 +119,7 @@ func toGolden(source string, r Result) golden {
 		ItemCount: dec(r.Order.ItemCount), Profit: dec(r.Order.Profit), Revenue: dec(r.Order.Revenue),
 		Comment: r.Order.Comment, ContactName: r.Order.ContactName,
 		ContactPhone: r.Order.ContactPhone, ContactEmail: r.Order.ContactEmail,
-		Tags: r.Order.Tags, Status: r.Status, Site: r.Site, Issues: r.Issues,
+		Tags: r.Order.Tags, Status: r.Status, Site: r.Site, Issues: issues,
 	}
 	if !r.Order.OrderDate.IsZero() {
 		g.OrderDateUTC = r.Order.OrderDate.Format(time.RFC3339)
@@ -131,7 +140,11 @@ func TestGoldenDefaultMapping(t *testing.T) {
 	msk := mustZone(t, "Europe/Moscow")
 	var got []golden
 	for _, o := range fixtureOrders(t) {
-		got = append(got, toGolden(o.source, m.Map(o.raw, Env{AccountTZ: msk, CounterTZ: msk})))
+		r := m.Map(o.raw, Env{AccountTZ: msk, CounterTZ: msk})
+		for _, is := range r.Issues {
+			checkWords(t, is.Msg)
+		}
+		got = append(got, toGolden(t, o.source, r))
 	}
 	file := filepath.Join("testdata", "golden-default.json")
 	if *update {
@@ -256,37 +269,66 @@ func TestMapMoneyAndQuantities(t *testing.T) {
 func TestMapRejectsOrdersWithoutRequiredFields(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name, order string
-		spec        map[string]string
-		ref, field  string
-		value       string
-		message     string
+		name, order    string
+		spec           map[string]string
+		id, number     string // the issue's order_id and order_number
+		field, value   string
+		reason, detail string
+		args           []any
 	}{
 		{name: "no id", order: `{"number": "53C", "createdAt": "2022-01-08 14:43:25"}`,
-			ref: "53C", field: "order_id", message: "order rejected: order_id: missing"},
+			number: "53C", field: "order_id", reason: "required_missing"},
 		{name: "empty id", spec: map[string]string{FieldOrderID: "externalId"}, order: `{"id": 53, "number": "53C", "externalId": " ", "createdAt": "2022-01-08 14:43:25"}`,
-			ref: "53C (id 53)", field: "order_id", message: "order rejected: order_id: missing"},
+			number: "53C", field: "order_id", reason: "required_missing"},
 		{name: "id is a list", spec: map[string]string{FieldOrderID: "items"}, order: `{"id": 53, "number": "53C", "items": [1], "createdAt": "2022-01-08 14:43:25"}`,
-			ref: "53C (id 53)", field: "order_id", value: "[1]", message: "order rejected: order_id: expected text or a number, got a list"},
+			number: "53C", field: "order_id", value: "[1]", reason: "identifier_kind", args: []any{"kind", "list"}},
 		{name: "id too long", spec: map[string]string{FieldOrderID: "externalId"}, order: `{"id": 53, "externalId": "` + strings.Repeat("x", 256) + `", "createdAt": "2022-01-08 14:43:25"}`,
-			ref: "53", field: "order_id", value: strings.Repeat("x", 200) + "…", message: "order rejected: order_id: longer than 255 characters"},
+			field: "order_id", value: strings.Repeat("x", 200) + "…", reason: "identifier_too_long", args: []any{"max", 255}},
 		{name: "no date", order: `{"id": 53, "number": "53C"}`,
-			ref: "53C (id 53)", field: "order_date", message: "order rejected: order_date: missing"},
+			id: "53", number: "53C", field: "order_date", reason: "required_missing"},
 		{name: "zero date", order: `{"id": 53, "number": "53C", "createdAt": "0000-00-00 00:00:00"}`,
-			ref: "53C (id 53)", field: "order_date", value: "0000-00-00 00:00:00", message: `order rejected: order_date: "0000-00-00 00:00:00" is not a real date or time`},
+			id: "53", number: "53C", field: "order_date", value: "0000-00-00 00:00:00", reason: "date_not_real"},
 		{name: "unreadable date", order: `{"id": 53, "number": "53", "createdAt": "вчера"}`,
-			ref: "53", field: "order_date", value: "вчера", message: "order rejected: order_date: expected YYYY-MM-DD HH:MM:SS, YYYY-MM-DD or RFC 3339"},
+			id: "53", number: "53", field: "order_date", value: "вчера", reason: "date_format"},
+		{name: "date out of range", order: `{"id": 53, "number": 53, "createdAt": "2100-01-01 03:00:00"}`,
+			id: "53", number: "53", field: "order_date", value: "2100-01-01 03:00:00", reason: "date_out_of_range",
+			args: []any{"date", "2100-01-01 00:00:00", "first", 1970, "last", 2099}},
 		{name: "expression fails", spec: map[string]string{FieldOrderID: "id + number"}, order: `{"id": 53, "number": "53C", "createdAt": "2022-01-08 14:43:25"}`,
-			ref: "53C (id 53)", field: "order_id", message: "order rejected: order_id: the expression failed at 1:4: cannot add a number 53 and text 53C"},
+			number: "53C", field: "order_id", reason: "expression_failed", args: []any{"line", 1, "column", 4},
+			detail: "cannot add a number 53 and text 53C"},
 	}
 	for _, tt := range tests {
 		r := mapOne(t, tt.spec, tt.order)
 		if !r.Rejected || r.Date != "" {
 			t.Errorf("%s: not rejected (date %q)", tt.name, r.Date)
 		}
-		want := Issue{OrderID: tt.ref, Field: tt.field, Value: tt.value, Message: tt.message}
-		if !slices.Contains(r.Issues, want) {
+		want := Issue{OrderID: tt.id, OrderNumber: tt.number, Field: tt.field, Value: tt.value,
+			Msg: locale.M("order_rejected", "reason", locale.M(tt.reason, tt.args...)).WithDetail(tt.detail)}
+		if !slices.ContainsFunc(r.Issues, func(is Issue) bool { return reflect.DeepEqual(is, want) }) {
 			t.Errorf("%s: issues %+v\nwant %+v", tt.name, r.Issues, want)
+		}
+		for _, is := range r.Issues {
+			checkWords(t, is.Msg)
+		}
+	}
+}
+
+// checkWords renders msg in every language and fails on a gap: a code or a
+// nested code without words, or a placeholder without its argument.
+func checkWords(t testing.TB, msg locale.Message) {
+	t.Helper()
+	for _, lang := range locale.Languages {
+		text := locale.For(lang).Msg(msg)
+		if text == "" || strings.Contains(text, "[") || strings.Contains(text, "{") {
+			t.Errorf("%s: %+v reads %q", lang, msg, text)
+		}
+	}
+	if reason, ok := msg.Args["reason"].(locale.Message); ok {
+		checkWords(t, reason)
+	}
+	for _, name := range []string{"kind", "max", "line", "column"} {
+		if v, ok := msg.Args[name]; ok && fmt.Sprint(v) == "" {
+			t.Errorf("%+v: empty %s", msg, name)
 		}
 	}
 }
@@ -315,23 +357,24 @@ func TestMapOptionalFieldIssues(t *testing.T) {
 		len([]rune(o.Comment)) != maxCommentLen || !slices.Equal(o.Tags, []string{strings.Repeat("t", 100), "ok"}) {
 		t.Errorf("order = %+v", o)
 	}
-	want := map[string]string{
-		FieldContactPhone: "not a valid phone number",
-		FieldContactEmail: "not a valid email address",
-		FieldSessionID:    "expected text or a number, got a list",
-		FieldUserID:       "longer than 255 characters",
-		FieldTags:         "a tag was cut to 100 characters",
-		FieldComment:      "cut to 10000 characters",
-		FieldRevenue:      "is too large",
-		FieldProfit:       "the expression failed at 1:18: cannot subtract text много and a number 1",
+	want := map[string]locale.Message{
+		FieldContactPhone: locale.M("phone_invalid"),
+		FieldContactEmail: locale.M("email_invalid"),
+		FieldSessionID:    locale.M("identifier_kind", "kind", "list"),
+		FieldUserID:       locale.M("identifier_too_long", "max", 255),
+		FieldTags:         locale.M("tag_truncated", "max", 100),
+		FieldComment:      locale.M("text_truncated", "max", 10000),
+		FieldRevenue:      locale.M("number_too_large", "max", 30),
+		FieldProfit:       locale.M("expression_failed", "line", 1, "column", 18).WithDetail("cannot subtract text много and a number 1"),
 	}
 	for _, is := range r.Issues {
-		if is.OrderID != "53C (id 53)" {
+		if is.OrderID != "53" || is.OrderNumber != "53C" {
 			t.Errorf("issue %+v does not name the order", is)
 		}
-		if w, ok := want[is.Field]; !ok || !strings.Contains(is.Message, w) {
-			t.Errorf("unexpected issue %+v", is)
+		if w, ok := want[is.Field]; !ok || !reflect.DeepEqual(is.Msg, w) {
+			t.Errorf("unexpected issue %+v, want %+v", is, w)
 		}
+		checkWords(t, is.Msg)
 		delete(want, is.Field)
 	}
 	for f, w := range want {
@@ -350,11 +393,17 @@ func TestMapNotAnObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, raw := range []string{`[]`, `"53"`, `{"id": 1,`, ``, "{\"id\": 1}\x00"} {
+	for raw, kind := range map[string]string{`[]`: "list", `"53"`: "text", `null`: "nil", `{"id": 1,`: "", ``: "", "{\"id\": 1}\x00": ""} {
 		r := m.Map([]byte(raw), Env{})
-		if !r.Rejected || len(r.Issues) != 1 || !strings.HasPrefix(r.Issues[0].Message, "order rejected: not a JSON object") {
-			t.Errorf("Map(%q) = %+v", raw, r)
+		want := locale.M("order_not_object", "kind", kind)
+		if kind == "" {
+			want = locale.M("order_invalid_json")
 		}
+		if !r.Rejected || len(r.Issues) != 1 || r.Issues[0].Msg.Code != want.Code || r.Issues[0].Msg.Arg("kind") != kind ||
+			(kind == "") != (r.Issues[0].Msg.Detail != "") || r.Issues[0].OrderID != "" || r.Issues[0].Value != raw {
+			t.Errorf("Map(%q) = %+v, want %+v", raw, r, want)
+		}
+		checkWords(t, r.Issues[0].Msg)
 	}
 }
 
@@ -423,24 +472,29 @@ func TestCompileErrorsNameFieldAndPosition(t *testing.T) {
 		t.Fatalf("error %v is not a *CompileError", err)
 	}
 	want := []FieldError{
-		{Field: FieldOrderID, Message: "a required field cannot be unmapped"},
-		{Field: FieldSessionID, Expr: "customFields.(", Line: 1, Column: 14},
-		{Field: FieldProfit, Expr: "totalSumm -", Line: 1, Column: 11},
-		{Field: FieldComment, Expr: "toJSON(customFields)", Line: 1, Column: 1, Message: "unknown function toJSON"},
-		{Field: FieldTags, Expr: "split(customFields.tags,\n  ',' ,, )", Line: 2, Column: 8},
-		{Field: "margin", Expr: "totalSumm"},
+		{Field: FieldOrderID, Msg: locale.M("mapping_required_unmapped")},
+		{Field: FieldSessionID, Expr: "customFields.(", Line: 1, Column: 14, Msg: locale.M("expression_invalid", "line", 1, "column", 14)},
+		{Field: FieldProfit, Expr: "totalSumm -", Line: 1, Column: 11, Msg: locale.M("expression_invalid", "line", 1, "column", 11)},
+		{Field: FieldComment, Expr: "toJSON(customFields)", Line: 1, Column: 1, Msg: locale.M("expression_invalid", "line", 1, "column", 1).WithDetail("unknown function toJSON")},
+		{Field: FieldTags, Expr: "split(customFields.tags,\n  ',' ,, )", Line: 2, Column: 8, Msg: locale.M("expression_invalid", "line", 2, "column", 8)},
+		{Field: "margin", Expr: "totalSumm", Msg: locale.M("mapping_unknown_field", "name", "margin", "fields", fieldNames())},
 	}
 	if len(ce.Errors) != len(want) {
 		t.Fatalf("errors %+v", ce.Errors)
 	}
 	for i, w := range want {
 		g := ce.Errors[i]
-		if g.Field != w.Field || g.Expr != w.Expr || g.Line != w.Line || g.Column != w.Column ||
-			(w.Message != "" && g.Message != w.Message) || g.Message == "" {
+		if w.Msg.Detail == "" && w.Msg.Code == "expression_invalid" {
+			w.Msg.Detail = g.Msg.Detail // expr's own words, checked in TestCompileRefuses
+		}
+		if !reflect.DeepEqual(g, w) || (w.Msg.Code == "expression_invalid" && g.Msg.Detail == "") {
 			t.Errorf("error %d = %+v, want %+v", i, g, w)
 		}
+		checkWords(t, g.Msg)
 	}
-	for _, s := range []string{"profit: 1:11: ", "session_id: 1:14: ", "comment: 1:1: unknown function toJSON", "tags: 2:8: ", "order_id: a required field cannot be unmapped", "margin: unknown field"} {
+	for _, s := range []string{"profit: Error in the expression (line 1, column 11): ", "session_id: Error in the expression (line 1, column 14): ",
+		"comment: Error in the expression (line 1, column 1): unknown function toJSON", "tags: Error in the expression (line 2, column 8): ",
+		"order_id: A required field", "margin: Unknown field"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("%q does not contain %q", err, s)
 		}

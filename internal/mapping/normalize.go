@@ -2,7 +2,6 @@ package mapping
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/shopspring/decimal"
+
+	"orderimport/internal/locale"
 )
 
 // Caps on stored values. Text longer than its cap is cut (with an issue);
@@ -93,7 +94,7 @@ func cleanUnicode(s string) bool {
 	return true
 }
 
-var errNotPhone = errors.New("not a valid phone number")
+var errNotPhone = locale.Err("phone_invalid")
 
 // NormalizePhone returns a phone number as digits with the country code
 // first (79123456789), following libphonenumber with Russia as the default
@@ -103,7 +104,7 @@ var errNotPhone = errors.New("not a valid phone number")
 // A field holding several numbers yields the first valid one: parts are
 // split at , ; / | and line breaks, and space-separated runs of digits are
 // tried from the left. Empty input gives "" and no error; anything else that
-// is not a valid number gives "" and an error.
+// is not a valid number gives "" and a *locale.Error (phone_invalid).
 func NormalizePhone(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -233,7 +234,7 @@ func parsePhone(s string) (string, bool) {
 	return strconv.Itoa(int(num.GetCountryCode())) + phonenumbers.GetNationalSignificantNumber(num), true
 }
 
-var errNotEmail = errors.New("not a valid email address")
+var errNotEmail = locale.Err("email_invalid")
 
 // NormalizeEmail trims and lower-cases an address and checks that it is a
 // plain address: local@domain, the local part of letters, digits and
@@ -242,7 +243,7 @@ var errNotEmail = errors.New("not a valid email address")
 // and inner hyphens, ending in an alphabetic or xn-- top-level label;
 // letters may be non-Latin (почта@пример.рф). Display names, comments,
 // quoted local parts and IP-literal domains are rejected. Empty input gives
-// "" and no error; invalid input gives "" and an error.
+// "" and no error; invalid input gives "" and a *locale.Error (email_invalid).
 func NormalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -307,6 +308,8 @@ func validEmail(s string) bool {
 // (midnight), all of them in accountTZ (nil = UTC); RFC 3339 text with "Z"
 // or an offset (±hh:mm, ±hhmm, ±hh), which fixes the instant whatever
 // accountTZ is; and time.Time values. Dates outside 1970–2099 are errors.
+// Errors are *locale.Error: date_missing, date_expected, date_format,
+// date_not_real, date_out_of_range.
 //
 // Wall times in accountTZ are resolved without relying on time.Date's
 // unspecified choice at transitions:
@@ -324,7 +327,7 @@ func ParseOrderDate(v any, accountTZ *time.Location) (time.Time, error) {
 	var t time.Time
 	switch x := v.(type) {
 	case nil:
-		return time.Time{}, errors.New("no date")
+		return time.Time{}, locale.Err("date_missing")
 	case time.Time:
 		t = x
 	case string:
@@ -333,16 +336,16 @@ func ParseOrderDate(v any, accountTZ *time.Location) (time.Time, error) {
 			return time.Time{}, err
 		}
 	default:
-		return time.Time{}, fmt.Errorf("expected a date, got %s", describe(v))
+		return time.Time{}, locale.Err("date_expected", "kind", kindCode(v))
 	}
 	t = t.UTC().Truncate(time.Second)
 	if t.Year() < orderDateFirst || t.Year() >= orderDateLast {
-		return time.Time{}, fmt.Errorf("date %s is outside %d–%d", t.Format(time.DateTime), orderDateFirst, orderDateLast-1)
+		return time.Time{}, locale.Err("date_out_of_range", "date", t.Format(time.DateTime), "first", orderDateFirst, "last", orderDateLast-1)
 	}
 	return t, nil
 }
 
-var errDateFormat = errors.New("expected YYYY-MM-DD HH:MM:SS, YYYY-MM-DD or RFC 3339")
+var errDateFormat = locale.Err("date_format")
 
 // parseDateText parses the formats ParseOrderDate accepts.
 func parseDateText(s string, loc *time.Location) (time.Time, error) {
@@ -380,7 +383,7 @@ func parseDateText(s string, loc *time.Location) (time.Time, error) {
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(time.Month(month), year) ||
 		hour > 23 || min > 59 || sec > 59 {
-		return time.Time{}, fmt.Errorf("%q is not a real date or time", s)
+		return time.Time{}, locale.Err("date_not_real")
 	}
 	offset, hasZone, ok := p.zone()
 	if !ok || !p.done() {
@@ -519,7 +522,10 @@ func (p *dateScanner) zone() (offset int, present, ok bool) {
 
 func (p *dateScanner) done() bool { return p.pos == len(p.s) }
 
-var errNotNumber = errors.New("not a number")
+var (
+	errNotNumber  = locale.Err("number_invalid")
+	errOutOfRange = locale.Err("number_out_of_range", "max", maxNumberDigits)
+)
 
 // ParseDecimal reads a money amount or quantity exactly.
 //
@@ -533,32 +539,37 @@ var errNotNumber = errors.New("not a number")
 // both a comma and a point ("1,234.50") is rejected as ambiguous, as are
 // currency signs and words. Values of 10^30 or more in magnitude are
 // rejected as too large; negative values are fine (a loss is a profit).
+// Errors are *locale.Error: number_missing, number_expected, number_invalid,
+// number_ambiguous, number_out_of_range, number_too_large.
 func ParseDecimal(v any) (decimal.Decimal, error) {
 	var d decimal.Decimal
 	switch x := v.(type) {
 	case nil:
-		return d, errors.New("no value")
+		return d, locale.Err("number_missing")
 	case string:
 		var err error
 		if d, err = parseDecimalText(x); err != nil {
 			return decimal.Decimal{}, err
 		}
 	case bool:
-		return d, fmt.Errorf("expected a number, got %s", describe(v))
+		return d, locale.Err("number_expected", "kind", kindCode(v))
 	default:
 		var ok bool
 		var err error
-		if d, ok, err = numberOf(v); err != nil {
-			return decimal.Decimal{}, err
-		} else if !ok {
-			return decimal.Decimal{}, fmt.Errorf("expected a number, got %s", describe(v))
+		switch d, ok, err = numberOf(v); {
+		case errors.Is(err, errNumberRange):
+			return decimal.Decimal{}, errOutOfRange
+		case err != nil: // NaN or an infinity
+			return decimal.Decimal{}, errNotNumber
+		case !ok:
+			return decimal.Decimal{}, locale.Err("number_expected", "kind", kindCode(v))
 		}
 	}
 	if _, err := checkNumber(d); err != nil {
-		return decimal.Decimal{}, err
+		return decimal.Decimal{}, errOutOfRange
 	}
 	if !d.IsZero() && d.NumDigits()+int(d.Exponent()) > maxIntDigits {
-		return decimal.Decimal{}, fmt.Errorf("number %s is too large (%d digits or more)", truncateRunes(d.String(), 40), maxIntDigits+1)
+		return decimal.Decimal{}, locale.Err("number_too_large", "max", maxIntDigits)
 	}
 	return d, nil
 }
@@ -593,7 +604,7 @@ func parseDecimalText(s string) (decimal.Decimal, error) {
 		}
 	}
 	if strings.Contains(intPart, ".") && strings.Contains(intPart, ",") {
-		return decimal.Decimal{}, errors.New("ambiguous number: both a comma and a point")
+		return decimal.Decimal{}, locale.Err("number_ambiguous")
 	}
 	if i := strings.IndexAny(intPart, ".,"); i >= 0 {
 		intPart, frac = intPart[:i], intPart[i+1:]

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/shopspring/decimal"
+
+	"orderimport/internal/locale"
 )
 
 func mustZone(t testing.TB, name string) *time.Location {
@@ -73,7 +75,7 @@ func TestNormalizePhone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := NormalizePhone(tt.in)
-		if (err != nil) != tt.wantErr || got != tt.want {
+		if msg, _ := locale.MessageOf(err); (err != nil) != tt.wantErr || got != tt.want || err != nil && msg.Code != "phone_invalid" {
 			t.Errorf("NormalizePhone(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
@@ -159,7 +161,7 @@ func TestNormalizeEmail(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := NormalizeEmail(tt.in)
-		if (err != nil) != tt.wantErr || got != tt.want {
+		if msg, _ := locale.MessageOf(err); (err != nil) != tt.wantErr || got != tt.want || err != nil && msg.Code != "email_invalid" {
 			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
 		}
 	}
@@ -177,11 +179,11 @@ func TestParseOrderDate(t *testing.T) {
 		return v
 	}
 	tests := []struct {
-		name    string
-		in      any
-		tz      *time.Location
-		want    string // UTC, time.DateTime
-		wantErr bool
+		name string
+		in   any
+		tz   *time.Location
+		want string // UTC, time.DateTime
+		err  string // the error's code
 	}{
 		{name: "RetailCRM format", in: "2021-02-25 09:37:48", tz: msk, want: "2021-02-25 06:37:48"},
 		{name: "date only is midnight", in: "2021-02-25", tz: msk, want: "2021-02-24 21:00:00"},
@@ -222,26 +224,28 @@ func TestParseOrderDate(t *testing.T) {
 		{name: "Moscow 2014 after overlap", in: "2014-10-26 02:00:00", tz: msk, want: "2014-10-25 23:00:00"},
 		{name: "Moscow 2015 +3", in: "2015-06-01 12:00:00", tz: msk, want: "2015-06-01 09:00:00"},
 
-		{name: "month 13", in: "2021-13-01 00:00:00", tz: msk, wantErr: true},
-		{name: "Feb 30", in: "2021-02-30 10:00:00", tz: msk, wantErr: true},
-		{name: "hour 24", in: "2021-02-25 24:00:00", tz: msk, wantErr: true},
-		{name: "zero date", in: "0000-00-00 00:00:00", tz: msk, wantErr: true},
-		{name: "before 1970", in: "1969-12-31 23:59:59", tz: nil, wantErr: true},
-		{name: "2100", in: "2100-01-01 00:00:00", tz: nil, wantErr: true},
-		{name: "Russian order", in: "25.02.2021 09:37", tz: msk, wantErr: true},
-		{name: "trailing text", in: "2021-02-25 09:37:48 MSK", tz: msk, wantErr: true},
-		{name: "empty", in: "", tz: msk, wantErr: true},
-		{name: "bad offset", in: "2021-02-25T09:37:48+25:00", tz: msk, wantErr: true},
-		{name: "unix time is not a date", in: decimal.NewFromInt(1614245868), tz: msk, wantErr: true},
-		{name: "bool", in: true, tz: msk, wantErr: true},
-		{name: "nil", in: nil, tz: msk, wantErr: true},
+		{name: "month 13", in: "2021-13-01 00:00:00", tz: msk, err: "date_not_real"},
+		{name: "Feb 30", in: "2021-02-30 10:00:00", tz: msk, err: "date_not_real"},
+		{name: "hour 24", in: "2021-02-25 24:00:00", tz: msk, err: "date_not_real"},
+		{name: "zero date", in: "0000-00-00 00:00:00", tz: msk, err: "date_not_real"},
+		{name: "before 1970", in: "1969-12-31 23:59:59", tz: nil, err: "date_out_of_range"},
+		{name: "2100", in: "2100-01-01 00:00:00", tz: nil, err: "date_out_of_range"},
+		{name: "Russian order", in: "25.02.2021 09:37", tz: msk, err: "date_format"},
+		{name: "trailing text", in: "2021-02-25 09:37:48 MSK", tz: msk, err: "date_format"},
+		{name: "empty", in: "", tz: msk, err: "date_format"},
+		{name: "bad offset", in: "2021-02-25T09:37:48+25:00", tz: msk, err: "date_format"},
+		{name: "unix time is not a date", in: decimal.NewFromInt(1614245868), tz: msk, err: "date_expected"},
+		{name: "bool", in: true, tz: msk, err: "date_expected"},
+		{name: "nil", in: nil, tz: msk, err: "date_missing"},
 	}
 	for _, tt := range tests {
 		got, err := ParseOrderDate(tt.in, tt.tz)
-		if tt.wantErr {
-			if err == nil {
-				t.Errorf("%s: ParseOrderDate(%v) = %v, want an error", tt.name, tt.in, got)
+		if tt.err != "" {
+			msg, _ := locale.MessageOf(err)
+			if msg.Code != tt.err {
+				t.Errorf("%s: ParseOrderDate(%v) = %v, %v; want %s", tt.name, tt.in, got, err, tt.err)
 			}
+			checkWords(t, msg)
 			continue
 		}
 		if err != nil {
@@ -257,9 +261,9 @@ func TestParseOrderDate(t *testing.T) {
 func TestParseDecimal(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		in      any
-		want    string
-		wantErr bool
+		in   any
+		want string
+		err  string // the error's code
 	}{
 		{in: decimal.RequireFromString("1395.16"), want: "1395.16"},
 		{in: 5, want: "5"},
@@ -285,39 +289,41 @@ func TestParseDecimal(t *testing.T) {
 		{in: "1e29", want: "100000000000000000000000000000"},
 		{in: "0.00000000000000000001", want: "0.00000000000000000001"},
 
-		{in: "1,234.50", wantErr: true},
-		{in: "1.234.567", wantErr: true},
-		{in: "12 34", wantErr: true},
-		{in: "1234 567", wantErr: true},
-		{in: "abc", wantErr: true},
-		{in: "", wantErr: true},
-		{in: "  ", wantErr: true},
-		{in: "5 руб.", wantErr: true},
-		{in: "$5", wantErr: true},
-		{in: "0x10", wantErr: true},
-		{in: "NaN", wantErr: true},
-		{in: "Infinity", wantErr: true},
-		{in: ".5", wantErr: true},
-		{in: "5.", wantErr: true},
-		{in: "1e", wantErr: true},
-		{in: "--5", wantErr: true},
-		{in: "1e30", wantErr: true},
-		{in: "-1000000000000000000000000000000", wantErr: true},
-		{in: decimal.New(1, 30), wantErr: true},
-		{in: "1e-1000", wantErr: true},
-		{in: math.NaN(), wantErr: true},
-		{in: math.Inf(1), wantErr: true},
-		{in: 1e300, wantErr: true},
-		{in: true, wantErr: true},
-		{in: nil, wantErr: true},
-		{in: []any{1}, wantErr: true},
+		{in: "1,234.50", err: "number_ambiguous"},
+		{in: "1.234.567", err: "number_invalid"},
+		{in: "12 34", err: "number_invalid"},
+		{in: "1234 567", err: "number_invalid"},
+		{in: "abc", err: "number_invalid"},
+		{in: "", err: "number_invalid"},
+		{in: "  ", err: "number_invalid"},
+		{in: "5 руб.", err: "number_invalid"},
+		{in: "$5", err: "number_invalid"},
+		{in: "0x10", err: "number_invalid"},
+		{in: "NaN", err: "number_invalid"},
+		{in: "Infinity", err: "number_invalid"},
+		{in: ".5", err: "number_invalid"},
+		{in: "5.", err: "number_invalid"},
+		{in: "1e", err: "number_invalid"},
+		{in: "--5", err: "number_invalid"},
+		{in: "1e30", err: "number_too_large"},
+		{in: "-1000000000000000000000000000000", err: "number_too_large"},
+		{in: decimal.New(1, 30), err: "number_too_large"},
+		{in: "1e-1000", err: "number_out_of_range"},
+		{in: math.NaN(), err: "number_invalid"},
+		{in: math.Inf(1), err: "number_invalid"},
+		{in: 1e300, err: "number_out_of_range"},
+		{in: true, err: "number_expected"},
+		{in: nil, err: "number_missing"},
+		{in: []any{1}, err: "number_expected"},
 	}
 	for _, tt := range tests {
 		got, err := ParseDecimal(tt.in)
-		if tt.wantErr {
-			if err == nil {
-				t.Errorf("ParseDecimal(%#v) = %s, want an error", tt.in, got)
+		if tt.err != "" {
+			msg, _ := locale.MessageOf(err)
+			if msg.Code != tt.err {
+				t.Errorf("ParseDecimal(%#v) = %s, %v; want %s", tt.in, got, err, tt.err)
 			}
+			checkWords(t, msg)
 			continue
 		}
 		if err != nil || got.String() != tt.want {

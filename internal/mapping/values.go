@@ -86,26 +86,51 @@ func numberOf(v any) (d decimal.Decimal, ok bool, err error) {
 	return decimal.Decimal{}, false, nil
 }
 
-// kindOf names a value's type the way a marketer reading an issue would.
-func kindOf(v any) string {
+// kindCode names a value's kind for a message: its words are the
+// catalogues' "kind.<code>" ({arg:kind}).
+func kindCode(v any) string {
 	switch v.(type) {
 	case nil:
-		return "nothing (nil)"
+		return "nil"
 	case string:
 		return "text"
 	case bool:
-		return "true/false"
+		return "bool"
 	case time.Time:
-		return "a date"
+		return "date"
 	case time.Duration:
-		return "a duration"
+		return "duration"
 	case map[string]any:
-		return "an object"
+		return "object"
 	}
 	if _, ok, _ := numberOf(v); ok {
-		return "a number"
+		return "number"
 	}
 	if _, ok := listLen(v); ok {
+		return "list"
+	}
+	return "other"
+}
+
+// kindOf names a value's kind in an expression's runtime diagnostic, which
+// is shown verbatim, like a compiler's output.
+func kindOf(v any) string {
+	switch kindCode(v) {
+	case "nil":
+		return "nothing (nil)"
+	case "text":
+		return "text"
+	case "bool":
+		return "true/false"
+	case "date":
+		return "a date"
+	case "duration":
+		return "a duration"
+	case "object":
+		return "an object"
+	case "number":
+		return "a number"
+	case "list":
 		return "a list"
 	}
 	return fmt.Sprintf("a value of type %T", v)

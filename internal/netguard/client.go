@@ -10,17 +10,20 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"orderimport/internal/locale"
 )
 
 // ErrPrivateAddress is wrapped by the errors of connections the policy
-// refused, so callers can tell the user that the address points to a private
-// network rather than that the CRM is down.
-var ErrPrivateAddress = errors.New("the address points to a private or reserved network")
+// refused (a *locale.Error with the code address_private), so callers can
+// tell the user that the address points to a private network rather than
+// that the CRM is down.
+var ErrPrivateAddress = errors.New("netguard: private or reserved address")
 
-// RedirectError is returned (wrapped in a *url.Error) when RetailCRM answers
-// with a redirect, which the client never follows: a redirect could lead to a
-// private address, and an account that moved should be entered by its new
-// address.
+// RedirectError is returned when RetailCRM answers with a redirect, which the
+// client never follows: a redirect could lead to a private address, and an
+// account that moved should be entered by its new address. It comes wrapped
+// in a *locale.Error carrying its Message, inside a *url.Error.
 type RedirectError struct {
 	StatusCode int
 	// Location is the redirect target reduced to scheme and host: its path
@@ -28,9 +31,13 @@ type RedirectError struct {
 	Location string
 }
 
-func (e *RedirectError) Error() string {
-	return fmt.Sprintf("RetailCRM answered with a redirect to %s; use the account's own address", e.Location)
+// Message says what happened in words for the user: code address_redirect, with the
+// location.
+func (e *RedirectError) Message() locale.Message {
+	return locale.M("address_redirect", "location", e.Location)
 }
+
+func (e *RedirectError) Error() string { return e.Message().String() }
 
 // Timeouts of the client from NewHTTPClient.
 const (
@@ -46,7 +53,7 @@ const (
 // wrapping ErrPrivateAddress, whatever CheckURL said about the name.
 //
 // It never follows redirects: Do returns a *url.Error wrapping a
-// *RedirectError instead of the 3xx response. It ignores proxy settings from the
+// *RedirectError (in a *locale.Error) instead of the 3xx response. It ignores proxy settings from the
 // environment (a proxy would connect on its behalf, past the check), speaks
 // HTTP/2 where the server offers it, and times out: dial 10s, TLS handshake
 // 10s, response header 30s, whole request 60s.
@@ -120,15 +127,19 @@ func (t noRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
 func (p Policy) control(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("netguard: connect to %q: unexpected address form", address)
+		// The dialer hands over an ip:port it resolved; anything else is refused too.
+		return locale.Wrap(locale.M("address_unexpected"), fmt.Errorf("netguard: connect to %q: %w", address, err))
 	}
 	ip := ap.Addr()
 	if p.AllowPrivate && reachableWhenPrivate(ip) || IsPublic(ip) {
 		return nil
 	}
-	return fmt.Errorf("netguard: connect to %s: %w", ip, ErrPrivateAddress)
+	return locale.Wrap(locale.M("address_private", "ip", ip.WithZone("").String()), ErrPrivateAddress)
 }
 
-func redirectError(status int, loc *url.URL) *RedirectError {
-	return &RedirectError{StatusCode: status, Location: (&url.URL{Scheme: loc.Scheme, Host: loc.Host}).String()}
+// redirectError is the error a redirect to loc becomes: a *RedirectError in a *locale.Error
+// with its message.
+func redirectError(status int, loc *url.URL) error {
+	re := &RedirectError{StatusCode: status, Location: (&url.URL{Scheme: loc.Scheme, Host: loc.Host}).String()}
+	return locale.Wrap(re.Message(), re)
 }

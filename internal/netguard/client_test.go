@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/locale"
 	"orderimport/internal/netguard/netguardtest"
 )
 
@@ -58,8 +59,8 @@ func TestClientRefusesLoopbackUnlessAllowed(t *testing.T) {
 	if !errors.Is(err, ErrPrivateAddress) {
 		t.Fatalf("request to %s: %v; want ErrPrivateAddress", srv.URL, err)
 	}
-	if !strings.Contains(err.Error(), "connect to 127.0.0.1: the address points to a private or reserved network") {
-		t.Errorf("error does not say what was refused: %v", err)
+	if msg, ok := locale.MessageOf(err); !ok || msg.Code != "address_private" || msg.Arg("ip") != "127.0.0.1" {
+		t.Errorf("error does not say what was refused: %v (message %+v)", err, msg)
 	}
 	if n := conns.Load(); n != 0 {
 		t.Errorf("server saw %d connections, want none", n)
@@ -173,9 +174,11 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 		if redirect.StatusCode != status || redirect.Location != target.URL {
 			t.Errorf("%d: RedirectError = %+v; want location %s", status, redirect, target.URL)
 		}
-		want := "RetailCRM answered with a redirect to " + target.URL + "; use the account's own address"
-		if redirect.Error() != want {
-			t.Errorf("%d: message %q, want %q", status, redirect.Error(), want)
+		if msg, ok := locale.MessageOf(err); !ok || msg.Code != "address_redirect" || msg.Arg("location") != target.URL || redirect.Message().Code != msg.Code {
+			t.Errorf("%d: message %+v, want address_redirect to %s", status, msg, target.URL)
+		}
+		if !strings.Contains(redirect.Error(), target.URL) {
+			t.Errorf("%d: %q does not name the target", status, redirect.Error())
 		}
 		if strings.Contains(err.Error(), "leaked") {
 			t.Errorf("%d: error repeats the redirect's query: %v", status, err)

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"orderimport/internal/locale"
 )
 
 // FuzzCheckURL types anything into the account address field. Under the production policy an
@@ -19,6 +21,7 @@ func FuzzCheckURL(f *testing.F) {
 		"https://169.254.169.254/latest/meta-data/", "https://xn--80aswg.xn--p1ai", "http://[fe80::1%25eth0]:80/",
 		"https://shop.retailcrm.ru%2F@evil.example", "https://evil.example\\@shop.retailcrm.ru", "https://ＳＨＯＰ.retailcrm.ru",
 		"https://shop.retailcrm.ru./", "https://1.1.1.1.nip.io", "//shop.retailcrm.ru", "https://shop..retailcrm.ru",
+		"a-long-name-of-a-printer-on-the-office-network.local",
 	} {
 		f.Add(s)
 	}
@@ -30,8 +33,14 @@ func FuzzCheckURL(f *testing.F) {
 		}
 		got, err := Policy{}.CheckURL(raw)
 		if err != nil {
-			if err.Error() == "" || strings.Contains(err.Error(), raw) && len(raw) > 40 {
-				t.Fatalf("%q: error %q is empty or repeats the input", raw, err)
+			msg, ok := locale.MessageOf(err)
+			if !ok || msg.Code == "" {
+				t.Fatalf("%q: error %v carries no message code", raw, err)
+			}
+			for _, text := range []string{err.Error(), locale.For("ru").MsgDetail(msg)} {
+				if text == "" || strings.Contains(text, raw) && len(raw) > 40 {
+					t.Fatalf("%q: error %q is empty or repeats the input", raw, text)
+				}
 			}
 			return
 		}

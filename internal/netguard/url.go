@@ -2,13 +2,15 @@ package netguard
 
 import (
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"orderimport/internal/locale"
 )
 
 // Policy says which CRM addresses are acceptable.
@@ -43,7 +45,8 @@ var localSuffixes = []string{"localhost", "local", "localdomain", "internal", "h
 // Unless p.AllowPrivate, the address must be https://, name a host with at
 // least one dot (not an IP address in any notation, not localhost or another
 // local name) and use the default port. User info, query and fragment are
-// always refused. The error texts are meant for the user.
+// always refused. Every error is a *locale.Error whose message tells the user what to fix;
+// none repeats more than a short part of the input (it may hold a password or an API key).
 //
 // CheckURL cannot know where a name resolves to: a name such as
 // 127.0.0.1.nip.io passes here and is refused when the client from
@@ -51,10 +54,10 @@ var localSuffixes = []string{"localhost", "local", "localdomain", "internal", "h
 func (p Policy) CheckURL(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
-		return "", errors.New("enter the address of the RetailCRM account, like https://shop.retailcrm.ru")
+		return "", locale.Err("url_required")
 	}
 	if len(s) > maxURLLength {
-		return "", errors.New("the address is too long; enter just the account address, like https://shop.retailcrm.ru")
+		return "", locale.Err("url_too_long")
 	}
 	if !strings.Contains(s, "://") {
 		s = "https://" + strings.TrimPrefix(s, "//")
@@ -63,30 +66,30 @@ func (p Policy) CheckURL(raw string) (string, error) {
 	// url.Parse's error repeats the input, which may hold a password or
 	// an API key: describe the problem instead.
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
-		return "", errors.New("this is not a valid web address; it should look like https://shop.retailcrm.ru")
+		return "", locale.Err("url_invalid")
 	}
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !p.AllowPrivate {
-			return "", errors.New("the address must start with https:// (RetailCRM accepts API calls over HTTPS only)")
+			return "", locale.Err("url_https_required")
 		}
 	default:
 		// A long "scheme" is more likely pasted text than a scheme; naming it would
 		// echo what may be a secret back into the form.
 		if len(u.Scheme) > 10 {
-			return "", errors.New("the address must start with https://")
+			return "", locale.Err("url_https_required")
 		}
-		return "", fmt.Errorf("the address must start with https://, not %s://", u.Scheme)
+		return "", locale.Err("url_scheme", "scheme", u.Scheme)
 	}
 	if u.User != nil {
-		return "", errors.New("remove the user name and password from the address; the API key goes in its own field")
+		return "", locale.Err("url_credentials")
 	}
 	if u.RawQuery != "" || u.ForceQuery {
-		return "", errors.New("remove the part starting with ? from the address; enter just the account address, like https://shop.retailcrm.ru")
+		return "", locale.Err("url_query")
 	}
 	if u.Fragment != "" {
-		return "", errors.New("remove the part starting with # from the address")
+		return "", locale.Err("url_fragment")
 	}
 	host, err := p.checkHost(u.Hostname())
 	if err != nil {
@@ -102,20 +105,18 @@ func (p Policy) CheckURL(raw string) (string, error) {
 	return u.Scheme + "://" + host, nil
 }
 
-const errIPAddress = "use the account's host name (like shop.retailcrm.ru), not an IP address"
-
 // checkHost returns host in the form to put in a URL (IPv6 in brackets).
 func (p Policy) checkHost(host string) (string, error) {
 	if host == "" {
-		return "", errors.New("the address has no host name; it should look like https://shop.retailcrm.ru")
+		return "", locale.Err("url_no_host")
 	}
 	if strings.ContainsAny(host, ":%") {
 		if !p.AllowPrivate {
-			return "", errors.New(errIPAddress)
+			return "", locale.Err("url_ip_address")
 		}
 		ip, err := netip.ParseAddr(host)
 		if err != nil || !ip.Is6() {
-			return "", errors.New("this is not a valid IPv6 address")
+			return "", locale.Err("url_ipv6_invalid")
 		}
 		if err := checkPrivateAllowed(ip); err != nil {
 			return "", err
@@ -123,7 +124,7 @@ func (p Policy) checkHost(host string) (string, error) {
 		// A zone names an interface of this machine: no CRM needs one, and it would not
 		// survive being written back into a URL unescaped.
 		if ip.Zone() != "" {
-			return "", errors.New("remove the zone (the part from %) from the IPv6 address")
+			return "", locale.Err("url_ipv6_zone")
 		}
 		return "[" + ip.String() + "]", nil
 	}
@@ -138,11 +139,11 @@ func (p Policy) checkHost(host string) (string, error) {
 	labels := strings.Split(host, ".")
 	if isNumber(labels[len(labels)-1]) {
 		if !p.AllowPrivate {
-			return "", errors.New(errIPAddress)
+			return "", locale.Err("url_ip_address")
 		}
 		ip, err := netip.ParseAddr(host)
 		if err != nil {
-			return "", errors.New("write the IP address in the usual form, like 192.168.1.10")
+			return "", locale.Err("url_ipv4_form")
 		}
 		if err := checkPrivateAllowed(ip); err != nil {
 			return "", err
@@ -154,11 +155,11 @@ func (p Policy) checkHost(host string) (string, error) {
 	}
 	for _, suffix := range localSuffixes {
 		if host == suffix || strings.HasSuffix(host, "."+suffix) {
-			return "", fmt.Errorf("%s is a local name, not a RetailCRM account on the internet; use the account's address, like https://shop.retailcrm.ru", host)
+			return "", locale.Err("url_local_name", "host", shorten(host))
 		}
 	}
 	if len(labels) < 2 {
-		return "", errors.New("use the account's full host name, like shop.retailcrm.ru")
+		return "", locale.Err("url_host_incomplete")
 	}
 	return host, nil
 }
@@ -167,22 +168,22 @@ func (p Policy) checkHost(host string) (string, error) {
 // and (seen in real DNS names) underscores, in labels of 1 to 63 characters.
 func checkName(host string) error {
 	if len(host) > 253 {
-		return errors.New("the host name is too long")
+		return locale.Err("url_host_too_long")
 	}
 	for _, label := range strings.Split(host, ".") {
 		if label == "" || len(label) > 63 {
-			return errors.New("the host name is not valid; it should look like shop.retailcrm.ru")
+			return locale.Err("url_host_invalid")
 		}
 		if label[0] == '-' || label[len(label)-1] == '-' {
-			return errors.New("a part of the host name starts or ends with a hyphen; check the address")
+			return locale.Err("url_host_hyphen")
 		}
 		for _, c := range []byte(label) {
 			switch {
 			case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
 			case c >= 0x80:
-				return errors.New("write the host name in Latin letters (its xn-- form), like the address bar shows when you copy it")
+				return locale.Err("url_host_not_latin")
 			default:
-				return fmt.Errorf("the host name contains %q, which is not allowed in host names", c)
+				return locale.Err("url_host_char", "char", charName(c))
 			}
 		}
 	}
@@ -210,13 +211,13 @@ func (p Policy) checkPort(scheme, port string) (string, error) {
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
-		return "", errors.New("the port after : must be a number from 1 to 65535")
+		return "", locale.Err("url_port_invalid")
 	}
 	if scheme == "https" && n == 443 || scheme == "http" && n == 80 {
 		return "", nil
 	}
 	if !p.AllowPrivate {
-		return "", fmt.Errorf("remove :%d from the address: RetailCRM accounts answer on the standard HTTPS port", n)
+		return "", locale.Err("url_port", "port", strconv.Itoa(n))
 	}
 	return strconv.Itoa(n), nil
 }
@@ -225,7 +226,8 @@ func (p Policy) checkPort(scheme, port string) (string, error) {
 // not lift.
 func checkPrivateAllowed(ip netip.Addr) error {
 	if !reachableWhenPrivate(ip) {
-		return fmt.Errorf("%s is a link-local, multicast or unspecified address, which is never a CRM", ip)
+		// Without its zone: the zone names an interface and may be anything the user typed.
+		return locale.Err("url_reserved_ip", "ip", ip.WithZone("").String())
 	}
 	return nil
 }
@@ -239,4 +241,25 @@ func reachableWhenPrivate(ip netip.Addr) bool {
 	ip = unembed(ip.WithZone(""))
 	return ip.IsValid() && !ip.IsUnspecified() && !ip.IsLinkLocalUnicast() && !ip.IsMulticast() &&
 		ip != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// maxEchoed is how much of the input a message may repeat: enough to recognise a host name,
+// too little to carry a pasted secret whole.
+const maxEchoed = 40
+
+// shorten cuts a part of the input for a message to maxEchoed characters.
+func shorten(s string) string {
+	if utf8.RuneCountInString(s) <= maxEchoed {
+		return s
+	}
+	return string([]rune(s)[:maxEchoed-1]) + "…"
+}
+
+// charName shows a character of a host name for a message: itself when it is visible, its
+// code point otherwise.
+func charName(c byte) string {
+	if c > ' ' && c < 0x7f {
+		return string(rune(c))
+	}
+	return fmt.Sprintf("U+%04X", c)
 }

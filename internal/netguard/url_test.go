@@ -3,14 +3,43 @@ package netguard
 import (
 	"strings"
 	"testing"
+
+	"orderimport/internal/locale"
 )
+
+// checkURLCase checks CheckURL(in) against want: the normalised address, or "error: " and
+// the message's code, optionally with one argument as name=value.
+func checkURLCase(t *testing.T, p Policy, in, want string) {
+	t.Helper()
+	got, err := p.CheckURL(in)
+	spec, isErr := strings.CutPrefix(want, "error: ")
+	if !isErr {
+		if err != nil || got != want {
+			t.Errorf("CheckURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+		return
+	}
+	code, arg, _ := strings.Cut(spec, " ")
+	msg, ok := locale.MessageOf(err)
+	if !ok || msg.Code != code {
+		t.Errorf("CheckURL(%q) = %q, %v (message %+v); want code %s", in, got, err, msg, code)
+		return
+	}
+	if name, value, ok := strings.Cut(arg, "="); ok && msg.Arg(name) != value {
+		t.Errorf("CheckURL(%q): %s = %q, want %q", in, name, msg.Arg(name), value)
+	}
+	for _, lang := range locale.Languages {
+		if text := locale.For(lang).Msg(msg); strings.HasPrefix(text, "[") || strings.Contains(text, "{") {
+			t.Errorf("CheckURL(%q): %s message %q", in, lang, text)
+		}
+	}
+}
 
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
-	const ipMsg = "not an IP address"
 	tests := []struct {
 		in   string
-		want string // normalised address, or "error: <part of the message>"
+		want string // normalised address, or "error: <code> [<arg>=<value>]"
 	}{
 		// Accepted, normalised.
 		{"https://shop.retailcrm.ru", "https://shop.retailcrm.ru"},
@@ -33,98 +62,90 @@ func TestCheckURL(t *testing.T) {
 		{"https://7f000001.nip.io", "https://7f000001.nip.io"},
 
 		// Scheme.
-		{"", "error: enter the address"},
-		{"   ", "error: enter the address"},
-		{"http://shop.retailcrm.ru", "error: must start with https://"},
-		{"ftp://shop.retailcrm.ru", "error: must start with https://, not ftp://"},
-		{"file:///etc/passwd", "error: must start with https://, not file://"},
-		{"gopher://shop.retailcrm.ru:70/", "error: not gopher://"},
-		{"javascript:alert(1)", "error: not a valid web address"},
-		{"https:shop.retailcrm.ru", "error: not a valid web address"},
-		{"https://", "error: no host name"},
-		{"https:///path", "error: no host name"},
+		{"", "error: url_required"},
+		{"   ", "error: url_required"},
+		{"http://shop.retailcrm.ru", "error: url_https_required"},
+		{"ftp://shop.retailcrm.ru", "error: url_scheme scheme=ftp"},
+		{"file:///etc/passwd", "error: url_scheme scheme=file"},
+		{"gopher://shop.retailcrm.ru:70/", "error: url_scheme scheme=gopher"},
+		{"javascript:alert(1)", "error: url_invalid"},
+		{"https:shop.retailcrm.ru", "error: url_invalid"},
+		{"https://", "error: url_no_host"},
+		{"https:///path", "error: url_no_host"},
 
 		// IP addresses in any notation.
-		{"https://127.0.0.1", "error: " + ipMsg},
-		{"https://127.0.0.1.", "error: " + ipMsg},
-		{"https://127.1", "error: " + ipMsg},
-		{"https://127.0.1", "error: " + ipMsg},
-		{"https://2130706433", "error: " + ipMsg},
-		{"https://0177.0.0.1", "error: " + ipMsg},
-		{"https://0177.1", "error: " + ipMsg},
-		{"https://0x7f.1", "error: " + ipMsg},
-		{"https://0x7f000001", "error: " + ipMsg},
-		{"https://0X7F.0.0.1", "error: " + ipMsg},
-		{"https://0x.0x.0x.0x", "error: " + ipMsg},
-		{"https://0", "error: " + ipMsg},
-		{"https://169.254.169.254/latest/meta-data/", "error: " + ipMsg},
-		{"https://10.0.0.1", "error: " + ipMsg},
-		{"https://8.8.8.8", "error: " + ipMsg},
-		{"https://shop.1", "error: " + ipMsg},
-		{"https://[::1]", "error: " + ipMsg},
-		{"https://[::]", "error: " + ipMsg},
-		{"https://[::ffff:127.0.0.1]", "error: " + ipMsg},
-		{"https://[::ffff:7f00:1]", "error: " + ipMsg},
-		{"https://[0:0:0:0:0:ffff:127.0.0.1]", "error: " + ipMsg},
-		{"https://[64:ff9b::127.0.0.1]", "error: " + ipMsg},
-		{"https://[fe80::1%25eth0]", "error: " + ipMsg},
-		{"https://[2a00:1450:4010:c05::64]", "error: " + ipMsg},
-		{"127.0.0.1", "error: " + ipMsg},
-		{"127.0.0.1:8080", "error: " + ipMsg},
+		{"https://127.0.0.1", "error: url_ip_address"},
+		{"https://127.0.0.1.", "error: url_ip_address"},
+		{"https://127.1", "error: url_ip_address"},
+		{"https://127.0.1", "error: url_ip_address"},
+		{"https://2130706433", "error: url_ip_address"},
+		{"https://0177.0.0.1", "error: url_ip_address"},
+		{"https://0177.1", "error: url_ip_address"},
+		{"https://0x7f.1", "error: url_ip_address"},
+		{"https://0x7f000001", "error: url_ip_address"},
+		{"https://0X7F.0.0.1", "error: url_ip_address"},
+		{"https://0x.0x.0x.0x", "error: url_ip_address"},
+		{"https://0", "error: url_ip_address"},
+		{"https://169.254.169.254/latest/meta-data/", "error: url_ip_address"},
+		{"https://10.0.0.1", "error: url_ip_address"},
+		{"https://8.8.8.8", "error: url_ip_address"},
+		{"https://shop.1", "error: url_ip_address"},
+		{"https://[::1]", "error: url_ip_address"},
+		{"https://[::]", "error: url_ip_address"},
+		{"https://[::ffff:127.0.0.1]", "error: url_ip_address"},
+		{"https://[::ffff:7f00:1]", "error: url_ip_address"},
+		{"https://[0:0:0:0:0:ffff:127.0.0.1]", "error: url_ip_address"},
+		{"https://[64:ff9b::127.0.0.1]", "error: url_ip_address"},
+		{"https://[fe80::1%25eth0]", "error: url_ip_address"},
+		{"https://[2a00:1450:4010:c05::64]", "error: url_ip_address"},
+		{"127.0.0.1", "error: url_ip_address"},
+		{"127.0.0.1:8080", "error: url_ip_address"},
 
 		// Local names.
-		{"https://localhost", "error: localhost is a local name"},
-		{"https://localhost.", "error: localhost is a local name"},
-		{"https://LOCALHOST", "error: localhost is a local name"},
-		{"https://LocalHost./", "error: localhost is a local name"},
-		{"https://shop.localhost", "error: shop.localhost is a local name"},
-		{"https://printer.local", "error: local name"},
-		{"https://metadata.google.internal", "error: local name"},
-		{"https://router.home.arpa", "error: local name"},
-		{"https://metadata", "error: full host name"},
-		{"https://crm", "error: full host name"},
-		{"https://localhost..", "error: host name is not valid"},
-		{"https://shop..retailcrm.ru", "error: host name is not valid"},
-		{"https://.retailcrm.ru", "error: host name is not valid"},
-		{"https://-shop.retailcrm.ru", "error: hyphen"},
-		{"https://shop!.retailcrm.ru", "error: not allowed in host names"},
-		{"https://магазин.рф", "error: Latin letters"},
-		{"https://" + strings.Repeat("a.", 130) + "ru", "error: too long"},
-		{"https://" + strings.Repeat("a", 64) + ".ru", "error: host name is not valid"},
-		{"https://" + strings.Repeat("a", 3000) + ".ru", "error: too long"},
-		{"https://shop%2eretailcrm.ru", "error: not a valid web address"},
-		{"https://%31%32%37.0.0.1", "error: not a valid web address"},
+		{"https://localhost", "error: url_local_name host=localhost"},
+		{"https://localhost.", "error: url_local_name host=localhost"},
+		{"https://LOCALHOST", "error: url_local_name host=localhost"},
+		{"https://LocalHost./", "error: url_local_name host=localhost"},
+		{"https://shop.localhost", "error: url_local_name host=shop.localhost"},
+		{"https://printer.local", "error: url_local_name"},
+		{"https://metadata.google.internal", "error: url_local_name"},
+		{"https://router.home.arpa", "error: url_local_name"},
+		{strings.Repeat("x", 60) + ".local", "error: url_local_name host=" + strings.Repeat("x", 39) + "…"},
+		{"https://metadata", "error: url_host_incomplete"},
+		{"https://crm", "error: url_host_incomplete"},
+		{"https://localhost..", "error: url_host_invalid"},
+		{"https://shop..retailcrm.ru", "error: url_host_invalid"},
+		{"https://.retailcrm.ru", "error: url_host_invalid"},
+		{"https://-shop.retailcrm.ru", "error: url_host_hyphen"},
+		{"https://shop!.retailcrm.ru", "error: url_host_char char=!"},
+		{"https://магазин.рф", "error: url_host_not_latin"},
+		{"https://" + strings.Repeat("a.", 130) + "ru", "error: url_host_too_long"},
+		{"https://" + strings.Repeat("a", 64) + ".ru", "error: url_host_invalid"},
+		{"https://" + strings.Repeat("a", 3000) + ".ru", "error: url_too_long"},
+		{"https://shop%2eretailcrm.ru", "error: url_invalid"},
+		{"https://%31%32%37.0.0.1", "error: url_invalid"},
 
 		// Credentials, ports, query, fragment.
-		{"https://user:pass@shop.retailcrm.ru", "error: remove the user name and password"},
-		{"https://apikey@shop.retailcrm.ru", "error: remove the user name and password"},
-		{"https://shop.retailcrm.ru@127.0.0.1", "error: remove the user name and password"},
-		{"https://:@shop.retailcrm.ru", "error: remove the user name and password"},
-		{`https://shop.retailcrm.ru\@evil.example.com`, "error: not a valid web address"},
-		{"https://shop.retailcrm.ru:8443", "error: remove :8443"},
-		{"https://shop.retailcrm.ru:80", "error: remove :80"},
-		{"https://shop.retailcrm.ru:22", "error: remove :22"},
-		{"https://shop.retailcrm.ru:0", "error: from 1 to 65535"},
-		{"https://shop.retailcrm.ru:65536", "error: from 1 to 65535"},
-		{"https://shop.retailcrm.ru:https", "error: not a valid web address"},
-		{"https://shop.retailcrm.ru/api/v5/orders?apiKey=X2EDxRx", "error: remove the part starting with ?"},
-		{"https://shop.retailcrm.ru?", "error: remove the part starting with ?"},
-		{"https://shop.retailcrm.ru/#/orders", "error: remove the part starting with #"},
-		{"https://shop.retailcrm.ru\n.evil.com", "error: not a valid web address"},
-		{"https://shop retailcrm.ru", "error: not a valid web address"},
+		{"https://user:pass@shop.retailcrm.ru", "error: url_credentials"},
+		{"https://apikey@shop.retailcrm.ru", "error: url_credentials"},
+		{"https://shop.retailcrm.ru@127.0.0.1", "error: url_credentials"},
+		{"https://:@shop.retailcrm.ru", "error: url_credentials"},
+		{`https://shop.retailcrm.ru\@evil.example.com`, "error: url_invalid"},
+		{"https://shop.retailcrm.ru:8443", "error: url_port port=8443"},
+		{"https://shop.retailcrm.ru:80", "error: url_port port=80"},
+		{"https://shop.retailcrm.ru:22", "error: url_port port=22"},
+		{"https://shop.retailcrm.ru:0", "error: url_port_invalid"},
+		{"https://shop.retailcrm.ru:65536", "error: url_port_invalid"},
+		{"https://shop.retailcrm.ru:https", "error: url_invalid"},
+		{"https://shop.retailcrm.ru/api/v5/orders?apiKey=X2EDxRx", "error: url_query"},
+		{"https://shop.retailcrm.ru?", "error: url_query"},
+		{"https://shop.retailcrm.ru/#/orders", "error: url_fragment"},
+		{"https://shop.retailcrm.ru\n.evil.com", "error: url_invalid"},
+		{"https://shop retailcrm.ru", "error: url_invalid"},
 	}
 	p := Policy{}
 	for _, tt := range tests {
-		got, err := p.CheckURL(tt.in)
-		if want, ok := strings.CutPrefix(tt.want, "error: "); ok {
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("CheckURL(%q) = %q, %v; want an error containing %q", tt.in, got, err, want)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("CheckURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
+		checkURLCase(t, p, tt.in, tt.want)
 	}
 }
 
@@ -145,36 +166,27 @@ func TestCheckURLAllowPrivate(t *testing.T) {
 		{"https://shop.retailcrm.ru:443", "https://shop.retailcrm.ru"},
 
 		// Still refused.
-		{"ftp://127.0.0.1", "error: not ftp://"},
-		{"http://user:pw@127.0.0.1:8080", "error: remove the user name and password"},
-		{"http://127.0.0.1:8080/?apiKey=1", "error: remove the part starting with ?"},
-		{"http://127.1:8080", "error: usual form"},
-		{"http://2130706433", "error: usual form"},
-		{"http://0177.0.0.1", "error: usual form"},
-		{"http://0x7f.0.0.1", "error: usual form"},
-		{"http://169.254.169.254/latest/meta-data/", "error: link-local"},
-		{"http://[fe80::1%25eth0]", "error: link-local"},
-		{"http://[::ffff:169.254.169.254]", "error: link-local"},
-		{"http://0.0.0.0:8080", "error: unspecified"},
-		{"http://[::]:8080", "error: unspecified"},
-		{"http://[::%250]:8080", "error: unspecified"}, // found by FuzzCheckURL
-		{"http://[fd00::1%25eth0]:8080", "error: remove the zone"},
-		{"http://224.0.0.1", "error: multicast"},
-		{"http://255.255.255.255", "error: never a CRM"},
-		{"http://[::1%25lo", "error: not a valid web address"},
+		{"ftp://127.0.0.1", "error: url_scheme scheme=ftp"},
+		{"http://user:pw@127.0.0.1:8080", "error: url_credentials"},
+		{"http://127.0.0.1:8080/?apiKey=1", "error: url_query"},
+		{"http://127.1:8080", "error: url_ipv4_form"},
+		{"http://2130706433", "error: url_ipv4_form"},
+		{"http://0177.0.0.1", "error: url_ipv4_form"},
+		{"http://0x7f.0.0.1", "error: url_ipv4_form"},
+		{"http://169.254.169.254/latest/meta-data/", "error: url_reserved_ip ip=169.254.169.254"},
+		{"http://[fe80::1%25eth0]", "error: url_reserved_ip ip=fe80::1"},
+		{"http://[::ffff:169.254.169.254]", "error: url_reserved_ip"},
+		{"http://0.0.0.0:8080", "error: url_reserved_ip"},
+		{"http://[::]:8080", "error: url_reserved_ip"},
+		{"http://[::%250]:8080", "error: url_reserved_ip"}, // found by FuzzCheckURL
+		{"http://[fd00::1%25eth0]:8080", "error: url_ipv6_zone"},
+		{"http://224.0.0.1", "error: url_reserved_ip ip=224.0.0.1"},
+		{"http://255.255.255.255", "error: url_reserved_ip ip=255.255.255.255"},
+		{"http://[::1%25lo", "error: url_invalid"},
 	}
 	p := Policy{AllowPrivate: true}
 	for _, tt := range tests {
-		got, err := p.CheckURL(tt.in)
-		if want, ok := strings.CutPrefix(tt.want, "error: "); ok {
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("CheckURL(%q) = %q, %v; want an error containing %q", tt.in, got, err, want)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("CheckURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
+		checkURLCase(t, p, tt.in, tt.want)
 	}
 }
 
@@ -200,8 +212,11 @@ func TestCheckURLErrorsDoNotRepeatSecrets(t *testing.T) {
 				t.Errorf("CheckURL(%q) accepted", in)
 				continue
 			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("CheckURL(%q) error repeats the secret: %v", in, err)
+			msg, _ := locale.MessageOf(err)
+			for _, text := range []string{err.Error(), locale.For("ru").MsgDetail(msg), locale.For("en").MsgDetail(msg)} {
+				if strings.Contains(text, secret) {
+					t.Errorf("CheckURL(%q) error repeats the secret: %s", in, text)
+				}
 			}
 		}
 	}
