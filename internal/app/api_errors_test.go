@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -22,9 +23,18 @@ type apiError struct {
 
 func (e *env) raw(method, path, body, token string) (int, string) {
 	e.t.Helper()
+	return e.rawLang(method, path, body, token, "")
+}
+
+// rawLang is raw with an Accept-Language header (none when lang is "").
+func (e *env) rawLang(method, path, body, token, lang string) (int, string) {
+	e.t.Helper()
 	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if lang != "" {
+		req.Header.Set("Accept-Language", lang)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -56,39 +66,41 @@ func TestAPIErrors(t *testing.T) {
 		body   any // string = raw body
 		status int
 		field  string
-		msg    string
+		code   string
+		msg    string // English words the message must have ("" any)
 	}{
-		{"bad json", "POST", "/api/v1/counters", `{"name": `, 400, "", "not valid JSON"},
-		{"empty body", "POST", "/api/v1/counters", ``, 400, "", "empty"},
-		{"unknown field", "POST", "/api/v1/counters", `{"nmae": "x"}`, 400, "nmae", "unknown field"},
-		{"wrong type", "POST", "/api/v1/counters", `{"name": 5}`, 400, "name", "must be a string"},
-		{"counter name missing", "POST", "/api/v1/counters", map[string]any{}, 422, "name", "required"},
-		{"bad timezone", "POST", "/api/v1/counters", map[string]any{"name": "x", "timezone": "Mars/Base"}, 422, "timezone", "IANA"},
-		{"task name missing", "POST", imports, good(map[string]any{"name": ""}), 422, "name", "required"},
-		{"task name too long", "POST", imports, good(map[string]any{"name": strings.Repeat("я", 201)}), 422, "name", "200"},
-		{"frequency zero", "POST", imports, good(map[string]any{"frequency_hours": 0}), 422, "frequency_hours", "1 to 168"},
-		{"frequency too big", "POST", imports, good(map[string]any{"frequency_hours": 169}), 422, "frequency_hours", "1 to 168"},
-		{"frequency fractional", "POST", imports, `{"name":"x","frequency_hours":1.5,"retailcrm":{"url":"` + e.crm + `","api_key":"k"}}`, 400, "frequency_hours", "number"},
-		{"type unknown", "POST", imports, good(map[string]any{"type": "amocrm"}), 422, "type", "not a supported"},
-		{"retailcrm missing", "POST", imports, map[string]any{"name": "x"}, 422, "retailcrm", "required"},
-		{"url missing", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"api_key": "k"}}), 422, "retailcrm.url", "required"},
-		{"url ftp", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"url": "ftp://shop.retailcrm.ru", "api_key": "k"}}), 422, "retailcrm.url", ""},
-		{"key missing", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"url": e.crm}}), 422, "retailcrm.api_key", "Ключи доступа к API"},
-		{"wrong key", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"url": e.crm, "api_key": "not-the-key"}}), 422, "retailcrm.api_key", "apiKey"},
-		{"rate limit", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey, "rate_limit": 0}}), 422, "retailcrm.rate_limit", ""},
-		{"backfill date", "POST", imports, good(map[string]any{"backfill_from": "01.02.2026"}), 422, "backfill_from", "YYYY-MM-DD"},
-		{"mapping syntax", "POST", imports, good(map[string]any{"mapping": map[string]any{"profit": "totalSumm -"}}), 422, "mapping.profit", "profit"},
-		{"mapping unknown field", "POST", imports, good(map[string]any{"mapping": map[string]any{"revenu": "totalSumm"}}), 422, "mapping.revenu", ""},
-		{"mapping unmap required", "POST", imports, good(map[string]any{"mapping": map[string]any{"order_id": ""}}), 422, "mapping.order_id", ""},
-		{"check wrong key", "POST", "/api/v1/retailcrm/check", map[string]any{"url": e.crm, "api_key": "nope"}, 422, "api_key", "apiKey"},
-		{"check no url", "POST", "/api/v1/retailcrm/check", map[string]any{"api_key": "nope"}, 422, "url", "required"},
-		{"orders bad date", "GET", fmt.Sprintf("/api/v1/counters/%d/orders?from=2026-13-01", counter.ID), nil, 400, "from", "YYYY-MM-DD"},
-		{"orders bad limit", "GET", fmt.Sprintf("/api/v1/counters/%d/orders?limit=5000", counter.ID), nil, 400, "limit", "1000"},
-		{"orders bad format", "GET", fmt.Sprintf("/api/v1/counters/%d/orders?format=xml", counter.ID), nil, 400, "format", ""},
-		{"orders bad cursor", "GET", fmt.Sprintf("/api/v1/counters/%d/orders?cursor=zzz", counter.ID), nil, 400, "cursor", ""},
-		{"unknown endpoint", "GET", "/api/v1/nothing", nil, 404, "", ""},
-		{"malformed id", "GET", "/api/v1/imports/abc", nil, 404, "", ""},
+		{"bad json", "POST", "/api/v1/counters", `{"name": `, 400, "", "json_invalid", "not valid JSON"},
+		{"empty body", "POST", "/api/v1/counters", ``, 400, "", "body_empty", "empty"},
+		{"unknown field", "POST", "/api/v1/counters", `{"nmae": "x"}`, 400, "nmae", "field_unknown", "nmae"},
+		{"wrong type", "POST", "/api/v1/counters", `{"name": 5}`, 400, "name", "field_type", "must be text, not a number"},
+		{"counter name missing", "POST", "/api/v1/counters", map[string]any{}, 422, "name", "counter_name_required", "name"},
+		{"bad timezone", "POST", "/api/v1/counters", map[string]any{"name": "x", "timezone": "Mars/Base"}, 422, "timezone", "timezone_invalid", "IANA"},
+		{"task name missing", "POST", imports, good(map[string]any{"name": ""}), 422, "name", "task_name_required", "name"},
+		{"task name too long", "POST", imports, good(map[string]any{"name": strings.Repeat("я", 201)}), 422, "name", "name_too_long", "200"},
+		{"frequency zero", "POST", imports, good(map[string]any{"frequency_hours": 0}), 422, "frequency_hours", "frequency_invalid", "1 to 168"},
+		{"frequency too big", "POST", imports, good(map[string]any{"frequency_hours": 169}), 422, "frequency_hours", "frequency_invalid", "1 to 168"},
+		{"frequency fractional", "POST", imports, `{"name":"x","frequency_hours":1.5,"retailcrm":{"url":"` + e.crm + `","api_key":"k"}}`, 400, "frequency_hours", "field_type", "number"},
+		{"type unknown", "POST", imports, good(map[string]any{"type": "amocrm"}), 422, "type", "type_unsupported", "not a supported"},
+		{"retailcrm missing", "POST", imports, map[string]any{"name": "x"}, 422, "retailcrm.url", "crm_url_required", "address"},
+		{"url missing", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"api_key": "k"}}), 422, "retailcrm.url", "crm_url_required", "address"},
+		{"url ftp", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"url": "ftp://shop.retailcrm.ru", "api_key": "k"}}), 422, "retailcrm.url", "url_scheme", ""},
+		{"key missing", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"url": e.crm}}), 422, "retailcrm.api_key", "api_key_required", "API access keys"},
+		{"wrong key", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"url": e.crm, "api_key": "not-the-key"}}), 422, "retailcrm.api_key", "crm_invalid_key", "rejected the API key"},
+		{"rate limit", "POST", imports, good(map[string]any{"retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey, "rate_limit": 0}}), 422, "retailcrm.rate_limit", "rate_limit_invalid", ""},
+		{"backfill date", "POST", imports, good(map[string]any{"backfill_from": "01.02.2026"}), 422, "backfill_from", "date_invalid", "YYYY-MM-DD"},
+		{"mapping syntax", "POST", imports, good(map[string]any{"mapping": map[string]any{"profit": "totalSumm -"}}), 422, "mapping.profit", "expression_invalid", "line 1"},
+		{"mapping unknown field", "POST", imports, good(map[string]any{"mapping": map[string]any{"revenu": "totalSumm"}}), 422, "mapping.revenu", "mapping_unknown_field", ""},
+		{"mapping unmap required", "POST", imports, good(map[string]any{"mapping": map[string]any{"order_id": ""}}), 422, "mapping.order_id", "mapping_required_unmapped", ""},
+		{"check wrong key", "POST", "/api/v1/retailcrm/check", map[string]any{"url": e.crm, "api_key": "nope"}, 422, "api_key", "crm_invalid_key", "rejected the API key"},
+		{"check no url", "POST", "/api/v1/retailcrm/check", map[string]any{"api_key": "nope"}, 422, "url", "crm_url_required", "address"},
+		{"orders bad date", "GET", fmt.Sprintf("/api/v1/counters/%d/orders?from=2026-13-01", counter.ID), nil, 400, "from", "date_invalid", "YYYY-MM-DD"},
+		{"orders bad limit", "GET", fmt.Sprintf("/api/v1/counters/%d/orders?limit=5000", counter.ID), nil, 400, "limit", "limit_invalid", "1,000"},
+		{"orders bad format", "GET", fmt.Sprintf("/api/v1/counters/%d/orders?format=xml", counter.ID), nil, 400, "format", "format_invalid", ""},
+		{"orders bad cursor", "GET", fmt.Sprintf("/api/v1/counters/%d/orders?cursor=zzz", counter.ID), nil, 400, "cursor", "cursor_invalid", ""},
+		{"unknown endpoint", "GET", "/api/v1/nothing", nil, 404, "", "endpoint_not_found", ""},
+		{"malformed id", "GET", "/api/v1/imports/abc", nil, 404, "", "not_found", ""},
 	}
+	cyrillic := regexp.MustCompile(`\p{Cyrillic}`)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var body string
@@ -99,22 +111,33 @@ func TestAPIErrors(t *testing.T) {
 			default:
 				body = mustJSON(t, b)
 			}
-			st, text := e.raw(c.method, c.path, body, e.token)
-			if st != c.status {
-				t.Fatalf("status %d, want %d: %s", st, c.status, text)
-			}
-			var ae apiError
-			if err := jsonUnmarshal(text, &ae); err != nil || ae.Error.Code == "" {
-				t.Fatalf("not the error envelope: %s", text)
-			}
-			if ae.Error.Field != c.field {
-				t.Errorf("field %q, want %q (%s)", ae.Error.Field, c.field, ae.Error.Message)
-			}
-			if !strings.Contains(ae.Error.Message, c.msg) {
-				t.Errorf("message %q does not say %q", ae.Error.Message, c.msg)
-			}
-			if strings.Contains(text, crmemu.DemoKey) || strings.Contains(text, "not-the-key") {
-				t.Errorf("an API key appears in the answer: %s", text)
+			var english apiError
+			for _, lang := range []string{"", "ru-RU,ru;q=0.9,en;q=0.5"} {
+				st, text := e.rawLang(c.method, c.path, body, e.token, lang)
+				if st != c.status {
+					t.Fatalf("%q: status %d, want %d: %s", lang, st, c.status, text)
+				}
+				var ae apiError
+				if err := jsonUnmarshal(text, &ae); err != nil || ae.Error.Code == "" || ae.Error.Message == "" {
+					t.Fatalf("not the error envelope: %s", text)
+				}
+				if ae.Error.Field != c.field || ae.Error.Code != c.code {
+					t.Errorf("%q: field %q code %q, want %q %q (%s)", lang, ae.Error.Field, ae.Error.Code, c.field, c.code, ae.Error.Message)
+				}
+				if strings.Contains(text, crmemu.DemoKey) || strings.Contains(text, "not-the-key") {
+					t.Errorf("an API key appears in the answer: %s", text)
+				}
+				if lang == "" {
+					english = ae
+					if !strings.Contains(ae.Error.Message, c.msg) || cyrillic.MatchString(ae.Error.Message) {
+						t.Errorf("English message %q does not say %q", ae.Error.Message, c.msg)
+					}
+					continue
+				}
+				// Accept-Language: ru answers in Russian, with the same code and field.
+				if !cyrillic.MatchString(ae.Error.Message) || ae.Error.Message == english.Error.Message {
+					t.Errorf("Russian message %q (English %q)", ae.Error.Message, english.Error.Message)
+				}
 			}
 		})
 	}

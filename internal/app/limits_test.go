@@ -23,7 +23,7 @@ func TestRequestBodyLimits(t *testing.T) {
 		st, body := e.api("POST", path, e.token, huge)
 		var ae apiErr
 		_ = json.Unmarshal([]byte(body), &ae)
-		if st != http.StatusRequestEntityTooLarge || ae.Error.Code != "too_large" {
+		if st != http.StatusRequestEntityTooLarge || ae.Error.Code != "body_too_large" {
 			t.Errorf("POST %s with 1.2 MB: %d %.200s", path, st, body)
 		}
 	}

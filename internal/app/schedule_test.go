@@ -121,7 +121,7 @@ func TestRejectedKeyParksTheTask(t *testing.T) {
 	var r runOut
 	e.do("POST", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &r)
 	r = e.waitRun(r.ID)
-	if r.Status != store.RunFailed || !strings.Contains(r.Error, "apiKey") {
+	if r.Status != store.RunFailed || !strings.Contains(r.Error, "rejected the API key") {
 		t.Fatalf("run with a revoked key: %+v", r)
 	}
 	got := e.task(task.ID)

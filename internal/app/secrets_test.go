@@ -353,7 +353,7 @@ func TestRunUnderAKeyNotYetHere(t *testing.T) {
 		}
 		return e.waitRun(r.ID)
 	}
-	if r := run(); r.Status != store.RunFailed || !strings.Contains(r.Error, "sealed under a key this process does not have") {
+	if r := run(); r.Status != store.RunFailed || !strings.Contains(r.Error, "sealed under a key this process of the service does not have") {
 		t.Fatalf("run under an unknown key: %+v", r)
 	}
 	if got, _ := e.app.Store.Task(t.Context(), e.acc, task.ID); got.Status != store.TaskOK {

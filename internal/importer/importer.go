@@ -135,11 +135,21 @@ type Failure struct {
 	Err       error
 }
 
+// Error is the message for logs: the words once, with where it happened when RetailCRM's
+// answer is behind it, or the cause when it is not already in the words.
 func (f *Failure) Error() string {
-	if f.Err != nil {
-		return f.Msg.String() + " (" + f.Err.Error() + ")"
+	s := f.Msg.String()
+	var ce *retailcrm.Error
+	if errors.As(f.Err, &ce) {
+		if ce.Endpoint != "" {
+			s += " [" + ce.Endpoint + "]"
+		}
+		return s
 	}
-	return f.Msg.String()
+	if _, said := locale.MessageOf(f.Err); said || f.Err == nil {
+		return s
+	}
+	return s + ": " + f.Err.Error()
 }
 
 func (f *Failure) Unwrap() error { return f.Err }
@@ -475,7 +485,7 @@ func NewMapper(m *mapping.Mapping, accountTZ, counterTZ *time.Location) *Mapper 
 func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool, issues []store.Issue) {
 	res := mp.m.Map(o.Raw, mp.env)
 	for _, is := range res.Issues {
-		issues = append(issues, store.Issue{OrderID: is.OrderID, Field: is.Field, Value: is.Value, Msg: store.LegacyMessage(is.Message)})
+		issues = append(issues, store.Issue{OrderID: is.OrderID, OrderNumber: is.OrderNumber, Field: is.Field, Value: is.Value, Msg: is.Msg})
 	}
 	if res.Rejected {
 		return store.OrderRow{}, true, issues

@@ -230,6 +230,15 @@ func (p *Printer) fill(text string, args map[string]any) string {
 	return b.String()
 }
 
+// fieldValue shows a task setting's value in a list of changes: switches as words, numbers
+// in the reader's format.
+func (p *Printer) fieldValue(v string) string {
+	if k := "taskfield.bool." + v; p.Has(k) {
+		return p.T(k)
+	}
+	return p.Number(v)
+}
+
 func (p *Printer) placeholder(spec string, args map[string]any) string {
 	name, kind, _ := strings.Cut(spec, ":")
 	kind, extra, _ := strings.Cut(kind, ":")
@@ -250,12 +259,17 @@ func (p *Printer) placeholder(spec string, args map[string]any) string {
 		return p.T("kind." + textOf(v))
 	case "fieldlist":
 		var names []string
-		for _, f := range strings.Split(textOf(v), ",") {
-			if f == "" {
+		for _, item := range strings.Split(textOf(v), ",") {
+			if item == "" {
 				continue
 			}
+			// An item is a field's name, or "name:old:new" for a change worth showing.
+			f, change, changed := strings.Cut(item, ":")
 			if k := "taskfield." + f; p.Has(k) {
 				f = p.T(k)
+			}
+			if old, now, ok := strings.Cut(change, ":"); changed && ok {
+				f += " (" + p.fieldValue(old) + " → " + p.fieldValue(now) + ")"
 			}
 			names = append(names, f)
 		}

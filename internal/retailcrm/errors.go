@@ -90,12 +90,15 @@ func (e *Error) Error() string { return e.Msg().String() }
 // Msg is the failure as a message for people: a code per kind, and as its detail what
 // RetailCRM said in its own words (or, when no answer arrived, what stopped the request).
 func (e *Error) Msg() locale.Message {
+	// The SSRF guard refusing the address says why itself.
 	var re *netguard.RedirectError
 	switch {
 	case errors.As(e.Err, &re):
-		return locale.M("address_refused", "reason", locale.M("address_redirect", "location", re.Location))
+		return re.Message()
 	case errors.Is(e.Err, netguard.ErrPrivateAddress):
-		return locale.M("address_refused", "reason", locale.M("address_private"))
+		if m, ok := locale.MessageOf(e.Err); ok {
+			return m
+		}
 	}
 	var m locale.Message
 	switch e.Kind {

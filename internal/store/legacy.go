@@ -37,7 +37,7 @@ var legacyPatterns = func() []legacyPattern {
 		p(`^the RetailCRM API key has no permission to read orders`, "crm_no_order_read"),
 		p(`^RetailCRM reports an unknown timezone "(?P<zone>[^"]*)"`, "crm_timezone_unknown"),
 		p(`^the RetailCRM API key has access to no store`, "crm_no_store"),
-		p(`^the task's mapping is not valid JSON`, "mapping_broken"),
+		p(`^the task's mapping is not valid JSON`, "mapping_invalid"),
 		p(`^the mapping has errors: (?P<detail>.*)$`, "mapping_invalid"),
 		p(`^the counter's timezone "(?P<zone>[^"]*)" is unknown`, "counter_timezone_unknown"),
 		p(`^orders of (?P<from>\S+)–(?P<to>\S+) kept being deleted or moved while they were read \((?P<attempts>\d+) attempts\)`, "window_unstable"),
@@ -207,7 +207,7 @@ func convertLegacyMessages(ctx context.Context, tx *sql.Tx) error {
 var legacyIssuePatterns = func() []legacyPattern {
 	p := func(re, code string) legacyPattern { return legacyPattern{regexp.MustCompile(re), code} }
 	return []legacyPattern{
-		p(`^order rejected: not a JSON object: (?P<detail>.*)$`, "order_not_object"),
+		p(`^order rejected: not a JSON object: (?P<detail>.*)$`, "order_invalid_json"),
 		p(`^missing$`, "required_missing"),
 		p(`^not a valid phone number`, "phone_invalid"),
 		p(`^not a valid email address`, "email_invalid"),
@@ -219,15 +219,16 @@ var legacyIssuePatterns = func() []legacyPattern {
 		p(`^longer than (?P<max>\d+) characters`, "identifier_too_long"),
 		p(`^the expression failed at (?P<line>\d+):(?P<column>\d+): (?P<detail>.*)$`, "expression_failed"),
 		p(`^the expression failed: (?P<detail>.*)$`, "expression_failed"),
-		p(`^no date$`, "required_missing"),
-		p(`^expected a date, got (?P<detail>.*)$`, "date_expected"),
-		p(`^date (?P<detail>.*) is outside`, "date_out_of_range"),
+		p(`^no date$`, "date_missing"),
+		p(`^expected a date, got (?P<kind>(?:nothing \(nil\)|text|true/false|a date|a duration|an object|a number|a list))`, "date_expected"),
+		p(`^date (?P<date>.*) is outside (?P<first>\d+)–(?P<last>\d+)`, "date_out_of_range"),
 		p(`^expected YYYY-MM-DD HH:MM:SS`, "date_format"),
 		p(`^"(?P<value>.*)" is not a real date or time`, "date_not_real"),
 		p(`^not a number$`, "number_invalid"),
-		p(`^expected a number, got (?P<detail>.*)$`, "number_expected"),
-		p(`^number (?P<detail>.*) is too large`, "number_too_large"),
-		p(`^number out of range`, "number_too_large"),
+		p(`^no value$`, "number_missing"),
+		p(`^expected a number, got (?P<kind>(?:nothing \(nil\)|text|true/false|a date|a duration|an object|a number|a list))`, "number_expected"),
+		p(`^number .* is too large \((?P<max_plus_one>\d+) digits or more\)`, "number_too_large"),
+		p(`^number out of range`, "number_out_of_range"),
 		p(`^ambiguous number`, "number_ambiguous"),
 	}
 }()
@@ -261,6 +262,11 @@ func legacyIssue(text string) (locale.Message, bool) {
 			switch name {
 			case "detail":
 				msg.Detail = m[i]
+			case "max_plus_one":
+				// The old text named the first digit count refused; the message names the most
+				// allowed.
+				n, _ := strconv.ParseInt(m[i], 10, 64)
+				msg = msg.WithArg("max", n-1)
 			case "kind":
 				k, ok := legacyKinds[m[i]]
 				if !ok {

@@ -83,14 +83,8 @@ func crmError(err error) error {
 	if errors.As(err, &inv) {
 		return err
 	}
-	var re *netguard.RedirectError
-	if errors.As(err, &re) {
-		return &CRMError{Field: "retailcrm.url", AddressRefused: true, Err: err,
-			Msg: locale.M("address_refused", "reason", locale.M("address_redirect", "location", re.Location))}
-	}
-	if errors.Is(err, netguard.ErrPrivateAddress) {
-		return &CRMError{Field: "retailcrm.url", AddressRefused: true, Err: err,
-			Msg: locale.M("address_refused", "reason", locale.M("address_private"))}
+	if refused, msg := addressRefused(err); refused {
+		return &CRMError{Field: "retailcrm.url", AddressRefused: true, Err: err, Msg: msg}
 	}
 	msg := importer.FailureMessage(err)
 	if msg.Code == "run_internal_error" {
@@ -105,4 +99,20 @@ func crmError(err error) error {
 		field = "retailcrm.url"
 	}
 	return &CRMError{Field: field, Msg: msg, Err: err}
+}
+
+// addressRefused recognises the SSRF guard refusing an address (a private network, a
+// redirect) and says why.
+func addressRefused(err error) (bool, locale.Message) {
+	var re *netguard.RedirectError
+	if errors.As(err, &re) {
+		return true, re.Message()
+	}
+	if errors.Is(err, netguard.ErrPrivateAddress) {
+		if m, ok := locale.MessageOf(err); ok && m.Code == "address_private" {
+			return true, m
+		}
+		return true, locale.M("address_private", "ip", "")
+	}
+	return false, locale.Message{}
 }

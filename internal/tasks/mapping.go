@@ -49,7 +49,7 @@ func compileProblems(err error) []FieldError {
 			continue
 		}
 		seen[name] = true
-		out = append(out, FieldError{Field: name, Msg: shimMsg(fe)})
+		out = append(out, FieldError{Field: name, Msg: fe.Msg})
 	}
 	return out
 }

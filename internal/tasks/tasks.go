@@ -439,7 +439,8 @@ func (s *Service) Resync(ctx context.Context, accountID, id int64) (store.Run, e
 func taskTarget(id int64) string { return fmt.Sprintf("import:%d", id) }
 
 // changedFields names the fields an update changed, in the API's names (the audit log shows
-// them in the reader's words); never a key's value.
+// them in the reader's words), with the old and new value of the switch and the frequency;
+// never a key's value.
 func changedFields(a, b store.Task, keyChanged bool) []string {
 	var out []string
 	add := func(changed bool, name string) {
@@ -448,8 +449,8 @@ func changedFields(a, b store.Task, keyChanged bool) []string {
 		}
 	}
 	add(a.Name != b.Name, "name")
-	add(a.Active != b.Active, "active")
-	add(a.FrequencyHours != b.FrequencyHours, "frequency_hours")
+	add(a.Active != b.Active, fmt.Sprintf("active:%t:%t", a.Active, b.Active))
+	add(a.FrequencyHours != b.FrequencyHours, fmt.Sprintf("frequency_hours:%d:%d", a.FrequencyHours, b.FrequencyHours))
 	add(a.CRMURL != b.CRMURL, "retailcrm.url")
 	add(keyChanged, "retailcrm.api_key")
 	add(a.RateLimit != b.RateLimit, "retailcrm.rate_limit")

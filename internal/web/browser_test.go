@@ -108,7 +108,7 @@ func TestBrowserImportFlow(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-js="check"]`), chromedp.NodeVisible),
 		chromedp.WaitVisible(chromedp.CSS("#check-result .check-ok")),
 	), "check the connection")
-	if got := textOf(t, ctx, "#check-result"); !strings.Contains(got, "order_read") || !strings.Contains(got, "Europe/Moscow") {
+	if got := textOf(t, ctx, "#check-result"); !strings.Contains(got, "чтение заказов") || !strings.Contains(got, "Москва (UTC+3)") {
 		t.Fatalf("check result: %q", got)
 	}
 	sid, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("map-session_id")))

@@ -168,7 +168,7 @@ func text(body string) string {
 // aria-describedby as screen readers need it.
 func fieldError(t *testing.T, body, id string) string {
 	t.Helper()
-	re := regexp.MustCompile(`<p class="field-err" id="` + regexp.QuoteMeta(id) + `-err">([^<]*)</p>`)
+	re := regexp.MustCompile(`(?s)<p class="field-err" id="` + regexp.QuoteMeta(id) + `-err">(.*?)</p>`)
 	m := re.FindStringSubmatch(body)
 	if m == nil {
 		return ""
@@ -177,5 +177,5 @@ func fieldError(t *testing.T, body, id string) string {
 	if !strings.Contains(input, `aria-invalid="true"`) || !regexp.MustCompile(`aria-describedby="[^"]*\b`+regexp.QuoteMeta(id)+`-err\b`).MatchString(input) {
 		t.Errorf("the error of %s is not linked to its input: %s", id, input)
 	}
-	return html.UnescapeString(m[1])
+	return html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(m[1], ""))
 }

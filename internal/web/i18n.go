@@ -15,7 +15,7 @@ const langCookie = "lang"
 
 // scriptPrefixes are the catalogue entries the page's script needs: its own (js.) and those it
 // shows while following a run or rendering a preview.
-var scriptPrefixes = []string{"js.", "run.status.", "progress.", "preview.", "form.custom_field", "form.suggested", "plural.orders."}
+var scriptPrefixes = []string{"js.", "run.status.", "progress.", "preview.", "choice.custom_field", "form.suggested", "plural.orders."}
 
 func forScript(p *locale.Printer) map[string]string {
 	out := map[string]string{}

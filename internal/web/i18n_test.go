@@ -111,7 +111,7 @@ func TestTemplatesHaveNoLiteralText(t *testing.T) {
 func TestScriptCatalogue(t *testing.T) {
 	t.Parallel()
 	js := forScript(locale.For("ru"))
-	for _, k := range []string{"js.working", "run.status.running", "progress.rate", "preview.summary", "form.custom_field", "form.suggested"} {
+	for _, k := range []string{"js.working", "run.status.running", "progress.rate", "preview.summary", "choice.custom_field", "form.suggested"} {
 		if _, ok := js[k]; !ok {
 			t.Errorf("the script's catalogue lacks %q", k)
 		}

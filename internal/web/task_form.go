@@ -411,12 +411,11 @@ func (h *Web) buildRows(vw *view, f *taskForm, spec map[string]string) {
 			row.Options = append(row.Options, mapOption{Value: "", Label: vw.T("form.unmapped"), Selected: row.Value == ""})
 		}
 		for _, ch := range choices {
-			label := ch.LabelRU
-			if vw.Lang == "en" {
-				label = ch.LabelEN
-			}
+			label := vw.T(ch.Label)
 			if ch.Group == "custom" {
-				label = vw.T("form.custom_field", customName(f.CustomFields, ch.Expr))
+				// The check names the account's custom fields; until then a field the mapping
+				// uses is named by its code.
+				label = vw.T(ch.Label, customName(f.CustomFields, ch.Expr))
 			}
 			if ch.Expr == row.Default {
 				label = vw.T("form.default_choice", label)

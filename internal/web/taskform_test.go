@@ -52,7 +52,7 @@ func TestConnectionFormWithoutJavaScript(t *testing.T) {
 	if p.status != http.StatusUnprocessableEntity {
 		t.Fatalf("check with a wrong key: %d", p.status)
 	}
-	if got := fieldError(t, p.body, "f-key"); !strings.Contains(got, "RetailCRM не принял ключ API") || !strings.Contains(got, "Ответ RetailCRM: Wrong \"apiKey\" value.") {
+	if got := fieldError(t, p.body, "f-key"); !strings.Contains(got, "RetailCRM не принял ключ API") || !strings.Contains(got, "Wrong \"apiKey\" value.") {
 		t.Fatalf("wrong key error: %q", got)
 	}
 	if strings.Contains(p.body, "wrong-key-1234") || hiddenSealed.FindStringSubmatch(p.body)[1] != "" {
@@ -68,7 +68,7 @@ func TestConnectionFormWithoutJavaScript(t *testing.T) {
 	// and user id suggested; the key is carried sealed, not shown.
 	p = e.post(path, formValues(token, "check", "", e.srv.CRM, secretKey, nil))
 	visible := text(p.body)
-	for _, want := range []string{"Подключение работает.", "order_read", "Europe/Moscow", "Пользовательских полей заказа 12",
+	for _, want := range []string{"Подключение работает.", "чтение заказов", "Москва (UTC+3)", "Пользовательских полей заказа 12",
 		"Ключ …21e8 уже введён", "Предложено по названию пользовательского поля"} {
 		if !strings.Contains(visible, want) {
 			t.Errorf("after check: %q missing", want)
@@ -322,7 +322,7 @@ func TestTaskPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = e.get("/counters/" + itoa(c.ID) + "/imports")
-	if !strings.Contains(text(p.body), "Требует внимания") || !strings.Contains(text(p.body), "RetailCRM rejected the API key") {
+	if !strings.Contains(text(p.body), "Требует внимания") || !strings.Contains(text(p.body), "RetailCRM не принял ключ API") {
 		t.Fatalf("needs attention: %s", text(p.body))
 	}
 	e.srv.Emu.SetKey(secretKey, crmemu.FullAccess())

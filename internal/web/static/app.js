@@ -189,7 +189,7 @@
         fields.forEach(function (f) {
           var opt = document.createElement("option");
           opt.value = customExpr(f.code);
-          opt.textContent = T("form.custom_field", f.name || f.code);
+          opt.textContent = T("choice.custom_field", f.name || f.code);
           group.appendChild(opt);
         });
         select.value = current;
