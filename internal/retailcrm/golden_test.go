@@ -10,16 +10,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"orderimport/internal/crmfixture"
 )
 
-// Golden decoding tests: every payload in testdata/ (verbatim copies of
-// /work/shared/fixtures/retailcrm, see SOURCES.md there) is served over HTTP and the decoded values
-// are asserted.
+// Golden decoding tests: real RetailCRM payloads (crmfixture, whose README says where each comes
+// from) are served over HTTP and the decoded values are asserted.
 
 func TestGoldenCredentials(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/credentials": ok(fixture(t, "credentials.php-sdk.testCredentials.json")),
+		"/api/credentials": ok(crmfixture.Read(t, "credentials.php-sdk.testCredentials.json")),
 	}))
 	cr, err := c.Credentials(context.Background())
 	if err != nil {
@@ -50,7 +51,7 @@ func TestGoldenCredentials(t *testing.T) {
 func TestGoldenAPIVersions(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/api-versions": ok(fixture(t, "api-versions.php-sdk.testApiVersions.json")),
+		"/api/api-versions": ok(crmfixture.Read(t, "api-versions.php-sdk.testApiVersions.json")),
 	}))
 	v, err := c.APIVersions(context.Background())
 	if err != nil {
@@ -64,7 +65,7 @@ func TestGoldenAPIVersions(t *testing.T) {
 func TestGoldenSettings(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/settings": ok(fixture(t, "settings.php-sdk.testGet.json")),
+		"/api/v5/settings": ok(crmfixture.Read(t, "settings.php-sdk.testGet.json")),
 	}))
 	s, err := c.Settings(context.Background())
 	if err != nil {
@@ -78,7 +79,7 @@ func TestGoldenSettings(t *testing.T) {
 func TestGoldenSystemInfo(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/system-info": ok(fixture(t, "system-info.php-sdk.testSystemInfo.json")),
+		"/api/system-info": ok(crmfixture.Read(t, "system-info.php-sdk.testSystemInfo.json")),
 	}))
 	s, err := c.SystemInfo(context.Background())
 	if err != nil {
@@ -94,7 +95,7 @@ func TestGoldenSystemInfo(t *testing.T) {
 func TestGoldenSites(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/reference/sites": ok(fixture(t, "reference-sites.php-sdk.testSites.json")),
+		"/api/v5/reference/sites": ok(crmfixture.Read(t, "reference-sites.php-sdk.testSites.json")),
 	}))
 	sites, err := c.Sites(context.Background())
 	if err != nil {
@@ -112,7 +113,7 @@ func TestGoldenSites(t *testing.T) {
 func TestGoldenStatuses(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/reference/statuses": ok(fixture(t, "reference-statuses.php-sdk.testStatuses.json")),
+		"/api/v5/reference/statuses": ok(crmfixture.Read(t, "reference-statuses.php-sdk.testStatuses.json")),
 	}))
 	st, err := c.Statuses(context.Background())
 	if err != nil {
@@ -148,7 +149,7 @@ func TestGoldenStatuses(t *testing.T) {
 func TestGoldenStatusGroups(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/reference/status-groups": ok(fixture(t, "reference-status-groups.php-sdk.testStatusGroups.json")),
+		"/api/v5/reference/status-groups": ok(crmfixture.Read(t, "reference-status-groups.php-sdk.testStatusGroups.json")),
 	}))
 	gs, err := c.StatusGroups(context.Background())
 	if err != nil {
@@ -173,7 +174,7 @@ func TestGoldenStatusGroups(t *testing.T) {
 func TestGoldenCustomFields(t *testing.T) {
 	t.Parallel()
 	c, rec := newTestClient(t, routes(map[string]answer{
-		"/api/v5/custom-fields": ok(fixture(t, "custom-fields-list.php-sdk.testList.json")),
+		"/api/v5/custom-fields": ok(crmfixture.Read(t, "custom-fields-list.php-sdk.testList.json")),
 	}))
 	fs, err := c.CustomFields(context.Background(), "order")
 	if err != nil {
@@ -200,7 +201,7 @@ func TestGoldenCustomFields(t *testing.T) {
 func TestGoldenCustomDictionaries(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/custom-fields/dictionaries": ok(fixture(t, "custom-dictionaries-list.php-sdk.testDictionaries.json")),
+		"/api/v5/custom-fields/dictionaries": ok(crmfixture.Read(t, "custom-dictionaries-list.php-sdk.testDictionaries.json")),
 	}))
 	ds, err := c.CustomDictionaries(context.Background())
 	if err != nil {
@@ -229,7 +230,7 @@ func rawOrders(t *testing.T, body []byte) []json.RawMessage {
 
 func TestGoldenOrdersList(t *testing.T) {
 	t.Parallel()
-	body := fixture(t, "orders-list.php-sdk.testList.json")
+	body := crmfixture.Read(t, "orders-list.php-sdk.testList.json")
 	c, _ := newTestClient(t, routes(map[string]answer{"/api/v5/orders": ok(body)}))
 	p, err := c.Orders(context.Background(), OrdersFilter{IDs: []int64{7141}}, 1, 20)
 	if err != nil {
@@ -270,7 +271,7 @@ func checkOrder(t *testing.T, got, want Order) {
 
 func TestGoldenOrderGet(t *testing.T) {
 	t.Parallel()
-	body := fixture(t, "order-get.php-sdk.testGet.json")
+	body := crmfixture.Read(t, "order-get.php-sdk.testGet.json")
 	c, rec := newTestClient(t, routes(map[string]answer{"/api/v5/orders/6722": ok(body)}))
 	o, err := c.Order(context.Background(), 6722)
 	if err != nil {
@@ -294,8 +295,8 @@ func TestGoldenOrderGet(t *testing.T) {
 // a hand-built list envelope; each object must come back byte for byte.
 func TestGoldenDemoOrders(t *testing.T) {
 	t.Parallel()
-	o53 := bytes.TrimSpace(fixture(t, "order-object.demo-account.order-53.json"))
-	o73 := bytes.TrimSpace(fixture(t, "order-object.demo-account.order-73.json"))
+	o53 := bytes.TrimSpace(crmfixture.Read(t, "order-object.demo-account.order-53.json"))
+	o73 := bytes.TrimSpace(crmfixture.Read(t, "order-object.demo-account.order-73.json"))
 	body := slices.Concat([]byte(`{"success":true,"pagination":{"limit":20,"totalCount":2,"currentPage":1,"totalPageCount":1},"orders":[`),
 		o53, []byte(",\n"), o73, []byte("]}"))
 	c, _ := newTestClient(t, routes(map[string]answer{"/api/v5/orders": ok(body)}))
@@ -316,7 +317,7 @@ func TestGoldenDemoOrders(t *testing.T) {
 
 func TestGoldenHistory(t *testing.T) {
 	t.Parallel()
-	body := fixture(t, "orders-history.php-sdk.testHistory.json")
+	body := crmfixture.Read(t, "orders-history.php-sdk.testHistory.json")
 	c, rec := newTestClient(t, routes(map[string]answer{"/api/v5/orders/history": ok(body)}))
 	p, err := c.History(context.Background(), HistoryFilter{SinceID: 2691}, 100)
 	if err != nil {
@@ -444,7 +445,7 @@ func TestGoldenErrors(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
 			c, rec := newTestClient(t, routes(map[string]answer{
-				"/api/credentials": {status: tc.status, body: fixture(t, tc.file)},
+				"/api/credentials": {status: tc.status, body: crmfixture.Read(t, tc.file)},
 			}), func(cfg *Config) { cfg.MaxAttempts = 1 })
 			_, err := c.Credentials(context.Background())
 			var e *Error
