@@ -48,20 +48,6 @@ func TestGoldenCredentials(t *testing.T) {
 	}
 }
 
-func TestGoldenAPIVersions(t *testing.T) {
-	t.Parallel()
-	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/api-versions": ok(crmfixture.Read(t, "api-versions.php-sdk.testApiVersions.json")),
-	}))
-	v, err := c.APIVersions(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"3.0", "4.0", "5.0"}; !slices.Equal(v, want) {
-		t.Errorf("versions = %q, want %q", v, want)
-	}
-}
-
 func TestGoldenSettings(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
@@ -73,22 +59,6 @@ func TestGoldenSettings(t *testing.T) {
 	}
 	if want := (Settings{Timezone: "Europe/Moscow", TimezoneSetAt: "2021-02-08 08:29:40", DefaultCurrency: "RUB", SystemLanguage: "RU"}); *s != want {
 		t.Errorf("Settings = %+v, want %+v", *s, want)
-	}
-}
-
-func TestGoldenSystemInfo(t *testing.T) {
-	t.Parallel()
-	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/system-info": ok(crmfixture.Read(t, "system-info.php-sdk.testSystemInfo.json")),
-	}))
-	s, err := c.SystemInfo(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := SystemInfo{SystemVersion: "8.1.51", PublicURL: "https://test.retailcrm.ru",
-		TechnicalURL: "https://testwtestxtestvtestytestwtesthm6.retailcrm.io"}
-	if *s != want {
-		t.Errorf("SystemInfo = %+v, want %+v", *s, want)
 	}
 }
 
@@ -198,26 +168,6 @@ func TestGoldenCustomFields(t *testing.T) {
 	}
 }
 
-func TestGoldenCustomDictionaries(t *testing.T) {
-	t.Parallel()
-	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/custom-fields/dictionaries": ok(crmfixture.Read(t, "custom-dictionaries-list.php-sdk.testDictionaries.json")),
-	}))
-	ds, err := c.CustomDictionaries(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []CustomDictionary{{Code: "test22", Name: "test22", Elements: []DictionaryElement{
-		{Code: "test", Name: "09:00 - 12:00", Ordering: 10},
-		{Code: "test2", Name: "13:00 - 15:00", Ordering: 20},
-		{Code: "ms_alarm_01", Name: "alarm_01", Ordering: 50},
-		{Code: "ms_spravochnik-alarm", Name: "Справочник-alarm", Ordering: 50},
-	}}}
-	if !reflect.DeepEqual(ds, want) {
-		t.Errorf("CustomDictionaries = %+v\nwant %+v", ds, want)
-	}
-}
-
 // rawOrders is the oracle for byte-exact Raw: encoding/json's RawMessage keeps the bytes as sent.
 func rawOrders(t *testing.T, body []byte) []json.RawMessage {
 	t.Helper()
@@ -266,28 +216,6 @@ func checkOrder(t *testing.T, got, want Order) {
 	got.Raw, want.Raw = nil, nil
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("order = %+v, want %+v", got, want)
-	}
-}
-
-func TestGoldenOrderGet(t *testing.T) {
-	t.Parallel()
-	body := crmfixture.Read(t, "order-get.php-sdk.testGet.json")
-	c, rec := newTestClient(t, routes(map[string]answer{"/api/v5/orders/6722": ok(body)}))
-	o, err := c.Order(context.Background(), 6722)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkOrder(t, *o, Order{ID: 6722, Number: "8123522898559160", ExternalID: "8123522898559160",
-		Site: "aliexpress", Status: "delivering", CreatedAt: "2020-12-29 17:35:08"})
-	var env struct{ Order json.RawMessage }
-	if err := json.Unmarshal(body, &env); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(o.Raw, env.Order) {
-		t.Error("Raw differs from the bytes sent")
-	}
-	if q := rec.requests()[0].URL.Query(); q.Get("by") != "id" || len(q) != 1 {
-		t.Errorf("query = %v, want by=id", q)
 	}
 }
 

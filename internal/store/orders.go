@@ -84,14 +84,6 @@ func (s *Store) saveSyncStateTx(ctx context.Context, tx *sql.Tx, accountID int64
 	return nil
 }
 
-// ResetSyncState forgets a task's checkpoint (its orders stay), so the next run backfills.
-func (s *Store) ResetSyncState(ctx context.Context, taskID int64) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sync_state WHERE task_id = $1`, taskID); err != nil {
-		return fmt.Errorf("store: reset sync state of task %d: %w", taskID, err)
-	}
-	return nil
-}
-
 // Batch is one unit of import work committed atomically: the orders of one page, the
 // deletions it discovered, the checkpoint that follows them and the run's progress.
 type Batch struct {
