@@ -21,7 +21,7 @@ type OrderRow struct {
 	CRMID        int64
 	OrderID      string
 	OrderDate    string // UTC, "YYYY-MM-DD HH:MM:SS"
-	OrderLocal   string // in the counter's timezone, "YYYY-MM-DD HH:MM:SS" (what the contract shows)
+	OrderLocal   string // in the counter's timezone, "YYYY-MM-DD HH:MM:SS" (what the API and the export show)
 	SessionID    string
 	UserID       string
 	ItemCount    string
