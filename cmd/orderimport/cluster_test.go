@@ -8,7 +8,6 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,12 +25,11 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"orderimport/internal/api"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/importer"
 	"orderimport/internal/mapping"
+	"orderimport/internal/pgtest"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/store"
 )
@@ -43,10 +41,7 @@ import (
 // resumed by another process, no account may ever see more than its rate limit, two requests
 // at once or a rate-limit answer, and no task may be run twice.
 func TestCluster(t *testing.T) {
-	pgURL := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if pgURL == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
+	pgtest.ServerURL(t)
 	if testing.Short() {
 		t.Skip("the cluster test builds the binary and runs for a minute or two")
 	}
@@ -71,7 +66,7 @@ func TestCluster(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	dbURL, db := freshSchema(t, pgURL)
+	dbURL, db := freshSchema(t)
 
 	// The emulated RetailCRM accounts, served by this process on loopback.
 	crms := make([]*crmAccount, accounts)
@@ -310,27 +305,9 @@ func buildBinary(t *testing.T, dir string) string {
 
 // freshSchema makes an empty schema and returns the URL the processes use and a connection
 // of the test's own to it.
-func freshSchema(t *testing.T, pgURL string) (string, *sql.DB) {
+func freshSchema(t *testing.T) (string, *sql.DB) {
 	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "cluster_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(pgURL, "?") {
-		sep = "&"
-	}
-	u := pgURL + sep + "search_path=" + schema
+	u := pgtest.Schema(t)
 	db, err := sql.Open("pgx", u)
 	if err != nil {
 		t.Fatal(err)

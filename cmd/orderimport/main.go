@@ -43,7 +43,7 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run returns the contract's exit codes: 0 success, 2 usage error, 1 any other failure.
+// run returns the process's exit code: 0 success, 2 usage error, 1 any other failure.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)

@@ -3,15 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"orderimport/internal/tasks"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"orderimport/internal/config"
+	"orderimport/internal/pgtest"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 // `orderimport migrate -from sqlite:PATH -db postgres://…` moves an embedded installation:
@@ -19,10 +20,7 @@ import (
 // key on; it prints every table's rows and checksum as verified; the copied task's key opens
 // with that key; a second run into the filled database is refused; a wrong key copies nothing.
 func TestMigrateFromSQLite(t *testing.T) {
-	pgURL := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if pgURL == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
+	pgtest.ServerURL(t)
 	t.Setenv(config.EnvSecretKey, "")
 	t.Setenv(config.EnvSecretKeyOld, "")
 	t.Setenv(config.EnvDB, "")
@@ -61,7 +59,7 @@ func TestMigrateFromSQLite(t *testing.T) {
 	}
 	src.Close()
 
-	target, db := freshSchema(t, pgURL)
+	target, db := freshSchema(t)
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"migrate", "-from", "sqlite:" + dbPath, "-db", target}, strings.NewReader(""), &stdout, &stderr); code != 0 {
 		t.Fatalf("migrate -from: exit %d\n%s%s", code, stdout.String(), stderr.String())
@@ -124,7 +122,7 @@ func TestMigrateFromSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(config.EnvSecretKey, other.Base64())
-	empty, _ := freshSchema(t, pgURL)
+	empty, _ := freshSchema(t)
 	stdout.Reset()
 	stderr.Reset()
 	if code := run([]string{"migrate", "-from", "sqlite:" + dbPath, "-db", empty}, strings.NewReader(""), &stdout, &stderr); code != 1 ||

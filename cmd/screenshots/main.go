@@ -146,8 +146,8 @@ func run(ctx context.Context, out, only string) error {
 		if err := chromedp.Do(bctx, chromedp.EmulateViewport(w.width, w.height, opts...)); err != nil {
 			return err
 		}
-		// Logged out first: the login page, reached the way the seed describes (opening the
-		// new connection form redirects to it).
+		// Logged out first: the login page, reached the way the original K50 help page
+		// describes (opening the new connection form redirects to it).
 		if err := chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/counters/"+c+"/imports/new"), chromedp.WaitVisible(chromedp.ID("email"))); err != nil {
 			return err
 		}

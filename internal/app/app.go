@@ -184,11 +184,20 @@ func (a *App) register(mux interface {
 }) {
 	a.API.Register(mux)
 	a.Web.Register(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	a.RegisterOps(mux)
+}
+
+// RegisterOps mounts the operational endpoints: /healthz (the process answers), /readyz (and its
+// database does, within 2 s) and /metrics. serve mounts them beside the UI and the API; a worker
+// serves them alone on its -metrics-addr.
+func (a *App) RegisterOps(mux interface {
+	Handle(pattern string, handler http.Handler)
+}) {
+	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.Handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -198,7 +207,7 @@ func (a *App) register(mux interface {
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
-	})
+	}))
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"orderimport/internal/crmemu"
+	"orderimport/internal/jobs"
 	"orderimport/internal/store"
 )
 
@@ -164,16 +165,24 @@ func TestRepeatedFailuresNeedAttention(t *testing.T) {
 
 // The run history is pruned: runs finished longer ago than the retention go, each task's
 // newest ones stay, and what the API lists is what is left.
+//
+// The service keeps its default retention (90 days, 100 runs per task): its own scheduled prune,
+// which runs on its first tick whenever that comes, must find nothing to delete here. The prune
+// under test is a job system with a retention of 1 ns over the same database, called once the
+// four runs exist; with that retention on the service itself, a late first tick would take the
+// runs before the call.
 func TestRunHistoryIsPruned(t *testing.T) {
-	cfg := jobsConfigForTests()
-	cfg.RunRetention, cfg.RunsKept = time.Nanosecond, 2 // every finished run is old
-	e := newEnvWith(t, crmemu.Options{Seed: 6, Orders: 10}, cfg)
+	e := newEnv(t, crmemu.Options{Seed: 6, Orders: 10})
 	task := e.emuTask(e.counter(), "pruned")
 	ids := []int64{e.lastRun(task.ID).ID}
 	for range 3 {
 		ids = append(ids, e.runNow(task.ID).ID)
 	}
-	n, err := e.app.Jobs.PruneRuns(context.Background())
+	pruner, err := jobs.New(e.app.Store, nil, nil, jobs.Config{RunRetention: time.Nanosecond, RunsKept: 2}) // every finished run is old
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := pruner.PruneRuns(context.Background())
 	if err != nil || n != 2 {
 		t.Fatalf("pruned %d runs, %v; want the 2 oldest of 4", n, err)
 	}

@@ -17,7 +17,7 @@ import (
 	"orderimport/internal/store"
 )
 
-// Environment variables of the contract.
+// Environment variables the commands read (README.md lists them).
 const (
 	EnvDB           = "ORDERIMPORT_DB"
 	EnvAddr         = "ORDERIMPORT_ADDR"
@@ -30,7 +30,7 @@ const (
 	EnvMetricsAddr  = "ORDERIMPORT_METRICS_ADDR"
 )
 
-// Defaults of the contract.
+// Defaults when neither a flag nor the environment says otherwise.
 const (
 	DefaultDB          = "sqlite:./orderimport.db"
 	DefaultAddr        = "127.0.0.1:8080"

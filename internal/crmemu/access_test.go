@@ -7,10 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"orderimport/internal/crmfixture"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -187,8 +188,7 @@ func TestScriptedFaults(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return resp, b, err
 	}
-	mock, err := os.ReadFile("testdata/rate-limit-503.go-sdk-mock.json")
-	must(t, err)
+	mock := crmfixture.Read(t, "rate-limit-503.go-sdk-mock.json")
 	html := func(status int) func(*http.Response, []byte, error) string {
 		return func(resp *http.Response, b []byte, err error) string {
 			if err != nil || resp.StatusCode != status || resp.Header.Get("Content-Type") != "text/html" || !strings.HasPrefix(string(b), "<html>") {

@@ -1,8 +1,9 @@
 // Package crmemu emulates the parts of the RetailCRM (Simla.com) API v5 an
 // order import reads, as an http.Handler: the same endpoints, shapes, status
-// codes and quirks as ../shared/retailcrm-api-notes.md and the recorded
-// payloads in ../shared/fixtures/retailcrm describe. Tests, the demo and the
-// benchmarks run against it, so it favours faithfulness over convenience.
+// codes and quirks as RetailCRM's API documentation and the real payloads in
+// internal/crmfixture show (the shape tests hold its answers to those
+// payloads). Tests, the demo and the benchmarks run against it, so it favours
+// faithfulness over convenience.
 //
 // Data is seeded and deterministic: order i is a pure function of (Seed, i),
 // generated on demand, so a million-order account costs no memory. Only

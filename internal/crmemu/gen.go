@@ -575,7 +575,8 @@ func landline(r *rnd, ct *city) string {
 }
 
 // phoneShape renders the customer's mobile the way people type it into
-// shop forms (notes §6: "phone is free-form").
+// shop forms: RetailCRM stores the phone as typed, e.g. "(495) 056-7970" or
+// "+79515151515".
 func phoneShape(r *rnd, m string, ct *city) string {
 	switch r.pick(20, 10, 15, 8, 20, 5, 3, 2, 2, 2, 5, 3, 3, 2) {
 	case 0:

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"orderimport/internal/crmfixture"
 )
 
 // fixedEnd keeps generated dates stable across runs of the tests.
@@ -65,12 +65,8 @@ func get(t testing.TB, e *Emulator, key, target string) reply {
 
 func fixture(t testing.TB, name string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := json.Unmarshal(crmfixture.Read(t, name), &m); err != nil {
 		t.Fatalf("fixture %s: %v", name, err)
 	}
 	return m

@@ -473,7 +473,7 @@ func timeValue(v any, loc *time.Location) (int64, error) {
 }
 
 // customFieldRaw renders a custom field value in the JSON shape its type
-// has in orders (notes §7); nil clears the field.
+// has in orders (see customFieldDef); nil clears the field.
 func customFieldRaw(code string, v any) ([]byte, error) {
 	var def *customFieldDef
 	for i := range customFieldDefs {

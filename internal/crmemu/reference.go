@@ -68,8 +68,9 @@ func statusGroup(code string) string {
 	return ""
 }
 
-// customFieldDef describes one custom field; value shapes in orders follow
-// notes §7: strings, numbers, booleans, Y-m-d dates, dictionary codes, arrays of codes.
+// customFieldDef describes one custom field; its values appear in orders as
+// RetailCRM writes them: strings, numbers, booleans, Y-m-d dates, dictionary
+// codes, arrays of codes.
 type customFieldDef struct {
 	code, name, typ, entity string
 	dictionary              string

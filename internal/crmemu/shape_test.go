@@ -130,8 +130,8 @@ func orderSchema(t *testing.T) (*schema, []string) {
 	return s, common
 }
 
-// documentedExtras are order keys from the field table in the notes (§6) that
-// no fixture happens to carry.
+// documentedExtras are order keys RetailCRM's API documentation lists for the
+// order object that no fixture happens to carry.
 var documentedExtras = map[string]bool{
 	"additionalPhone": true, "customerComment": true, "managerComment": true, "clientId": true,
 	"comment": true, "barcode": true, "date": true, "keyword": true, "content": true,
@@ -178,7 +178,8 @@ func TestHistoryEntriesMatchFixtureShapes(t *testing.T) {
 	must(t, e.DeleteOrder(5))
 	must(t, e.MergeOrders(6, 8))
 	r := get(t, e, DemoKey, "/api/v5/orders/history?filter[sinceId]=25&limit=100")
-	// manager changes carry {"id": …} (notes §4); the fixture only shows it as a newValue
+	// manager changes carry {"id": …} as their values (RetailCRM's documentation of the
+	// history feed); the fixture only shows it as a newValue
 	allowed := map[string]bool{"deleted": true, "combinedTo": true, "id": true}
 	for k := range documentedExtras {
 		allowed[k] = true

@@ -2,16 +2,10 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
+	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
 )
 
@@ -20,13 +14,9 @@ import (
 // A predecessor in this process needs no pause (the shared limiter saw its requests), and
 // neither does a busy account that stays busy: it is given up after AccountWait.
 func TestHoldAccountHandover(t *testing.T) {
-	url := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
 	t.Parallel()
 	ctx := context.Background()
-	st := openSchema(t, url)
+	st := openSchema(t)
 	j, err := New(st, nil, nil, Config{TickInterval: time.Hour, AccountWait: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -73,31 +63,11 @@ func TestHoldAccountHandover(t *testing.T) {
 	h.release(ctx)
 }
 
-func openSchema(t *testing.T, url string) *store.Store {
+// openSchema opens a migrated store in a schema of the test's own on the test server.
+func openSchema(t *testing.T) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := sql.Open("pgx", url); err == nil {
-			_, _ = a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	st, err := store.Open(ctx, store.Location{Engine: store.Postgres, URL: url + sep + "search_path=" + schema})
+	st, err := store.Open(ctx, store.Location{Engine: store.Postgres, URL: pgtest.Schema(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

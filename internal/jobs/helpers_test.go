@@ -3,37 +3,24 @@ package jobs_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"orderimport/internal/tasks"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"orderimport/internal/crmemu"
 	"orderimport/internal/importer"
 	"orderimport/internal/jobs"
+	"orderimport/internal/pgtest"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
-
-// postgresURL is the test server, or the test is skipped.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
-	return url
-}
 
 // cluster is one database shared by several nodes, each standing for a process: its own
 // connection pools, its own RetailCRM limiters and its own River client.
@@ -46,30 +33,8 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	base := postgresURL(t)
 	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := sql.Open("pgx", base); err == nil {
-			_, _ = a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	c := &cluster{t: t, url: base + sep + "search_path=" + schema}
+	c := &cluster{t: t, url: pgtest.Schema(t)}
 	key, err := secret.GenerateKey()
 	if err != nil {
 		t.Fatal(err)

@@ -366,11 +366,6 @@ func (j *Jobs) Tick(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// QueueDepth counts import jobs waiting to run (metrics).
-func (j *Jobs) QueueDepth(ctx context.Context) (int, error) {
-	return j.store.QueueDepth(ctx)
-}
-
 type tickWorker struct {
 	river.WorkerDefaults[TickArgs]
 	j *Jobs

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"orderimport/internal/crmfixture"
 )
 
 // BenchmarkMapOrder maps the richest fixture (demo order 53: five items,
@@ -17,10 +18,7 @@ import (
 // compact JSON, with Cyrillic as UTF-8 (9.3 KB) or, from PHP's default
 // json_encode, as \uXXXX escapes (11.4 KB). All three are measured.
 func BenchmarkMapOrder(b *testing.B) {
-	pretty, err := os.ReadFile("testdata/order-object.demo-account.order-53.json")
-	if err != nil {
-		b.Fatal(err)
-	}
+	pretty := crmfixture.Read(b, "order-object.demo-account.order-53.json")
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, pretty); err != nil {
 		b.Fatal(err)

@@ -24,8 +24,8 @@ type Choice struct {
 	Group    string // "order" | "custom"
 }
 
-// standardChoices are the order fields worth offering, from the order
-// object's documented fields.
+// standardChoices are the order fields worth offering, from the fields
+// RetailCRM's API documentation lists for the order object.
 var standardChoices = []Choice{
 	orderChoice("id", "choice.id"),
 	orderChoice("number", "choice.number"),

@@ -2,11 +2,11 @@ package mapping
 
 import (
 	"encoding/json"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 
+	"orderimport/internal/crmfixture"
 	"orderimport/internal/locale"
 )
 
@@ -14,14 +14,10 @@ import (
 // (GET /api/v5/custom-fields: bonus, multi-dictionary, dictionary).
 func fixtureCustomFields(t testing.TB) []CustomFieldInfo {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/custom-fields-list.php-sdk.testList.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var resp struct {
 		CustomFields []CustomFieldInfo
 	}
-	if err := json.Unmarshal(raw, &resp); err != nil {
+	if err := json.Unmarshal(crmfixture.Read(t, "custom-fields-list.php-sdk.testList.json"), &resp); err != nil {
 		t.Fatal(err)
 	}
 	return resp.CustomFields

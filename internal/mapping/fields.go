@@ -1,6 +1,7 @@
 package mapping
 
-// The tracker's order fields, in the seed's order.
+// The tracker's order fields, in the order of the original K50 help page
+// (https://help.k50.ru/tracker/import-dannyh/retailcrm/).
 const (
 	FieldOrderID      = "order_id"
 	FieldOrderDate    = "order_date"
@@ -17,9 +18,9 @@ const (
 )
 
 // FieldInfo describes one tracker field for the settings form. Its title and
-// help are the seed's parameter table, in the catalogues under TitleKey and
-// HelpKey; the seed marks required fields with " *" after the title, which
-// the form adds from Required.
+// help are the parameter table of the original K50 help page, in the
+// catalogues under TitleKey and HelpKey; the help page marks required fields
+// with " *" after the title, which the form adds from Required.
 type FieldInfo struct {
 	Name     string
 	Required bool
@@ -32,7 +33,7 @@ func (f FieldInfo) TitleKey() string { return "field." + f.Name }
 // HelpKey is the catalogue key of the field's description.
 func (f FieldInfo) HelpKey() string { return "field_help." + f.Name }
 
-// Fields lists all twelve tracker fields in the seed's order.
+// Fields lists all twelve tracker fields in the help page's order.
 var Fields = []FieldInfo{
 	{FieldOrderID, true},
 	{FieldOrderDate, true},
@@ -57,7 +58,7 @@ var fieldIndex = func() map[string]int {
 	return m
 }()
 
-// Default returns the contract's default mapping: every field, with ""
+// Default returns the default mapping: every field, with ""
 // for the ones unmapped by default (session_id, user_id, tags).
 //
 // item_count leaves out canceled lines (isCanceled: true): RetailCRM keeps

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"orderimport/internal/crmfixture"
 	"orderimport/internal/locale"
 )
 
@@ -26,20 +27,14 @@ type fixtureOrder struct {
 	raw    []byte // the order object exactly as in the payload
 }
 
-// fixtureOrders extracts every order object from the RetailCRM payloads in
-// testdata (copied verbatim from ../shared/fixtures/retailcrm): the two
+// fixtureOrders extracts every order object from the real RetailCRM payloads
+// of crmfixture: the two
 // demo-account order objects, the order of GET /orders/{id}, the orders of
 // GET /orders, and the full orders of orders/history entries with
 // created: true.
 func fixtureOrders(t testing.TB) []fixtureOrder {
 	t.Helper()
-	read := func(name string) []byte {
-		raw, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	read := func(name string) []byte { return crmfixture.Read(t, name) }
 	var out []fixtureOrder
 	for _, name := range []string{"order-object.demo-account.order-53.json", "order-object.demo-account.order-73.json"} {
 		out = append(out, fixtureOrder{name, read(name)})

@@ -62,21 +62,6 @@ func (c *Client) Credentials(ctx context.Context) (*Credentials, error) {
 	return v, nil
 }
 
-// APIVersions lists the API versions the account serves (GET /api/api-versions), e.g. "5.0".
-func (c *Client) APIVersions(ctx context.Context) ([]string, error) {
-	v, err := fetch(ctx, c, "/api/api-versions", nil, func(r *reader, name string, v *[]string) (err error) {
-		if name != "versions" {
-			return r.skip()
-		}
-		*v, err = r.stringList()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("retailcrm: read API versions: %w", err)
-	}
-	return *v, nil
-}
-
 // Settings are the account-wide settings an import needs.
 type Settings struct {
 	Timezone        string // IANA name, e.g. "Europe/Moscow"; RetailCRM timestamps are naive in this zone
@@ -132,32 +117,4 @@ func (r *reader) setting() (value, updatedAt string, err error) {
 		return err
 	})
 	return value, updatedAt, err
-}
-
-// SystemInfo is GET /api/system-info: the CRM version and the account's public and technical URLs.
-type SystemInfo struct {
-	SystemVersion string
-	PublicURL     string
-	TechnicalURL  string
-}
-
-// SystemInfo reads GET /api/system-info.
-func (c *Client) SystemInfo(ctx context.Context) (*SystemInfo, error) {
-	v, err := fetch(ctx, c, "/api/system-info", nil, func(r *reader, name string, v *SystemInfo) (err error) {
-		switch name {
-		case "systemVersion":
-			v.SystemVersion, err = r.str()
-		case "publicUrl":
-			v.PublicURL, err = r.str()
-		case "technicalUrl":
-			v.TechnicalURL, err = r.str()
-		default:
-			err = r.skip()
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("retailcrm: read system info: %w", err)
-	}
-	return v, nil
 }

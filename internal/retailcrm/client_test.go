@@ -457,9 +457,6 @@ func TestInvalidArgumentsSendNothing(t *testing.T) {
 		"each orders limit": func() error {
 			return c.EachOrdersPage(ctx, OrdersFilter{}, 0, func(*OrdersPage) error { return nil })
 		},
-		"each history limit": func() error {
-			return c.EachHistoryPage(ctx, HistoryFilter{}, 99, func(*HistoryPage) error { return nil })
-		},
 	} {
 		if err := call(); !IsKind(err, KindValidation) {
 			t.Errorf("%s: err = %v, want a validation error", name, err)
@@ -467,18 +464,6 @@ func TestInvalidArgumentsSendNothing(t *testing.T) {
 	}
 	if c.Requests() != 0 {
 		t.Errorf("%d requests sent", c.Requests())
-	}
-}
-
-func TestOrderNotFound(t *testing.T) {
-	t.Parallel()
-	c, rec := newTestClient(t, answerWith(404, `{"success":false,"errorMsg":"Not found"}`))
-	_, err := c.Order(context.Background(), 999)
-	if !IsKind(err, KindNotFound) || KindNotFound.Retryable() || KindNotFound.Permanent() {
-		t.Fatalf("err = %v, want not found", err)
-	}
-	if p := rec.requests()[0].URL.Path; p != "/api/v5/orders/999" || c.Requests() != 1 {
-		t.Errorf("path %s, %d requests", p, c.Requests())
 	}
 }
 
@@ -589,106 +574,6 @@ func TestOrdersByIDs(t *testing.T) {
 	}
 	if store.calls.Load() != 3 || store.maxIDs.Load() != 100 {
 		t.Errorf("%d calls with up to %d ids; want 3 calls of ≤ 100", store.calls.Load(), store.maxIDs.Load())
-	}
-}
-
-// feed answers GET /api/v5/orders/history from entries 1..n like RetailCRM: ascending by id,
-// sinceId exclusive, startDate filtering by entry time, no page allowed with sinceId.
-type feed struct {
-	n      int
-	stuck  bool // ignore sinceId, as a broken server would
-	mu     sync.Mutex
-	filter []string // sinceId|startDate of every request
-}
-
-func (f *feed) filters() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.filter)
-}
-
-func (f *feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if q.Has("page") && q.Has("filter[sinceId]") {
-		writeAnswer(w, answer{status: 400, body: []byte(`{"success":false,"errorMsg":"Parameters 'page' and 'filter[sinceId]' cannot be used together"}`)})
-		return
-	}
-	f.mu.Lock()
-	f.filter = append(f.filter, q.Get("filter[sinceId]")+"|"+q.Get("filter[startDate]"))
-	f.mu.Unlock()
-	limit, _ := strconv.Atoi(q.Get("limit"))
-	since, _ := strconv.Atoi(q.Get("filter[sinceId]"))
-	if f.stuck {
-		since = 0
-	}
-	first := since + 1
-	if sd := q.Get("filter[startDate]"); sd != "" && since == 0 {
-		first = 11 // entries 1..10 are older than the start date in this feed
-	}
-	left := max(0, f.n-first+1)
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"success":true,"generatedAt":"2024-01-02 10:00:00","pagination":{"limit":%d,"totalCount":%d,"currentPage":1,"totalPageCount":%d},"history":[`,
-		limit, left, (left+limit-1)/limit)
-	for id := first; id < first+limit && id <= f.n; id++ {
-		if id > first {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, `{"id":%d,"createdAt":"2024-01-02 09:00:00","source":"user","field":"status","oldValue":{"code":"new"},"newValue":{"code":"complete"},"order":{"id":%d,"site":"shop","status":"complete"}}`, id, id%7+1)
-	}
-	b.WriteString("]}")
-	writeAnswer(w, ok([]byte(b.String())))
-}
-
-func TestEachHistoryPageMovesTheCursor(t *testing.T) {
-	t.Parallel()
-	fd := &feed{n: 245}
-	c, rec := newTestClient(t, fd)
-	var got []int64
-	err := c.EachHistoryPage(context.Background(), HistoryFilter{StartDate: "2024-01-01 00:00:00"}, 100, func(p *HistoryPage) error {
-		for _, e := range p.History {
-			got = append(got, e.ID)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 235 || got[0] != 11 || got[234] != 245 {
-		t.Errorf("walked %d entries %d…%d, want 235 entries 11…245", len(got), got[0], got[len(got)-1])
-	}
-	if want := []string{"|2024-01-01 00:00:00", "110|", "210|"}; !slices.Equal(fd.filters(), want) {
-		t.Errorf("filters sent %q, want %q", fd.filters(), want)
-	}
-	for _, r := range rec.requests() {
-		if r.URL.Query().Has("page") {
-			t.Errorf("history request with page: %s", r.URL.RawQuery)
-		}
-	}
-
-	// Stopping early returns fn's error; resuming from the saved cursor continues after it.
-	stop := errors.New("stop")
-	var cursor int64
-	err = c.EachHistoryPage(context.Background(), HistoryFilter{SinceID: 200}, 20, func(p *HistoryPage) error {
-		cursor = p.History[len(p.History)-1].ID
-		return stop
-	})
-	if err != stop || cursor != 220 {
-		t.Errorf("err = %v, cursor %d; want stop at 220", err, cursor)
-	}
-	n := 0
-	err = c.EachHistoryPage(context.Background(), HistoryFilter{SinceID: 245}, 20, func(p *HistoryPage) error { n++; return nil })
-	if err != nil || n != 0 {
-		t.Errorf("at the end of the feed: err %v, %d pages", err, n)
-	}
-}
-
-func TestEachHistoryPageRefusesAStuckFeed(t *testing.T) {
-	t.Parallel()
-	c, _ := newTestClient(t, &feed{n: 500, stuck: true})
-	pages := 0
-	err := c.EachHistoryPage(context.Background(), HistoryFilter{SinceID: 100}, 100, func(*HistoryPage) error { pages++; return nil })
-	if !IsKind(err, KindGarbled) || pages != 1 {
-		t.Errorf("err = %v after %d pages, want a garbled-feed error after 1", err, pages)
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"orderimport/internal/crmfixture"
 )
 
-// benchPage builds a 100-order list page from the four real order objects in testdata (the
+// benchPage builds a 100-order list page from the four real order objects of crmfixture (the
 // envelope is hand-built; the order bytes are verbatim).
 func benchPage(tb testing.TB) []byte {
 	tb.Helper()
@@ -16,7 +18,7 @@ func benchPage(tb testing.TB) []byte {
 			Orders []json.RawMessage
 			Order  json.RawMessage
 		}
-		if err := json.Unmarshal(fixture(tb, name), &env); err != nil {
+		if err := json.Unmarshal(crmfixture.Read(tb, name), &env); err != nil {
 			tb.Fatal(err)
 		}
 		objs = append(objs, env.Orders...)
@@ -25,7 +27,7 @@ func benchPage(tb testing.TB) []byte {
 		}
 	}
 	for _, name := range []string{"order-object.demo-account.order-53.json", "order-object.demo-account.order-73.json"} {
-		objs = append(objs, bytes.TrimSpace(fixture(tb, name)))
+		objs = append(objs, bytes.TrimSpace(crmfixture.Read(tb, name)))
 	}
 	var b bytes.Buffer
 	b.WriteString(`{"success":true,"pagination":{"limit":100,"totalCount":1000,"currentPage":1,"totalPageCount":10},"orders":[`)
@@ -70,7 +72,7 @@ func TestDecodeBenchPage(t *testing.T) {
 // error (KindGarbled upstream), never decoded as a shorter valid page, never panic.
 func TestDecodeTruncatedBodies(t *testing.T) {
 	t.Parallel()
-	body := bytes.TrimSpace(fixture(t, "orders-list.php-sdk.testList.json"))
+	body := bytes.TrimSpace(crmfixture.Read(t, "orders-list.php-sdk.testList.json"))
 	for n := range len(body) {
 		if _, err := decodeOrdersPage(body[:n]); err == nil {
 			t.Fatalf("prefix of %d bytes decoded without error", n)
@@ -96,7 +98,7 @@ func BenchmarkDecodeOrdersPage(b *testing.B) {
 
 // BenchmarkDecodeHistoryPage decodes the recorded 100-entry history page (163 KB).
 func BenchmarkDecodeHistoryPage(b *testing.B) {
-	body := fixture(b, "orders-history.php-sdk.testHistory.json")
+	body := crmfixture.Read(b, "orders-history.php-sdk.testHistory.json")
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

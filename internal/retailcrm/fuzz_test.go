@@ -4,25 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
+
+	"orderimport/internal/crmfixture"
 )
 
-// addFixtures seeds a fuzzer with the recorded RetailCRM answers in testdata: real payloads
+// addFixtures seeds a fuzzer with the recorded RetailCRM answers of crmfixture: real payloads
 // are the best starting points for mutation.
 func addFixtures(f *testing.F) {
 	f.Helper()
-	names, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil || len(names) == 0 {
-		f.Fatalf("no fixtures: %v", err)
-	}
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, n := range crmfixture.Names() {
+		b := crmfixture.Read(f, n)
 		f.Add(b)
 		// Some fixtures wrap the body in a recording; the body itself is the better seed.
 		var rec struct {

@@ -10,16 +10,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"orderimport/internal/crmfixture"
 )
 
-// Golden decoding tests: every payload in testdata/ (verbatim copies of
-// /work/shared/fixtures/retailcrm, see SOURCES.md there) is served over HTTP and the decoded values
-// are asserted.
+// Golden decoding tests: real RetailCRM payloads (crmfixture, whose README says where each comes
+// from) are served over HTTP and the decoded values are asserted.
 
 func TestGoldenCredentials(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/credentials": ok(fixture(t, "credentials.php-sdk.testCredentials.json")),
+		"/api/credentials": ok(crmfixture.Read(t, "credentials.php-sdk.testCredentials.json")),
 	}))
 	cr, err := c.Credentials(context.Background())
 	if err != nil {
@@ -47,24 +48,10 @@ func TestGoldenCredentials(t *testing.T) {
 	}
 }
 
-func TestGoldenAPIVersions(t *testing.T) {
-	t.Parallel()
-	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/api-versions": ok(fixture(t, "api-versions.php-sdk.testApiVersions.json")),
-	}))
-	v, err := c.APIVersions(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{"3.0", "4.0", "5.0"}; !slices.Equal(v, want) {
-		t.Errorf("versions = %q, want %q", v, want)
-	}
-}
-
 func TestGoldenSettings(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/settings": ok(fixture(t, "settings.php-sdk.testGet.json")),
+		"/api/v5/settings": ok(crmfixture.Read(t, "settings.php-sdk.testGet.json")),
 	}))
 	s, err := c.Settings(context.Background())
 	if err != nil {
@@ -75,26 +62,10 @@ func TestGoldenSettings(t *testing.T) {
 	}
 }
 
-func TestGoldenSystemInfo(t *testing.T) {
-	t.Parallel()
-	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/system-info": ok(fixture(t, "system-info.php-sdk.testSystemInfo.json")),
-	}))
-	s, err := c.SystemInfo(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := SystemInfo{SystemVersion: "8.1.51", PublicURL: "https://test.retailcrm.ru",
-		TechnicalURL: "https://testwtestxtestvtestytestwtesthm6.retailcrm.io"}
-	if *s != want {
-		t.Errorf("SystemInfo = %+v, want %+v", *s, want)
-	}
-}
-
 func TestGoldenSites(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/reference/sites": ok(fixture(t, "reference-sites.php-sdk.testSites.json")),
+		"/api/v5/reference/sites": ok(crmfixture.Read(t, "reference-sites.php-sdk.testSites.json")),
 	}))
 	sites, err := c.Sites(context.Background())
 	if err != nil {
@@ -112,7 +83,7 @@ func TestGoldenSites(t *testing.T) {
 func TestGoldenStatuses(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/reference/statuses": ok(fixture(t, "reference-statuses.php-sdk.testStatuses.json")),
+		"/api/v5/reference/statuses": ok(crmfixture.Read(t, "reference-statuses.php-sdk.testStatuses.json")),
 	}))
 	st, err := c.Statuses(context.Background())
 	if err != nil {
@@ -148,7 +119,7 @@ func TestGoldenStatuses(t *testing.T) {
 func TestGoldenStatusGroups(t *testing.T) {
 	t.Parallel()
 	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/reference/status-groups": ok(fixture(t, "reference-status-groups.php-sdk.testStatusGroups.json")),
+		"/api/v5/reference/status-groups": ok(crmfixture.Read(t, "reference-status-groups.php-sdk.testStatusGroups.json")),
 	}))
 	gs, err := c.StatusGroups(context.Background())
 	if err != nil {
@@ -173,7 +144,7 @@ func TestGoldenStatusGroups(t *testing.T) {
 func TestGoldenCustomFields(t *testing.T) {
 	t.Parallel()
 	c, rec := newTestClient(t, routes(map[string]answer{
-		"/api/v5/custom-fields": ok(fixture(t, "custom-fields-list.php-sdk.testList.json")),
+		"/api/v5/custom-fields": ok(crmfixture.Read(t, "custom-fields-list.php-sdk.testList.json")),
 	}))
 	fs, err := c.CustomFields(context.Background(), "order")
 	if err != nil {
@@ -197,26 +168,6 @@ func TestGoldenCustomFields(t *testing.T) {
 	}
 }
 
-func TestGoldenCustomDictionaries(t *testing.T) {
-	t.Parallel()
-	c, _ := newTestClient(t, routes(map[string]answer{
-		"/api/v5/custom-fields/dictionaries": ok(fixture(t, "custom-dictionaries-list.php-sdk.testDictionaries.json")),
-	}))
-	ds, err := c.CustomDictionaries(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []CustomDictionary{{Code: "test22", Name: "test22", Elements: []DictionaryElement{
-		{Code: "test", Name: "09:00 - 12:00", Ordering: 10},
-		{Code: "test2", Name: "13:00 - 15:00", Ordering: 20},
-		{Code: "ms_alarm_01", Name: "alarm_01", Ordering: 50},
-		{Code: "ms_spravochnik-alarm", Name: "Справочник-alarm", Ordering: 50},
-	}}}
-	if !reflect.DeepEqual(ds, want) {
-		t.Errorf("CustomDictionaries = %+v\nwant %+v", ds, want)
-	}
-}
-
 // rawOrders is the oracle for byte-exact Raw: encoding/json's RawMessage keeps the bytes as sent.
 func rawOrders(t *testing.T, body []byte) []json.RawMessage {
 	t.Helper()
@@ -229,7 +180,7 @@ func rawOrders(t *testing.T, body []byte) []json.RawMessage {
 
 func TestGoldenOrdersList(t *testing.T) {
 	t.Parallel()
-	body := fixture(t, "orders-list.php-sdk.testList.json")
+	body := crmfixture.Read(t, "orders-list.php-sdk.testList.json")
 	c, _ := newTestClient(t, routes(map[string]answer{"/api/v5/orders": ok(body)}))
 	p, err := c.Orders(context.Background(), OrdersFilter{IDs: []int64{7141}}, 1, 20)
 	if err != nil {
@@ -268,34 +219,12 @@ func checkOrder(t *testing.T, got, want Order) {
 	}
 }
 
-func TestGoldenOrderGet(t *testing.T) {
-	t.Parallel()
-	body := fixture(t, "order-get.php-sdk.testGet.json")
-	c, rec := newTestClient(t, routes(map[string]answer{"/api/v5/orders/6722": ok(body)}))
-	o, err := c.Order(context.Background(), 6722)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkOrder(t, *o, Order{ID: 6722, Number: "8123522898559160", ExternalID: "8123522898559160",
-		Site: "aliexpress", Status: "delivering", CreatedAt: "2020-12-29 17:35:08"})
-	var env struct{ Order json.RawMessage }
-	if err := json.Unmarshal(body, &env); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(o.Raw, env.Order) {
-		t.Error("Raw differs from the bytes sent")
-	}
-	if q := rec.requests()[0].URL.Query(); q.Get("by") != "id" || len(q) != 1 {
-		t.Errorf("query = %v, want by=id", q)
-	}
-}
-
 // TestGoldenDemoOrders wraps the two demo-account order objects (saved without their envelope) in
 // a hand-built list envelope; each object must come back byte for byte.
 func TestGoldenDemoOrders(t *testing.T) {
 	t.Parallel()
-	o53 := bytes.TrimSpace(fixture(t, "order-object.demo-account.order-53.json"))
-	o73 := bytes.TrimSpace(fixture(t, "order-object.demo-account.order-73.json"))
+	o53 := bytes.TrimSpace(crmfixture.Read(t, "order-object.demo-account.order-53.json"))
+	o73 := bytes.TrimSpace(crmfixture.Read(t, "order-object.demo-account.order-73.json"))
 	body := slices.Concat([]byte(`{"success":true,"pagination":{"limit":20,"totalCount":2,"currentPage":1,"totalPageCount":1},"orders":[`),
 		o53, []byte(",\n"), o73, []byte("]}"))
 	c, _ := newTestClient(t, routes(map[string]answer{"/api/v5/orders": ok(body)}))
@@ -316,7 +245,7 @@ func TestGoldenDemoOrders(t *testing.T) {
 
 func TestGoldenHistory(t *testing.T) {
 	t.Parallel()
-	body := fixture(t, "orders-history.php-sdk.testHistory.json")
+	body := crmfixture.Read(t, "orders-history.php-sdk.testHistory.json")
 	c, rec := newTestClient(t, routes(map[string]answer{"/api/v5/orders/history": ok(body)}))
 	p, err := c.History(context.Background(), HistoryFilter{SinceID: 2691}, 100)
 	if err != nil {
@@ -444,7 +373,7 @@ func TestGoldenErrors(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
 			c, rec := newTestClient(t, routes(map[string]answer{
-				"/api/credentials": {status: tc.status, body: fixture(t, tc.file)},
+				"/api/credentials": {status: tc.status, body: crmfixture.Read(t, tc.file)},
 			}), func(cfg *Config) { cfg.MaxAttempts = 1 })
 			_, err := c.Credentials(context.Background())
 			var e *Error

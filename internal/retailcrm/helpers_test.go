@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,15 +13,6 @@ import (
 
 // testKey looks like a real RetailCRM key so that a leak would be easy to spot.
 const testKey = "X2EDxAeHP2KxR7tM9zQv3LbYnWc8s1Fa"
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // recorder wraps a handler and keeps every request it saw, so tests can assert what was sent and
 // that the key never travelled in a URL.

@@ -130,27 +130,6 @@ func decodeOrdersMember(r *reader, name string, p *OrdersPage) error {
 	return r.skip()
 }
 
-// Order reads one order by its internal id (GET /api/v5/orders/{id}?by=id). A missing order is
-// an error of kind KindNotFound.
-func (c *Client) Order(ctx context.Context, id int64) (*Order, error) {
-	q := url.Values{"by": {"id"}}
-	path := "/api/v5/orders/" + strconv.FormatInt(id, 10)
-	v, err := fetch(ctx, c, path, q, func(r *reader, name string, v **Order) (err error) {
-		if name != "order" {
-			return r.skip()
-		}
-		*v, err = r.order()
-		return err
-	})
-	if err == nil && *v == nil {
-		err = &Error{Kind: KindGarbled, Endpoint: "GET " + path, Message: "the answer holds no order"}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("retailcrm: read order %d: %w", id, err)
-	}
-	return *v, nil
-}
-
 // OrdersByIDs reads every order whose id is in ids, in calls of at most 100 ids. Orders RetailCRM
 // does not return (deleted, or not visible to the key) are simply absent; duplicates in ids are
 // asked once. sites, if given, is passed as filter[sites][].
@@ -260,7 +239,7 @@ func (f HistoryFilter) query() (url.Values, error) {
 }
 
 // History reads one page of the change feed. It never sends page: since 2023 RetailCRM answers
-// 400 to sinceId with page; walk forward by moving SinceID instead (EachHistoryPage).
+// 400 to sinceId with page; walk forward by moving SinceID to each page's last entry instead.
 func (c *Client) History(ctx context.Context, f HistoryFilter, limit int) (*HistoryPage, error) {
 	p, err := c.history(ctx, f, limit)
 	if err != nil {
@@ -353,35 +332,4 @@ func (r *reader) historyEntry(e *HistoryEntry) error {
 		}
 		return err
 	})
-}
-
-// EachHistoryPage walks the change feed forward from f (SinceID, or StartDate for the first page),
-// calling fn with each non-empty page. After every page it moves SinceID to the page's last entry
-// id and drops StartDate, as the official SDK does, and stops at an empty page or when the page
-// was the last (totalPageCount ≤ 1). An error from fn stops the walk and is returned as is; the
-// caller persists its cursor (the last entry id it processed) inside fn.
-func (c *Client) EachHistoryPage(ctx context.Context, f HistoryFilter, limit int, fn func(*HistoryPage) error) error {
-	for {
-		p, err := c.History(ctx, f, limit)
-		if err != nil {
-			return err
-		}
-		if len(p.History) == 0 {
-			return nil
-		}
-		if err := fn(p); err != nil {
-			return err
-		}
-		last := p.History[len(p.History)-1].ID
-		if last <= f.SinceID {
-			return fmt.Errorf("retailcrm: read order history after id %d: %w", f.SinceID, &Error{
-				Kind: KindGarbled, Endpoint: "GET /api/v5/orders/history",
-				Message: fmt.Sprintf("the feed did not move past entry %d", f.SinceID)})
-		}
-		if p.Pagination.TotalPageCount <= 1 {
-			return nil
-		}
-		f.SinceID = last
-		f.StartDate = ""
-	}
 }

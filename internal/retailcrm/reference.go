@@ -213,64 +213,6 @@ func (c *Client) CustomFields(ctx context.Context, entity string) ([]CustomField
 	return out, nil
 }
 
-// CustomDictionary is a dictionary for dictionary-typed custom fields: element codes (what
-// order.customFields holds) and their labels.
-type CustomDictionary struct {
-	Code     string
-	Name     string
-	Elements []DictionaryElement
-}
-
-// DictionaryElement is one entry of a CustomDictionary.
-type DictionaryElement struct {
-	Code     string
-	Name     string
-	Ordering int
-}
-
-// CustomDictionaries lists custom dictionaries (GET /api/v5/custom-fields/dictionaries), walking
-// every page.
-func (c *Client) CustomDictionaries(ctx context.Context) ([]CustomDictionary, error) {
-	out, err := walkPages(ctx, c, "/api/v5/custom-fields/dictionaries", url.Values{}, "customDictionaries", func(r *reader) (CustomDictionary, error) {
-		var d CustomDictionary
-		err := r.members(func(name []byte) (err error) {
-			switch string(name) {
-			case "code":
-				d.Code, err = r.str()
-			case "name":
-				d.Name, err = r.str()
-			case "elements":
-				err = r.elements(func([]byte) error {
-					var el DictionaryElement
-					err := r.members(func(name []byte) (err error) {
-						switch string(name) {
-						case "code":
-							el.Code, err = r.str()
-						case "name":
-							el.Name, err = r.str()
-						case "ordering":
-							el.Ordering, err = r.intValue()
-						default:
-							err = r.skip()
-						}
-						return err
-					})
-					d.Elements = append(d.Elements, el)
-					return err
-				})
-			default:
-				err = r.skip()
-			}
-			return err
-		})
-		return d, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("retailcrm: read custom dictionaries: %w", err)
-	}
-	return out, nil
-}
-
 // walkPages reads a small paged list (limit 100) to its end.
 func walkPages[T any](ctx context.Context, c *Client, path string, q url.Values, member string, item func(*reader) (T, error)) ([]T, error) {
 	var out []T

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"orderimport/internal/locale"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
+	"orderimport/internal/locale"
+	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
 )
 
@@ -18,10 +18,7 @@ import (
 // a second copy into the now non-empty target is refused, and the runs the stopped
 // installation left in flight are settled.
 func TestCopyInstallation(t *testing.T) {
-	url := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
+	pgtest.ServerURL(t) // skips before the SQLite source is built when there is no server
 	t.Parallel()
 	ctx := context.Background()
 	src := OpenSQLite(t)
@@ -72,7 +69,7 @@ func TestCopyInstallation(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 
-	dst := OpenPostgres(t, url)
+	dst := OpenPostgres(t)
 	var seen []string
 	copied, err := store.CopyInstallation(ctx, src, dst, func(c store.TableCopy) { seen = append(seen, c.Table) })
 	if err != nil {
@@ -145,12 +142,8 @@ func TestCopyInstallation(t *testing.T) {
 // Every table of the schema is either copied or left behind on purpose: a table added by a
 // later migration must be added to one of the two lists.
 func TestCopyCoversEveryTable(t *testing.T) {
-	url := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
 	t.Parallel()
-	st := OpenPostgres(t, url)
+	st := OpenPostgres(t)
 	rows, err := st.DB().QueryContext(context.Background(),
 		`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name NOT LIKE 'river\_%'`)
 	if err != nil {

@@ -2,15 +2,12 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
 )
 
@@ -97,13 +94,9 @@ func TestAccountLeaseOneWinner(t *testing.T) {
 // empty PostgreSQL schema at once: the migration lock makes them apply the migrations one
 // after another, and every one of them ends on the newest version.
 func TestConcurrentMigrations(t *testing.T) {
-	url := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
 	t.Parallel()
 	ctx := context.Background()
-	schemaURL := emptySchema(t, url)
+	schemaURL := pgtest.Schema(t)
 	const procs = 4
 	versions := make([]int, procs)
 	var wg sync.WaitGroup
@@ -185,31 +178,4 @@ func TestScheduleLock(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-}
-
-// emptySchema creates a schema of the test's own and returns the server URL pointing at it.
-func emptySchema(t *testing.T, url string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := sql.Open("pgx", url); err == nil {
-			_, _ = a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
 }

@@ -21,7 +21,7 @@ type OrderRow struct {
 	CRMID        int64
 	OrderID      string
 	OrderDate    string // UTC, "YYYY-MM-DD HH:MM:SS"
-	OrderLocal   string // in the counter's timezone, "YYYY-MM-DD HH:MM:SS" (what the contract shows)
+	OrderLocal   string // in the counter's timezone, "YYYY-MM-DD HH:MM:SS" (what the API and the export show)
 	SessionID    string
 	UserID       string
 	ItemCount    string
@@ -80,14 +80,6 @@ func (s *Store) saveSyncStateTx(ctx context.Context, tx *sql.Tx, accountID int64
 		st.ResyncMark, st.Fingerprint, s.nowUTC())
 	if err != nil {
 		return fmt.Errorf("store: save sync state of task %d: %w", st.TaskID, err)
-	}
-	return nil
-}
-
-// ResetSyncState forgets a task's checkpoint (its orders stay), so the next run backfills.
-func (s *Store) ResetSyncState(ctx context.Context, taskID int64) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sync_state WHERE task_id = $1`, taskID); err != nil {
-		return fmt.Errorf("store: reset sync state of task %d: %w", taskID, err)
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"orderimport/internal/locale"
 )
 
-// Run statuses, as the contract names them.
+// Run statuses, as the API and the UI name them.
 const (
 	RunQueued                = "queued"
 	RunRunning               = "running"

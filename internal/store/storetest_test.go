@@ -2,21 +2,16 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
+	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
 )
 
 // engines runs fn once per engine: SQLite always, PostgreSQL when ORDERIMPORT_TEST_POSTGRES
-// holds a server URL (each test then gets a schema of its own). One suite, every engine.
+// holds a server URL (each test then gets a schema of its own; without one the postgres leg is
+// skipped, see pgtest). One suite, every engine.
 func engines(t *testing.T, fn func(t *testing.T, st *store.Store)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
@@ -24,13 +19,11 @@ func engines(t *testing.T, fn func(t *testing.T, st *store.Store)) {
 		st := OpenSQLite(t)
 		fn(t, st)
 	})
-	if url := os.Getenv("ORDERIMPORT_TEST_POSTGRES"); url != "" {
-		t.Run("postgres", func(t *testing.T) {
-			t.Parallel()
-			st := OpenPostgres(t, url)
-			fn(t, st)
-		})
-	}
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		st := OpenPostgres(t)
+		fn(t, st)
+	})
 }
 
 // OpenSQLite opens a migrated store in a temp directory.
@@ -48,33 +41,11 @@ func OpenSQLite(t testing.TB) *store.Store {
 	return st
 }
 
-// OpenPostgres creates a schema of the test's own on the server and opens a migrated store in it.
-func OpenPostgres(t testing.TB, url string) *store.Store {
+// OpenPostgres opens a migrated store in a schema of the test's own on the test server.
+func OpenPostgres(t testing.TB) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", url)
-		if err == nil {
-			_, _ = a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	st, err := store.Open(ctx, store.Location{Engine: store.Postgres, URL: url + sep + "search_path=" + schema})
+	st, err := store.Open(ctx, store.Location{Engine: store.Postgres, URL: pgtest.Schema(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
