@@ -65,29 +65,9 @@ func LegacyMessage(text string) locale.Message {
 		return locale.Message{}
 	}
 	for _, lp := range legacyPatterns {
-		m := lp.re.FindStringSubmatch(text)
-		if m == nil {
-			continue
+		if msg, ok := lp.read(text); ok {
+			return msg
 		}
-		msg := locale.Message{Code: lp.code}
-		for i, name := range lp.re.SubexpNames() {
-			if name == "" || m[i] == "" {
-				continue
-			}
-			switch name {
-			case "detail":
-				msg.Detail = m[i]
-			case "last":
-				msg = msg.WithArg(name, LegacyMessage(m[i]))
-			default:
-				if n, err := strconv.ParseInt(m[i], 10, 64); err == nil {
-					msg = msg.WithArg(name, n)
-				} else {
-					msg = msg.WithArg(name, m[i])
-				}
-			}
-		}
-		return msg
 	}
 	if msg, ok := legacyIssue(text); ok {
 		return msg
@@ -250,38 +230,48 @@ func legacyIssue(text string) (locale.Message, bool) {
 		}
 	}
 	for _, lp := range legacyIssuePatterns {
-		m := lp.re.FindStringSubmatch(text)
-		if m == nil {
-			continue
+		if msg, ok := lp.read(text); ok {
+			return msg, true
 		}
-		msg := locale.Message{Code: lp.code}
-		for i, name := range lp.re.SubexpNames() {
-			if name == "" || m[i] == "" {
-				continue
-			}
-			switch name {
-			case "detail":
-				msg.Detail = m[i]
-			case "max_plus_one":
-				// The old text named the first digit count refused; the message names the most
-				// allowed.
-				n, _ := strconv.ParseInt(m[i], 10, 64)
-				msg = msg.WithArg("max", n-1)
-			case "kind":
-				k, ok := legacyKinds[m[i]]
-				if !ok {
-					k = "other"
-				}
-				msg = msg.WithArg(name, k)
-			default:
-				if n, err := strconv.ParseInt(m[i], 10, 64); err == nil {
-					msg = msg.WithArg(name, n)
-				} else {
-					msg = msg.WithArg(name, m[i])
-				}
-			}
-		}
-		return msg, true
 	}
 	return locale.Message{}, false
+}
+
+// read matches one old sentence and turns its named groups into the message's arguments:
+// "detail" is the detail, "last" a nested message, "kind" an old name of a kind of value,
+// "max_plus_one" the first digit count an old text refused (the message names the most
+// allowed); numbers stay numbers.
+func (lp legacyPattern) read(text string) (locale.Message, bool) {
+	m := lp.re.FindStringSubmatch(text)
+	if m == nil {
+		return locale.Message{}, false
+	}
+	msg := locale.Message{Code: lp.code}
+	for i, name := range lp.re.SubexpNames() {
+		if name == "" || m[i] == "" {
+			continue
+		}
+		switch name {
+		case "detail":
+			msg.Detail = m[i]
+		case "last":
+			msg = msg.WithArg(name, LegacyMessage(m[i]))
+		case "max_plus_one":
+			n, _ := strconv.ParseInt(m[i], 10, 64)
+			msg = msg.WithArg("max", n-1)
+		case "kind":
+			k, ok := legacyKinds[m[i]]
+			if !ok {
+				k = "other"
+			}
+			msg = msg.WithArg(name, k)
+		default:
+			if n, err := strconv.ParseInt(m[i], 10, 64); err == nil {
+				msg = msg.WithArg(name, n)
+			} else {
+				msg = msg.WithArg(name, m[i])
+			}
+		}
+	}
+	return msg, true
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"orderimport/internal/locale"
 	"orderimport/internal/store"
@@ -28,15 +27,7 @@ func (s *Service) CreateCounter(ctx context.Context, accountID int64, in Counter
 // ValidateCounter checks a counter's name and timezone and returns them cleaned.
 func ValidateCounter(in CounterInput) (name, tz string, err error) {
 	var bad problems
-	if in.Name != nil {
-		name = strings.TrimSpace(*in.Name)
-	}
-	switch {
-	case name == "":
-		bad.add("name", locale.M("counter_name_required"))
-	case utf8.RuneCountInString(name) > MaxNameLen:
-		bad.add("name", locale.M("name_too_long", "max", MaxNameLen))
-	}
+	name, _ = checkName(in.Name, locale.M("counter_name_required"), &bad)
 	tz = DefaultTimezone
 	if in.Timezone != nil && strings.TrimSpace(*in.Timezone) != "" {
 		tz = strings.TrimSpace(*in.Timezone)

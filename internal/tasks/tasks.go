@@ -96,16 +96,7 @@ func (s *Service) apply(t *store.Task, in Input, creating bool) (changes, error)
 	var ch changes
 	var bad problems
 	if in.Name != nil || creating {
-		name := ""
-		if in.Name != nil {
-			name = strings.TrimSpace(*in.Name)
-		}
-		switch {
-		case name == "":
-			bad.add("name", locale.M("task_name_required"))
-		case utf8.RuneCountInString(name) > MaxNameLen:
-			bad.add("name", locale.M("name_too_long", "max", MaxNameLen))
-		default:
+		if name, ok := checkName(in.Name, locale.M("task_name_required"), &bad); ok {
 			t.Name = name
 		}
 	}
@@ -215,6 +206,24 @@ func urlMessage(err error) locale.Message {
 		return m
 	}
 	return locale.M("url_invalid")
+}
+
+// checkName applies the rule of every name (a task's, a counter's): required, at most
+// MaxNameLen characters, trimmed.
+func checkName(in *string, required locale.Message, bad *problems) (string, bool) {
+	name := ""
+	if in != nil {
+		name = strings.TrimSpace(*in)
+	}
+	switch {
+	case name == "":
+		bad.add("name", required)
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		bad.add("name", locale.M("name_too_long", "max", MaxNameLen))
+	default:
+		return name, true
+	}
+	return "", false
 }
 
 func isDate(s string) bool {
