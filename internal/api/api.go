@@ -31,8 +31,9 @@ type API struct {
 	Store *store.Store
 	Tasks *tasks.Service
 	Log   *slog.Logger
-	// SessionUser resolves a browser session (the web UI's cookie), when the UI is mounted.
-	SessionUser func(r *http.Request) (store.User, bool)
+	// SessionUser resolves a browser session (the web UI's cookie), when the UI is mounted;
+	// csrfRefused: a session's state-changing call without its CSRF token.
+	SessionUser func(r *http.Request) (u store.User, ok, csrfRefused bool)
 }
 
 type ctxKey struct{}
@@ -50,7 +51,9 @@ type Mux interface {
 
 // Register mounts every route on mux.
 func (a *API) Register(mux Mux) {
+	known := newRouteSet()
 	h := func(pattern string, fn func(http.ResponseWriter, *http.Request)) {
+		known.add(pattern)
 		mux.Handle(pattern, a.authenticated(http.HandlerFunc(fn)))
 	}
 	h("POST /api/v1/counters", a.createCounter)
@@ -72,6 +75,12 @@ func (a *API) Register(mux Mux) {
 	h("GET /api/v1/fields", a.fields)
 	h("GET /api/v1/audit", a.listAudit)
 	mux.Handle("/api/", a.authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The catch-all answers every method, so the mux never says 405 by itself.
+		if allowed := known.methods(r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			problem(w, r, http.StatusMethodNotAllowed, locale.M("method_not_allowed", "methods", strings.Join(allowed, ", ")), "")
+			return
+		}
 		problem(w, r, http.StatusNotFound, locale.M("endpoint_not_found"), "")
 	})))
 }
@@ -101,13 +110,19 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 			}
 			u, ok = user, true
 		} else if a.SessionUser != nil {
-			u, ok = a.SessionUser(r)
+			var csrfRefused bool
+			u, ok, csrfRefused = a.SessionUser(r)
+			if csrfRefused {
+				problem(w, r, http.StatusForbidden, locale.M("csrf_refused"), "")
+				return
+			}
 		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="orderimport"`)
 			problem(w, r, http.StatusUnauthorized, locale.M("auth_required"), "")
 			return
 		}
+		langHeaders(w, r)
 		ctx := audit.WithActor(context.WithValue(r.Context(), ctxKey{}, u), audit.FromRequest(r, u, via))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -133,6 +148,48 @@ type fieldJSON struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Detail  string `json:"detail,omitempty"`
+}
+
+// routeSet knows the paths of the routes and their methods, so that a known path asked with
+// another method is a 405 that says which methods it takes.
+type routeSet struct {
+	paths  *http.ServeMux
+	byPath map[string][]string
+}
+
+func newRouteSet() *routeSet {
+	return &routeSet{paths: http.NewServeMux(), byPath: map[string][]string{}}
+}
+
+func (rs *routeSet) add(pattern string) {
+	method, path, _ := strings.Cut(pattern, " ")
+	if _, seen := rs.byPath[path]; !seen {
+		rs.paths.Handle(path, http.NotFoundHandler())
+	}
+	rs.byPath[path] = append(rs.byPath[path], method)
+}
+
+// methods are those of the route whose path r's path matches (none: no such path).
+func (rs *routeSet) methods(r *http.Request) []string {
+	_, pattern := rs.paths.Handler(r)
+	return rs.byPath[pattern]
+}
+
+// Headers says the answer's language and that it depends on the request's.
+func langHeaders(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Language", printer(r).Lang())
+	w.Header().Add("Vary", "Accept-Language")
+}
+
+// Internal answers a fault of the service in the error envelope (panics caught above the API).
+func Internal(w http.ResponseWriter, r *http.Request) {
+	problem(w, r, http.StatusInternalServerError, locale.M("internal"), "")
+}
+
+// CrossOriginRefused answers a state-changing call from another site, which the browser's
+// cross-origin protection refused before any handler ran.
+func CrossOriginRefused(w http.ResponseWriter, r *http.Request) {
+	problem(w, r, http.StatusForbidden, locale.M("cross_origin_refused"), "")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -22,11 +22,16 @@ func (a *API) summary(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	acc := userFrom(r.Context()).AccountID
+	if _, err := a.Store.Counter(r.Context(), acc, counterID); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	f, ok := orderFilter(w, r)
 	if !ok {
 		return
 	}
-	s, err := a.Tasks.Summarize(r.Context(), userFrom(r.Context()).AccountID, counterID, f)
+	s, err := a.Tasks.Summarize(r.Context(), acc, counterID, f)
 	if err != nil {
 		a.fail(w, r, err)
 		return

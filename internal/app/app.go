@@ -132,7 +132,20 @@ func (a *App) SecretsRedactedFromLogs() int64 { return a.redactions.Load() }
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	a.register(mux)
-	return securityHeaders(a.recoverPanics(http.NewCrossOriginProtection().Handler(mux)))
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAPI(r) {
+			api.CrossOriginRefused(w, r)
+			return
+		}
+		a.Web.CrossOriginRefused(w, r)
+	}))
+	return securityHeaders(a.recoverPanics(cop.Handler(mux)))
+}
+
+// isAPI tells the JSON API's requests from the UI's, which answer errors differently.
+func isAPI(r *http.Request) bool {
+	return r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")
 }
 
 // recoverPanics turns a handler's panic into a 500 that says nothing about it, and a log line
@@ -149,7 +162,11 @@ func (a *App) recoverPanics(next http.Handler) http.Handler {
 				panic(v)
 			}
 			a.Log.Error("panic serving a request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			http.Error(w, "internal error", http.StatusInternalServerError)
+			if isAPI(r) {
+				api.Internal(w, r)
+				return
+			}
+			a.Web.Internal(w, r)
 		}()
 		next.ServeHTTP(w, r)
 	})

@@ -138,8 +138,12 @@ func (j *Jobs) finish(ctx context.Context, job *river.Job[ImportArgs], task stor
 		var f *importer.Failure
 		permanent := errors.As(runErr, &f) && f.Permanent
 		needsAttention = permanent || task.ConsecutiveFailures+1 >= j.cfg.FailuresBeforeAttention
-		taskMsg = msg
-		if needsAttention && !permanent {
+		// A task's message says why it needs attention; a failure that does not park it is
+		// the run's to tell.
+		switch {
+		case permanent:
+			taskMsg = msg
+		case needsAttention:
 			taskMsg = locale.M("runs_failed_in_row", "n", task.ConsecutiveFailures+1, "last", msg)
 		}
 	}

@@ -17,7 +17,7 @@ func (s *Service) client(rawURL, apiKey string, rateLimit float64) (*retailcrm.C
 	u, err := s.Policy.CheckURL(rawURL)
 	switch {
 	case strings.TrimSpace(rawURL) == "":
-		bad.add("retailcrm.url", locale.M("crm_url_required"))
+		bad.add("retailcrm.url", locale.M("url_required"))
 	case err != nil:
 		bad.add("retailcrm.url", urlMessage(err))
 	}

@@ -160,7 +160,7 @@ func (s *Service) apply(t *store.Task, in Input, creating bool) (changes, error)
 func (s *Service) applyConnection(t *store.Task, rc *RetailCRMInput, creating bool, ch *changes, bad *problems) {
 	if rc == nil {
 		if creating {
-			bad.add("retailcrm.url", locale.M("crm_url_required"))
+			bad.add("retailcrm.url", locale.M("url_required"))
 			bad.add("retailcrm.api_key", locale.M("api_key_required"))
 		}
 		return
@@ -172,7 +172,7 @@ func (s *Service) applyConnection(t *store.Task, rc *RetailCRMInput, creating bo
 			raw = strings.TrimSpace(*rc.URL)
 		}
 		if raw == "" {
-			bad.add("retailcrm.url", locale.M("crm_url_required"))
+			bad.add("retailcrm.url", locale.M("url_required"))
 		} else if u, err := s.Policy.CheckURL(raw); err != nil {
 			bad.add("retailcrm.url", urlMessage(err))
 		} else {

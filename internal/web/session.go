@@ -110,23 +110,36 @@ func (h *Web) lookup(r *http.Request) (*visitor, error) {
 // SessionUser lets the JSON API serve the logged-in browser (the UI's JavaScript calls it).
 // A state-changing call must carry the session's CSRF token in X-CSRF-Token: a cookie alone
 // never authorises a change, whatever the browser's cross-site rules.
-func (h *Web) SessionUser(r *http.Request) (store.User, bool) {
+func (h *Web) SessionUser(r *http.Request) (u store.User, ok, csrfRefused bool) {
 	v, err := h.lookup(r)
 	if err != nil {
 		h.Log.Error("session lookup failed", "error", err)
-		return store.User{}, false
+		return store.User{}, false, false
 	}
 	if v == nil {
-		return store.User{}, false
+		return store.User{}, false, false
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 	default:
 		if !v.csrfOK(r.Header.Get(csrfHeader)) {
-			return store.User{}, false
+			return store.User{}, false, true
 		}
 	}
-	return v.User, true
+	return v.User, true, false
+}
+
+// Internal answers a fault of the service with the error page (panics caught above the UI).
+func (h *Web) Internal(w http.ResponseWriter, r *http.Request) {
+	h.renderStatus(w, r, h.newView(w, r, nil), http.StatusInternalServerError, "error.html",
+		errorPage{Title: "error.internal.title", Text: "error.internal.text"})
+}
+
+// CrossOriginRefused answers a form sent from another site, which the browser's cross-origin
+// protection refused before any handler ran, with the page of a stale form.
+func (h *Web) CrossOriginRefused(w http.ResponseWriter, r *http.Request) {
+	h.renderStatus(w, r, h.newView(w, r, nil), http.StatusForbidden, "error.html",
+		errorPage{Title: "error.csrf.title", Text: "error.csrf.text"})
 }
 
 // user wraps a page that needs a logged-in user: without one, the browser goes to the login
