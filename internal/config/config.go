@@ -28,6 +28,7 @@ const (
 	EnvWorkers      = "ORDERIMPORT_WORKERS"
 	EnvRescueAfter  = "ORDERIMPORT_RESCUE_AFTER"
 	EnvMetricsAddr  = "ORDERIMPORT_METRICS_ADDR"
+	EnvDBMaxConns   = "ORDERIMPORT_DB_MAX_CONNS"
 )
 
 // Defaults when neither a flag nor the environment says otherwise.
@@ -85,6 +86,13 @@ func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
 		loc, err := store.ParseLocation(dbText)
 		if err != nil {
 			return c, &UsageError{Msg: "-db / " + EnvDB + ": " + err.Error()}
+		}
+		if v := strings.TrimSpace(os.Getenv(EnvDBMaxConns)); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < store.MinMaxConns || n > store.MaxMaxConns {
+				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not a number of connections from %d to %d", EnvDBMaxConns, v, store.MinMaxConns, store.MaxMaxConns)}
+			}
+			loc.MaxConns = n
 		}
 		c.DB = loc
 		if addr != nil {

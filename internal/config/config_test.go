@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 func resolve(t *testing.T, env map[string]string) (Config, error) {
 	t.Helper()
-	for _, k := range []string{EnvDB, EnvSecretKey, EnvSecretKeyOld, EnvAllowPrivate, EnvLogLevel, EnvWorkers, EnvRescueAfter} {
+	for _, k := range []string{EnvDB, EnvSecretKey, EnvSecretKeyOld, EnvAllowPrivate, EnvLogLevel, EnvWorkers, EnvRescueAfter, EnvDBMaxConns} {
 		t.Setenv(k, env[k])
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
@@ -87,5 +88,24 @@ func TestKeyFileKeyringFollowsRotation(t *testing.T) {
 	}
 	if got, err := restarted.Open(before, []byte("a")); err != nil || string(got) != "crm-key-before-rotation" {
 		t.Errorf("after a restart the old key from the .old file opens: %q %v", got, err)
+	}
+}
+
+func TestDBMaxConns(t *testing.T) {
+	pg := "postgres://u@127.0.0.1:5432/db"
+	c, err := resolve(t, map[string]string{EnvDB: pg, EnvSecretKey: b64(1)})
+	if err != nil || c.DB.MaxConns != 0 {
+		t.Fatalf("unset: %d %v; want 0 (the store's default)", c.DB.MaxConns, err)
+	}
+	c, err = resolve(t, map[string]string{EnvDB: pg, EnvSecretKey: b64(1), EnvDBMaxConns: " 5 "})
+	if err != nil || c.DB.MaxConns != 5 {
+		t.Fatalf("5: %d %v", c.DB.MaxConns, err)
+	}
+	for _, bad := range []string{"2", "0", "-1", "many", "1001"} {
+		_, err := resolve(t, map[string]string{EnvDB: pg, EnvSecretKey: b64(1), EnvDBMaxConns: bad})
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), EnvDBMaxConns) {
+			t.Errorf("%q: %v; want a usage error naming %s", bad, err, EnvDBMaxConns)
+		}
 	}
 }

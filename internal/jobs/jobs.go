@@ -340,8 +340,9 @@ func (j *Jobs) enqueueTx(ctx context.Context, tx *sql.Tx, task store.Task, kind 
 // Tick safe on its own.)
 func (j *Jobs) Tick(ctx context.Context) (int, error) {
 	now := j.now().UTC()
-	n := 0
+	var n int
 	err := j.store.InTx(ctx, func(tx *sql.Tx) error {
+		n = 0 // a transaction the store repeats counts afresh
 		if err := j.store.LockSchedule(ctx, tx); err != nil {
 			return err
 		}

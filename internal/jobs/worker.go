@@ -36,6 +36,7 @@ func (w *importWorker) Work(ctx context.Context, job *river.Job[ImportArgs]) err
 // RetailCRM, and the next scheduled run catches up anyway.
 func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 	args, jobID := job.Args, strconv.FormatInt(job.ID, 10)
+	ctx = j.patient(ctx, args.TaskID, args.RunID)
 	// The slice counts from the start of the attempt, waits for the account included, so
 	// that it always ends before River's job timeout.
 	deadline := j.now().Add(j.cfg.Slice)

@@ -30,8 +30,10 @@ func (s *Store) CreateCounter(ctx context.Context, accountID int64, name, timezo
 // Counter loads one of the account's counters.
 func (s *Store) Counter(ctx context.Context, accountID, id int64) (Counter, error) {
 	var c Counter
-	err := s.r.QueryRowContext(ctx, `SELECT id, account_id, name, timezone, created_at FROM counters WHERE id = $1 AND account_id = $2`,
-		id, accountID).Scan(&c.ID, &c.AccountID, &c.Name, &c.Timezone, &c.CreatedAt)
+	err := s.patiently(ctx, func() error {
+		return s.r.QueryRowContext(ctx, `SELECT id, account_id, name, timezone, created_at FROM counters WHERE id = $1 AND account_id = $2`,
+			id, accountID).Scan(&c.ID, &c.AccountID, &c.Name, &c.Timezone, &c.CreatedAt)
+	})
 	if err != nil {
 		return Counter{}, fmt.Errorf("store: counter %d: %w", id, notFound(err))
 	}

@@ -14,7 +14,10 @@ const hotPage = 100
 // hotStatements are the statements every imported page runs, prepared once on the writer
 // pool and reused by each transaction (database/sql keeps one per connection). Prepared per
 // batch instead, SQLite parsed the 23-column upsert and the two 100-id lookups again for every
-// page: 6% of a first run's CPU in BenchmarkImport.
+// page: 6% of a first run's CPU in BenchmarkImport. PostgreSQL needs none of it: pgx prepares
+// and caches every statement per connection by itself, and database/sql borrows a pooled
+// connection per transaction there, on which a database/sql statement would be prepared anew
+// each time.
 type hotStatements struct {
 	mu                  sync.Mutex
 	ready               bool
@@ -32,6 +35,9 @@ const (
 // transaction: on SQLite the writer pool has one connection, which the transaction holds.
 // A failure (the schema not migrated yet) is not kept: the batch runs unprepared statements.
 func (s *Store) prepareHot(ctx context.Context) *hotStatements {
+	if s.engine == Postgres {
+		return nil
+	}
 	h := &s.hot
 	h.mu.Lock()
 	defer h.mu.Unlock()

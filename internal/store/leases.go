@@ -25,17 +25,21 @@ type AccountLease struct {
 // unless another owner holds an unexpired lease. The account is keyed by its normalised URL.
 // One statement decides, so two workers asking at once cannot both win.
 func (s *Store) AcquireAccountLease(ctx context.Context, accountURL, owner string, until time.Time) (AccountLease, error) {
-	now := s.nowUTC()
 	var prevOwner string
 	var prevUntil sql.NullTime
 	// In DO UPDATE, the right-hand sides read the row as it was, so prev_* receive the
-	// previous holder while owner and lease_until receive the new one.
-	err := s.w.QueryRowContext(ctx, `INSERT INTO crm_account_leases (account_url, owner, lease_until, prev_owner, prev_until)
-		VALUES ($1, $2, $3, '', NULL)
-		ON CONFLICT (account_url) DO UPDATE SET prev_owner = crm_account_leases.owner, prev_until = crm_account_leases.lease_until,
-			owner = excluded.owner, lease_until = excluded.lease_until
-		WHERE crm_account_leases.lease_until <= $4 OR crm_account_leases.owner = $2
-		RETURNING prev_owner, prev_until`, accountURL, owner, until.UTC().Truncate(time.Microsecond), now).Scan(&prevOwner, &prevUntil)
+	// previous holder while owner and lease_until receive the new one. Repeated after a
+	// connection lost with the commit on its way, the statement finds this owner holding the
+	// lease and takes it again.
+	err := s.patiently(ctx, func() error {
+		err := s.w.QueryRowContext(ctx, `INSERT INTO crm_account_leases (account_url, owner, lease_until, prev_owner, prev_until)
+			VALUES ($1, $2, $3, '', NULL)
+			ON CONFLICT (account_url) DO UPDATE SET prev_owner = crm_account_leases.owner, prev_until = crm_account_leases.lease_until,
+				owner = excluded.owner, lease_until = excluded.lease_until
+			WHERE crm_account_leases.lease_until <= $4 OR crm_account_leases.owner = $2
+			RETURNING prev_owner, prev_until`, accountURL, owner, until.UTC().Truncate(time.Microsecond), s.nowUTC()).Scan(&prevOwner, &prevUntil)
+		return err
+	})
 	if err == nil {
 		l := AccountLease{Acquired: true, PrevOwner: prevOwner}
 		if prevUntil.Valid {
@@ -47,7 +51,9 @@ func (s *Store) AcquireAccountLease(ctx context.Context, accountURL, owner strin
 		return AccountLease{}, fmt.Errorf("store: lease RetailCRM account: %w", err)
 	}
 	var l AccountLease
-	err = s.w.QueryRowContext(ctx, `SELECT owner, lease_until FROM crm_account_leases WHERE account_url = $1`, accountURL).Scan(&l.Owner, &l.Until)
+	err = s.patiently(ctx, func() error {
+		return s.w.QueryRowContext(ctx, `SELECT owner, lease_until FROM crm_account_leases WHERE account_url = $1`, accountURL).Scan(&l.Owner, &l.Until)
+	})
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return AccountLease{}, fmt.Errorf("store: read lease of RetailCRM account: %w", err)
 	}
@@ -58,8 +64,11 @@ func (s *Store) AcquireAccountLease(ctx context.Context, accountURL, owner strin
 // ReleaseAccountLease ends owner's lease now. The row keeps the owner and the end time, which
 // is what the next holder needs to know about its predecessor.
 func (s *Store) ReleaseAccountLease(ctx context.Context, accountURL, owner string) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE crm_account_leases SET lease_until = $1 WHERE account_url = $2 AND owner = $3`,
-		s.nowUTC(), accountURL, owner)
+	err := s.patiently(ctx, func() error {
+		_, err := s.w.ExecContext(ctx, `UPDATE crm_account_leases SET lease_until = $1 WHERE account_url = $2 AND owner = $3`,
+			s.nowUTC(), accountURL, owner)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: release lease of RetailCRM account: %w", err)
 	}

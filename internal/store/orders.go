@@ -56,9 +56,11 @@ type SyncState struct {
 // SyncState loads a task's checkpoint; a task that never ran has the zero state.
 func (s *Store) SyncState(ctx context.Context, taskID int64) (SyncState, error) {
 	st := SyncState{TaskID: taskID}
-	err := s.w.QueryRowContext(ctx, `SELECT phase, history_since_id, history_start, backfill_from, backfill_to, backfill_next, resync_mark,
-		fingerprint, updated_at FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID, &st.HistoryStart,
-		&st.BackfillFrom, &st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.Fingerprint, &st.UpdatedAt)
+	err := s.patiently(ctx, func() error {
+		return s.w.QueryRowContext(ctx, `SELECT phase, history_since_id, history_start, backfill_from, backfill_to, backfill_next, resync_mark,
+			fingerprint, updated_at FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID, &st.HistoryStart,
+			&st.BackfillFrom, &st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.Fingerprint, &st.UpdatedAt)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
@@ -122,41 +124,77 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) (BatchResult, error) {
 	if len(b.Upserts) > 0 {
 		hot = s.prepareHot(ctx)
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res = BatchResult{}
-		now := s.nowUTC()
-		if len(b.Upserts) > 0 {
-			if err := s.applyUpserts(ctx, tx, hot, b, now, &res); err != nil {
+	repeated := false
+	err := s.patiently(ctx, func() error {
+		if repeated {
+			// The connection was lost, perhaps with the commit on its way: a batch that made it
+			// is not applied again (its issues would be counted twice, its new orders as unchanged).
+			applied, r, err := s.batchApplied(ctx, b)
+			if err != nil || applied {
+				res = r
 				return err
 			}
 		}
-		if len(b.Deletes) > 0 {
-			n, err := s.flagDeleted(ctx, tx, b.TaskID, b.Deletes, now)
-			if err != nil {
-				return err
-			}
-			res.Deleted += n
-		}
-		if b.State != nil {
-			if err := s.saveSyncStateTx(ctx, tx, b.AccountID, *b.State); err != nil {
-				return err
-			}
-		}
-		if b.Progress != nil && b.RunID != 0 {
-			p := *b.Progress
-			p.Counts.Created += res.Created
-			p.Counts.Updated += res.Updated
-			p.Counts.Deleted += res.Deleted
-			if err := s.UpdateRunTx(ctx, tx, b.RunID, p); err != nil {
-				return err
-			}
-		}
-		return nil
+		repeated = true
+		return s.txOnce(ctx, func(tx *sql.Tx) error { return s.applyBatchTx(ctx, tx, hot, b, &res) })
 	})
 	if err != nil {
 		return BatchResult{}, fmt.Errorf("store: apply batch of task %d: %w", b.TaskID, err)
 	}
 	return res, nil
+}
+
+// batchApplied reports whether b was committed already, by the run's page count that commits
+// with it, and what it changed then.
+func (s *Store) batchApplied(ctx context.Context, b Batch) (bool, BatchResult, error) {
+	if b.Progress == nil || b.RunID == 0 {
+		return false, BatchResult{}, nil
+	}
+	var pages int64
+	var res BatchResult
+	err := s.w.QueryRowContext(ctx, `SELECT pages, created, updated, deleted FROM runs WHERE id = $1`, b.RunID).Scan(&pages, &res.Created, &res.Updated, &res.Deleted)
+	if err != nil {
+		return false, BatchResult{}, fmt.Errorf("store: progress of run %d: %w", b.RunID, notFound(err))
+	}
+	if pages < b.Progress.Counts.Pages {
+		return false, BatchResult{}, nil
+	}
+	p := b.Progress.Counts
+	res.Created, res.Updated, res.Deleted = res.Created-p.Created, res.Updated-p.Updated, res.Deleted-p.Deleted
+	return true, res, nil
+}
+
+func (s *Store) applyBatchTx(ctx context.Context, tx *sql.Tx, hot *hotStatements, b Batch, out *BatchResult) error {
+	res := BatchResult{}
+	now := s.nowUTC()
+	if len(b.Upserts) > 0 {
+		if err := s.applyUpserts(ctx, tx, hot, b, now, &res); err != nil {
+			return err
+		}
+	}
+	if len(b.Deletes) > 0 {
+		n, err := s.flagDeleted(ctx, tx, b.TaskID, b.Deletes, now)
+		if err != nil {
+			return err
+		}
+		res.Deleted += n
+	}
+	if b.State != nil {
+		if err := s.saveSyncStateTx(ctx, tx, b.AccountID, *b.State); err != nil {
+			return err
+		}
+	}
+	if b.Progress != nil && b.RunID != 0 {
+		p := *b.Progress
+		p.Counts.Created += res.Created
+		p.Counts.Updated += res.Updated
+		p.Counts.Deleted += res.Deleted
+		if err := s.UpdateRunTx(ctx, tx, b.RunID, p); err != nil {
+			return err
+		}
+	}
+	*out = res
+	return nil
 }
 
 func placeholders(start, n int) string {
@@ -355,7 +393,10 @@ func (s *Store) SweepUnmarked(ctx context.Context, accountID, taskID, mark int64
 // before, so rows seen by an abandoned re-sync never count as seen by the next one.
 func (s *Store) NextSyncMark(ctx context.Context, taskID int64) (int64, error) {
 	var m int64
-	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(sync_mark), 0) + 1 FROM orders WHERE task_id = $1`, taskID).Scan(&m); err != nil {
+	err := s.patiently(ctx, func() error {
+		return s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(sync_mark), 0) + 1 FROM orders WHERE task_id = $1`, taskID).Scan(&m)
+	})
+	if err != nil {
 		return 0, fmt.Errorf("store: next sync mark of task %d: %w", taskID, err)
 	}
 	return m, nil

@@ -187,7 +187,11 @@ func (s *Store) Run(ctx context.Context, accountID, id int64) (Run, error) {
 
 // RunForWorker loads a run for the worker (system access).
 func (s *Store) RunForWorker(ctx context.Context, id int64) (Run, error) {
-	r, err := scanRun(s.w.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1`, id))
+	var r Run
+	err := s.patiently(ctx, func() (err error) {
+		r, err = scanRun(s.w.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1`, id))
+		return err
+	})
 	if err != nil {
 		return Run{}, fmt.Errorf("store: run %d: %w", id, notFound(err))
 	}
@@ -224,8 +228,12 @@ func (s *Store) LastRun(ctx context.Context, accountID, taskID int64) (*Run, err
 
 // ActiveRun is the task's queued or running run, or nil.
 func (s *Store) ActiveRun(ctx context.Context, accountID, taskID int64) (*Run, error) {
-	r, err := scanRun(s.w.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE account_id = $1 AND task_id = $2 AND status IN ($3, $4)
-		ORDER BY id DESC LIMIT 1`, accountID, taskID, RunQueued, RunRunning))
+	var r Run
+	err := s.patiently(ctx, func() (err error) {
+		r, err = scanRun(s.w.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE account_id = $1 AND task_id = $2 AND status IN ($3, $4)
+			ORDER BY id DESC LIMIT 1`, accountID, taskID, RunQueued, RunRunning))
+		return err
+	})
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -237,9 +245,11 @@ func (s *Store) ActiveRun(ctx context.Context, accountID, taskID int64) (*Run, e
 
 // StartRun marks a run running (again, when a job resumes it after a snooze or a crash).
 func (s *Store) StartRun(ctx context.Context, id int64) error {
-	now := s.nowUTC()
-	_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = $1, started_at = COALESCE(started_at, $2), heartbeat_at = $2 WHERE id = $3`,
-		RunRunning, now, id)
+	err := s.patiently(ctx, func() error {
+		_, err := s.w.ExecContext(ctx, `UPDATE runs SET status = $1, started_at = COALESCE(started_at, $2), heartbeat_at = $2 WHERE id = $3`,
+			RunRunning, s.nowUTC(), id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: start run %d: %w", id, err)
 	}
@@ -391,11 +401,15 @@ func (s *Store) PruneRuns(ctx context.Context, before time.Time, keep int) (int6
 	for {
 		// The keep-th newer run of the same task is found by the (task_id, id) index; a task
 		// with no more than keep runs yields no row, and the comparison with NULL keeps them all.
-		res, err := s.w.ExecContext(ctx, `DELETE FROM runs WHERE id IN (
-			SELECT r.id FROM runs r
-			WHERE r.finished_at IS NOT NULL AND r.finished_at < $1
-			AND r.id < (SELECT n.id FROM runs n WHERE n.task_id = r.task_id ORDER BY n.id DESC LIMIT 1 OFFSET $2)
-			ORDER BY r.id LIMIT $3)`, before.UTC(), keep-1, pruneBatch)
+		var res sql.Result
+		err := s.patiently(ctx, func() (err error) {
+			res, err = s.w.ExecContext(ctx, `DELETE FROM runs WHERE id IN (
+				SELECT r.id FROM runs r
+				WHERE r.finished_at IS NOT NULL AND r.finished_at < $1
+				AND r.id < (SELECT n.id FROM runs n WHERE n.task_id = r.task_id ORDER BY n.id DESC LIMIT 1 OFFSET $2)
+				ORDER BY r.id LIMIT $3)`, before.UTC(), keep-1, pruneBatch)
+			return err
+		})
 		if err != nil {
 			return total, fmt.Errorf("store: prune runs finished before %s: %w", before.UTC().Format(time.DateOnly), err)
 		}

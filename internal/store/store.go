@@ -47,17 +47,22 @@ type Store struct {
 	engine Engine
 	w      *sql.DB
 	r      *sql.DB
-	listen *pgxpool.Pool // PostgreSQL only: River's LISTEN connection
+	pool   *pgxpool.Pool // PostgreSQL only: every connection of the process (postgres.go)
 	path   string
 	now    func() time.Time
 	hot    hotStatements
 }
 
-// Location is a parsed ORDERIMPORT_DB value.
+// Location is a parsed ORDERIMPORT_DB value, with how to use it.
 type Location struct {
 	Engine Engine
 	Path   string // SQLite file path
 	URL    string // PostgreSQL URL
+	// MaxConns bounds the PostgreSQL connections the process opens (ORDERIMPORT_DB_MAX_CONNS;
+	// 0: DefaultMaxConns). ConnWait is how long an operation waits for one before it fails
+	// with ErrBusy (0: DefaultConnWait).
+	MaxConns int
+	ConnWait time.Duration
 }
 
 // ParseLocation accepts `sqlite:PATH`, a plain file path or `postgres://…`.
@@ -99,7 +104,7 @@ func Open(ctx context.Context, loc Location) (*Store, error) {
 	case SQLite:
 		return openSQLite(ctx, loc.Path)
 	case Postgres:
-		return openPostgres(ctx, loc.URL)
+		return openPostgres(ctx, loc)
 	}
 	return nil, fmt.Errorf("store: unknown engine %q", loc.Engine)
 }
@@ -153,8 +158,8 @@ func (s *Store) Close() error {
 	if s.r != s.w {
 		err2 = s.r.Close()
 	}
-	if s.listen != nil {
-		s.listen.Close()
+	if s.pool != nil {
+		s.pool.Close()
 	}
 	return errors.Join(err0, err1, err2)
 }
@@ -219,13 +224,15 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	var version int
 	err := s.WithMigrationLock(ctx, func() error {
 		var err error
-		version, err = s.migrate(ctx)
+		version, err = s.migrate(ctx, 0)
 		return err
 	})
 	return version, err
 }
 
-func (s *Store) migrate(ctx context.Context) (int, error) {
+// migrate applies the missing migrations up to version upTo (0: all of them); the upgrade
+// tests stop at each earlier version to fill the database as that version would have.
+func (s *Store) migrate(ctx context.Context, upTo int) (int, error) {
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)`); err != nil {
 		return 0, fmt.Errorf("store: create schema_migrations: %w", err)
 	}
@@ -255,7 +262,7 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 		current = max(current, v)
 	}
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.version] || (upTo > 0 && m.version > upTo) {
 			continue
 		}
 		err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -278,8 +285,15 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 	return current, nil
 }
 
-// tx runs fn in a transaction on the writer pool and commits it when fn returns nil.
+// tx runs fn in a transaction on the writer pool and commits it when fn returns nil. Under
+// WithPatience it runs the transaction again while the database is away, so fn must build its
+// results afresh on every call; every transaction of the store can be repeated, even after a
+// commit whose outcome the lost connection hid (ApplyBatch checks before it repeats one).
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.patiently(ctx, func() error { return s.txOnce(ctx, fn) })
+}
+
+func (s *Store) txOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -126,7 +126,11 @@ func (s *Store) Task(ctx context.Context, accountID, id int64) (Task, error) {
 // TaskForWorker loads a task for the import worker, which acts for the system rather than for
 // a user; deleted tasks are ErrNotFound so their queued jobs end quietly.
 func (s *Store) TaskForWorker(ctx context.Context, id int64) (Task, error) {
-	t, err := scanTask(s.w.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM import_tasks WHERE id = $1 AND deleted_at IS NULL`, id))
+	var t Task
+	err := s.patiently(ctx, func() (err error) {
+		t, err = scanTask(s.w.QueryRowContext(ctx, `SELECT `+taskColumns+` FROM import_tasks WHERE id = $1 AND deleted_at IS NULL`, id))
+		return err
+	})
 	if err != nil {
 		return Task{}, fmt.Errorf("store: task %d: %w", id, notFound(err))
 	}
@@ -238,10 +242,13 @@ func (s *Store) RecordTaskOutcomeTx(ctx context.Context, tx *sql.Tx, taskID int6
 // owner holds an unexpired lease. It is the cluster-wide "one run per task" guard that holds
 // even if the job queue ever hands the same task to two workers.
 func (s *Store) AcquireLease(ctx context.Context, taskID int64, owner string, until time.Time) (bool, error) {
-	now := s.nowUTC()
-	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET lease_owner = $1, lease_until = $2
-		WHERE id = $3 AND (lease_owner = $1 OR lease_owner = '' OR lease_until IS NULL OR lease_until < $4)`,
-		owner, until.UTC(), taskID, now)
+	var res sql.Result
+	err := s.patiently(ctx, func() (err error) {
+		res, err = s.w.ExecContext(ctx, `UPDATE import_tasks SET lease_owner = $1, lease_until = $2
+			WHERE id = $3 AND (lease_owner = $1 OR lease_owner = '' OR lease_until IS NULL OR lease_until < $4)`,
+			owner, until.UTC(), taskID, s.nowUTC())
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: lease task %d: %w", taskID, err)
 	}
@@ -265,7 +272,11 @@ func (s *Store) ReleaseAllLeases(ctx context.Context) (int64, error) {
 
 // ReleaseLease gives the task back.
 func (s *Store) ReleaseLease(ctx context.Context, taskID int64, owner string) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET lease_owner = '', lease_until = NULL WHERE id = $1 AND lease_owner = $2`, taskID, owner); err != nil {
+	err := s.patiently(ctx, func() error {
+		_, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET lease_owner = '', lease_until = NULL WHERE id = $1 AND lease_owner = $2`, taskID, owner)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("store: release lease of task %d: %w", taskID, err)
 	}
 	return nil

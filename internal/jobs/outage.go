@@ -1,0 +1,27 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"orderimport/internal/store"
+)
+
+// patient makes a run's database operations wait for a database that went away (a PostgreSQL
+// restart, a failover) instead of failing the run: the page in hand is committed once the
+// database answers again and the walk goes on, so nothing is read from RetailCRM twice and the
+// job is never handed back to River while River cannot record it. The wait ends with the
+// attempt (River's job timeout); a run whose database stays away longer is paused and resumed
+// from its checkpoint like any interrupted run.
+func (j *Jobs) patient(ctx context.Context, taskID, runID int64) context.Context {
+	log := j.log.With("task_id", taskID, "run_id", runID)
+	return store.WithPatience(ctx, store.Patience{
+		Max: j.cfg.jobTimeout(),
+		OnWait: func(err error) {
+			log.Warn("the database is unavailable; the run waits for it and continues where it stopped", "error", err)
+		},
+		OnBack: func(waited time.Duration) {
+			log.Info("the database is back; the run continues", "waited", waited.Round(time.Millisecond))
+		},
+	})
+}
