@@ -1,0 +1,21 @@
+package store
+
+import "context"
+
+// MigrateTo applies the migrations up to version v only (the upgrade tests).
+func (s *Store) MigrateTo(ctx context.Context, v int) (int, error) {
+	return s.migrate(ctx, v)
+}
+
+// MigrationVersions lists the version numbers of the engine's migrations, in order.
+func (s *Store) MigrationVersions() ([]int, error) {
+	ms, err := s.migrations()
+	if err != nil {
+		return nil, err
+	}
+	vs := make([]int, len(ms))
+	for i, m := range ms {
+		vs[i] = m.version
+	}
+	return vs, nil
+}
