@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"orderimport/internal/importer"
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
 
@@ -24,4 +26,14 @@ func (j *Jobs) patient(ctx context.Context, taskID, runID int64) context.Context
 			log.Info("the database is back; the run continues", "waited", waited.Round(time.Millisecond))
 		},
 	})
+}
+
+// diskFull words a run that failed because the database had no room to write (SQLite on a
+// full file system): the page in hand was rolled back whole, so nothing is half-written and
+// the next run continues from the last checkpoint once there is room.
+func diskFull(err error) error {
+	if !store.IsDiskFull(err) {
+		return err
+	}
+	return &importer.Failure{Msg: locale.M("disk_full"), Err: err}
 }

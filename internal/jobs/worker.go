@@ -134,6 +134,7 @@ func (j *Jobs) finish(ctx context.Context, job *river.Job[ImportArgs], task stor
 	status := store.RunSucceeded
 	var msg, taskMsg locale.Message
 	failed, needsAttention := false, false
+	runErr = diskFull(runErr)
 	if runErr != nil {
 		status, msg, failed = store.RunFailed, importer.FailureMessage(runErr), true
 		var f *importer.Failure

@@ -1,0 +1,193 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"orderimport/internal/app"
+	"orderimport/internal/config"
+	"orderimport/internal/crmemu"
+	"orderimport/internal/store"
+)
+
+// smallDisk holds the new database and the first pages of the import, not all 4,000 orders.
+const smallDisk = "3m"
+
+// The embedded database on a full disk, in the middle of a first import: the run fails with
+// words that say so, nothing of the page being written is kept (the stored orders are exactly
+// what the run's committed pages created, each as RetailCRM has it), the service keeps
+// answering reads, and once there is room again the next run completes the import exactly.
+//
+// As root, where the test can mount a file system, the database lives on a tmpfs too small
+// for the import, and freeing space is growing the file system; elsewhere SQLite's
+// max_page_count, set once the run is under way, makes the database full the same way for
+// SQLite (SQLITE_FULL), and raising it frees the space.
+func TestDiskFullMidImport(t *testing.T) {
+	dir := t.TempDir()
+	disk := newDisk(t, dir)
+	emu := crmemu.New(crmemu.Options{Seed: 11, Orders: 4000})
+	e := startEnvAt(t, filepath.Join(dir, "shop.db"), emu)
+
+	var counter struct{ ID int64 }
+	if st := e.do("POST", "/api/v1/counters", map[string]any{"name": "Shop", "timezone": "Europe/Moscow"}, &counter); st != 201 {
+		t.Fatalf("create counter: %d", st)
+	}
+	var task struct{ ID int64 }
+	if st := e.do("POST", fmt.Sprintf("/api/v1/counters/%d/imports", counter.ID), map[string]any{
+		"name": "Заказы", "active": false, "type": "retailcrm", "frequency_hours": 1,
+		"retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey},
+	}, &task); st != 201 {
+		t.Fatalf("create task: %d", st)
+	}
+
+	var run runOut
+	if st := e.do("POST", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &run); st != 202 {
+		t.Fatalf("run now: %d", st)
+	}
+	// The disk fills up once the run has committed a few pages.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var r struct {
+			Status string `json:"status"`
+			Pages  int64  `json:"pages"`
+		}
+		if st := e.do("GET", fmt.Sprintf("/api/v1/runs/%d", run.ID), nil, &r); st != 200 {
+			t.Fatalf("get run: %d", st)
+		}
+		if r.Pages >= 3 {
+			break
+		}
+		if r.Status != store.RunQueued && r.Status != store.RunRunning || time.Now().After(deadline) {
+			t.Fatalf("the run did not get under way: %+v", r)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	disk.fill(t, e)
+	failed := e.waitRun(run.ID)
+	t.Logf("on a full disk (%s): %+v", disk.how, failed)
+	if failed.Status != store.RunFailed || !strings.Contains(failed.Error, "disk is full") || strings.Contains(failed.Error, "store:") {
+		t.Fatalf("the run on a full disk: %s %q; want failed, saying in plain words that the disk is full", failed.Status, failed.Error)
+	}
+
+	// Reads answer, and what was stored is whole pages of exact orders.
+	want := e.expectedCSV(t, "Europe/Moscow")
+	byID := map[string][]string{}
+	for _, r := range want {
+		byID[r[0]] = r
+	}
+	got := e.csv(counter.ID, "")[1:]
+	if int64(len(got)) != failed.Created || len(got) == 0 || len(got) >= len(want) {
+		t.Fatalf("after the failure %d orders are stored, the run says it created %d of %d", len(got), failed.Created, len(want))
+	}
+	for _, r := range got {
+		if w, ok := byID[r[0]]; !ok || strings.Join(w, "|") != strings.Join(r, "|") {
+			t.Fatalf("order %s stored as %q, RetailCRM has %q", r[0], r, w)
+		}
+	}
+	var task2 struct{ Status string }
+	if st := e.do("GET", fmt.Sprintf("/api/v1/imports/%d", task.ID), nil, &task2); st != 200 {
+		t.Fatalf("read the task on a full disk: %d", st)
+	}
+
+	disk.free(t, e)
+	var next runOut
+	if st := e.do("POST", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &next); st != 202 {
+		t.Fatalf("run now after freeing space: %d", st)
+	}
+	done := e.waitRun(next.ID)
+	if done.Status != store.RunSucceeded && done.Status != store.RunSucceededWithWarnings {
+		t.Fatalf("the run after freeing space: %+v", done)
+	}
+	assertRows(t, "after freeing space", e.csv(counter.ID, "")[1:], want)
+	t.Logf("after freeing space: %+v", done)
+}
+
+// disk makes the database's disk full and frees it again.
+type disk struct {
+	how        string
+	fill, free func(t *testing.T, e *env)
+}
+
+func newDisk(t *testing.T, dir string) *disk {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		if err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+smallDisk+",mode=0700", "tmpfs", dir).Run(); err == nil {
+			t.Cleanup(func() {
+				if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+					t.Errorf("umount %s: %v %s", dir, err, out)
+				}
+			})
+			return &disk{how: "a " + smallDisk + " tmpfs that the import fills",
+				fill: func(*testing.T, *env) {},
+				free: func(t *testing.T, e *env) {
+					if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
+						t.Fatalf("grow the tmpfs: %v %s", err, out)
+					}
+				}}
+		}
+	}
+	// The writer pool is one connection, so a limit set on it holds for every write.
+	return &disk{how: "SQLite's max_page_count",
+		fill: func(t *testing.T, e *env) {
+			ctx := context.Background()
+			var pages int64
+			if err := e.app.Store.DB().QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.app.Store.DB().ExecContext(ctx, `PRAGMA max_page_count = `+strconv.FormatInt(pages+16, 10)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		free: func(t *testing.T, e *env) {
+			if _, err := e.app.Store.DB().ExecContext(context.Background(), `PRAGMA max_page_count = 1073741823`); err != nil {
+				t.Fatal(err)
+			}
+		}}
+}
+
+// startEnvAt runs the service on the SQLite database at path in front of emu.
+func startEnvAt(t *testing.T, path string, emu *crmemu.Emulator) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	crm := httptest.NewServer(emu)
+	t.Cleanup(crm.Close)
+	cfg := config.Config{DB: store.Location{Engine: store.SQLite, Path: path}, AllowPrivate: true}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := app.New(ctx, cfg, log, app.Options{Workers: 2, Migrate: true, Jobs: jobsConfigForTests()})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	u, _, err := a.Store.AddUser(ctx, "owner@example.com", "correct horse battery", "Shop", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := a.Store.CreateToken(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		a.Close()
+	})
+	return &env{t: t, app: a, base: "http://" + ln.Addr().String(), token: token, emu: emu, crm: crm.URL, acc: u.AccountID}
+}
