@@ -31,11 +31,13 @@ Commands:
   token list   -email E                               the account's tokens, without their values
   token revoke -email E -id N                         revoke one of the user's account's tokens
   secret rotate [-db URL]                             seal every stored RetailCRM key under a new key, while serving
+  backup       -out FILE [-db URL]                    a consistent copy of the embedded database, while serving
   demo         [-addr 127.0.0.1:8080] [-dir DIR]      everything a newcomer needs, on the embedded store
   crm-emulator [-addr] [-orders N] [-rps N] [-key K]  the built-in RetailCRM emulator on its own
 
 Environment: ORDERIMPORT_DB, ORDERIMPORT_ADDR, ORDERIMPORT_SECRET_KEY, ORDERIMPORT_SECRET_KEY_OLD,
-ORDERIMPORT_ALLOW_PRIVATE_CRM, ORDERIMPORT_WORKERS, ORDERIMPORT_RESCUE_AFTER, ORDERIMPORT_LOG_LEVEL.
+ORDERIMPORT_ALLOW_PRIVATE_CRM, ORDERIMPORT_WORKERS, ORDERIMPORT_RESCUE_AFTER, ORDERIMPORT_LOG_LEVEL,
+ORDERIMPORT_DB_MAX_CONNS.
 Flags win over the environment.
 `
 
@@ -66,6 +68,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = tokenCmd(ctx, rest, stdout, stderr)
 	case "secret":
 		err = secretCmd(ctx, rest, stdout, stderr)
+	case "backup":
+		err = backupCmd(ctx, rest, stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, rest, stdout, stderr)
 	case "crm-emulator":
