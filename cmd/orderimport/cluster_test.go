@@ -324,17 +324,21 @@ type crmAccount struct {
 
 	mu              sync.Mutex
 	inFlight, maxIn int
+	listPages       map[string]int // full pages of the order list asked for, by query
 }
 
 func newCRMAccount(t *testing.T, i, orders, rateLimit int) *crmAccount {
 	t.Helper()
 	key := fmt.Sprintf("account-%d-api-key", i+1)
 	a := &crmAccount{key: key, emu: crmemu.New(crmemu.Options{Seed: int64(100 + i), Orders: orders, RateLimit: rateLimit,
-		Keys: map[string]crmemu.KeyConfig{key: crmemu.FullAccess()}})}
+		Keys: map[string]crmemu.KeyConfig{key: crmemu.FullAccess()}}), listPages: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		a.inFlight++
 		a.maxIn = max(a.maxIn, a.inFlight)
+		if r.URL.Path == "/api/v5/orders" && r.URL.Query().Get("limit") == "100" {
+			a.listPages[r.URL.RawQuery]++
+		}
 		a.mu.Unlock()
 		defer func() {
 			a.mu.Lock()
@@ -352,6 +356,17 @@ func (a *crmAccount) maxInFlight() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.maxIn
+}
+
+// pagesReadAgain counts the full pages of the order list that were asked for more than once.
+func (a *crmAccount) pagesReadAgain() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, c := range a.listPages {
+		n += c - 1
+	}
+	return n
 }
 
 func (a *crmAccount) resetInFlight() {

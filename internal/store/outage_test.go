@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"orderimport/internal/store"
 )
 
@@ -60,12 +58,13 @@ func openSmallPool(t *testing.T, maxConns int, wait time.Duration) *store.Store 
 	return st
 }
 
-// holdAll takes every connection of the store's pool and returns a function that gives them back.
-func holdAll(t *testing.T, st *store.Store, n int) func() {
+// holdAll takes every connection of the store's query pool (ORDERIMPORT_DB_MAX_CONNS less River's
+// LISTEN session) and returns a function that gives them back.
+func holdAll(t *testing.T, st *store.Store, maxConns int) func() {
 	t.Helper()
-	var held []*pgxpool.Conn
-	for range n {
-		c, err := st.ListenerPool().Acquire(context.Background())
+	var held []*sql.Conn
+	for range maxConns - 1 {
+		c, err := st.DB().Conn(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +72,7 @@ func holdAll(t *testing.T, st *store.Store, n int) func() {
 	}
 	return func() {
 		for _, c := range held {
-			c.Release()
+			c.Close()
 		}
 		held = nil
 	}
@@ -99,7 +98,7 @@ func TestPoolExhaustedIsBusy(t *testing.T) {
 	if took < wait || took > wait+5*time.Second {
 		t.Errorf("gave up after %s; the wait is %s", took, wait)
 	}
-	if !strings.Contains(err.Error(), "3 connections") {
+	if !strings.Contains(err.Error(), "all 2 connections") {
 		t.Errorf("the error does not say why: %v", err)
 	}
 	release()

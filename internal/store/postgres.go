@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,9 +19,9 @@ const (
 	// docs/DEPLOY.md sizes it (a serve and four workers stay under PostgreSQL's default
 	// max_connections of 100).
 	DefaultMaxConns = 10
-	// MinMaxConns is the smallest pool that cannot starve itself: River's LISTEN session holds
-	// one connection for good, and taking the migration lock holds one while the migration
-	// runs on another.
+	// MinMaxConns is the smallest setting that cannot starve itself: River's LISTEN session
+	// holds one connection for good, and taking the migration lock holds one while the
+	// migration runs on another.
 	MinMaxConns = 3
 	// MaxMaxConns bounds the setting to something PostgreSQL can be configured for.
 	MaxMaxConns = 1000
@@ -32,31 +33,44 @@ const (
 	connectTimeout = 5 * time.Second
 )
 
-// openPostgres opens one pgx pool of loc.MaxConns connections for everything the process does:
-// the store's queries, River's, and River's LISTEN session (which takes one connection for
-// good). The store and River go through database/sql, so that both share one transaction type
-// (*sql.Tx) on both engines; database/sql keeps no connections of its own (no idle ones, no
-// limit), it borrows one from the pool for each statement or transaction. That makes the
-// pool's limit the process's limit, and lets the connector bound the wait for a connection.
+// openPostgres opens the process's connections: a pgx pool of loc.MaxConns−1 for the store's
+// and River's queries, and one more for River's LISTEN session, whose connection River takes
+// out of its pool for good (a hijacked connection no longer counts against a pool's limit, so
+// it gets a pool of its own). The store and River go through database/sql, so that both share
+// one transaction type (*sql.Tx) on both engines; database/sql keeps no connections of its own
+// (no idle ones, no limit), it borrows one from the pool for each statement or transaction.
+// That makes the pool's limit the process's limit, and lets the connector bound the wait for a
+// connection.
 func openPostgres(ctx context.Context, loc Location) (*Store, error) {
 	pc, err := pgxpool.ParseConfig(loc.URL)
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres %s: %w", redactDSN(loc.URL), err)
 	}
-	pc.MaxConns = int32(loc.maxConns())
-	pc.MinConns = 0
-	pc.MaxConnIdleTime = 5 * time.Minute
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		pc.ConnConfig.ConnectTimeout = connectTimeout
 	}
+	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
+		// pg_stat_activity then tells the sessions of each process apart (pool sizing).
+		pc.ConnConfig.RuntimeParams["application_name"] = fmt.Sprintf("orderimport[%d]", os.Getpid())
+	}
+	pc.MinConns = 0
+	pc.MaxConnIdleTime = 5 * time.Minute
+	lc := pc.Copy()
+	pc.MaxConns = int32(loc.maxConns() - 1)
+	lc.MaxConns = 1
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
+		return nil, fmt.Errorf("store: open postgres %s: %w", redactDSN(loc.URL), err)
+	}
+	listen, err := pgxpool.NewWithConfig(ctx, lc)
+	if err != nil {
+		pool.Close()
 		return nil, fmt.Errorf("store: open postgres %s: %w", redactDSN(loc.URL), err)
 	}
 	c := &boundedConnector{Connector: stdlib.GetPoolConnector(pool), pool: pool, wait: loc.connWait()}
 	db := sql.OpenDB(c)
 	db.SetMaxIdleConns(0)
-	s := &Store{engine: Postgres, w: db, r: db, pool: pool, now: time.Now}
+	s := &Store{engine: Postgres, w: db, r: db, pool: pool, listen: listen, now: time.Now}
 	if err := db.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: connect to postgres %s: %w", redactDSN(loc.URL), err)
@@ -91,6 +105,7 @@ type boundedConnector struct {
 func (c *boundedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	giveUp := time.Now().Add(c.wait)
 	delay := 50 * time.Millisecond
+	var refused error // the last reason the server gave, if any
 	for {
 		actx, cancel := context.WithDeadline(ctx, giveUp)
 		conn, err := c.Connector.Connect(actx)
@@ -101,14 +116,21 @@ func (c *boundedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		case !time.Now().Before(giveUp):
-			if errors.Is(err, context.DeadlineExceeded) {
-				// The pool stayed exhausted: every connection was in use all along.
-				return nil, fmt.Errorf("%w: all %d connections of this process stayed in use for %s", ErrBusy, c.pool.Config().MaxConns, c.wait)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				refused = err
 			}
-			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
+			stat := c.pool.Stat()
+			if refused == nil && stat.AcquiredConns() >= stat.MaxConns() {
+				return nil, fmt.Errorf("%w: all %d connections of this process's pool stayed in use for %s", ErrBusy, stat.MaxConns(), c.wait)
+			}
+			if refused == nil {
+				return nil, fmt.Errorf("%w: no connection to the server within %s", ErrBusy, c.wait)
+			}
+			return nil, fmt.Errorf("%w: %w", ErrBusy, refused)
 		case !IsBusy(err):
 			return nil, err
 		}
+		refused = err
 		if lostConnection(err) {
 			// The server went away: the pooled sessions went with it. Closing them now saves
 			// every caller from meeting a dead one first.
@@ -121,9 +143,9 @@ func (c *boundedConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 }
 
-// ListenerPool is the pgx pool River takes its LISTEN connection from (nil on SQLite): the
-// store's own pool, so that the session counts against ORDERIMPORT_DB_MAX_CONNS.
-func (s *Store) ListenerPool() *pgxpool.Pool { return s.pool }
+// ListenerPool is the one-connection pgx pool River takes its LISTEN session from (nil on
+// SQLite); with the store's pool it makes ORDERIMPORT_DB_MAX_CONNS.
+func (s *Store) ListenerPool() *pgxpool.Pool { return s.listen }
 
 // WithMigrationLock runs fn holding the database's migration lock, so that processes started
 // at once apply the store's and River's migrations one after another instead of racing into

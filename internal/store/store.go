@@ -47,7 +47,8 @@ type Store struct {
 	engine Engine
 	w      *sql.DB
 	r      *sql.DB
-	pool   *pgxpool.Pool // PostgreSQL only: every connection of the process (postgres.go)
+	pool   *pgxpool.Pool // PostgreSQL only: the connections of queries (postgres.go)
+	listen *pgxpool.Pool // PostgreSQL only: River's LISTEN session
 	path   string
 	now    func() time.Time
 	hot    hotStatements
@@ -160,6 +161,7 @@ func (s *Store) Close() error {
 	}
 	if s.pool != nil {
 		s.pool.Close()
+		s.listen.Close()
 	}
 	return errors.Join(err0, err1, err2)
 }
