@@ -252,7 +252,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...
 		// No database connection within the store's bounded wait (pool in use, PostgreSQL
 		// refusing sessions or restarting): not a fault of the request, and it can be repeated.
 		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "database_busy", "the database is busy or unavailable; try again in a few seconds", "")
+		problem(w, r, http.StatusServiceUnavailable, locale.M("database_busy"), "")
 	default:
 		a.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		problem(w, r, http.StatusInternalServerError, locale.M("internal"), "")
