@@ -5,21 +5,17 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"orderimport/internal/app"
 	"orderimport/internal/config"
+	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
 )
 
@@ -28,32 +24,13 @@ import (
 // ORDERIMPORT_DB_MAX_CONNS=3 is in use. (TestPostgresRestartMidImport sees the same answer
 // while PostgreSQL restarts.)
 func TestAPIDatabaseBusy(t *testing.T) {
-	url := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "busy_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
+	url := pgtest.Schema(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	cfg := config.Config{
-		DB:        store.Location{Engine: store.Postgres, URL: url + sep + "search_path=" + schema, MaxConns: store.MinMaxConns, ConnWait: 300 * time.Millisecond},
+		DB:        store.Location{Engine: store.Postgres, URL: url, MaxConns: store.MinMaxConns, ConnWait: 300 * time.Millisecond},
 		SecretKey: base64.StdEncoding.EncodeToString(key),
 	}
 	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Migrate: true})

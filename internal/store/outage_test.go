@@ -2,11 +2,8 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
 )
 
@@ -21,33 +19,8 @@ import (
 // maxConns connections and a short wait for one.
 func openSmallPool(t *testing.T, maxConns int, wait time.Duration) *store.Store {
 	t.Helper()
-	url := os.Getenv("ORDERIMPORT_TEST_POSTGRES")
-	if url == "" {
-		t.Skip("ORDERIMPORT_TEST_POSTGRES is not set")
-	}
 	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if a, err := sql.Open("pgx", url); err == nil {
-			_, _ = a.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			a.Close()
-		}
-	})
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	st, err := store.Open(ctx, store.Location{Engine: store.Postgres, URL: url + sep + "search_path=" + schema, MaxConns: maxConns, ConnWait: wait})
+	st, err := store.Open(ctx, store.Location{Engine: store.Postgres, URL: pgtest.Schema(t), MaxConns: maxConns, ConnWait: wait})
 	if err != nil {
 		t.Fatal(err)
 	}
