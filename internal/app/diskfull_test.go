@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,18 +22,17 @@ import (
 	"orderimport/internal/store"
 )
 
-// smallDisk holds the new database and the first pages of the import, not all 4,000 orders.
-const smallDisk = "3m"
-
 // The embedded database on a full disk, in the middle of a first import: the run fails with
-// words that say so, nothing of the page being written is kept (the stored orders are exactly
+// the code disk_full, nothing of the page being written is kept (the stored orders are exactly
 // what the run's committed pages created, each as RetailCRM has it), the service keeps
-// answering reads, and once there is room again the next run completes the import exactly.
+// answering reads, a run started while the disk is full fails the same way instead of hanging,
+// and once there is room again the next run completes the import exactly.
 //
-// As root, where the test can mount a file system, the database lives on a tmpfs too small
-// for the import, and freeing space is growing the file system; elsewhere SQLite's
-// max_page_count, set once the run is under way, makes the database full the same way for
-// SQLite (SQLITE_FULL), and raising it frees the space.
+// As root, where the test can mount a file system, the database lives on a 16 MiB tmpfs that a
+// filler file fills to the last byte in the middle of the import (the database's reserve is
+// what lets the failure be recorded), and freeing space is deleting the filler; elsewhere
+// SQLite's max_page_count makes the database full the same way for SQLite (SQLITE_FULL), and
+// raising it frees the space.
 func TestDiskFullMidImport(t *testing.T) {
 	dir := t.TempDir()
 	disk := newDisk(t, dir)
@@ -75,8 +76,8 @@ func TestDiskFullMidImport(t *testing.T) {
 	disk.fill(t, e)
 	failed := e.waitRun(run.ID)
 	t.Logf("on a full disk (%s): %+v", disk.how, failed)
-	if failed.Status != store.RunFailed || !strings.Contains(failed.Error, "disk is full") || strings.Contains(failed.Error, "store:") {
-		t.Fatalf("the run on a full disk: %s %q; want failed, saying in plain words that the disk is full", failed.Status, failed.Error)
+	if code := e.errorCode(run.ID); failed.Status != store.RunFailed || code != "disk_full" || !strings.Contains(failed.Error, "disk is full") {
+		t.Fatalf("the run on a full disk: %s %s %q; want failed with disk_full, saying in plain words that the disk is full", failed.Status, code, failed.Error)
 	}
 
 	// Reads answer, and what was stored is whole pages of exact orders.
@@ -99,6 +100,15 @@ func TestDiskFullMidImport(t *testing.T) {
 		t.Fatalf("read the task on a full disk: %d", st)
 	}
 
+	// A run started while the disk is still full fails the same way, and ends.
+	var again runOut
+	if st := e.do("POST", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &again); st != 202 {
+		t.Fatalf("run now on a full disk: %d", st)
+	}
+	if again = e.waitRun(again.ID); again.Status != store.RunFailed || e.errorCode(again.ID) != "disk_full" {
+		t.Fatalf("a run started on a full disk: %+v", again)
+	}
+
 	disk.free(t, e)
 	var next runOut
 	if st := e.do("POST", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &next); st != 202 {
@@ -109,29 +119,57 @@ func TestDiskFullMidImport(t *testing.T) {
 		t.Fatalf("the run after freeing space: %+v", done)
 	}
 	assertRows(t, "after freeing space", e.csv(counter.ID, "")[1:], want)
+	if disk.fileSystem {
+		if _, err := os.Stat(filepath.Join(dir, "shop.db-reserve")); err != nil {
+			t.Errorf("the database's reserve was not taken back once there was room: %v", err)
+		}
+	}
 	t.Logf("after freeing space: %+v", done)
 }
 
 // disk makes the database's disk full and frees it again.
 type disk struct {
 	how        string
+	fileSystem bool // a real file system runs full (not only SQLite's limit)
 	fill, free func(t *testing.T, e *env)
 }
 
 func newDisk(t *testing.T, dir string) *disk {
 	t.Helper()
 	if os.Geteuid() == 0 {
-		if err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+smallDisk+",mode=0700", "tmpfs", dir).Run(); err == nil {
+		if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", dir).Run(); err == nil {
 			t.Cleanup(func() {
 				if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
 					t.Errorf("umount %s: %v %s", dir, err, out)
 				}
 			})
-			return &disk{how: "a " + smallDisk + " tmpfs that the import fills",
-				fill: func(*testing.T, *env) {},
+			filler := filepath.Join(dir, "filler")
+			return &disk{how: "a 16 MiB tmpfs filled to the last byte", fileSystem: true,
+				fill: func(t *testing.T, e *env) {
+					f, err := os.Create(filler)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer f.Close()
+					chunk := make([]byte, 64<<10)
+					for {
+						if _, err := f.Write(chunk); err != nil {
+							if !errors.Is(err, syscall.ENOSPC) {
+								t.Fatalf("fill the disk: %v", err)
+							}
+							break
+						}
+					}
+					// What a page's worth of writing did not fill, a byte at a time does.
+					for {
+						if _, err := f.Write(chunk[:1]); err != nil {
+							break
+						}
+					}
+				},
 				free: func(t *testing.T, e *env) {
-					if out, err := exec.Command("mount", "-o", "remount,size=64m", dir).CombinedOutput(); err != nil {
-						t.Fatalf("grow the tmpfs: %v %s", err, out)
+					if err := os.Remove(filler); err != nil {
+						t.Fatal(err)
 					}
 				}}
 		}
@@ -190,4 +228,16 @@ func startEnvAt(t *testing.T, path string, emu *crmemu.Emulator) *env {
 		a.Close()
 	})
 	return &env{t: t, app: a, base: "http://" + ln.Addr().String(), token: token, emu: emu, crm: crm.URL, acc: u.AccountID}
+}
+
+// errorCode is a run's error_code.
+func (e *env) errorCode(runID int64) string {
+	e.t.Helper()
+	var r struct {
+		ErrorCode string `json:"error_code"`
+	}
+	if st := e.do("GET", fmt.Sprintf("/api/v1/runs/%d", runID), nil, &r); st != 200 {
+		e.t.Fatalf("get run %d: %d", runID, st)
+	}
+	return r.ErrorCode
 }

@@ -37,3 +37,25 @@ func diskFull(err error) error {
 	}
 	return &importer.Failure{Msg: locale.M("disk_full"), Err: err}
 }
+
+// runWithRoom runs the import unless the database's disk has no room for its reserve: a run
+// started then would fill the disk to the last byte and could not even record its failure, so
+// it fails at once, saying the disk is full.
+func (j *Jobs) runWithRoom(ctx context.Context, task store.Task, runID int64, deadline time.Time) error {
+	if err := j.store.Reserve(); err != nil {
+		return err
+	}
+	return j.importer.Run(ctx, task, runID, deadline)
+}
+
+// recordOnFullDisk runs fn, a write that records a run's outcome; when the disk has no room
+// for it, it gives up the database's reserve and tries once more, so that the outcome is
+// recorded rather than the run left showing as running.
+func (j *Jobs) recordOnFullDisk(fn func() error) error {
+	err := fn()
+	if store.IsDiskFull(err) && j.store.UseReserve() {
+		j.log.Error("the database's disk is full: its reserve was given up to record a run's outcome; free disk space, runs fail until there is room again")
+		err = fn()
+	}
+	return err
+}

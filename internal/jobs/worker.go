@@ -115,7 +115,7 @@ func (j *Jobs) work(ctx context.Context, job *river.Job[ImportArgs]) error {
 		}
 	}
 
-	runErr := j.importer.Run(ctx, task, r.ID, deadline)
+	runErr := j.runWithRoom(ctx, task, r.ID, deadline)
 	switch {
 	case errors.Is(runErr, importer.ErrSliceDone):
 		return river.JobSnooze(0)
@@ -150,15 +150,17 @@ func (j *Jobs) finish(ctx context.Context, job *river.Job[ImportArgs], task stor
 		}
 	}
 	var run store.Run
-	err := j.store.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if run, err = j.store.FinishRunTx(ctx, tx, runID, status, msg); err != nil {
-			return err
-		}
-		if err := j.store.RecordTaskOutcomeTx(ctx, tx, task.ID, failed, needsAttention, taskMsg); err != nil {
-			return err
-		}
-		return j.completeTx(ctx, tx, job)
+	err := j.recordOnFullDisk(func() error {
+		return j.store.InTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			if run, err = j.store.FinishRunTx(ctx, tx, runID, status, msg); err != nil {
+				return err
+			}
+			if err := j.store.RecordTaskOutcomeTx(ctx, tx, task.ID, failed, needsAttention, taskMsg); err != nil {
+				return err
+			}
+			return j.completeTx(ctx, tx, job)
+		})
 	})
 	if err != nil {
 		return err

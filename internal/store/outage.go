@@ -79,9 +79,12 @@ const (
 )
 
 // IsDiskFull reports whether err means the database had no room to write: SQLite's
-// SQLITE_FULL (the file system is full, or the file reached its size limit) or PostgreSQL's
-// disk_full. The transaction that met it was rolled back whole.
+// SQLITE_FULL (the file system is full, or the file reached its size limit), no room for the
+// reserve (Reserve) or PostgreSQL's disk_full. A transaction that met it was rolled back whole.
 func IsDiskFull(err error) bool {
+	if errors.Is(err, errNoRoom) {
+		return true
+	}
 	var se *sqlite.Error
 	if errors.As(err, &se) && se.Code()&0xff == sqliteFull {
 		return true
