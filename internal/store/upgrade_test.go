@@ -297,7 +297,7 @@ var upgradeSteps = []upgradeStep{
 		},
 	},
 	{
-		version: 7, // messages stored as codes with arguments; the sentences of earlier rows are converted
+		version:  7, // messages stored as codes with arguments; the sentences of earlier rows are converted
 		rewrites: []string{"runs.error", "runs.issues", "import_tasks.status_message"},
 		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
 			_, err := tx.ExecContext(ctx, `UPDATE runs SET error = $1, issues = $2, issues_total = $3 WHERE id = $4`,
