@@ -53,6 +53,7 @@ func TestAPIDatabaseBusy(t *testing.T) {
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
+	spec := loadSpec(t)
 	get := func() (int, string, string) {
 		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/api/v1/counters", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -62,6 +63,9 @@ func TestAPIDatabaseBusy(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
+		if err := spec.validate(req, nil, resp.StatusCode, resp.Header, body); err != nil {
+			t.Errorf("the answer does not match docs/openapi.yaml: %v", err)
+		}
 		return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
 	}
 	if st, _, body := get(); st != 200 {
