@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -33,7 +34,7 @@ type API struct {
 	Log   *slog.Logger
 	// SessionUser resolves a browser session (the web UI's cookie), when the UI is mounted;
 	// csrfRefused: a session's state-changing call without its CSRF token.
-	SessionUser func(r *http.Request) (u store.User, ok, csrfRefused bool)
+	SessionUser func(r *http.Request) (u store.User, ok, csrfRefused bool, err error)
 }
 
 type ctxKey struct{}
@@ -111,7 +112,12 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 			u, ok = user, true
 		} else if a.SessionUser != nil {
 			var csrfRefused bool
-			u, ok, csrfRefused = a.SessionUser(r)
+			var err error
+			u, ok, csrfRefused, err = a.SessionUser(r)
+			if err != nil {
+				a.fail(w, r, fmt.Errorf("api: look up the browser session: %w", err))
+				return
+			}
 			if csrfRefused {
 				problem(w, r, http.StatusForbidden, locale.M("csrf_refused"), "")
 				return

@@ -64,7 +64,7 @@ func TestCataloguesComplete(t *testing.T) {
 	for _, f := range mapping.Fields {
 		used["field."+f.Name], used["field_help."+f.Name] = "fieldTitle", "fieldHelp"
 	}
-	for _, e := range []errorPage{{"error.notfound.title", "error.notfound.text"}, {"error.internal.title", "error.internal.text"}, {"error.csrf.title", "error.csrf.text"}, {"error.toolarge.title", "error.toolarge.text"}} {
+	for _, e := range []errorPage{{"error.notfound.title", "error.notfound.text"}, {"error.internal.title", "error.internal.text"}, {"error.csrf.title", "error.csrf.text"}, {"error.toolarge.title", "error.toolarge.text"}, {"error.busy.title", "error.busy.text"}} {
 		used[e.Title], used[e.Text] = "error pages", "error pages"
 	}
 	var missing []string

@@ -110,23 +110,22 @@ func (h *Web) lookup(r *http.Request) (*visitor, error) {
 // SessionUser lets the JSON API serve the logged-in browser (the UI's JavaScript calls it).
 // A state-changing call must carry the session's CSRF token in X-CSRF-Token: a cookie alone
 // never authorises a change, whatever the browser's cross-site rules.
-func (h *Web) SessionUser(r *http.Request) (u store.User, ok, csrfRefused bool) {
+func (h *Web) SessionUser(r *http.Request) (u store.User, ok, csrfRefused bool, err error) {
 	v, err := h.lookup(r)
 	if err != nil {
-		h.Log.Error("session lookup failed", "error", err)
-		return store.User{}, false, false
+		return store.User{}, false, false, err
 	}
 	if v == nil {
-		return store.User{}, false, false
+		return store.User{}, false, false, nil
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 	default:
 		if !v.csrfOK(r.Header.Get(csrfHeader)) {
-			return store.User{}, false, true
+			return store.User{}, false, true, nil
 		}
 	}
-	return v.User, true, false
+	return v.User, true, false, nil
 }
 
 // Internal answers a fault of the service with the error page (panics caught above the UI).

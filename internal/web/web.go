@@ -263,6 +263,12 @@ func (h *Web) fail(w http.ResponseWriter, r *http.Request, vw *view, err error) 
 		h.renderStatus(w, r, vw, http.StatusNotFound, "error.html", errorPage{Title: "error.notfound.title", Text: "error.notfound.text"})
 		return
 	}
+	if store.IsBusy(err) {
+		// The database is away or every connection is taken: a moment later it answers.
+		w.Header().Set("Retry-After", "5")
+		h.renderStatus(w, r, vw, http.StatusServiceUnavailable, "error.html", errorPage{Title: "error.busy.title", Text: "error.busy.text"})
+		return
+	}
 	h.Log.Error("page failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	h.renderStatus(w, r, vw, http.StatusInternalServerError, "error.html", errorPage{Title: "error.internal.title", Text: "error.internal.text"})
 }
