@@ -241,10 +241,10 @@ func TestCSRF(t *testing.T) {
 		}
 		return e.do(e.client, req).status
 	}
-	if st := apiPost(""); st != http.StatusUnauthorized {
-		t.Fatalf("API POST with the session cookie but no token: %d, want 401", st)
+	if st := apiPost(""); st != http.StatusForbidden {
+		t.Fatalf("API POST with the session cookie but no token: %d, want 403", st)
 	}
-	if st := apiPost("wrong"); st != http.StatusUnauthorized {
+	if st := apiPost("wrong"); st != http.StatusForbidden {
 		t.Fatalf("API POST with a wrong token: %d", st)
 	}
 	if st := apiPost(token); st != http.StatusCreated {
