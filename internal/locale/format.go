@@ -19,13 +19,10 @@ func (p *Printer) Number(s string) string {
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	intPart, frac, hasFrac := strings.Cut(s, ".")
-	sep, dec := "\u00a0", ","
-	if p.lang == "en" {
-		sep, dec = ",", "."
-	}
+	sep, dec := p.Separators()
 	var b strings.Builder
 	if neg {
-		b.WriteString("−")
+		b.WriteString(Minus)
 	}
 	for i, r := range intPart {
 		if i > 0 && (len(intPart)-i)%3 == 0 {
@@ -39,6 +36,22 @@ func (p *Printer) Number(s string) string {
 	}
 	return b.String()
 }
+
+// Minus is the sign of a negative number as shown (a real minus, not a hyphen).
+const Minus = "−"
+
+// Separators are the language's thousands separator and decimal mark: Russian groups with
+// no-break spaces and writes a decimal comma. The page's script formats live numbers with the
+// same two, so that a number reads the same whether the server or the browser wrote it.
+func (p *Printer) Separators() (group, decimal string) {
+	if p.lang == "en" {
+		return ",", "."
+	}
+	return "\u00a0", ","
+}
+
+// Percent is a whole percentage for reading: "45 %" in Russian, "45%" in English.
+func (p *Printer) Percent(n int64) string { return p.T("number.percent", p.Int(n)) }
 
 func plainDecimal(s string) bool {
 	s = strings.TrimPrefix(s, "-")
@@ -73,18 +86,14 @@ var currencySymbols = map[string]string{
 	"UZS": "сум", "AMD": "֏", "GEL": "₾", "AZN": "₼", "KGS": "сом", "TRY": "₺",
 }
 
-// Money formats an amount (plain decimal text) in a currency (ISO code; "" for none): two
-// decimals when it has kopecks, none when whole, and the currency's sign: "84 300 ₽",
-// "1 395,16 ₽" in Russian, "₽84,300" in English.
+// Money formats an amount (plain decimal text) in a currency (ISO code; "" for none): always
+// two decimals, so that sums line up in a column, and the currency's sign: "84 300,00 ₽",
+// "1 395,16 ₽" in Russian, "₽84,300.00" in English.
 func (p *Printer) Money(amount, currency string) string {
 	if amount == "" {
 		return ""
 	}
-	places := 2
-	if r := roundText(amount, 2); strings.HasSuffix(r, ".00") {
-		places = 0
-	}
-	num := p.Decimal(amount, places)
+	num := p.Decimal(amount, 2)
 	sym, ok := currencySymbols[currency]
 	if !ok {
 		sym = currency
@@ -93,8 +102,8 @@ func (p *Printer) Money(amount, currency string) string {
 		return num
 	}
 	if p.lang == "en" && ok && len([]rune(sym)) == 1 {
-		if strings.HasPrefix(num, "−") {
-			return "−" + sym + strings.TrimPrefix(num, "−")
+		if strings.HasPrefix(num, Minus) {
+			return Minus + sym + strings.TrimPrefix(num, Minus)
 		}
 		return sym + num
 	}
@@ -152,6 +161,20 @@ func (p *Printer) Time(t time.Time, loc *time.Location) string {
 		return t.Format("2006-01-02 15:04")
 	}
 	return t.Format("02.01.2006 15:04")
+}
+
+// Date shows a calendar day (time.DateOnly text, as stored and as the filters take it) in the
+// language's usual order: "04.03.2026" in Russian, "2026-03-04" in English. Text that is not a
+// day is returned as it is.
+func (p *Printer) Date(day string) string {
+	t, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return day
+	}
+	if p.lang == "en" {
+		return t.Format(time.DateOnly)
+	}
+	return t.Format("02.01.2006")
 }
 
 // Clock is the time of day of t in loc: "14:05".

@@ -189,11 +189,24 @@ func (p *Printer) Msg(m Message) string {
 	if m.Code == "" {
 		return ""
 	}
+	return p.MsgMarked(m, plain, plain)
+}
+
+func plain(s string) string { return s }
+
+// MsgMarked renders a message like Msg, passing the catalogue's words through words and every
+// argument shown as it is (a value, a name, an address: data, not words) through data. The web
+// UI escapes both for HTML and marks the data as not translated, so that a reader (and the test
+// that looks for words of the wrong language) can tell the product's words from a user's.
+func (p *Printer) MsgMarked(m Message, words, data func(string) string) string {
+	if m.Code == "" {
+		return ""
+	}
 	text, ok := p.cat["msg."+m.Code]
 	if !ok {
-		return "[" + m.Code + "]"
+		return words("[" + m.Code + "]")
 	}
-	return p.fill(text, m.Args)
+	return p.fill(text, m.Args, words, data)
 }
 
 // MsgDetail is Msg followed by the detail, for readers that get one line of text (the API's
@@ -206,40 +219,44 @@ func (p *Printer) MsgDetail(m Message) string {
 	return s
 }
 
-// fill replaces the {name[:kind[:arg]]} placeholders of text.
-func (p *Printer) fill(text string, args map[string]any) string {
+// fill replaces the {name[:kind[:arg]]} placeholders of text: the text and what the
+// catalogue says about an argument go through words, an argument shown as it is through data.
+func (p *Printer) fill(text string, args map[string]any, words, data func(string) string) string {
 	if !strings.Contains(text, "{") {
-		return text
+		return words(text)
 	}
 	var b strings.Builder
 	for {
 		i := strings.IndexByte(text, '{')
 		if i < 0 {
-			b.WriteString(text)
+			b.WriteString(words(text))
 			break
 		}
 		j := strings.IndexByte(text[i:], '}')
 		if j < 0 {
-			b.WriteString(text)
+			b.WriteString(words(text))
 			break
 		}
-		b.WriteString(text[:i])
-		b.WriteString(p.placeholder(text[i+1:i+j], args))
+		b.WriteString(words(text[:i]))
+		b.WriteString(p.placeholder(text[i+1:i+j], args, words, data))
 		text = text[i+j+1:]
 	}
 	return b.String()
 }
 
-// fieldValue shows a task setting's value in a list of changes: switches as words, numbers
-// in the reader's format.
-func (p *Printer) fieldValue(v string) string {
+// fieldValue shows a task setting's value in a list of changes: switches as words, the
+// frequency as "каждые 3 часа", other numbers in the reader's format.
+func (p *Printer) fieldValue(field, v string) string {
 	if k := "taskfield.bool." + v; p.Has(k) {
 		return p.T(k)
+	}
+	if n, ok := intOf(v); ok && field == "frequency_hours" {
+		return p.Every(int(n))
 	}
 	return p.Number(v)
 }
 
-func (p *Printer) placeholder(spec string, args map[string]any) string {
+func (p *Printer) placeholder(spec string, args map[string]any, words, data func(string) string) string {
 	name, kind, _ := strings.Cut(spec, ":")
 	kind, extra, _ := strings.Cut(kind, ":")
 	v, ok := args[name]
@@ -248,15 +265,15 @@ func (p *Printer) placeholder(spec string, args map[string]any) string {
 	}
 	switch kind {
 	case "number":
-		return p.Number(textOf(v))
+		return words(p.Number(textOf(v)))
 	case "field":
 		key := "field." + textOf(v)
 		if p.Has(key) {
-			return p.T(key)
+			return words(p.T(key))
 		}
-		return textOf(v)
+		return data(textOf(v))
 	case "kind":
-		return p.T("kind." + textOf(v))
+		return words(p.T("kind." + textOf(v)))
 	case "fieldlist":
 		var names []string
 		for _, item := range strings.Split(textOf(v), ",") {
@@ -264,25 +281,26 @@ func (p *Printer) placeholder(spec string, args map[string]any) string {
 				continue
 			}
 			// An item is a field's name, or "name:old:new" for a change worth showing.
-			f, change, changed := strings.Cut(item, ":")
-			if k := "taskfield." + f; p.Has(k) {
-				f = p.T(k)
+			field, change, changed := strings.Cut(item, ":")
+			name := field
+			if k := "taskfield." + field; p.Has(k) {
+				name = p.T(k)
 			}
 			if old, now, ok := strings.Cut(change, ":"); changed && ok {
-				f += " (" + p.fieldValue(old) + " → " + p.fieldValue(now) + ")"
+				name += " (" + p.fieldValue(field, old) + " → " + p.fieldValue(field, now) + ")"
 			}
-			names = append(names, f)
+			names = append(names, name)
 		}
 		if len(names) == 0 {
-			return p.T("taskfield.none")
+			return words(p.T("taskfield.none"))
 		}
-		return strings.Join(names, ", ")
+		return words(strings.Join(names, ", "))
 	case "plural":
 		n, _ := intOf(v)
-		return p.Plural(extra, n)
+		return words(p.Plural(extra, n))
 	}
 	if m, ok := asMessage(v); ok {
-		return p.Msg(m)
+		return p.MsgMarked(m, words, data)
 	}
-	return textOf(v)
+	return data(textOf(v))
 }

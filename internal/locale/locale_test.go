@@ -155,13 +155,14 @@ func TestNumbers(t *testing.T) {
 		}
 	}
 	money := []struct{ amount, cur, ru, en string }{
-		{"84300", "RUB", "84\u00a0300\u00a0₽", "₽84,300"},
-		{"84300.00", "RUB", "84\u00a0300\u00a0₽", "₽84,300"},
+		{"84300", "RUB", "84\u00a0300,00\u00a0₽", "₽84,300.00"},
+		{"84300.00", "RUB", "84\u00a0300,00\u00a0₽", "₽84,300.00"},
 		{"1395.155", "RUB", "1\u00a0395,16\u00a0₽", "₽1,395.16"},
-		{"0.999", "USD", "1\u00a0$", "$1"},
+		{"0.999", "USD", "1,00\u00a0$", "$1.00"},
 		{"-5.5", "EUR", "−5,50\u00a0€", "−€5.50"},
-		{"10", "XYZ", "10\u00a0XYZ", "10\u00a0XYZ"},
-		{"10", "", "10", "10"},
+		{"10", "XYZ", "10,00\u00a0XYZ", "10.00\u00a0XYZ"},
+		{"10", "", "10,00", "10.00"},
+		{"-0.001", "", "0,00", "0.00"},
 	}
 	for _, c := range money {
 		if got := ru.Money(c.amount, c.cur); got != c.ru {
@@ -170,6 +171,44 @@ func TestNumbers(t *testing.T) {
 		if got := en.Money(c.amount, c.cur); got != c.en {
 			t.Errorf("en money %s %s: %q, want %q", c.amount, c.cur, got, c.en)
 		}
+	}
+}
+
+func TestPercentAndDate(t *testing.T) {
+	ru, en := For("ru"), For("en")
+	if got := ru.Percent(45); got != "45\u00a0%" {
+		t.Errorf("ru percent: %q", got)
+	}
+	if got := en.Percent(1000); got != "1,000%" {
+		t.Errorf("en percent: %q", got)
+	}
+	if got := ru.Date("2026-03-04"); got != "04.03.2026" {
+		t.Errorf("ru date: %q", got)
+	}
+	if got := en.Date("2026-03-04"); got != "2026-03-04" {
+		t.Errorf("en date: %q", got)
+	}
+	if got := ru.Date("yesterday"); got != "yesterday" {
+		t.Errorf("not a day: %q", got)
+	}
+}
+
+// MsgMarked tells the catalogue's words from the arguments shown as they are, nested messages
+// included; Msg is the same text unmarked.
+func TestMsgMarked(t *testing.T) {
+	en := For("en")
+	words := func(s string) string { return s }
+	data := func(s string) string { return "[" + s + "]" }
+	m := M("audit_unknown_email", "what", M("type_unsupported", "value", "ftp"))
+	got := en.MsgMarked(m, words, data)
+	if !strings.Contains(got, "[ftp]") || strings.Count(got, "[") != 1 {
+		t.Errorf("marked: %q", got)
+	}
+	if plainText := strings.NewReplacer("[", "", "]", "").Replace(got); plainText != en.Msg(m) {
+		t.Errorf("marked %q differs from Msg %q", got, en.Msg(m))
+	}
+	if got := en.MsgMarked(M("frequency_invalid", "max", 168), words, data); strings.Contains(got, "[") {
+		t.Errorf("a number the catalogue formats is words: %q", got)
 	}
 }
 
@@ -194,6 +233,9 @@ func TestPluralsAndPhrases(t *testing.T) {
 	}
 	if got := en.Zone("Asia/Kathmandu", at); got != "Asia/Kathmandu (UTC+5:45)" {
 		t.Errorf("zone: %q", got)
+	}
+	if got := ru.Msg(M("audit_task_changed", "fields", "name,frequency_hours:1:3,active:false:true")); !strings.Contains(got, "частота импорта (каждый час → каждые 3 часа), активность (выключена → включена)") {
+		t.Errorf("changed fields: %q", got)
 	}
 	if got := ru.Ago(3 * time.Minute); got != "3 мин назад" {
 		t.Errorf("ago: %q", got)
