@@ -270,6 +270,21 @@ func StartsOnSave(existing *store.Task, active bool) bool {
 	return active && (existing == nil || !existing.Active)
 }
 
+// Validate checks an input against the rules as Create (taskID 0) or Update would, without
+// asking RetailCRM or saving anything: a form that cannot be saved for a reason of its own
+// still names every other broken rule at once.
+func (s *Service) Validate(ctx context.Context, accountID, taskID int64, in Input) error {
+	var t store.Task
+	if taskID != 0 {
+		var err error
+		if t, err = s.Store.Task(ctx, accountID, taskID); err != nil {
+			return err
+		}
+	}
+	_, err := s.apply(&t, in, taskID == 0)
+	return err
+}
+
 // Create validates, checks the key against RetailCRM, seals it and saves the task; an active
 // task's first run is enqueued at once.
 func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Input) (store.Task, error) {

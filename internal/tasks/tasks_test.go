@@ -2,7 +2,9 @@ package tasks_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -153,5 +155,38 @@ func TestUpdateSwitchedOnStartsAnImport(t *testing.T) {
 	}
 	if got.NextRunAt == nil || !got.NextRunAt.Equal(now.Add(3*time.Hour)) {
 		t.Fatalf("next run %v, want one period on", got.NextRunAt)
+	}
+}
+
+// Validate names every broken rule of an input without saving it or asking RetailCRM.
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	svc, _, task := service(t, &now, 1, now)
+	empty, zero, bad, url, expr := "", 0, "2025-02-30", "ftp://shop.example", "totalSumm -"
+	err := svc.Validate(ctx, task.AccountID, 0, tasks.Input{Name: &empty, FrequencyHours: &zero, BackfillFrom: &bad,
+		RetailCRM: &tasks.RetailCRMInput{URL: &url}, Mapping: map[string]*string{"profit": &expr}})
+	var inv *tasks.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("invalid input: %v", err)
+	}
+	var fields []string
+	for _, f := range inv.Fields {
+		fields = append(fields, f.Field)
+	}
+	want := []string{"name", "frequency_hours", "backfill_from", "retailcrm.url", "retailcrm.api_key", "mapping.profit"}
+	if !slices.Equal(fields, want) {
+		t.Fatalf("fields %v, want %v", fields, want)
+	}
+	three := 3
+	if err := svc.Validate(ctx, task.AccountID, task.ID, tasks.Input{FrequencyHours: &three}); err != nil {
+		t.Fatalf("a valid change of a task: %v", err)
+	}
+	if stored, _ := svc.Store.Task(ctx, task.AccountID, task.ID); stored.FrequencyHours != 1 {
+		t.Fatalf("Validate saved the change: every %d h", stored.FrequencyHours)
+	}
+	if err := svc.Validate(ctx, task.AccountID, task.ID+1000, tasks.Input{}); !tasks.IsNotFound(err) {
+		t.Fatalf("another task: %v", err)
 	}
 }
