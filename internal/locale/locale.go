@@ -302,5 +302,11 @@ func (p *Printer) placeholder(spec string, args map[string]any, words, data func
 	if m, ok := asMessage(v); ok {
 		return p.MsgMarked(m, words, data)
 	}
+	switch v.(type) {
+	case int, int64, int32, float64, json.Number:
+		// A count or a position (a run's number, a line in an expression) reads as part of
+		// the sentence; text is what a user or RetailCRM wrote.
+		return words(textOf(v))
+	}
 	return data(textOf(v))
 }

@@ -210,6 +210,9 @@ func TestMsgMarked(t *testing.T) {
 	if got := en.MsgMarked(M("frequency_invalid", "max", 168), words, data); strings.Contains(got, "[") {
 		t.Errorf("a number the catalogue formats is words: %q", got)
 	}
+	if got := en.MsgMarked(Decode(Encode(M("expression_invalid", "line", 1, "column", 12))), words, data); strings.Contains(got, "[") || !strings.Contains(got, "12") {
+		t.Errorf("a position is words, also after a JSON round trip: %q", got)
+	}
 }
 
 func TestPluralsAndPhrases(t *testing.T) {
