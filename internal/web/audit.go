@@ -18,9 +18,11 @@ type auditData struct {
 
 type auditRow struct {
 	store.AuditEvent
-	Label  string    // the action in the reader's language
-	Who    string    // the actor, or who else acted, in the reader's language
-	Detail *fieldErr // what changed, in the reader's language
+	Label string // the action in the reader's language
+	Who   string // the actor, or who else acted, in the reader's language
+	// WhoIsData: Who is the actor's email, not the product's words.
+	WhoIsData bool
+	Detail    *fieldErr // what changed, in the reader's language
 }
 
 // auditLabels are the catalogue keys of the actions the audit log records.
@@ -61,11 +63,10 @@ func (h *Web) auditLog(w http.ResponseWriter, r *http.Request, vw *view) {
 		if key, ok := auditLabels[e.Action]; ok {
 			label = vw.T(key)
 		}
-		who := e.Actor
-		if who == audit.ViaCommandLine {
-			who = vw.T("audit.actor.command_line")
+		row := auditRow{AuditEvent: e, Label: label, Who: e.Actor, WhoIsData: true}
+		if e.Actor == audit.ViaCommandLine {
+			row.Who, row.WhoIsData = vw.T("audit.actor.command_line"), false
 		}
-		row := auditRow{AuditEvent: e, Label: label, Who: who}
 		if !e.Detail.IsZero() {
 			row.Detail = msgErr(vw, e.Detail)
 		}

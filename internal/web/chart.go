@@ -101,9 +101,9 @@ func buildChart(vw *view, days []tasks.DaySummary, from, to string) *chart {
 			h = float64(d.Orders) / float64(c.OrdersMax) * chartHeight
 		}
 		c.Bars = append(c.Bars, bar{X: float64(i*dayWidth) + 1, Y: chartHeight - h, W: dayWidth - 2, H: h,
-			Title: vw.T("chart.orders_title", dayText(vw.Lang, d.Date), d.Orders)})
+			Title: vw.T("chart.orders_title", vw.p.Date(d.Date), vw.p.Int(d.Orders))})
 		c.Hits = append(c.Hits, hit{X: float64(i * dayWidth), W: dayWidth,
-			Title: vw.T("chart.money_title", dayText(vw.Lang, d.Date), vw.p.Money(d.Revenue, ""), vw.p.Money(d.Profit, ""))})
+			Title: vw.T("chart.money_title", vw.p.Date(d.Date), vw.p.Money(d.Revenue, ""), vw.p.Money(d.Profit, ""))})
 	}
 	span := maxMoney - minMoney
 	if span == 0 {
@@ -155,15 +155,4 @@ func money(s string) float64 {
 	}
 	f, _ := d.Float64()
 	return f
-}
-
-func dayText(lang, day string) string {
-	t, err := time.Parse("2006-01-02", day)
-	if err != nil {
-		return day
-	}
-	if lang == "en" {
-		return t.Format("Jan 2, 2006")
-	}
-	return t.Format("02.01.2006")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"strconv"
+	"strings"
 	"time"
 
 	"orderimport/internal/locale"
@@ -15,13 +16,18 @@ import (
 func (h *Web) funcs(lang string) template.FuncMap {
 	p := locale.For(lang)
 	return template.FuncMap{
-		"t":          p.T,
-		"msg":        p.Msg,
+		"t":  p.T,
+		"td": func(key string, args ...any) template.HTML { return tData(p, key, args...) },
+		"msg": func(m locale.Message) template.HTML {
+			return template.HTML(p.MsgMarked(m, template.HTMLEscapeString, dataHTML))
+		},
 		"plural":     func(key string, n any) string { return p.Plural(key, toInt(n)) },
 		"fieldTitle": func(name string) string { return p.T("field." + name) },
 		"fieldHelp":  func(name string) string { return p.T("field_help." + name) },
 		"num":        func(v any) string { return p.Number(fmt.Sprint(v)) },
+		"percent":    func(v any) string { return p.Percent(toInt(v)) },
 		"money":      func(v any, currency string) string { return p.Money(fmt.Sprint(v), currency) },
+		"day":        p.Date,
 		"every":      p.Every,
 		"zone":       func(name string) string { return p.Zone(name, h.now()) },
 		"scope": func(code string) string {
@@ -38,6 +44,24 @@ func (h *Web) funcs(lang string) template.FuncMap {
 		},
 	}
 }
+
+// tData is T whose arguments (%s each) are data — a task's name, an order's number — marked
+// as such in the HTML it returns.
+func tData(p *locale.Printer, key string, args ...any) template.HTML {
+	marks := make([]any, len(args))
+	for i := range args {
+		marks[i] = dataMark(i)
+	}
+	s := template.HTMLEscapeString(p.T(key, marks...))
+	for i, a := range args {
+		s = strings.Replace(s, dataMark(i), dataHTML(fmt.Sprint(a)), 1)
+	}
+	return template.HTML(s)
+}
+
+// dataMark stands for an argument while the text around it is escaped: private-use characters,
+// which neither a catalogue nor the escaping contains.
+func dataMark(i int) string { return "\ue000" + strconv.Itoa(i) + "\ue001" }
 
 func toInt(v any) int64 {
 	switch n := v.(type) {

@@ -15,10 +15,13 @@ const langCookie = "lang"
 
 // scriptPrefixes are the catalogue entries the page's script needs: its own (js.) and those it
 // shows while following a run or rendering a preview.
-var scriptPrefixes = []string{"js.", "run.status.", "progress.", "preview.", "choice.custom_field", "form.suggested", "plural.orders."}
+var scriptPrefixes = []string{"js.", "run.status.", "progress.", "preview.", "choice.custom_field", "form.suggested", "plural.orders.", "number."}
 
+// forScript is the script's share of the catalogue, with the number format of the language, so
+// that a number the script writes reads like one the server wrote.
 func forScript(p *locale.Printer) map[string]string {
-	out := map[string]string{}
+	group, decimal := p.Separators()
+	out := map[string]string{"number.group": group, "number.decimal": decimal, "number.minus": locale.Minus}
 	for _, k := range p.Keys() {
 		for _, pre := range scriptPrefixes {
 			if strings.HasPrefix(k, pre) {

@@ -16,7 +16,8 @@ import (
 )
 
 // Both catalogues have exactly the same keys, and every key the UI names exists: in
-// templates ({{t "key"}}), in handlers (vw.T("key")), in the script (T("key")) and in the
+// templates ({{t "key"}}, {{td "key" data}}), in handlers (vw.T("key"), textErr(vw, "key")),
+// in the script (T("key")) and in the
 // families of keys that are built at run time (statuses, kinds, phases, error kinds).
 func TestCataloguesComplete(t *testing.T) {
 	t.Parallel()
@@ -43,8 +44,8 @@ func TestCataloguesComplete(t *testing.T) {
 			}
 		}
 	}
-	scan("templates", "*.html", regexp.MustCompile(`(?:\{\{|\()t "([^"]+)"`))
-	scan(".", "*.go", regexp.MustCompile(`\.T\("([^"]+)"`))
+	scan("templates", "*.html", regexp.MustCompile(`(?:\{\{|\()td? "([^"]+)"`))
+	scan(".", "*.go", regexp.MustCompile(`(?:\.T|\.Text|textErr\(vw,)\(?\s*"([^"]+)"`))
 	scan("static", "*.js", regexp.MustCompile(`\bT\("([^"]+)"`))
 	if len(used) < 100 {
 		t.Fatalf("found only %d keys in use: the scan is broken", len(used))

@@ -42,10 +42,10 @@ func (h *Web) login(w http.ResponseWriter, r *http.Request) {
 	d := loginData{Next: localPath(r.PostFormValue("next"), "/"), Email: strings.TrimSpace(r.PostFormValue("email")), Errors: map[string]*fieldErr{}}
 	password := r.PostFormValue("password")
 	if d.Email == "" {
-		d.Errors["email"] = &fieldErr{Text: vw.T("login.err.email_required")}
+		d.Errors["email"] = textErr(vw, "login.err.email_required")
 	}
 	if password == "" {
-		d.Errors["password"] = &fieldErr{Text: vw.T("login.err.password_required")}
+		d.Errors["password"] = textErr(vw, "login.err.password_required")
 	}
 	if len(d.Errors) > 0 {
 		h.renderStatus(w, r, vw, http.StatusUnprocessableEntity, "login.html", d)

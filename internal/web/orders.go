@@ -56,7 +56,7 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 	acc := vw.Visitor.User.AccountID
 	orders, next, err := h.Store.Orders(r.Context(), acc, c.ID, d.Filter)
 	if err == store.ErrBadCursor {
-		d.Errors["cursor"] = &fieldErr{Text: vw.T("orders.err.cursor")}
+		d.Errors["cursor"] = textErr(vw, "orders.err.cursor")
 		d.Filter.Cursor = ""
 		orders, next, err = h.Store.Orders(r.Context(), acc, c.ID, d.Filter)
 	}

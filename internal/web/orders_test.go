@@ -14,7 +14,7 @@ import (
 	"orderimport/internal/store"
 )
 
-var rowHeader = regexp.MustCompile(`<th scope="row" data-label="[^"]*">([^<]+)`)
+var rowHeader = regexp.MustCompile(`<th scope="row" data-label="[^"]*"><span translate="no">([^<]+)`)
 var nextLink = regexp.MustCompile(`<a class="btn" href="([^"]+)" rel="next">`)
 
 // The orders page: paging through everything, filters, totals and chart of the filtered set,

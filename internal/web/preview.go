@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"strings"
 
 	"orderimport/internal/mapping"
@@ -15,7 +16,7 @@ const previewSize = 10
 // tracker field, problem values marked and explained where they occur.
 type previewView struct {
 	Timezone string
-	Fields   []string
+	Fields   []previewField
 	Rows     []previewRow
 	Rejected int
 	Flagged  int
@@ -37,7 +38,8 @@ type issueView struct {
 	OrderNumber string
 	Field       string
 	Value       string
-	Text        string
+	Text        template.HTML // the message, its data marked
+	Plain       string        // the same words as plain text, for a tooltip
 	Detail      string
 }
 
@@ -45,34 +47,56 @@ func issueViews(vw *view, list []store.Issue) []issueView {
 	out := make([]issueView, 0, len(list))
 	for _, is := range list {
 		out = append(out, issueView{OrderID: is.OrderID, OrderNumber: is.OrderNumber, Field: is.Field, Value: is.Value,
-			Text: vw.Msg(is.Msg), Detail: is.Msg.Detail})
+			Text: vw.Msg(is.Msg), Plain: vw.p.Msg(is.Msg), Detail: is.Msg.Detail})
 	}
 	return out
 }
 
 // previewCell is a stored value; Bad marks a value with an issue, Note says which.
 type previewCell struct {
-	Field string
-	Value string
-	Bad   bool
-	Note  string
+	Field  string
+	Format string
+	Value  string
+	Bad    bool
+	Note   string
+}
+
+// previewField is a column of the preview: a tracker field and how its values read ("money",
+// "number" or "" for text as it is). The page's script formats the values it receives from the
+// API by the same attribute.
+type previewField struct {
+	Name   string
+	Format string
+}
+
+func previewFields() []previewField {
+	out := make([]previewField, 0, len(mapping.Fields))
+	for _, f := range mapping.Fields {
+		pf := previewField{Name: f.Name}
+		switch f.Name {
+		case mapping.FieldRevenue, mapping.FieldProfit:
+			pf.Format = "money"
+		case mapping.FieldItemCount:
+			pf.Format = "number"
+		}
+		out = append(out, pf)
+	}
+	return out
 }
 
 func newPreviewView(vw *view, p *tasks.Preview) *previewView {
 	pv := &previewView{Timezone: p.Timezone}
-	for _, f := range mapping.Fields {
-		pv.Fields = append(pv.Fields, f.Name)
-	}
+	pv.Fields = previewFields()
 	for _, o := range p.Orders {
 		row := previewRow{Number: o.Number, CRMID: o.CRMID, Rejected: o.Rejected, Issues: issueViews(vw, o.Issues)}
 		notes := map[string][]string{}
 		for _, is := range row.Issues {
-			notes[is.Field] = append(notes[is.Field], is.Text)
+			notes[is.Field] = append(notes[is.Field], is.Plain)
 		}
 		for _, f := range pv.Fields {
-			cell := previewCell{Field: f, Bad: len(notes[f]) > 0, Note: strings.Join(notes[f], "; ")}
+			cell := previewCell{Field: f.Name, Format: f.Format, Bad: len(notes[f.Name]) > 0, Note: strings.Join(notes[f.Name], "; ")}
 			if o.Order != nil {
-				cell.Value = storedValue(o.Order, f)
+				cell.Value = shownValue(vw, f.Format, storedValue(o.Order, f.Name))
 			}
 			row.Cells = append(row.Cells, cell)
 		}
@@ -84,6 +108,18 @@ func newPreviewView(vw *view, p *tasks.Preview) *previewView {
 		pv.Rows = append(pv.Rows, row)
 	}
 	return pv
+}
+
+// shownValue is a stored value as the orders table shows it: sums and counts in the reader's
+// number format, everything else as it is.
+func shownValue(vw *view, format, v string) string {
+	switch format {
+	case "money":
+		return vw.p.Money(v, "")
+	case "number":
+		return vw.p.Number(v)
+	}
+	return v
 }
 
 // storedValue is a field of an order exactly as the import would store (and export) it.

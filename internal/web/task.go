@@ -79,7 +79,7 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 		vw.Refresh = 5
 	}
 	vw.Title = t.Name
-	vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: t.Name})
+	vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: t.Name, Data: true})
 	h.render(w, r, vw, "task.html", d)
 }
 

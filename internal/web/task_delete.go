@@ -28,6 +28,6 @@ func (h *Web) deleteTask(w http.ResponseWriter, r *http.Request, vw *view) {
 		return
 	}
 	vw.Title = vw.T("delete.title", t.Name)
-	vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: t.Name, Href: taskPath(t, "")}, crumb{Label: vw.T("task.delete")})
+	vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: t.Name, Href: taskPath(t, ""), Data: true}, crumb{Label: vw.T("task.delete")})
 	h.render(w, r, vw, "task_delete.html", deleteData{Task: t})
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"html/template"
 	"net/http"
 	"regexp"
 	"sort"
@@ -25,6 +26,7 @@ const exprChoice = "__expr"
 type taskForm struct {
 	New          bool
 	TaskID       int64
+	TaskName     string // as saved (the heading of the edit form)
 	Action       string
 	Name         string
 	Active       bool
@@ -35,24 +37,31 @@ type taskForm struct {
 	KeySealed    string // a typed key, sealed to this session, so a re-rendered form keeps it
 	KeyKept      bool   // a key is known without typing it again
 	BackfillFrom string
-	// WasActive is the saved task's switch (editing); with Active it decides whether the
-	// form promises that saving starts an import (tasks.StartsOnSave).
-	WasActive    bool
-	StartsOnSave bool
-	Rows         []mapRow
-	FieldNames   []string
-	CustomFields []tasks.CustomField
-	CustomJSON   string
-	Check        *tasks.CheckResult
-	Preview      *previewView
-	Errors       map[string]*fieldErr // by the use case's field names: name, retailcrm.url, mapping.<field>, …
-	Summary      []formError          // every error, linked to its field, at the top of the form
+	// Whether saving starts an import (tasks.StartsOnSave) with the Активность switch on and
+	// off: the note says the one the switch shows, also when the script flips it.
+	StartsIfOn, StartsIfOff bool
+	Rows                    []mapRow
+	FieldNames              []previewField // the preview's columns, for the skeleton the script fills
+	CustomFields            []tasks.CustomField
+	CustomJSON              string
+	Check                   *tasks.CheckResult
+	Preview                 *previewView
+	Errors                  map[string]*fieldErr // by the use case's field names: name, retailcrm.url, mapping.<field>, …
+	Summary                 []formError          // every error, linked to its field, at the top of the form
+}
+
+// StartsOnSave tells whether saving the form as it stands starts an import.
+func (f *taskForm) StartsOnSave() bool {
+	if f.Active {
+		return f.StartsIfOn
+	}
+	return f.StartsIfOff
 }
 
 // fieldErr is a message shown next to a field: its words, and the verbatim detail (RetailCRM's
 // answer, an expression's diagnostic) shown as code.
 type fieldErr struct {
-	Text   string
+	Text   template.HTML // the message, its data marked (view.Msg)
 	Detail string
 }
 
@@ -60,9 +69,14 @@ func msgErr(vw *view, m locale.Message) *fieldErr {
 	return &fieldErr{Text: vw.Msg(m), Detail: m.Detail}
 }
 
+// textErr is a field error in the UI's own words.
+func textErr(vw *view, key string, args ...any) *fieldErr {
+	return &fieldErr{Text: vw.Text(key, args...)}
+}
+
 type formError struct {
 	Anchor  string
-	Message string
+	Message template.HTML
 }
 
 type mapRow struct {
@@ -121,22 +135,19 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 		return
 	}
 	f := &taskForm{New: task == nil, Errors: map[string]*fieldErr{}}
-	if task != nil {
-		f.WasActive = task.Active
-	}
+	f.StartsIfOn, f.StartsIfOff = tasks.StartsOnSave(task, true), tasks.StartsOnSave(task, false)
 	if task == nil {
 		f.Action = counterPath(c, "/imports/new")
 		vw.Title = vw.T("form.new_title")
 		vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: vw.T("form.new_title")})
 	} else {
-		f.TaskID = task.ID
+		f.TaskID, f.TaskName = task.ID, task.Name
 		f.Action = taskPath(*task, "/edit")
 		vw.Title = vw.T("form.edit_title", task.Name)
-		vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: task.Name, Href: taskPath(*task, "")}, crumb{Label: vw.T("task.edit")})
+		vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: task.Name, Href: taskPath(*task, ""), Data: true}, crumb{Label: vw.T("task.edit")})
 	}
 	if r.Method == http.MethodGet {
 		h.fillFromTask(f, task)
-		f.StartsOnSave = tasks.StartsOnSave(task, f.Active)
 		h.buildRows(vw, f, taskSpec(task))
 		h.render(w, r, vw, "task_form.html", f)
 		return
@@ -160,7 +171,6 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 			f.KeyHint, f.KeyKept = task.CRMKeyHint, true
 		}
 	}
-	f.StartsOnSave = tasks.StartsOnSave(task, f.Active)
 	h.finishErrors(vw, f)
 	h.buildRows(vw, f, spec)
 	status := http.StatusOK
@@ -221,7 +231,7 @@ func (h *Web) readForm(r *http.Request, vw *view, f *taskForm, task *store.Task)
 			// Without JavaScript both inputs are visible; which one was meant is the user's
 			// to say, not ours to guess.
 			spec[fi.Name] = expr
-			f.Errors["mapping."+fi.Name] = &fieldErr{Text: vw.T("form.err.expr_conflict")}
+			f.Errors["mapping."+fi.Name] = textErr(vw, "form.err.expr_conflict")
 		default:
 			spec[fi.Name] = strings.TrimSpace(choice)
 		}
@@ -279,9 +289,6 @@ func (h *Web) formPreview(r *http.Request, vw *view, f *taskForm, c store.Counte
 
 // formSave saves through the same use case as the API; it answers true when it redirected.
 func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *taskForm, c store.Counter, task *store.Task, spec map[string]string, key string) bool {
-	if len(f.Errors) > 0 {
-		return false
-	}
 	// A number the browser could not send as one reaches the rules as 0, which they refuse
 	// with their own words.
 	freq, _ := strconv.Atoi(f.Frequency)
@@ -291,6 +298,18 @@ func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *task
 		in.RetailCRM.APIKey = &key
 	}
 	acc := vw.Visitor.User.AccountID
+	if len(f.Errors) > 0 {
+		// The form is not saved for a reason of its own; the rules still name whatever else
+		// is wrong, so that everything is fixed in one go.
+		var id int64
+		if task != nil {
+			id = task.ID
+		}
+		if err := h.Tasks.Validate(r.Context(), acc, id, in); err != nil {
+			h.serviceError(vw, f, err)
+		}
+		return false
+	}
 	var saved store.Task
 	var err error
 	if task == nil {
@@ -347,10 +366,10 @@ func (h *Web) serviceError(vw *view, f *taskForm, err error) {
 	case errors.As(err, &ce):
 		f.Errors[ce.Field] = msgErr(vw, ce.Msg)
 	case tasks.IsNotFound(err):
-		f.Errors["form"] = &fieldErr{Text: vw.T("error.notfound.text")}
+		f.Errors["form"] = textErr(vw, "error.notfound.text")
 	default:
 		h.Log.Error("import task form", "error", err)
-		f.Errors["form"] = &fieldErr{Text: vw.T("error.internal.text")}
+		f.Errors["form"] = textErr(vw, "error.internal.text")
 	}
 }
 
@@ -398,9 +417,8 @@ func (h *Web) buildRows(vw *view, f *taskForm, spec map[string]string) {
 	if f.Check != nil {
 		suggestions = f.Check.Suggestions
 	}
-	f.Rows, f.FieldNames = f.Rows[:0], f.FieldNames[:0]
+	f.Rows, f.FieldNames = f.Rows[:0], previewFields()
 	for _, fi := range mapping.Fields {
-		f.FieldNames = append(f.FieldNames, fi.Name)
 		row := mapRow{Field: fi.Name, Required: fi.Required, ID: "map-" + fi.Name, Default: def[fi.Name],
 			Value: spec[fi.Name], Err: f.Errors["mapping."+fi.Name]}
 		if row.Value == "" && len(suggestions[fi.Name]) > 0 {

@@ -74,7 +74,7 @@ func TestConnectionFormWithoutJavaScript(t *testing.T) {
 			t.Errorf("after check: %q missing", want)
 		}
 	}
-	if !regexp.MustCompile(`<select id="map-session_id"[\s\S]*?<option value="customFields.k50_sid" selected>`).MatchString(p.body) {
+	if !regexp.MustCompile(`<select id="map-session_id"[\s\S]*?<option value="customFields.k50_sid" translate="no" selected>`).MatchString(p.body) {
 		t.Error("the session id field is not pre-set to the suggested custom field")
 	}
 	sealed := hiddenSealed.FindStringSubmatch(p.body)[1]
@@ -326,4 +326,53 @@ func TestTaskPage(t *testing.T) {
 		t.Fatalf("needs attention: %s", text(p.body))
 	}
 	e.srv.Emu.SetKey(secretKey, crmemu.FullAccess())
+}
+
+var saveNote = regexp.MustCompile(`<span class="muted small" id="save-note"[^>]*>`)
+
+// Without JavaScript the form promises an import only where saving starts one: a new active
+// task, or a paused task switched on; never the edit page of a task that is already active.
+// The help under Активность says what is true on each page.
+func TestSaveNoteFollowsTheSwitch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 20)
+	e.login()
+	c := e.counter("Shop")
+	task := e.task(c, "Заказы")
+	tid := itoa(task.ID)
+	token := e.csrf()
+	shown := func(what string, p page, want bool) {
+		t.Helper()
+		tag := saveNote.FindString(p.body)
+		if tag == "" {
+			t.Fatalf("%s: no save note (%d)", what, p.status)
+		}
+		if got := !strings.Contains(tag, " hidden"); got != want {
+			t.Errorf("%s: «После сохранения начнётся импорт» shown %v, want %v", what, got, want)
+		}
+	}
+	ru := locale.For("ru")
+
+	p := e.get("/counters/" + itoa(c.ID) + "/imports/new")
+	shown("new form", p, true)
+	if !strings.Contains(text(p.body), ru.T("form.active_help")) {
+		t.Error("the new form does not say that an active task imports at once")
+	}
+	p = e.get("/imports/" + tid + "/edit")
+	shown("edit form of an active task", p, false)
+	if strings.Contains(text(p.body), ru.T("form.active_help")) || !strings.Contains(text(p.body), ru.T("form.active_help_edit")) {
+		t.Error("the edit form's help under Активность promises an import on save")
+	}
+	// An invalid post of the form switched off, then on: the note follows the switch.
+	v := formValues(token, "save", "", e.srv.CRM, "", nil)
+	v.Del("active")
+	shown("active task switched off", e.post("/imports/"+tid+"/edit", v), false)
+
+	off := url.Values{"csrf": {token}, "active": {"false"}, "back": {"/imports/" + tid}}
+	if p := e.post("/imports/"+tid+"/active", off); p.status != http.StatusSeeOther {
+		t.Fatalf("pause: %d", p.status)
+	}
+	shown("edit form of a paused task", e.get("/imports/"+tid+"/edit"), false)
+	v.Set("active", "true")
+	shown("paused task switched on", e.post("/imports/"+tid+"/edit", v), true)
 }

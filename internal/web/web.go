@@ -160,13 +160,29 @@ type view struct {
 type crumb struct {
 	Label string
 	Href  string
+	Data  bool // the label is a user's name for something, not the product's words
 }
 
 // T translates for handlers (templates use the t function).
 func (v *view) T(key string, args ...any) string { return v.p.T(key, args...) }
 
-// Msg renders a message of the layers below in the visitor's language.
-func (v *view) Msg(m locale.Message) string { return v.p.Msg(m) }
+// Msg renders a message of the layers below in the visitor's language, as HTML: its words
+// escaped, each argument shown as it is (a value, a name, an address) marked as data.
+func (v *view) Msg(m locale.Message) template.HTML {
+	return template.HTML(v.p.MsgMarked(m, template.HTMLEscapeString, dataHTML))
+}
+
+// Text is a catalogue entry as HTML, for places that also show messages.
+func (v *view) Text(key string, args ...any) template.HTML {
+	return template.HTML(template.HTMLEscapeString(v.T(key, args...)))
+}
+
+// dataHTML marks text that is not the product's words — what a user typed, what RetailCRM
+// holds — with translate="no": translation tools leave it alone, and the language test of the
+// pages tells it from words.
+func dataHTML(s string) string {
+	return `<span translate="no">` + template.HTMLEscapeString(s) + `</span>`
+}
 
 // notices are the messages a redirect may ask for; anything else in ?done= is ignored.
 var notices = map[string]string{

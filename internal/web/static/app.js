@@ -13,17 +13,65 @@
     try { catalogue = JSON.parse(catEl.textContent); } catch (e) { catalogue = {}; }
   }
 
-  // T formats a catalogue entry: %s and %d take the arguments in order.
+  // T formats a catalogue entry: %s and %d take the arguments in order, %% is a percent sign.
   function T(key) {
     var args = Array.prototype.slice.call(arguments, 1);
     var i = 0;
     var msg = Object.prototype.hasOwnProperty.call(catalogue, key) ? catalogue[key] : key;
-    return msg.replace(/%[sd]/g, function () { return i < args.length ? String(args[i++]) : ""; });
+    return msg.replace(/%[sd%]/g, function (verb) {
+      if (verb === "%%") { return "%"; }
+      return i < args.length ? String(args[i++]) : "";
+    });
   }
 
   var lang = document.documentElement.lang || "ru";
-  var numberFormat = new Intl.NumberFormat(lang === "en" ? "en-US" : "ru-RU");
-  function num(n) { return numberFormat.format(n || 0); }
+
+  // Numbers read exactly as the server writes them (internal/locale): the separators and the
+  // minus sign come with the catalogue, and amounts are rounded on their text, never through
+  // binary floating point.
+  var group = catalogue["number.group"] || ",";
+  var decimalMark = catalogue["number.decimal"] || ".";
+  var minus = catalogue["number.minus"] || "-";
+  var plainDecimal = /^-?[0-9]+(\.[0-9]+)?$/;
+
+  // formatNumber groups a plain decimal text ("-1234567.5") for reading; other text stays.
+  function formatNumber(text) {
+    var s = String(text);
+    if (!plainDecimal.test(s)) { return s; }
+    var neg = s.charAt(0) === "-";
+    if (neg) { s = s.slice(1); }
+    var parts = s.split(".");
+    var whole = parts[0].replace(/\B(?=([0-9]{3})+$)/g, group);
+    return (neg ? minus : "") + whole + (parts.length > 1 ? decimalMark + parts[1] : "");
+  }
+
+  // roundText rounds a plain decimal text to places decimals, half away from zero, padded.
+  function roundText(text, places) {
+    var s = String(text);
+    if (!plainDecimal.test(s)) { return s; }
+    var neg = s.charAt(0) === "-";
+    if (neg) { s = s.slice(1); }
+    var parts = s.split(".");
+    var frac = parts[1] || "";
+    while (frac.length < places + 1) { frac += "0"; }
+    var digits = (parts[0] + frac.slice(0, places)).split("").map(Number);
+    if (frac.charAt(places) >= "5") {
+      var i = digits.length - 1;
+      for (; i >= 0; i--) {
+        if (digits[i] === 9) { digits[i] = 0; continue; }
+        digits[i]++;
+        break;
+      }
+      if (i < 0) { digits.unshift(1); }
+    }
+    var d = digits.join("");
+    var out = d.slice(0, d.length - places) + (places > 0 ? "." + d.slice(d.length - places) : "");
+    return (neg && /[1-9]/.test(out) ? "-" : "") + out;
+  }
+
+  function num(n) { return formatNumber(String(n || 0)); }
+  function money(text) { return formatNumber(roundText(text, 2)); }
+  function percent(n) { return T("number.percent", num(n)); }
 
   function csrfToken() {
     var m = document.querySelector('meta[name="csrf-token"]');
@@ -81,13 +129,14 @@
       });
     });
 
-    // «После сохранения начнётся импорт» says what saving will do: only a task switched on that
-    // was not on before starts an import when it is saved.
+    // «После сохранения начнётся импорт» says what saving will do with the switch as it is now;
+    // the server says which positions of the switch start an import.
     var active = form.querySelector("#f-active");
     var saveNote = document.getElementById("save-note");
     if (active && saveNote) {
-      var wasActive = saveNote.dataset.wasActive === "true";
-      active.addEventListener("change", function () { saveNote.hidden = !(active.checked && !wasActive); });
+      active.addEventListener("change", function () {
+        saveNote.hidden = (active.checked ? saveNote.dataset.ifOn : saveNote.dataset.ifOff) !== "true";
+      });
     }
 
     var urlInput = form.querySelector("#f-url");
@@ -165,7 +214,7 @@
         return s.name + " (" + s.code + ")";
       }).join(", ");
       node.querySelector('[data-slot="timezone"]').textContent = data.timezone_name || data.timezone || "";
-      node.querySelector('[data-slot="custom"]').textContent = String((data.custom_fields || []).length);
+      node.querySelector('[data-slot="custom"]').textContent = num((data.custom_fields || []).length);
       result.textContent = "";
       result.appendChild(node);
     }
@@ -190,6 +239,8 @@
           var opt = document.createElement("option");
           opt.value = customExpr(f.code);
           opt.textContent = T("choice.custom_field", f.name || f.code);
+          // The account's name for the field: data, which an option cannot mark apart.
+          opt.setAttribute("translate", "no");
           group.appendChild(opt);
         });
         select.value = current;
@@ -262,7 +313,10 @@
         var th = document.createElement("th");
         th.scope = "row";
         th.dataset.label = numberLabel;
-        th.textContent = o.number;
+        var number = document.createElement("span");
+        number.setAttribute("translate", "no");
+        number.textContent = o.number;
+        th.appendChild(number);
         if (o.rejected) {
           var badge = document.createElement("span");
           badge.className = "badge bad";
@@ -282,8 +336,10 @@
           td.dataset.label = h.textContent;
           var value = o.order ? o.order[field] : "";
           if (Array.isArray(value)) { value = value.join(","); }
-          if (value) {
-            td.textContent = value;
+          td.setAttribute("translate", "no");
+          if (h.dataset.format) { td.className = "num"; }
+          if (value !== "" && value !== null && value !== undefined) {
+            td.textContent = h.dataset.format === "money" ? money(value) : h.dataset.format === "number" ? formatNumber(value) : value;
           } else {
             var dash = document.createElement("span");
             dash.className = "muted";
@@ -292,7 +348,7 @@
           }
           var mine = issues.filter(function (is) { return is.field === field; });
           if (mine.length) {
-            td.className = "bad";
+            td.classList.add("bad");
             td.title = mine.map(function (is) { return is.message; }).join("; ");
           }
           tr.appendChild(td);
@@ -364,13 +420,13 @@
       if (run.progress_total > 0) {
         var pct = Math.min(100, Math.floor(run.progress_done * 100 / run.progress_total));
         bar.value = pct;
-        bar.textContent = pct + "%";
-        set("percent", pct + "%");
+        bar.textContent = percent(pct);
+        set("percent", percent(pct));
       }
       if (run.started_at) {
         var elapsed = (Date.now() - Date.parse(run.started_at)) / 1000;
         if (elapsed > 0) {
-          set("rate", T("progress.rate", (run.fetched / elapsed).toFixed(1)));
+          set("rate", T("progress.rate", formatNumber((run.fetched / elapsed).toFixed(1))));
           if (run.progress_total > 0 && run.progress_done > 0 && run.progress_done < run.progress_total) {
             set("eta", eta(elapsed * (run.progress_total - run.progress_done) / run.progress_done));
           }
