@@ -177,6 +177,20 @@ func (p *Printer) Date(day string) string {
 	return t.Format("02.01.2006")
 }
 
+// DateTime shows a local date and time as orders store and export it ("2006-01-02 15:04:05")
+// in the language's usual order: "07.12.2026 01:44:51" in Russian, as stored in English. Other
+// text is returned as it is.
+func (p *Printer) DateTime(s string) string {
+	t, err := time.Parse(time.DateTime, s)
+	if err != nil {
+		return s
+	}
+	if p.lang == "en" {
+		return t.Format(time.DateTime)
+	}
+	return t.Format("02.01.2006 15:04:05")
+}
+
 // Clock is the time of day of t in loc: "14:05".
 func (p *Printer) Clock(t time.Time, loc *time.Location) string {
 	if loc != nil {

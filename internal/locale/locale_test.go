@@ -188,6 +188,12 @@ func TestPercentAndDate(t *testing.T) {
 	if got := en.Date("2026-03-04"); got != "2026-03-04" {
 		t.Errorf("en date: %q", got)
 	}
+	if got := ru.DateTime("2026-03-04 05:06:07"); got != "04.03.2026 05:06:07" {
+		t.Errorf("ru date and time: %q", got)
+	}
+	if got := en.DateTime("2026-03-04 05:06:07"); got != "2026-03-04 05:06:07" {
+		t.Errorf("en date and time: %q", got)
+	}
 	if got := ru.Date("yesterday"); got != "yesterday" {
 		t.Errorf("not a day: %q", got)
 	}
