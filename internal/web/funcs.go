@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"orderimport/internal/locale"
+	"orderimport/internal/store"
 )
 
 // funcs are the template functions of one language: every word, number, sum and moment a page
@@ -28,6 +29,8 @@ func (h *Web) funcs(lang string) template.FuncMap {
 		"percent":    func(v any) string { return p.Percent(toInt(v)) },
 		"money":      func(v any, currency string) string { return p.Money(fmt.Sprint(v), currency) },
 		"day":        p.Date,
+		"datetime":   p.DateTime,
+		"counts":     func(c store.Counts) string { return countsText(p, c) },
 		"every":      p.Every,
 		"zone":       func(name string) string { return p.Zone(name, h.now()) },
 		"scope": func(code string) string {
@@ -43,6 +46,24 @@ func (h *Web) funcs(lang string) template.FuncMap {
 			return len(s) >= len(pre) && s[:len(pre)] == pre
 		},
 	}
+}
+
+// countsText says what a run changed, naming only what it did: "новых 900, с ошибками 3", or
+// "без изменений".
+func countsText(p *locale.Printer, c store.Counts) string {
+	var parts []string
+	for _, n := range []struct {
+		key string
+		n   int64
+	}{{"run.counts.created", c.Created}, {"run.counts.updated", c.Updated}, {"run.counts.deleted", c.Deleted}, {"run.counts.invalid", c.Invalid}} {
+		if n.n != 0 {
+			parts = append(parts, p.T(n.key, p.Int(n.n)))
+		}
+	}
+	if len(parts) == 0 {
+		return p.T("run.counts.none")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // tData is T whose arguments (%s each) are data — a task's name, an order's number — marked

@@ -13,6 +13,9 @@ import (
 
 const langCookie = "lang"
 
+// dateTimeLayout is how orders store their local date and time (time.DateTime).
+const dateTimeLayout = "2006-01-02 15:04:05"
+
 // scriptPrefixes are the catalogue entries the page's script needs: its own (js.) and those it
 // shows while following a run or rendering a preview.
 var scriptPrefixes = []string{"js.", "run.status.", "progress.", "preview.", "choice.custom_field", "form.suggested", "plural.orders.", "number."}
@@ -21,7 +24,9 @@ var scriptPrefixes = []string{"js.", "run.status.", "progress.", "preview.", "ch
 // that a number the script writes reads like one the server wrote.
 func forScript(p *locale.Printer) map[string]string {
 	group, decimal := p.Separators()
-	out := map[string]string{"number.group": group, "number.decimal": decimal, "number.minus": locale.Minus}
+	out := map[string]string{"number.group": group, "number.decimal": decimal, "number.minus": locale.Minus,
+		// The layout of an order's date and time, as an example the script fills in.
+		"format.datetime": p.DateTime(dateTimeLayout)}
 	for _, k := range p.Keys() {
 		for _, pre := range scriptPrefixes {
 			if strings.HasPrefix(k, pre) {

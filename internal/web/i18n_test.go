@@ -65,6 +65,9 @@ func TestCataloguesComplete(t *testing.T) {
 	for _, f := range mapping.Fields {
 		used["field."+f.Name], used["field_help."+f.Name] = "fieldTitle", "fieldHelp"
 	}
+	for _, k := range []string{"created", "updated", "deleted", "invalid", "none"} {
+		used["run.counts."+k] = "countsText"
+	}
 	for _, e := range []errorPage{{"error.notfound.title", "error.notfound.text"}, {"error.internal.title", "error.internal.text"}, {"error.csrf.title", "error.csrf.text"}, {"error.toolarge.title", "error.toolarge.text"}, {"error.busy.title", "error.busy.text"}} {
 		used[e.Title], used[e.Text] = "error pages", "error pages"
 	}

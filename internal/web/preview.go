@@ -61,12 +61,32 @@ type previewCell struct {
 	Note   string
 }
 
+// Class is the cell's classes: its column's, and "bad" for a value with an issue.
+func (c previewCell) Class() string {
+	class := previewField{Format: c.Format}.Class()
+	if c.Bad {
+		class = strings.TrimSpace(class + " bad")
+	}
+	return class
+}
+
 // previewField is a column of the preview: a tracker field and how its values read ("money",
-// "number" or "" for text as it is). The page's script formats the values it receives from the
-// API by the same attribute.
+// "number", "datetime" or "" for text as it is). The page's script formats the values it
+// receives from the API by the same attribute.
 type previewField struct {
 	Name   string
 	Format string
+}
+
+// Class is the column's layout: numbers line up on the right, a date and time stays on a line.
+func (f previewField) Class() string {
+	switch f.Format {
+	case "money", "number":
+		return "num"
+	case "datetime":
+		return "nowrap"
+	}
+	return ""
 }
 
 func previewFields() []previewField {
@@ -78,6 +98,8 @@ func previewFields() []previewField {
 			pf.Format = "money"
 		case mapping.FieldItemCount:
 			pf.Format = "number"
+		case mapping.FieldOrderDate:
+			pf.Format = "datetime"
 		}
 		out = append(out, pf)
 	}
@@ -118,6 +140,8 @@ func shownValue(vw *view, format, v string) string {
 		return vw.p.Money(v, "")
 	case "number":
 		return vw.p.Number(v)
+	case "datetime":
+		return vw.p.DateTime(v)
 	}
 	return v
 }

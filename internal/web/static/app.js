@@ -69,6 +69,16 @@
     return (neg && /[1-9]/.test(out) ? "-" : "") + out;
   }
 
+  // formatDateTime shows an order's stored date and time ("2026-12-07 01:44:51") in the
+  // layout the server uses, which comes as its own rendering of Go's reference time.
+  var dateTimeLayout = catalogue["format.datetime"] || "2006-01-02 15:04:05";
+  function formatDateTime(text) {
+    var m = /^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})$/.exec(String(text));
+    if (!m) { return String(text); }
+    var parts = { "2006": m[1], "01": m[2], "02": m[3], "15": m[4], "04": m[5], "05": m[6] };
+    return dateTimeLayout.replace(/2006|01|02|15|04|05/g, function (k) { return parts[k]; });
+  }
+
   function num(n) { return formatNumber(String(n || 0)); }
   function money(text) { return formatNumber(roundText(text, 2)); }
   function percent(n) { return T("number.percent", num(n)); }
@@ -337,9 +347,9 @@
           var value = o.order ? o.order[field] : "";
           if (Array.isArray(value)) { value = value.join(","); }
           td.setAttribute("translate", "no");
-          if (h.dataset.format) { td.className = "num"; }
+          td.className = h.className;
           if (value !== "" && value !== null && value !== undefined) {
-            td.textContent = h.dataset.format === "money" ? money(value) : h.dataset.format === "number" ? formatNumber(value) : value;
+            td.textContent = shown(h.dataset.format, value);
           } else {
             var dash = document.createElement("span");
             dash.className = "muted";
@@ -358,6 +368,16 @@
       node.querySelector('[data-slot="summary"]').textContent = T("preview.summary", orders.length, rejected, flagged);
       result.textContent = "";
       result.appendChild(node);
+    }
+
+    // shown is a stored value as the orders table shows it (the column says how).
+    function shown(format, value) {
+      switch (format) {
+        case "money": return money(value);
+        case "number": return formatNumber(value);
+        case "datetime": return formatDateTime(value);
+      }
+      return value;
     }
 
     function note(issue, title) {

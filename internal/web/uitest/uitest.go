@@ -139,6 +139,9 @@ func Browser(ctx context.Context, dir string, width, height int) (context.Contex
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("lang", "ru-RU"),
+		// On Linux the browser's own language (date fields, built-in messages) follows the
+		// environment, not --lang; Debian's chromium-l10n holds its Russian.
+		chromedp.Env("LANGUAGE=ru", "LANG=ru_RU.UTF-8"),
 		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(width, height),
 	)
