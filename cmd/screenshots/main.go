@@ -135,6 +135,7 @@ func run(ctx context.Context, out, only string) error {
 		{"orders", nav("/counters/" + c + "/orders")},
 		{"orders-filtered", nav("/counters/" + c + "/orders?status=complete&from=" + time.Now().AddDate(0, -1, 0).Format("2006-01-02"))},
 		{"orders-en", nav("/counters/" + c + "/orders?lang=en")},
+		{"audit", nav("/audit")},
 		{"not-found", nav("/counters/999")},
 	}
 
