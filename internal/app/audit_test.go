@@ -108,7 +108,7 @@ func TestAuditLogRecordsWhoWhatWhenWhere(t *testing.T) {
 		if ev.Action == "import.key_replaced" && (!strings.Contains(ev.Detail, "…-key") || !strings.Contains(ev.Detail, "0001")) {
 			t.Errorf("key replaced: %q, want the two keys' hints", ev.Detail)
 		}
-		if ev.Action == "import.update" && !strings.Contains(ev.Detail, "frequency (1 → 3)") {
+		if ev.Action == "import.update" && !strings.Contains(ev.Detail, "frequency (every hour → every 3 hours)") {
 			t.Errorf("update: %q, want what changed", ev.Detail)
 		}
 	}
