@@ -365,7 +365,7 @@
         });
         tbody.appendChild(tr);
       });
-      node.querySelector('[data-slot="summary"]').textContent = T("preview.summary", orders.length, rejected, flagged);
+      node.querySelector('[data-slot="summary"]').textContent = T("preview.summary", num(orders.length), num(rejected), num(flagged));
       result.textContent = "";
       result.appendChild(node);
     }
