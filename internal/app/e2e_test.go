@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,12 +16,12 @@ import (
 
 	"orderimport/internal/api"
 	"orderimport/internal/app"
-	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/importer"
 	"orderimport/internal/jobs"
 	"orderimport/internal/mapping"
 	"orderimport/internal/retailcrm"
+	"orderimport/internal/servicetest"
 	"orderimport/internal/store"
 )
 
@@ -47,40 +44,17 @@ func newEnv(t *testing.T, emuOpts crmemu.Options) *env {
 // newEnvWith is newEnv with its own job system settings.
 func newEnvWith(t *testing.T, emuOpts crmemu.Options, jobsCfg jobs.Config) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	emu := crmemu.New(emuOpts)
-	crm := httptest.NewServer(emu)
-	t.Cleanup(crm.Close)
-
-	dir := t.TempDir()
-	cfg := config.Config{DB: store.Location{Engine: store.SQLite, Path: filepath.Join(dir, "test.db")}, AllowPrivate: true}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, cfg, log, app.Options{Workers: 2, Migrate: true, Jobs: jobsCfg})
+	s, err := servicetest.Start(context.Background(), servicetest.Options{Emulator: emuOpts, Jobs: jobsCfg, Log: log, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _, err := a.Store.AddUser(ctx, "owner@example.com", "correct horse battery", "Shop", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := a.Store.CreateToken(ctx, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
+		if err := s.Close(); err != nil {
+			t.Errorf("stop the service: %v", err)
 		}
-		a.Close()
 	})
-	return &env{t: t, app: a, base: "http://" + ln.Addr().String(), token: token, emu: emu, crm: crm.URL, acc: u.AccountID}
+	return &env{t: t, app: s.App, base: s.URL, token: s.Token, emu: s.Emu, crm: s.CRM, acc: s.AccountID}
 }
 
 func (e *env) do(method, path string, body any, out any) int {
@@ -319,9 +293,7 @@ func assertRows(t *testing.T, when string, got, want [][]string) {
 	}
 }
 
-func jobsConfigForTests() jobs.Config {
-	return jobs.Config{Slice: 20 * time.Second, TickInterval: time.Hour}
-}
+func jobsConfigForTests() jobs.Config { return servicetest.Jobs() }
 
 // decodeOrder reads the fields the importer takes from RetailCRM's typed part of an order.
 func decodeOrder(t *testing.T, raw json.RawMessage) retailcrm.Order {

@@ -10,20 +10,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
 	"orderimport/internal/app"
-	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/mapping"
-	"orderimport/internal/store"
+	"orderimport/internal/servicetest"
 )
 
 // The security tests run the whole service (real SQLite in a directory of their own, River,
@@ -45,21 +42,19 @@ type secOpts struct {
 }
 
 type secEnv struct {
-	t      *testing.T
-	app    *app.App
-	base   string
-	dir    string
-	db     string
-	token  string // the owner's API token
-	emu    *crmemu.Emulator
-	crm    string
-	acc    int64
-	user   int64
-	logs   *syncBuffer
-	seen   *syncBuffer // every response: status line, headers and body
-	cancel func()
-	done   chan error
-	closed bool
+	t     *testing.T
+	app   *app.App
+	base  string
+	dir   string
+	db    string
+	token string // the owner's API token
+	emu   *crmemu.Emulator
+	crm   string
+	acc   int64
+	user  int64
+	logs  *syncBuffer
+	seen  *syncBuffer // every response: status line, headers and body
+	svc   *servicetest.Service
 }
 
 type syncBuffer struct {
@@ -81,59 +76,27 @@ func (s *syncBuffer) String() string {
 
 func newSecEnv(t *testing.T, o secOpts) *secEnv {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	emu := crmemu.New(o.emu)
-	var h http.Handler = emu
-	if o.crm != nil {
-		h = o.crm(emu)
-	}
-	crm := httptest.NewServer(h)
-	t.Cleanup(crm.Close)
-
-	dir := t.TempDir()
-	db := filepath.Join(dir, "test.db")
-	cfg := config.Config{DB: store.Location{Engine: store.SQLite, Path: db}, AllowPrivate: o.allowPrivate}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := app.New(ctx, cfg, log, app.Options{Workers: 2, Migrate: true, Jobs: jobsConfigForTests(),
-		Resolver: o.resolver, RootCAs: o.rootCAs})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	u, _, err := a.Store.AddUser(ctx, ownerEmail, ownerPassword, "Shop", false)
+	dir := t.TempDir()
+	s, err := servicetest.Start(context.Background(), servicetest.Options{Emulator: o.emu, CRM: o.crm, Strict: !o.allowPrivate,
+		Resolver: o.resolver, RootCAs: o.rootCAs, Log: log, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := a.Store.CreateToken(ctx, u.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &secEnv{t: t, app: a, base: "http://" + ln.Addr().String(), dir: dir, db: db, token: token, emu: emu, crm: crm.URL,
-		acc: u.AccountID, user: u.ID, logs: logs, seen: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { e.done <- a.Serve(ctx, ln) }()
+	e := &secEnv{t: t, svc: s, app: s.App, base: s.URL, dir: dir, db: s.DBPath, token: s.Token, emu: s.Emu, crm: s.CRM,
+		acc: s.AccountID, user: s.UserID, logs: logs, seen: &syncBuffer{}}
 	t.Cleanup(e.stop)
 	return e
 }
 
 // stop shuts the service down and closes the database (the WAL is checkpointed into the file).
 func (e *secEnv) stop() {
-	if e.closed {
-		return
+	if err := e.svc.Close(); err != nil {
+		e.t.Errorf("stop the service: %v", err)
 	}
-	e.closed = true
-	e.cancel()
-	if err := <-e.done; err != nil {
-		e.t.Errorf("serve: %v", err)
-	}
-	e.app.Close()
 }
 
-// request sends a request and records the whole answer.
 func (e *secEnv) request(c *http.Client, req *http.Request) (int, string, http.Header) {
 	e.t.Helper()
 	resp, err := c.Do(req)

@@ -1,5 +1,5 @@
-// Package uitest runs the whole service (real SQLite, River workers, HTTP, the web UI) in front
-// of a RetailCRM emulator, and drives it with Debian's Chromium through chromedp. The browser
+// Package uitest drives the whole service (internal/servicetest: real SQLite, River workers,
+// HTTP, the web UI, a RetailCRM emulator) with Debian's Chromium through chromedp. The browser
 // tests of the web UI and the screenshot command share it, so the screenshots show exactly
 // what the tests click through.
 package uitest
@@ -8,24 +8,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"orderimport/internal/app"
-	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
-	"orderimport/internal/jobs"
-	"orderimport/internal/store"
+	"orderimport/internal/servicetest"
 )
 
 // ChromiumPath is where Debian's chromium package puts the browser (`apt-get install chromium`).
@@ -33,92 +26,24 @@ const ChromiumPath = "/usr/bin/chromium"
 
 // The login of the account every Server starts with.
 const (
-	Email    = "owner@example.com"
-	Password = "correct horse battery"
+	Email    = servicetest.Email
+	Password = servicetest.Password
 )
 
-// Server is a running service with its emulator, both on httptest servers.
+// Server is a running service with its emulator (internal/servicetest), driven by a browser.
 type Server struct {
-	App       *app.App
-	URL       string // the service, http://127.0.0.1:port
-	CRM       string // the emulator's URL, for the connection form
-	Emu       *crmemu.Emulator
-	AccountID int64
-	UserID    int64
-
-	http, crm *httptest.Server
-	cancel    context.CancelFunc
+	*servicetest.Service
 }
 
-// Start runs a service on a fresh SQLite database in dir (real River workers, the full HTTP
-// handler with its security headers) and an emulator with emu's options, assembled like the
-// end-to-end test of internal/app. Private CRM addresses are allowed: the emulator listens on
-// loopback.
+// Start runs a service on a fresh SQLite database in dir and an emulator with emu's options,
+// assembled as every test of the whole service does it (internal/servicetest). Private CRM
+// addresses are allowed: the emulator listens on loopback.
 func Start(ctx context.Context, dir string, emu crmemu.Options, log *slog.Logger) (*Server, error) {
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	e := crmemu.New(emu)
-	crm := httptest.NewServer(e)
-	cfg := config.Config{DB: store.Location{Engine: store.SQLite, Path: filepath.Join(dir, "ui.db")}, AllowPrivate: true}
-	a, err := app.New(ctx, cfg, log, app.Options{Workers: 2, Migrate: true,
-		Jobs: jobs.Config{Slice: 20 * time.Second, TickInterval: time.Hour}})
+	s, err := servicetest.Start(ctx, servicetest.Options{Emulator: emu, Log: log, Dir: dir})
 	if err != nil {
-		cancel()
-		crm.Close()
-		return nil, fmt.Errorf("uitest: assemble the service: %w", err)
+		return nil, fmt.Errorf("uitest: %w", err)
 	}
-	fail := func(err error) (*Server, error) {
-		cancel()
-		crm.Close()
-		a.Close()
-		return nil, err
-	}
-	u, _, err := a.Store.AddUser(ctx, Email, Password, "Shop", false)
-	if err != nil {
-		return fail(fmt.Errorf("uitest: add the user: %w", err))
-	}
-	if err := a.Jobs.Start(ctx); err != nil {
-		return fail(fmt.Errorf("uitest: start the workers: %w", err))
-	}
-	srv := httptest.NewServer(a.Handler())
-	return &Server{App: a, URL: srv.URL, CRM: crm.URL, Emu: e, AccountID: u.AccountID, UserID: u.ID,
-		http: srv, crm: crm, cancel: cancel}, nil
-}
-
-// Close stops the service (letting running pages commit) and the emulator.
-func (s *Server) Close() error {
-	s.http.Close()
-	sctx, cancel := context.WithTimeout(context.Background(), config.ShutdownTimeout)
-	defer cancel()
-	err := s.App.Jobs.Stop(sctx)
-	s.cancel()
-	s.crm.Close()
-	return errors.Join(err, s.App.Close())
-}
-
-// WaitRuns waits until no run of the account's task is queued or running, polling the store
-// with a deadline.
-func (s *Server) WaitRuns(ctx context.Context, taskID int64, timeout time.Duration) (store.Run, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		run, err := s.App.Store.LastRun(ctx, s.AccountID, taskID)
-		if err != nil {
-			return store.Run{}, err
-		}
-		if run != nil && run.Finished() {
-			return *run, nil
-		}
-		if time.Now().After(deadline) {
-			return store.Run{}, fmt.Errorf("uitest: task %d still has a run going after %s", taskID, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return store.Run{}, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return &Server{Service: s}, nil
 }
 
 // ErrNoChromium says the browser is not installed.
