@@ -11,7 +11,7 @@ import (
 	"orderimport/internal/tasks"
 )
 
-// orderJSON has the contract's field names, shared with the CSV columns.
+// orderJSON has the API's field names (docs/API.md), shared with the CSV columns.
 type orderJSON struct {
 	OrderID      string   `json:"order_id"`
 	OrderDate    string   `json:"order_date"`
@@ -40,7 +40,7 @@ func orderOut(o *store.OrderRow) orderJSON {
 		ContactEmail: o.ContactEmail, Tags: tags, Status: o.Status, Site: o.Site, Deleted: o.Deleted}
 }
 
-// CSVHeader is the contract's column list, in order.
+// CSVHeader is the export's column list, in order (docs/API.md): clients rely on it.
 var CSVHeader = []string{"order_id", "order_date", "session_id", "user_id", "item_count", "profit", "revenue", "comment",
 	"contact_name", "contact_phone", "contact_email", "tags", "status", "site", "deleted"}
 

@@ -24,7 +24,7 @@ const vmMemoryBudget = 100_000
 // maxIssueValue is how much of an offending value an Issue shows.
 const maxIssueValue = 200
 
-// moscow is the contract's default counter time zone.
+// moscow is a counter's default time zone.
 var moscow = func() *time.Location {
 	loc, err := time.LoadLocation("Europe/Moscow")
 	if err != nil {
@@ -174,7 +174,7 @@ type Order struct {
 }
 
 // DateIn formats the order date as the tracker shows it: "YYYY-MM-DD
-// HH:MM:SS" in loc (nil = Europe/Moscow, the contract's default).
+// HH:MM:SS" in loc (nil = Europe/Moscow, a counter's default).
 func (o *Order) DateIn(loc *time.Location) string {
 	if loc == nil {
 		loc = moscow
@@ -205,7 +205,7 @@ type Result struct {
 	Rejected bool
 	Issues   []Issue
 	Date     string // Order.DateIn(env.CounterTZ); "" when rejected
-	Status   string // RetailCRM status code, read as is (the contract keeps it whatever the mapping)
+	Status   string // RetailCRM status code, read as is (the export keeps it whatever the mapping)
 	Site     string // RetailCRM store code, read as is
 }
 

@@ -56,8 +56,8 @@ func textOf(t *testing.T, ctx context.Context, sel chromedp.CSS) string {
 	return s
 }
 
-// The seed's whole path in a browser: log in, create a counter, Настройки → Данные → Импорт
-// заказов → «Новое подключение RetailCRM» (logging in again on the way, as the seed's
+// The whole path of the original K50 help page in a browser: log in, create a counter, Настройки → Данные → Импорт
+// заказов → «Новое подключение RetailCRM» (logging in again on the way, as the help page's
 // "Паспорт" step), check the connection, preview, save, watch the run finish, see the orders and
 // the chart, download the CSV, edit the mapping, delete the task.
 func TestBrowserImportFlow(t *testing.T) {

@@ -43,7 +43,7 @@ func (h *Web) imports(w http.ResponseWriter, r *http.Request, vw *view) {
 	h.render(w, r, vw, "imports.html", d)
 }
 
-// importsCrumbs is the seed's path: Настройки → Данные → Импорт заказов.
+// importsCrumbs is the path of the original K50 help page: Настройки → Данные → Импорт заказов.
 func importsCrumbs(vw *view, c store.Counter, last bool) []crumb {
 	cr := []crumb{
 		{Label: vw.T("settings.title"), Href: counterPath(c, "/settings")},

@@ -142,7 +142,7 @@ func (h *Web) CrossOriginRefused(w http.ResponseWriter, r *http.Request) {
 }
 
 // user wraps a page that needs a logged-in user: without one, the browser goes to the login
-// page and comes back to this very page afterwards (the seed's "Паспорт" step). Every
+// page and comes back to this very page afterwards (the "Паспорт" step of the original K50 help page). Every
 // state-changing request must also carry the session's CSRF token.
 func (h *Web) user(next func(http.ResponseWriter, *http.Request, *view)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -25,7 +25,7 @@ func sessionCookie(t *testing.T, p page) *http.Cookie {
 	return nil
 }
 
-// The seed's "Паспорт" step: a page opened while logged out leads to the login page and,
+// The "Паспорт" step of the original K50 help page: a page opened while logged out leads to the login page and,
 // after login, straight back to it. Only paths on this site are accepted as the way back.
 func TestLoginReturnsToThePageThatAskedForIt(t *testing.T) {
 	t.Parallel()

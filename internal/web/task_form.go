@@ -180,7 +180,7 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 	h.renderStatus(w, r, vw, status, "task_form.html", f)
 }
 
-// fillFromTask starts the form from the task, or from the contract's defaults.
+// fillFromTask starts the form from the task, or from the defaults of a new task.
 func (h *Web) fillFromTask(f *taskForm, t *store.Task) {
 	if t == nil {
 		f.Active, f.Type, f.Frequency = true, tasks.TypeRetailCRM, strconv.Itoa(tasks.DefaultFrequency)
