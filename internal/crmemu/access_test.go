@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,5 +378,68 @@ func TestServe(t *testing.T) {
 	}
 	if info := get(t, e, DemoKey, "/api/system-info").json(t); !strings.HasPrefix(info["publicUrl"].(string), "http://") {
 		t.Errorf("system-info %v", info)
+	}
+}
+
+// The answer time has a fixed part and a part per order (or feed entry) in the answer, and can
+// be changed while the emulator serves. Only lower bounds are checked: a loaded machine may
+// answer later, never sooner.
+func TestAnswerTimeScalesWithPageSize(t *testing.T) {
+	t.Parallel()
+	e := newTestEmu(t, Options{Seed: 35, Orders: 300, Latency: 20 * time.Millisecond, LatencyPerOrder: time.Millisecond})
+	if got, want := e.wait.of(100), 120*time.Millisecond; got != want {
+		t.Errorf("a page of 100 takes %v, want %v", got, want)
+	}
+	for _, c := range []struct {
+		target string
+		least  time.Duration
+	}{
+		{"/api/v5/settings", 20 * time.Millisecond},
+		{"/api/v5/orders?limit=50", 70 * time.Millisecond},
+		{"/api/v5/orders/history?limit=20", 40 * time.Millisecond},
+	} {
+		start := time.Now()
+		if r := get(t, e, DemoKey, c.target); r.status != 200 {
+			t.Fatalf("%s: %d", c.target, r.status)
+		}
+		if took := time.Since(start); took < c.least {
+			t.Errorf("%s answered after %v, want at least %v", c.target, took, c.least)
+		}
+	}
+	e.SetAnswerTime(time.Second, 10*time.Millisecond)
+	if got, want := e.wait.of(100), 2*time.Second; got != want {
+		t.Errorf("after SetAnswerTime a page of 100 takes %v, want %v", got, want)
+	}
+	e.SetAnswerTime(-time.Second, 0)
+	if got := e.wait.of(100); got != 0 {
+		t.Errorf("a negative answer time counts as none, got %v", got)
+	}
+}
+
+// Stats.MaxInFlight is the most requests being answered at once.
+func TestMaxInFlight(t *testing.T) {
+	t.Parallel()
+	e := newTestEmu(t, Options{Seed: 36, Orders: 30})
+	var arrived sync.WaitGroup
+	arrived.Add(3)
+	var n atomic.Int32
+	e.OnRequest(func(*http.Request) {
+		if n.Add(1) <= 3 {
+			arrived.Done()
+			arrived.Wait() // each of the first three waits until all three are being answered
+		}
+	})
+	var done sync.WaitGroup
+	for range 3 {
+		done.Go(func() { get(t, e, DemoKey, "/api/v5/orders") })
+	}
+	done.Wait()
+	if got := e.Stats().MaxInFlight; got != 3 {
+		t.Errorf("MaxInFlight %d, want 3", got)
+	}
+	e.ResetStats()
+	get(t, e, DemoKey, "/api/v5/settings")
+	if got := e.Stats().MaxInFlight; got != 1 {
+		t.Errorf("after a reset and one request: MaxInFlight %d, want 1", got)
 	}
 }

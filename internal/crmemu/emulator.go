@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // account timezones must resolve on machines without zoneinfo
 )
@@ -65,20 +66,24 @@ type Options struct {
 	Orders    int                  // number of seeded orders
 	Keys      map[string]KeyConfig // nil → DemoKey with FullAccess
 	RateLimit int                  // requests per sliding second per key; 0 = unlimited
-	Latency   time.Duration        // added to every answer
-	Faults    FaultConfig          // random fault injection, seeded
-	Timezone  string               // account timezone; default Europe/Moscow
-	Now       func() time.Time     // clock for new orders and history entries; default time.Now
-	Start     time.Time            // createdAt range of seeded orders; default End-180 days
-	End       time.Time            // default Now()
-	OrderSize string               // "rich" (default) or "small"
+	// Latency and LatencyPerOrder make the answer time RetailCRM-like: every answer is written
+	// Latency + LatencyPerOrder × (orders or feed entries in it) after the request arrived,
+	// so a page of 100 full orders takes longer than a key check. SetAnswerTime changes both.
+	Latency         time.Duration
+	LatencyPerOrder time.Duration
+	Faults          FaultConfig      // random fault injection, seeded
+	Timezone        string           // account timezone; default Europe/Moscow
+	Now             func() time.Time // clock for new orders and history entries; default time.Now
+	Start           time.Time        // createdAt range of seeded orders; default End-180 days
+	End             time.Time        // default Now()
+	OrderSize       string           // "rich" (default) or "small"
 }
 
 // Emulator is an emulated RetailCRM account. It is safe for concurrent use.
 type Emulator struct {
-	gen     *generator
-	now     func() time.Time
-	latency time.Duration
+	gen  *generator
+	now  func() time.Time
+	wait answerTime
 
 	mu        sync.RWMutex
 	loc       *time.Location
@@ -145,7 +150,6 @@ func New(opts Options) *Emulator {
 	e := &Emulator{
 		gen:       newGenerator(opts.Seed, n, start, end, rich),
 		now:       now,
-		latency:   opts.Latency,
 		loc:       loc,
 		tz:        tz,
 		tzUpdated: start.Unix(),
@@ -153,6 +157,7 @@ func New(opts Options) *Emulator {
 		over:      map[int64]*slot{},
 		maxID:     n,
 	}
+	e.wait.set(opts.Latency, opts.LatencyPerOrder)
 	e.lim.init(opts.RateLimit)
 	e.faults.init(opts.Seed, opts.Faults)
 	e.stats.init()
@@ -197,6 +202,25 @@ func (e *Emulator) runHooks(r *http.Request) {
 
 // SetRateLimit changes the per-key requests-per-second limit (0 = unlimited).
 func (e *Emulator) SetRateLimit(rps int) { e.lim.setRPS(rps) }
+
+// SetAnswerTime changes how long answers take from now on (Options.Latency and
+// Options.LatencyPerOrder): a RetailCRM that slows down or recovers in the middle of an import.
+func (e *Emulator) SetAnswerTime(fixed, perOrder time.Duration) { e.wait.set(fixed, perOrder) }
+
+// answerTime is the emulated time RetailCRM takes to answer: a fixed part and a part per order.
+type answerTime struct {
+	fixed, perOrder atomic.Int64 // nanoseconds
+}
+
+func (a *answerTime) set(fixed, perOrder time.Duration) {
+	a.fixed.Store(int64(max(fixed, 0)))
+	a.perOrder.Store(int64(max(perOrder, 0)))
+}
+
+// of is the answer time of an answer holding n orders or feed entries.
+func (a *answerTime) of(n int) time.Duration {
+	return time.Duration(a.fixed.Load() + int64(n)*a.perOrder.Load())
+}
 
 // SetTimezone changes the account timezone: /api/v5/settings reports it and
 // every naive timestamp renders in it from now on; instants do not move.

@@ -246,15 +246,32 @@ type Stats struct {
 	Faults       int            // injected faults served
 	FaultsByKind map[Fault]int
 	MaxInWindow  map[string]int // per API key: most requests that arrived within any sliding second
+	// MaxInFlight is the most requests that were being answered at once (all keys together).
+	MaxInFlight int
 }
 
 type statsState struct {
-	mu sync.Mutex
-	s  Stats
+	mu       sync.Mutex
+	s        Stats
+	inFlight int
+}
+
+// begin and end bracket the answering of one request.
+func (s *statsState) begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight++
+	s.s.MaxInFlight = max(s.s.MaxInFlight, s.inFlight)
+}
+
+func (s *statsState) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inFlight--
 }
 
 func (s *statsState) init() {
-	s.s = Stats{ByEndpoint: map[string]int{}, FaultsByKind: map[Fault]int{}}
+	s.s = Stats{ByEndpoint: map[string]int{}, FaultsByKind: map[Fault]int{}, MaxInFlight: s.inFlight}
 }
 
 func (s *statsState) request(endpoint string) {

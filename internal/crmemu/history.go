@@ -251,5 +251,7 @@ func (e *Emulator) history(_ *http.Request, q url.Values, kc *KeyConfig) answer 
 	w.close(']')
 	w.pagination(limit, page, total)
 	w.close('}')
-	return jsonAnswer(http.StatusOK, w)
+	a := jsonAnswer(http.StatusOK, w)
+	a.items = len(list)
+	return a
 }

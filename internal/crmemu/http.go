@@ -15,6 +15,7 @@ type answer struct {
 	contentType string
 	body        []byte
 	pooled      bool // body may be recycled after it was written
+	items       int  // orders or feed entries in the body: they make the answer slower
 }
 
 // bufs recycles page buffers (~0.5 MB each). A channel rather than a
@@ -113,10 +114,14 @@ func apiKey(r *http.Request) string {
 	return r.URL.Query().Get("apiKey")
 }
 
-// ServeHTTP answers one API request: hooks, rate limit, latency, faults, then the endpoint.
+// ServeHTTP answers one API request: hooks, rate limit, faults, the endpoint, then the answer
+// time. The answer is what the account held when the request arrived (RetailCRM's time goes to
+// reading and encoding it), written once its answer time is over.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the limiter counts the request when it arrives, before a hook can delay it
 	limited := e.lim.arrive(apiKey(r), time.Now())
+	e.stats.begin()
+	defer e.stats.end()
 	e.runHooks(r)
 	rt := routeFor(r.URL.Path)
 	name := "unknown"
@@ -129,20 +134,24 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAnswer(w, nginxPage(http.StatusServiceUnavailable))
 		return
 	}
-	if e.latency > 0 && !sleepCtx(r, e.latency) {
-		return
-	}
 	if f, ok := e.faults.next(r.URL.Path); ok {
 		e.stats.fault(f)
-		e.serveFault(w, r, f, rt)
+		if sleepCtx(r, e.wait.of(0)) {
+			e.serveFault(w, r, f, rt)
+		}
 		return
 	}
 	a := e.answer(r, rt)
-	writeAnswer(w, a)
+	if sleepCtx(r, e.wait.of(a.items)) {
+		writeAnswer(w, a)
+	}
 	a.release()
 }
 
 func sleepCtx(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

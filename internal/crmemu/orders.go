@@ -340,7 +340,9 @@ func (e *Emulator) orders(_ *http.Request, q url.Values, kc *KeyConfig) answer {
 	}
 	w.close(']')
 	w.close('}')
-	return jsonAnswer(http.StatusOK, w)
+	a := jsonAnswer(http.StatusOK, w)
+	a.items = len(list)
+	return a
 }
 
 func (e *Emulator) order(r *http.Request, q url.Values, kc *KeyConfig) answer {
@@ -391,7 +393,9 @@ func (e *Emulator) order(r *http.Request, q url.Values, kc *KeyConfig) answer {
 	w.key("order")
 	w.order(found)
 	w.close('}')
-	return jsonAnswer(http.StatusOK, w)
+	a := jsonAnswer(http.StatusOK, w)
+	a.items = 1
+	return a
 }
 
 func (e *Emulator) orderStatuses(_ *http.Request, q url.Values, kc *KeyConfig) answer {
