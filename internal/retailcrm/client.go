@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
@@ -76,7 +77,7 @@ var defaultTransport = &http.Transport{
 	TLSHandshakeTimeout:   10 * time.Second,
 	ResponseHeaderTimeout: defaultTimeout,
 	IdleConnTimeout:       90 * time.Second,
-	MaxIdleConnsPerHost:   4,
+	MaxIdleConnsPerHost:   32, // a paged read keeps up to 32 requests in flight
 	ForceAttemptHTTP2:     true,
 }
 
@@ -214,6 +215,7 @@ func fetch[T any](ctx context.Context, c *Client, path string, q url.Values, mem
 // do runs one API call with pacing and retries. decode is applied to 2xx bodies.
 func (c *Client) do(ctx context.Context, path string, q url.Values, decode func([]byte) (envelope, error)) error {
 	endpoint := "GET " + path
+	class := answerClass(path, q.Get("limit"))
 	target := c.base + path
 	if len(q) > 0 {
 		target += "?" + q.Encode()
@@ -224,7 +226,7 @@ func (c *Client) do(ctx context.Context, path string, q url.Values, decode func(
 		if err != nil {
 			return stopped(err, last)
 		}
-		e, retryAfter := c.attempt(ctx, endpoint, target, decode, attempt)
+		e, retryAfter := c.attempt(ctx, endpoint, class, target, decode, attempt, sentAt)
 		if e == nil {
 			return nil
 		}
@@ -260,9 +262,18 @@ func stopped(ctxErr error, last *Error) error {
 }
 
 // attempt sends one request and turns the outcome into nil or an *Error.
-func (c *Client) attempt(ctx context.Context, endpoint, target string, decode func([]byte) (envelope, error), n int) (*Error, time.Duration) {
+func (c *Client) attempt(ctx context.Context, endpoint, class, target string, decode func([]byte) (envelope, error), n int, turn time.Time) (*Error, time.Duration) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	// The request goes out once it has its connection: the pacer checks its window again then,
+	// and the answer time counts from there.
+	var sent time.Time
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) {
+			c.limiter.going(actx, turn)
+			sent = time.Now()
+		},
+	})
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
 	if err != nil {
 		return &Error{Kind: KindTransport, Endpoint: endpoint, Message: "could not build the request", Err: err}, 0
@@ -292,6 +303,10 @@ func (c *Client) attempt(ctx context.Context, endpoint, target string, decode fu
 	resp.Body.Close()
 	c.log.Debug("retailcrm request", "endpoint", endpoint, "status", resp.StatusCode,
 		"attempt", n, "bytes", buf.Len(), "duration", time.Since(start))
+	if err == nil && !sent.IsZero() && resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+		// A throttled answer comes from nginx at once and says nothing of RetailCRM's pace.
+		c.limiter.answered(class, time.Since(sent))
+	}
 	if err != nil {
 		return c.redact(&Error{Kind: KindTransport, Status: resp.StatusCode, Endpoint: endpoint,
 			Message: "the connection broke while reading the answer", Err: err}), 0

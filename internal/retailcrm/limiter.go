@@ -107,9 +107,17 @@ type accountLimiter struct {
 
 	sent, throttled, reductions int64
 	lastRateLimited             time.Time
+
+	// answers are the smoothed answer times per kind of request (depth.go).
+	answers map[string]time.Duration
 }
 
-type send struct{ booked, actual time.Time }
+// send is one request through the pacer: when its turn was booked, when it actually went (the
+// wake-up, then the moment it got its connection), and whether it has gone out on the wire.
+type send struct {
+	booked, actual time.Time
+	out            bool
+}
 
 func (a *accountLimiter) configure(rate float64) {
 	a.mu.Lock()
@@ -157,6 +165,55 @@ func (a *accountLimiter) woke(t, now time.Time) time.Time {
 		}
 	}
 	return later(t, now)
+}
+
+// going holds a request that had its turn until it can go out on its connection without a
+// window holding more than floor(allowed) sends that went out, and records when it goes. Between
+// the turn and the connection lies whatever the client does meanwhile (a goroutine waiting for
+// a core, a connection being dialled for one of several requests in flight), so sends booked in
+// order can go out bunched; checked against the sends that went out, they cannot.
+func (a *accountLimiter) going(ctx context.Context, t time.Time) {
+	for {
+		d := a.clear(t, time.Now())
+		if d <= 0 {
+			return
+		}
+		if sleep(ctx, d) != nil {
+			return // the request fails on its cancelled context
+		}
+	}
+}
+
+// clear is how long the send booked at t must still wait at now; when it need not, it is
+// recorded as gone out at now.
+func (a *accountLimiter) clear(t, now time.Time) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i := -1
+	for j := len(a.sends) - 1; j >= 0; j-- {
+		if a.sends[j].booked.Equal(t) {
+			i = j
+			break
+		}
+	}
+	if i < 0 || a.sends[i].out {
+		return 0 // forgotten (older than history), or a second attempt of net/http's own
+	}
+	m := a.windowMax()
+	var gone []time.Time
+	for _, s := range a.sends {
+		if s.out && s.actual.After(now.Add(-window)) {
+			gone = append(gone, s.actual)
+		}
+	}
+	if len(gone) >= m {
+		slices.SortFunc(gone, func(x, y time.Time) int { return y.Compare(x) })
+		if edge := gone[m-1].Add(window); now.Before(edge) {
+			return edge.Sub(now)
+		}
+	}
+	a.sends[i].actual, a.sends[i].out = later(a.sends[i].actual, now), true
+	return 0
 }
 
 // reserve books the earliest send time at or after now that keeps the pace.

@@ -3,6 +3,7 @@ package retailcrm
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -270,5 +271,45 @@ func TestLimitersStatsByAccountURL(t *testing.T) {
 	}
 	if (LimiterStats{}) != DefaultLimiters.Stats("https://never-used.example") {
 		t.Error("DefaultLimiters knows an unused account")
+	}
+}
+
+// Requests booked in turn can reach their connections bunched (a goroutine waiting for a core,
+// a connection dialled for one of several in flight): checked again when it goes out, no
+// window holds more sends that went out than the limit.
+func TestLimiterChecksTheWindowWhenASendGoesOut(t *testing.T) {
+	t.Parallel()
+	a := newTestLimiter(10)
+	var booked []time.Time
+	for range 30 {
+		booked = append(booked, a.reserve(t0))
+	}
+	// The first ten go out 150 ms late (a dial), the rest on time: without the check, sends
+	// 1–10 and 11 would fall within one second.
+	var out []time.Time
+	for i, b := range booked {
+		now := b
+		if i < 10 {
+			now = b.Add(150 * time.Millisecond)
+		}
+		for {
+			d := a.clear(b, now)
+			if d <= 0 {
+				break
+			}
+			now = now.Add(d)
+		}
+		out = append(out, now)
+	}
+	slices.SortFunc(out, func(x, y time.Time) int { return x.Compare(y) })
+	if got := maxInWindow(out); got > 10 {
+		t.Errorf("%d sends went out within one second", got)
+	}
+	if late := out[10].Sub(booked[10]); late <= 0 {
+		t.Errorf("send 11 went out on its turn although ten went out in the second before it")
+	}
+	// A send asked to go out twice (net/http's own retry) is recorded once.
+	if d := a.clear(booked[0], out[29].Add(time.Hour)); d != 0 {
+		t.Errorf("a second going-out waited %v", d)
 	}
 }
