@@ -53,8 +53,8 @@ func (a *accountLimiter) answered(class string, d time.Duration) {
 	}
 }
 
-// depth is how many requests of class one reader should keep outstanding: enough that one is
-// always waiting for its turn at the pace while the others are answered, and at most most.
+// depth is how many requests of class one reader should keep outstanding: those being answered,
+// one waiting for its turn at the pace and one whose answer is being stored, and at most most.
 // Before any answer of the class is known, the slowest class measured stands in for it.
 func (a *accountLimiter) depth(class string, most int) int {
 	a.mu.Lock()
@@ -66,13 +66,14 @@ func (a *accountLimiter) depth(class string, most int) int {
 			d = max(d, other)
 		}
 	}
-	need := math.Ceil(a.allowed*paceFactor*d.Seconds()) + 1
+	need := math.Ceil(a.allowed*paceFactor*d.Seconds()) + 2
 	return max(1, min(most, int(min(need, math.MaxInt32))))
 }
 
 // Depth is how many requests of the paged read r, with pages of limit, one reader should keep
 // outstanding now to hold the account's pace at the answer times measured so far (at least 1,
-// at most most). Several tasks of one account share the pace, so each may hold more than it
+// at most most): the pace × the answer time, plus one waiting for its turn and one whose answer
+// is being stored. Several tasks of one account share the pace, so each may hold more than it
 // gets answered in time; the extra requests wait for their turn in the pacer, not at
 // RetailCRM.
 func (c *Client) Depth(r Read, limit, most int) int {
