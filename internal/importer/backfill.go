@@ -2,10 +2,8 @@ package importer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"orderimport/internal/locale"
 	"time"
 
 	"orderimport/internal/retailcrm"
@@ -20,13 +18,13 @@ var earliestDay = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // startBackfill fixes the first run's plan BEFORE any order is read: it finds where the change
 // feed ends now, and the catch-up after the backfill replays everything from there, so
-// whatever changes while the backfill walks is applied afterwards.
-func (r *run) startBackfill(ctx context.Context, st store.SyncState, fp string) (store.SyncState, error) {
+// whatever changes while the backfill walks is applied afterwards. The count of the task's
+// orders (asked alongside the preflight) sizes the plan: when they fit one window, the backfill
+// is one window open at both ends and needs no first day; otherwise the day of the oldest order
+// is taken from the list's last page.
+func (r *run) startBackfill(ctx context.Context, st store.SyncState, fp string, pr *firstProbes) (store.SyncState, error) {
 	now := r.im.now()
-	// The feed's last entry is found by reading it from a little before now: RetailCRM has no
-	// "newest id" call. The lookback covers clock skew between us and RetailCRM.
-	start := now.Add(-r.im.Config.HistoryLookback)
-	end, err := r.walkFeed(ctx, feedPos{start: start}, func(*retailcrm.HistoryPage) error { return nil })
+	end, err := pr.feedEnd()
 	if err != nil {
 		return st, err
 	}
@@ -34,16 +32,23 @@ func (r *run) startBackfill(ctx context.Context, st store.SyncState, fp string) 
 	st.HistorySinceID, st.HistoryStart = end.since, ""
 	if end.since == 0 {
 		// An empty feed: the catch-up reads from that instant until a first entry appears.
-		st.HistoryStart = start.UTC().Format(time.RFC3339)
+		st.HistoryStart = end.start.UTC().Format(time.RFC3339)
 	}
 	st.BackfillTo = now.In(r.tz).Format(day)
+	n, err := pr.orders(ctx)
+	if err != nil {
+		return st, err
+	}
 	from := r.task.BackfillFrom
 	if from == "" {
-		from, err = r.oldestDay(ctx, st.BackfillTo)
-		if err != nil {
-			return st, err
+		from = st.BackfillTo
+		if n > r.im.Config.WindowTarget {
+			if from, err = r.candidateDay(ctx, n, st.BackfillTo); err != nil {
+				return st, err
+			}
 		}
 	}
+	r.sizing = &sizing{from: from, orders: n}
 	st.BackfillFrom = from
 	st.BackfillNext = from
 	st.ResyncMark = 0
@@ -52,6 +57,75 @@ func (r *run) startBackfill(ctx context.Context, st store.SyncState, fp string) 
 		return st, err
 	}
 	return st, nil
+}
+
+// sizing is what a first run learnt of its orders before the backfill: n orders from the plan's
+// first day on (all of them when the first window is open).
+type sizing struct {
+	from   string
+	orders int
+}
+
+// firstProbes are the requests of a first run that need no answer of the preflight, sent
+// alongside it: the count of the task's orders, and the change feed from a little before now,
+// where the search for its end starts (feedEnd). Neither applies an order, so neither must wait
+// for the feed's end to be known.
+type firstProbes struct {
+	r     *run
+	fl    *flight[probed]
+	start string // the startDate the feed was read from, as sent
+}
+
+type probed struct {
+	count *retailcrm.OrdersPage
+	end   feedPos
+}
+
+// probe sends a first run's probes. The count goes without the key's stores (not known yet);
+// for a key limited to some stores it is asked again.
+func (r *run) probe(ctx context.Context) *firstProbes {
+	// The account's timezone is not known yet either: the feed is read from a time that is at
+	// least HistoryLookback ago in every zone (UTC−12 to UTC+14), and the instant it stands for
+	// in the account's zone is worked out once the zone is known.
+	pr := &firstProbes{r: r, fl: newFlight[probed](ctx, func() int { return 2 }),
+		start: r.im.now().Add(-r.im.Config.HistoryLookback - 12*time.Hour).UTC().Format(time.DateTime)}
+	pr.fl.start(func(ctx context.Context) (probed, error) {
+		end, err := r.feedEnd(ctx, pr.start)
+		return probed{end: end}, err
+	})
+	pr.fl.start(func(ctx context.Context) (probed, error) {
+		p, err := r.client.Orders(ctx, retailcrm.OrdersFilter{CreatedAtFrom: r.task.BackfillFrom}, 1, countLimit)
+		return probed{count: p}, err
+	})
+	return pr
+}
+
+func (pr *firstProbes) stop() { pr.fl.stop() }
+
+// feedEnd is where the feed ends, as the probe found it: an empty feed since the probe's start
+// is the instant that start stands for in the account's zone, an hour earlier still, since the
+// text may name a time in a daylight-saving fold.
+func (pr *firstProbes) feedEnd() (feedPos, error) {
+	got, err := pr.fl.next()
+	if err != nil || got.end.since > 0 {
+		return got.end, err
+	}
+	from, err := time.ParseInLocation(time.DateTime, pr.start, pr.r.tz)
+	if err != nil {
+		return feedPos{}, fmt.Errorf("importer: feed probe start %q: %w", pr.start, err)
+	}
+	return feedPos{start: from.Add(-time.Hour)}, nil
+}
+
+// orders is the number of the task's orders the probe counted, asked again with the key's
+// stores when it has some.
+func (pr *firstProbes) orders(ctx context.Context) (int, error) {
+	got, err := pr.fl.next()
+	f := retailcrm.OrdersFilter{CreatedAtFrom: pr.r.task.BackfillFrom}
+	if err != nil || pr.r.sites != nil {
+		return pr.r.count(ctx, f)
+	}
+	return got.count.Pagination.TotalCount, nil
 }
 
 // startResync re-reads every order of the task while keeping the change-feed cursor: the
@@ -98,6 +172,27 @@ func (r *run) smallPage(ctx context.Context, f retailcrm.OrdersFilter, page int)
 		return nil, r.classify(ctx, err)
 	}
 	return p, nil
+}
+
+// candidateDay is the day of the oldest order as the list's last page names it: lists appear to
+// come newest first. It only sizes the windows (the first window is open at its start, so an
+// older order is read all the same); when it is wrong and the first window comes back too big
+// even a day wide, the walk searches for the oldest day properly (oldestDay). n is the count of
+// all the key's orders.
+func (r *run) candidateDay(ctx context.Context, n int, to string) (string, error) {
+	last := max(1, (n+countLimit-1)/countLimit)
+	p, err := r.smallPage(ctx, retailcrm.OrdersFilter{}, last)
+	if err != nil {
+		return "", err
+	}
+	hiT, err := time.Parse(day, to)
+	if err != nil {
+		return "", err
+	}
+	if cand, ok := oldestCreated(p.Orders); ok && cand.Before(hiT) {
+		return cand.Format(day), nil
+	}
+	return to, nil
 }
 
 // oldestDay finds the day of the key's oldest order. Lists appear to come newest first, so the
@@ -185,11 +280,12 @@ func oldestCreated(orders []retailcrm.Order) (time.Time, bool) {
 	return oldest, !oldest.IsZero()
 }
 
-// backfill reads the orders of [BackfillNext, BackfillTo] in day windows, oldest first. The
-// checkpoint moves past a window only after all of its orders are committed. The first window
-// has no lower bound when the start was found rather than chosen by the user, and the last
-// has no upper bound: an order dated outside [from, to] that existed before the backfill
-// started is in no window otherwise, and the feed after the cursor does not name it.
+// backfill reads the orders of [BackfillNext, BackfillTo] in day windows, oldest first
+// (walk.go). The checkpoint moves past a window only after all of its orders are committed and
+// its walk is verified. The first window has no lower bound when the start was found rather
+// than chosen by the user, and the last has no upper bound: an order dated outside [from, to]
+// that existed before the backfill started is in no window otherwise, and the feed after the
+// cursor does not name it.
 func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState, error) {
 	r.phase = PhaseBackfill
 	r.worked = true
@@ -218,57 +314,56 @@ func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState
 		return st, err
 	}
 	r.total = int64(to.Sub(from)/(24*time.Hour)) + 1
-	span := 7
-	for !next.After(to) {
-		if r.sliceOver() {
-			return st, ErrSliceDone
-		}
-		if err := ctx.Err(); err != nil {
-			return st, err
-		}
-		end := next.AddDate(0, 0, span-1)
-		if end.After(to) {
-			end = to
-		}
-		w := window{from: next, to: end,
-			openStart: next.Equal(from) && r.task.BackfillFrom == "", openEnd: end.Equal(to)}
-		n, err := r.window(ctx, st, w, &pos)
-		switch {
-		case errors.Is(err, errWindowTooBig):
-			span = max(1, span/4)
-			continue
-		case errors.Is(err, errWindowShifted):
-			// A shorter walk gives concurrent deletions less time to shift it; what the
-			// walk committed stays and costs no writes when read again.
-			span = max(1, span/2)
-			continue
-		case err != nil:
-			return st, err
-		}
-		next = end.AddDate(0, 0, 1)
-		st.BackfillNext = next.Format(day)
-		r.done = int64(next.Sub(from) / (24 * time.Hour))
-		r.cursor = "backfill:" + st.BackfillNext
-		if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
-			return st, err
-		}
-		if err := r.im.Store.UpdateRun(ctx, r.runID, *r.progress()); err != nil {
-			return st, err
-		}
-		span = nextSpan(span, n, r.im.Config.WindowTarget)
+	b := &walker{r: r, st: &st, from: from, to: to, next: next, planned: next, pos: pos,
+		feed: &feedCache{from: pos, end: pos}}
+	if err := b.size(ctx); err != nil {
+		return st, err
+	}
+	if err := b.run(ctx); err != nil {
+		return st, err
+	}
+	if !b.next.After(to) {
+		return st, ErrSliceDone
 	}
 	// The re-sync mark stays set through the catch-up, which sweeps when the feed is caught up.
 	st.Phase = PhaseHistory
 	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
 		return st, err
 	}
+	r.feedSeen = b.feed
 	return st, nil
 }
 
-var (
-	errWindowTooBig  = errors.New("window holds too many orders")
-	errWindowShifted = errors.New("orders left the window while it was paged")
-)
+// size sets the first window's span from the count of the orders left to read: windows aim at
+// WindowTarget orders, so an account that fits one window is read in one.
+func (b *walker) size(ctx context.Context) error {
+	r := b.r
+	days := int(b.to.Sub(b.next)/(24*time.Hour)) + 1
+	var n int
+	if s := r.sizing; s != nil && s.from == b.next.Format(day) {
+		n = s.orders
+	} else {
+		f := retailcrm.OrdersFilter{CreatedAtFrom: b.next.Format(day)}
+		if b.next.Equal(b.from) && r.task.BackfillFrom == "" {
+			f.CreatedAtFrom = ""
+		}
+		var err error
+		if n, err = r.count(ctx, f); err != nil {
+			return err
+		}
+	}
+	b.span = spanFor(days, n, r.im.Config.WindowTarget)
+	b.density = float64(n) / float64(days)
+	return nil
+}
+
+// spanFor is the span of windows of target orders over days holding n.
+func spanFor(days, n, target int) int {
+	if n <= target {
+		return days
+	}
+	return max(1, min(days, int(math.Ceil(float64(days)*float64(target)/float64(n)))))
+}
 
 // maxSpan bounds a window in days (an account's quiet years still cost few requests).
 const maxSpan = 512
@@ -302,140 +397,4 @@ func (w window) filter(sites []string) retailcrm.OrdersFilter {
 		f.CreatedAtTo = ""
 	}
 	return f
-}
-
-// window reads all orders of w and commits them page by page.
-//
-// Offset pages shift while they are walked: when an order on a page already read leaves the
-// window (deleted, merged away, moved to another day or store), every later order moves one
-// place up and the one at the next page's start is skipped. Orders that are added or changed
-// during the walk are replayed from the change feed afterwards; the danger is only to orders
-// that did not change. So a walk of several pages is checked against the feed entries made
-// since it began (pos): it is sound unless an entry removed from the list an order the walk
-// had seen, or one that entered the list during the walk — only such a removal can move an
-// unchanged order from an unread page onto a read one (docs/CORRECTNESS.md has the argument).
-// An unsound walk is read again, as a shorter window when it spans several days; unchanged
-// orders cost no writes the second time.
-func (r *run) window(ctx context.Context, st store.SyncState, w window, pos *feedPos) (int, error) {
-	f := w.filter(r.sites)
-	for attempt := 1; ; attempt++ {
-		seen := make(map[int64]bool)
-		total, pages, err := r.walkWindow(ctx, f, w, seen, st.ResyncMark)
-		if err != nil {
-			return 0, err
-		}
-		if pages == 1 {
-			// One answer is one consistent read: nothing can have shifted.
-			return total, nil
-		}
-		sound, err := r.walkWasSound(ctx, pos, seen)
-		if err != nil {
-			return 0, err
-		}
-		if sound {
-			return total, nil
-		}
-		r.log.Info("orders left a backfill window while it was paged; reading it again",
-			"from", f.CreatedAtFrom, "to", f.CreatedAtTo, "attempt", attempt, "total", total, "seen", len(seen))
-		if w.from.Before(w.to) {
-			return 0, errWindowShifted
-		}
-		if attempt >= r.im.Config.WindowMaxAttempts {
-			return 0, &Failure{Msg: locale.M("window_unstable", "from", w.from.Format(day), "to", w.to.Format(day), "attempts", attempt)}
-		}
-	}
-}
-
-// walkWindow reads every page of f in order and commits each, noting the ids seen. The next
-// page is fetched and mapped while the last one is stored: the reads reach RetailCRM in the
-// same order and one at a time, so nothing about drift changes, but on two cores decoding and
-// mapping one page overlap with writing another (the own-cost benchmark: 1.85 → 1.3 × the
-// floor).
-func (r *run) walkWindow(ctx context.Context, f retailcrm.OrdersFilter, w window, seen map[int64]bool, mark int64) (total, pages int, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	// An error while a page is in flight cancels it; its goroutine ends on its own.
-	defer cancel()
-	type fetched struct {
-		p     *retailcrm.OrdersPage
-		batch preparedBatch
-		err   error
-	}
-	fetch := func(page int) <-chan fetched {
-		ch := make(chan fetched, 1)
-		go func() {
-			p, err := r.client.Orders(ctx, f, page, r.im.Config.PageSize)
-			res := fetched{p: p, err: err}
-			if err == nil {
-				res.batch = r.prepare(p.Orders, nil)
-			}
-			ch <- res
-		}()
-		return ch
-	}
-	next := fetch(1)
-	for page := 1; ; page++ {
-		res := <-next
-		if res.err != nil {
-			return 0, 0, r.classify(ctx, res.err)
-		}
-		p := res.p
-		pages++
-		total = p.Pagination.TotalCount
-		if page == 1 && total > r.im.Config.WindowTarget*2 && w.from.Before(w.to) {
-			return 0, 0, errWindowTooBig // its first page was mapped in vain; rare
-		}
-		more := p.Pagination.TotalPageCount > page && len(p.Orders) > 0
-		if more {
-			next = fetch(page + 1)
-		}
-		for _, o := range p.Orders {
-			seen[o.ID] = true
-		}
-		if len(p.Orders) > 0 {
-			if err := r.apply(ctx, res.batch, nil, mark); err != nil {
-				return 0, 0, err
-			}
-		}
-		if !more {
-			return total, pages, nil
-		}
-	}
-}
-
-// walkWasSound reads the feed from pos to its end (moving pos there) and reports whether none
-// of its entries removed from the list an order that the walk saw or that entered the list
-// after pos. Removals are deletions and merges, and changes of the date or the store; entries
-// are creations and the same two changes. Anything else leaves an order's place unchanged.
-func (r *run) walkWasSound(ctx context.Context, pos *feedPos, seen map[int64]bool) (bool, error) {
-	entered := map[int64]bool{}
-	var removed []int64
-	end, err := r.walkFeed(ctx, *pos, func(p *retailcrm.HistoryPage) error {
-		for i := range p.History {
-			e := &p.History[i]
-			if e.Order == nil {
-				continue
-			}
-			id := e.Order.ID
-			switch {
-			case e.Created:
-				entered[id] = true
-			case e.Deleted:
-				removed = append(removed, id)
-			case e.Field == "created_at" || e.Field == "site":
-				entered[id] = true
-				removed = append(removed, id)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return false, err
-	}
-	*pos = end
-	for _, id := range removed {
-		if seen[id] || entered[id] {
-			return false, nil
-		}
-	}
-	return true, nil
 }

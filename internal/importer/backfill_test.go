@@ -57,13 +57,36 @@ func onSecondPage(emu *crmemu.Emulator, fn func()) {
 	})
 }
 
+// walkModes are the two ways a window is read: a page at a time (one request in flight), and
+// with pages in flight (RetailCRM answering in 20 ms, so that the depth the pace calls for is
+// several pages).
+var walkModes = []struct {
+	name     string
+	inFlight int
+	answer   time.Duration
+}{
+	{"page by page", 1, 0},
+	{"pages in flight", 0, 20 * time.Millisecond},
+}
+
 // An order on a page already read is deleted while an order dated further down the list is
 // added: the total stays the same, every later order moves one place up, and the order at the
 // start of the next page is skipped. A count check cannot see it (the walk saw as many orders
 // as the total says); the feed entries of the walk do.
 func TestBackfillWindowShiftedByDeleteAndInsert(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, dayAccount(11), importer.Config{PageSize: 100}, store.Task{})
+	for _, m := range walkModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			opts := dayAccount(11)
+			opts.Latency = m.answer
+			backfillWindowShiftedByDeleteAndInsert(t, opts, importer.Config{PageSize: 100, MaxInFlight: m.inFlight})
+		})
+	}
+}
+
+func backfillWindowShiftedByDeleteAndInsert(t *testing.T, opts crmemu.Options, cfg importer.Config) {
+	h := newHarness(t, opts, cfg, store.Task{})
 	ids := h.emu.OrderIDs("")
 	victim := ids[5]     // on page 1
 	boundary := ids[100] // first order of page 2: skipped once everything moves up
@@ -86,27 +109,40 @@ func TestBackfillWindowShiftedByDeleteAndInsert(t *testing.T) {
 	}
 }
 
-// Orders added at the top of the list while it is paged push everything down: the walk sees
-// some orders twice, skips none, and the feed replays the new ones; no re-read is needed.
-func TestBackfillWindowInsertsAtTheTopNeedNoReRead(t *testing.T) {
+// Orders added at the top of the list while it is paged push everything down. Read a page at a
+// time, the walk sees some orders twice, skips none, and the feed replays the new ones: no
+// re-read is needed. With pages in flight, RetailCRM may answer a later page before an earlier
+// one, and an insertion between the two pushes an order onto the page already read: the
+// change of the total gives it away, and the window is read again, a page at a time, once.
+func TestBackfillWindowInsertsAtTheTop(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, dayAccount(12), importer.Config{PageSize: 100}, store.Task{})
-	onSecondPage(h.emu, func() {
-		for range 5 {
-			h.emu.CreateOrder(crmemu.OrderInput{})
-		}
-	})
-	walks := 0 // the importer sends one request at a time
-	h.emu.OnRequest(func(r *http.Request) {
-		q := r.URL.Query()
-		if r.URL.Path == "/api/v5/orders" && q.Get("page") == "1" && q.Get("limit") == "100" && q.Get("filter[ids][]") == "" {
-			walks++
-		}
-	})
-	h.mustRun()
-	h.verify("after the first run")
-	if walks != 1 {
-		t.Errorf("the window was walked %d times, want once", walks)
+	for i, m := range walkModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			opts := dayAccount(12)
+			opts.Latency = m.answer
+			h := newHarness(t, opts, importer.Config{PageSize: 100, MaxInFlight: m.inFlight}, store.Task{})
+			onSecondPage(h.emu, func() {
+				for range 5 {
+					h.emu.CreateOrder(crmemu.OrderInput{})
+				}
+			})
+			var mu sync.Mutex
+			walks := 0
+			h.emu.OnRequest(func(r *http.Request) {
+				q := r.URL.Query()
+				if r.URL.Path == "/api/v5/orders" && q.Get("page") == "1" && q.Get("limit") == "100" && q.Get("filter[ids][]") == "" {
+					mu.Lock()
+					walks++
+					mu.Unlock()
+				}
+			})
+			h.mustRun()
+			h.verify("after the first run")
+			if want := i + 1; walks != want {
+				t.Errorf("the window was walked %d times, want %d", walks, want)
+			}
+		})
 	}
 }
 

@@ -10,6 +10,9 @@
 //     order past a page boundary (offset pages shift under concurrent deletes and inserts);
 //   - the feed is walked by moving filter[sinceId]; changed orders are re-fetched by id, and an
 //     id RetailCRM no longer returns is flagged deleted (deletion, merge, lost store access);
+//   - every paged read keeps several requests in flight, as many as the account's pace and
+//     RetailCRM's answer times call for, and applies the answers in the order it asked
+//     (flight.go): pages in page order, windows in window order, re-fetches in feed order;
 //   - each batch's order writes and the checkpoint that follows them commit in one
 //     transaction, so a crash at any instant loses nothing and duplicates nothing;
 //   - the checkpoint remembers what the stored rows were derived from (mapping, timezones, the
@@ -47,10 +50,17 @@ type Config struct {
 	PageSize int // 100: RetailCRM's largest page
 	// WindowTarget is the number of orders a backfill window aims at: large enough to keep
 	// request counts low (every multi-page window costs a check of the feed and a partial
-	// last page), small enough that a drifted window is cheap to re-read (10,000 orders are
-	// 10 s at RetailCRM's pace). The ceiling benchmark measured 2,000: 222 requests for a
-	// 20,000-order first run, 10,000: 214.
+	// last page), small enough that a drifted window is cheap to re-read (20,000 orders are
+	// 20 s at RetailCRM's pace). The ceiling benchmark measured 2,000: 222 requests for a
+	// 20,000-order first run, 10,000: 214; at 100,000 orders 20,000 keeps the windows' share
+	// of the requests under 1% (docs/BENCHMARKS.md).
 	WindowTarget int
+	// MaxInFlight bounds the requests a paged read keeps outstanding (flight.go): the number
+	// follows RetailCRM's answer times (at 10 requests/s and 800 ms an answer, 9), and this
+	// bound is what a run holds in memory at most besides the page being stored, MaxInFlight
+	// pages of up to PageSize orders (about 1 MB each for RetailCRM's full orders). At 32,
+	// answers of up to 3 s keep the pace of 10 requests a second.
+	MaxInFlight int
 	// WindowMaxAttempts bounds re-reads of a window whose count keeps drifting.
 	WindowMaxAttempts int
 	// HistoryLookback is how far before "now" the first run starts looking for the end of
@@ -70,7 +80,10 @@ func (c *Config) defaults() {
 		c.PageSize = 100
 	}
 	if c.WindowTarget == 0 {
-		c.WindowTarget = 10000
+		c.WindowTarget = 20000
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 32
 	}
 	if c.WindowMaxAttempts == 0 {
 		c.WindowMaxAttempts = 4
@@ -98,6 +111,8 @@ type Importer struct {
 	Config     Config
 	// Observe, when set, is told about every committed batch (metrics).
 	Observe func(store.BatchResult, int64 /*invalid*/)
+
+	preflights preflights
 }
 
 // Client opens a RetailCRM client for a task.
@@ -241,6 +256,8 @@ type run struct {
 	deadline time.Time
 	log      *slog.Logger
 	baseReq  int64
+	sizing   *sizing    // a first run's count of its orders (startBackfill)
+	feedSeen *feedCache // the feed as the backfill's window checks read it (catchUp)
 }
 
 // Prepare checks the task's key against RetailCRM and compiles its mapping: the preflight
@@ -255,6 +272,12 @@ type Prepared struct {
 
 // Preflight asks RetailCRM what the key may do and which timezone the account uses.
 func Preflight(ctx context.Context, c *retailcrm.Client) (*Prepared, error) {
+	return preflightWith(ctx, c, c.Settings)
+}
+
+// preflightWith is Preflight with the settings read by settingsOf (a run asks for them alongside
+// the key check, preflight.go).
+func preflightWith(ctx context.Context, c *retailcrm.Client, settingsOf func(context.Context) (*retailcrm.Settings, error)) (*Prepared, error) {
 	cred, err := c.Credentials(ctx)
 	if err != nil {
 		return nil, recheck(ctx, c, err)
@@ -262,7 +285,7 @@ func Preflight(ctx context.Context, c *retailcrm.Client) (*Prepared, error) {
 	if !cred.Can("order_read") {
 		return nil, &Failure{Permanent: true, Msg: locale.M("crm_no_order_read")}
 	}
-	settings, err := c.Settings(ctx)
+	settings, err := settingsOf(ctx)
 	if err != nil {
 		return nil, recheck(ctx, c, err)
 	}
@@ -288,8 +311,13 @@ func Preflight(ctx context.Context, c *retailcrm.Client) (*Prepared, error) {
 
 // Run executes (or continues) a run of the task until the feed is caught up, the deadline
 // passes (ErrSliceDone) or it fails. Progress is committed as it goes.
-func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadline time.Time) error {
+func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadline time.Time) (err error) {
 	im.Config.defaults()
+	defer func() {
+		if !errors.Is(err, ErrSliceDone) && ctx.Err() == nil {
+			im.preflights.forget(runID) // the run is over; a paused one continues with its answers
+		}
+	}()
 	r := &run{im: im, task: task, runID: runID, deadline: deadline,
 		log: im.logger().With("task_id", task.ID, "run_id", runID, "account_id", task.AccountID)}
 	prev, err := im.Store.RunForWorker(ctx, runID)
@@ -327,7 +355,16 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		return &Failure{Permanent: true, Msg: locale.M("counter_timezone_unknown", "zone", counter.Timezone), Err: err}
 	}
 
-	p, err := Preflight(ctx, c)
+	st, err := im.Store.SyncState(ctx, task.ID)
+	if err != nil {
+		return err
+	}
+	var probes *firstProbes
+	if st.Phase == "" {
+		probes = r.probe(ctx)
+		defer probes.stop()
+	}
+	p, err := im.preflight(ctx, c, runID, task)
 	if err != nil {
 		return err
 	}
@@ -336,13 +373,9 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 	r.mapper = NewMapper(m, p.AccountTZ, counterTZ)
 	fp := fingerprint(m.Spec(), counter.Timezone, p, task.BackfillFrom)
 
-	st, err := im.Store.SyncState(ctx, task.ID)
-	if err != nil {
-		return err
-	}
 	switch {
 	case st.Phase == "":
-		st, err = r.startBackfill(ctx, st, fp)
+		st, err = r.startBackfill(ctx, st, fp, probes)
 	case st.Fingerprint != fp:
 		// The stored rows were derived under another mapping, timezone, store access or
 		// backfill start: only a full re-read makes them equal the CRM again.
@@ -358,7 +391,7 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 			return err
 		}
 	}
-	if err := r.catchUp(ctx, st); err != nil {
+	if err := r.catchUp(ctx, st, r.feedSeen); err != nil {
 		return err
 	}
 	return r.confirmAccess(ctx, p)

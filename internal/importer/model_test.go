@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,7 +71,16 @@ func TestModel(t *testing.T) {
 	}
 	close(seeds)
 	wg.Wait()
+	// The runs read with several requests in flight (faults and kills land among them); a
+	// model that never got there would test the importer of one request at a time.
+	if n >= 20 && concurrentSeeds.Load() < n/4 {
+		t.Errorf("only %d of %d seeds had 3 or more requests in flight at once", concurrentSeeds.Load(), n)
+	}
+	t.Logf("%d of %d seeds had 3 or more requests in flight at once", concurrentSeeds.Load(), n)
 }
+
+// concurrentSeeds counts the seeds whose runs had 3 or more requests in flight at once.
+var concurrentSeeds atomic.Int64
 
 // clock is the scenario's time, shared by the emulator and the importer: every reading moves
 // it on by step, so runs cross midnights and daylight-saving changes deterministically.
@@ -111,6 +121,10 @@ type plan struct {
 
 const modelKey = "model-key"
 
+// firstRequests are the requests a run starts with at once: the key check, the settings, and in
+// a first run the read of the feed's last day and the count of the orders.
+const firstRequests = 4
+
 var modelZones = []string{"Europe/Moscow", "Europe/Berlin", "America/New_York", "Australia/Sydney",
 	"Asia/Kathmandu", "America/St_Johns", "Pacific/Chatham", "UTC", "Asia/Yekaterinburg"}
 
@@ -144,6 +158,9 @@ type model struct {
 	cancel context.CancelFunc
 	reqs   int
 	killed bool
+	// keyChecked: the attempt's preflight asked for the key's access (a slice that continues a
+	// run in the same process asks nothing)
+	keyChecked bool
 	// accessSeen: a key check (a preflight, or the check after a successful run) answered after
 	// the last change of the key's store access
 	accessSeen bool
@@ -191,14 +208,21 @@ func newModel(t *testing.T, seed int64) *model {
 	if rng.IntN(5) == 0 {
 		size = "rich"
 	}
+	// In half the seeds RetailCRM takes a few milliseconds to answer, so that the pace calls for
+	// several requests in flight, and changes, faults and kills land among them (a stream of its
+	// own, so that the rest of a seed's scenario is what it always was).
+	var answer, perOrder time.Duration
+	if lat := rand.New(rand.NewPCG(uint64(seed), 0x6c6174)); lat.IntN(2) == 0 {
+		answer, perOrder = time.Duration(1+lat.IntN(4))*time.Millisecond, time.Duration(lat.IntN(40))*time.Microsecond
+	}
 	m.emu = crmemu.New(crmemu.Options{Seed: seed, Orders: orders, Timezone: zone, Now: m.clock.Now,
 		End: base.Add(-time.Minute), Start: base.Add(-time.Duration(days) * 24 * time.Hour), OrderSize: size,
-		Keys: map[string]crmemu.KeyConfig{modelKey: keyCfg}})
+		Keys: map[string]crmemu.KeyConfig{modelKey: keyCfg}, Latency: answer, LatencyPerOrder: perOrder})
 	m.emu.OnRequest(m.onRequest)
 	m.srv = httptest.NewServer(m.emu)
 	t.Cleanup(m.srv.Close)
-	m.logf("account: %d %s orders over %d days, zone %s, clock %s step %s, key %s %v",
-		orders, size, days, zone, base.Format(time.RFC3339), m.clock.step, keyCfg.SiteAccess, keyCfg.Sites)
+	m.logf("account: %d %s orders over %d days, zone %s, clock %s step %s, key %s %v, answers %v + %v an order",
+		orders, size, days, zone, base.Format(time.RFC3339), m.clock.step, keyCfg.SiteAccess, keyCfg.Sites, answer, perOrder)
 
 	m.cfg = importer.Config{
 		PageSize:          []int{20, 50, 100}[rng.IntN(3)],
@@ -324,8 +348,11 @@ func (m *model) onRequest(r *http.Request) {
 		return
 	}
 	m.reqs++
-	if m.reqs == 3 {
-		m.accessSeen = true // this attempt's preflight was answered after the last change
+	if r.URL.Path == "/api/credentials" && m.reqs <= firstRequests && !m.keyChecked {
+		// This attempt's preflight (the first slice of a run asks it, among the first
+		// requests). Access changes come only after them: its answer shows the state the last
+		// change left.
+		m.keyChecked, m.accessSeen = true, true
 	}
 	if p.killAt == m.reqs {
 		m.logf("    kill at request %d (%s)", m.reqs, r.URL.Path)
@@ -338,7 +365,7 @@ func (m *model) onRequest(r *http.Request) {
 			m.mutate(m.chaos, "    during "+r.URL.Path+": ")
 		}
 	}
-	if m.reqs >= 3 && m.chaos.Float64() < p.access {
+	if m.reqs > firstRequests && m.chaos.Float64() < p.access {
 		m.changeAccess(m.chaos, "    during "+r.URL.Path+": ")
 	}
 	if m.chaos.Float64() < p.fault {
@@ -490,7 +517,7 @@ func (m *model) attempt(runID int64, p *plan) (err error, killed bool) {
 		deadline = m.clock.peek().Add(time.Duration(p.slice) * m.clock.step)
 	}
 	m.mu.Lock()
-	m.cur, m.cancel, m.reqs, m.killed = p, cancel, 0, false
+	m.cur, m.cancel, m.reqs, m.killed, m.keyChecked = p, cancel, 0, false, false
 	m.mu.Unlock()
 	err = m.im.Run(ctx, m.task, runID, deadline)
 	m.mu.Lock()
@@ -581,6 +608,9 @@ func (m *model) play() {
 	// The dust settles: no more changes or faults, one clean run. Requests get all the time
 	// they need: a retried request would spoil the idle run's count on a loaded machine.
 	m.drainFaults()
+	if m.emu.Stats().MaxInFlight >= 3 {
+		concurrentSeeds.Add(1)
+	}
 	m.cfg.RequestTimeout = time.Minute
 	m.im.Config.RequestTimeout = time.Minute
 	m.logf("clean run")
