@@ -79,7 +79,7 @@ func (p Policy) newHTTPClient(resolver *net.Resolver) *http.Client {
 		ExpectContinueTimeout:  time.Second,
 		IdleConnTimeout:        90 * time.Second,
 		MaxIdleConns:           100,
-		MaxIdleConnsPerHost:    10,
+		MaxIdleConnsPerHost:    32, // a run keeps up to 32 requests to one account in flight
 		MaxResponseHeaderBytes: 1 << 20,
 	}
 	return &http.Client{
