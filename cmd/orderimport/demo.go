@@ -23,6 +23,10 @@ const (
 	demoEmail    = "demo@example.com"
 	demoPassword = "demo-password"
 	demoOrders   = 3000
+	demoRate     = 9.0
+
+	demoAnswer         = 150 * time.Millisecond
+	demoAnswerPerOrder = 2 * time.Millisecond
 )
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,7 +63,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		AllowPrivate: true, Workers: 4, LogLevel: strings.ToLower(os.Getenv(config.EnvLogLevel))}
 	log := newLogger(cfg.LogLevel, stderr)
 
-	emu := crmemu.New(crmemu.Options{Seed: 1, Orders: *orders, RateLimit: 10})
+	// RetailCRM as a shop meets it: 10 requests a second per key and a few hundred milliseconds
+	// for a page of full orders, so the import shows its real pace.
+	emu := crmemu.New(crmemu.Options{Seed: 1, Orders: *orders, RateLimit: 10, Latency: demoAnswer, LatencyPerOrder: demoAnswerPerOrder})
 	emuURL, err := emu.Serve(ctx, "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -90,10 +96,14 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	name, active, freq := "Заказы RetailCRM", true, 1
 	key := crmemu.DemoKey
+	// The emulator runs in this process and counts a request when its handler starts; with the
+	// process busy importing, that can come later than the request left. A request a second of
+	// headroom keeps the demo's own emulator from ever answering 503.
+	rate := demoRate
 	sid, uid := "customFields."+crmemu.FieldSessionID, "customFields."+crmemu.FieldUserID
 	task, err := a.Tasks.Create(ctx, u.AccountID, counter.ID, tasks.Input{
 		Name: &name, Active: &active, FrequencyHours: &freq,
-		RetailCRM: &tasks.RetailCRMInput{URL: &emuURL, APIKey: &key},
+		RetailCRM: &tasks.RetailCRMInput{URL: &emuURL, APIKey: &key, RateLimit: &rate},
 		Mapping:   map[string]*string{"session_id": &sid, "user_id": &uid},
 	})
 	if err != nil {
@@ -130,17 +140,19 @@ func emulatorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	key := fs.String("key", crmemu.DemoKey, "the API key it accepts (full access)")
 	seed := fs.Int64("seed", 1, "data seed")
 	tz := fs.String("timezone", "Europe/Moscow", "account timezone reported in /api/v5/settings")
+	answer := fs.Duration("answer-time", 0, "how long every answer takes (RetailCRM: a few hundred milliseconds for a page of orders)")
+	perOrder := fs.Duration("answer-time-per-order", 0, "added to the answer time for every order or feed entry in the answer")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *orders < 0 || *rps < 0 || strings.TrimSpace(*key) == "" {
-		return &config.UsageError{Msg: "-orders and -rps must not be negative and -key must not be empty"}
+	if *orders < 0 || *rps < 0 || *answer < 0 || *perOrder < 0 || strings.TrimSpace(*key) == "" {
+		return &config.UsageError{Msg: "-orders, -rps and the answer times must not be negative and -key must not be empty"}
 	}
 	if _, err := loadZone(*tz); err != nil {
 		return &config.UsageError{Msg: "-timezone: " + err.Error()}
 	}
 	emu := crmemu.New(crmemu.Options{Seed: *seed, Orders: *orders, RateLimit: *rps, Timezone: *tz,
-		Keys: map[string]crmemu.KeyConfig{*key: crmemu.FullAccess()}})
+		Latency: *answer, LatencyPerOrder: *perOrder, Keys: map[string]crmemu.KeyConfig{*key: crmemu.FullAccess()}})
 	url, err := emu.Serve(ctx, *addr)
 	if err != nil {
 		return err

@@ -34,6 +34,7 @@ Commands:
   backup       -out FILE [-db URL]                    a consistent copy of the embedded database, while serving
   demo         [-addr 127.0.0.1:8080] [-dir DIR]      everything a newcomer needs, on the embedded store
   crm-emulator [-addr] [-orders N] [-rps N] [-key K]  the built-in RetailCRM emulator on its own
+               [-answer-time D] [-answer-time-per-order D]
 
 Environment: ORDERIMPORT_DB, ORDERIMPORT_ADDR, ORDERIMPORT_SECRET_KEY, ORDERIMPORT_SECRET_KEY_OLD,
 ORDERIMPORT_ALLOW_PRIVATE_CRM, ORDERIMPORT_WORKERS, ORDERIMPORT_RESCUE_AFTER, ORDERIMPORT_LOG_LEVEL,
