@@ -87,7 +87,7 @@ func (r *run) probe(ctx context.Context) *firstProbes {
 	// The account's timezone is not known yet either: the feed is read from a time that is at
 	// least HistoryLookback ago in every zone (UTC−12 to UTC+14), and the instant it stands for
 	// in the account's zone is worked out once the zone is known.
-	pr := &firstProbes{r: r, fl: newFlight[probed](ctx, func() int { return 2 }),
+	pr := &firstProbes{r: r, fl: newFlight[probed](ctx, func(float64) int { return 2 }),
 		start: r.im.now().Add(-r.im.Config.HistoryLookback - 12*time.Hour).UTC().Format(time.DateTime)}
 	pr.fl.start(func(ctx context.Context) (probed, error) {
 		end, err := r.feedEnd(ctx, pr.start)

@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // The fetch pipeline: how a run reads RetailCRM with several requests in flight.
@@ -22,16 +23,24 @@ import (
 //
 // A fetch maps its page in its own goroutine (decoding and mapping of several pages run on all
 // cores), and what is started and not yet taken is bounded by the room, so memory holds at most
-// MaxInFlight pages besides the one being applied.
+// MaxInFlight pages besides the one being applied; fewer when the answers come faster than they
+// are stored.
 
 // flight runs fetches concurrently and returns their outcomes in start order. It is used by one
 // goroutine (the reader applying the outcomes); the fetches run in goroutines of their own.
 type flight[T any] struct {
 	ctx    context.Context
 	cancel context.CancelFunc
-	room   func() int // how many fetches may be started and not yet taken, now
-	queue  []*slot[T]
-	wg     sync.WaitGroup
+	// room is how many fetches may be started and not yet taken now, given how many outcomes a
+	// second the reader takes at most (+Inf while not known).
+	room  func(rate float64) int
+	queue []*slot[T]
+	wg    sync.WaitGroup
+	// taken is when next last returned, busy the smoothed time the reader spends on an outcome
+	// between two calls of next: the reader's own rate, which more requests in flight cannot
+	// raise (an account that answers at once is read as fast as its pages are stored).
+	taken time.Time
+	busy  time.Duration
 }
 
 type slot[T any] struct {
@@ -40,13 +49,43 @@ type slot[T any] struct {
 	err  error
 }
 
-func newFlight[T any](ctx context.Context, room func() int) *flight[T] {
+func newFlight[T any](ctx context.Context, room func(rate float64) int) *flight[T] {
 	ctx, cancel := context.WithCancel(ctx)
 	return &flight[T]{ctx: ctx, cancel: cancel, room: room}
 }
 
-// full reports whether the room is used up.
-func (f *flight[T]) full() bool { return len(f.queue) >= max(1, f.room()) }
+// full reports whether the room is used up, or answers are waiting to be taken: then the
+// reader, not RetailCRM, is what is slow (an unpaced account answering at once), and more
+// requests in flight would only wait longer, in memory.
+func (f *flight[T]) full() bool {
+	rate := float64(unmeasuredRate)
+	if f.busy > 0 {
+		rate = float64(time.Second) / float64(f.busy)
+	}
+	if len(f.queue) >= max(1, f.room(rate)) {
+		return true
+	}
+	waiting := 0
+	for _, s := range f.queue {
+		select {
+		case <-s.done:
+			waiting++
+		default:
+		}
+	}
+	return waiting >= maxWaiting
+}
+
+// maxWaiting is how many answers may wait to be taken before no more are asked for: one being
+// taken and one to take next.
+const maxWaiting = 2
+
+// unmeasuredRate is the reader's rate (answers a second) assumed until it has taken an answer:
+// no RetailCRM account is paced faster (a task's rate limit is at most 100 requests a second),
+// so it never holds back a read at an account's pace, and an account that answers at once (an
+// emulator without a limit) does not get MaxInFlight requests at the start, before the reader's
+// own rate is known.
+const unmeasuredRate = 100
 
 // pending is the number of fetches started and not yet taken.
 func (f *flight[T]) pending() int { return len(f.queue) }
@@ -77,13 +116,21 @@ func (f *flight[T]) ready() bool {
 	}
 }
 
-// next waits for the oldest fetch and returns its outcome; nothing may be pending… but at least
-// one fetch must be.
+// next waits for the oldest fetch and returns its outcome; at least one fetch must be pending.
 func (f *flight[T]) next() (T, error) {
+	if !f.taken.IsZero() {
+		d := time.Since(f.taken)
+		if f.busy == 0 {
+			f.busy = d
+		} else {
+			f.busy += (d - f.busy) / 4
+		}
+	}
 	s := f.queue[0]
 	f.queue[0] = nil
 	f.queue = f.queue[1:]
 	<-s.done
+	f.taken = time.Now()
 	return s.v, s.err
 }
 

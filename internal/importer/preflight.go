@@ -42,7 +42,7 @@ func (im *Importer) preflight(ctx context.Context, c *retailcrm.Client, runID in
 	}
 	// The settings are asked for alongside the key check: one answer time instead of two
 	// before a run can start. A key that fails its check wastes that one request.
-	settings := newFlight[*retailcrm.Settings](ctx, func() int { return 1 })
+	settings := newFlight[*retailcrm.Settings](ctx, func(float64) int { return 1 })
 	defer settings.stop()
 	settings.start(c.Settings)
 	p, err := preflightWith(ctx, c, func(context.Context) (*retailcrm.Settings, error) { return settings.next() })

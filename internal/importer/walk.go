@@ -77,11 +77,14 @@ type walk struct {
 	seen       map[int64]bool // ids on its pages
 }
 
-// fetched is what a fetch of the backfill brings: a page of a walk, or the check of a walk.
+// fetched is what a fetch of the backfill brings: a page of a walk (its pagination, the ids on
+// it and the orders mapped; the orders as RetailCRM sent them are let go once mapped, so that a
+// page waiting to be stored holds only its rows), or the check of a walk.
 type fetched struct {
 	walk  *walk
 	page  int
-	p     *retailcrm.OrdersPage
+	pg    retailcrm.Pagination
+	ids   []int64
 	batch preparedBatch
 	check *feedRead
 }
@@ -152,8 +155,11 @@ func (w window) holds(d string) bool {
 	return (w.openStart || d >= w.from.Format(day)) && (w.openEnd || d <= w.to.Format(day))
 }
 
-func (r *run) room(kind retailcrm.Read) func() int {
-	return func() int { return r.client.Depth(kind, r.im.Config.PageSize, r.im.Config.MaxInFlight) }
+// room is the room of a flight of reads of kind (flight.go).
+func (r *run) room(kind retailcrm.Read) func(rate float64) int {
+	return func(rate float64) int {
+		return r.client.Depth(kind, r.im.Config.PageSize, r.im.Config.MaxInFlight, rate)
+	}
 }
 
 // run walks windows until the plan is read or the slice is over and every walk started is
@@ -262,7 +268,11 @@ func (b *walker) fetchPage(w *walk, page int) func(context.Context) (fetched, er
 		if err != nil {
 			return fetched{walk: w, page: page}, err
 		}
-		return fetched{walk: w, page: page, p: p, batch: r.prepare(p.Orders, nil)}, nil
+		ids := make([]int64, len(p.Orders))
+		for i := range p.Orders {
+			ids[i] = p.Orders[i].ID
+		}
+		return fetched{walk: w, page: page, pg: p.Pagination, ids: ids, batch: r.prepare(p.Orders, nil)}, nil
 	}
 }
 
@@ -283,14 +293,14 @@ func (b *walker) fetchCheck(w *walk) func(context.Context) (fetched, error) {
 
 // paged applies a page of a walk.
 func (b *walker) paged(ctx context.Context, got fetched) error {
-	w, p := got.walk, got.p
+	w, pg := got.walk, got.pg
 	w.taken++
 	if w.ended {
 		return nil // asked for ahead, past the end the walk found
 	}
 	target := b.r.im.Config.WindowTarget
 	if w.total < 0 {
-		w.total, w.pages = p.Pagination.TotalCount, max(1, p.Pagination.TotalPageCount)
+		w.total, w.pages = pg.TotalCount, max(1, pg.TotalPageCount)
 		if w == b.walks[len(b.walks)-1] {
 			b.density = float64(w.total) / float64(w.days)
 			b.span = nextSpan(w.days, w.total, target)
@@ -306,18 +316,18 @@ func (b *walker) paged(ctx context.Context, got fetched) error {
 				return b.replan(ctx, w)
 			}
 		}
-	} else if !w.seq && p.Pagination.TotalCount != w.total {
+	} else if !w.seq && pg.TotalCount != w.total {
 		if w.overlapped {
 			// The window changed while its pages were in flight: read it again, a page at a
 			// time.
 			b.r.log.Info("a backfill window changed while its pages were read; reading it again page by page",
-				"from", w.f.CreatedAtFrom, "to", w.f.CreatedAtTo, "total", w.total, "now", p.Pagination.TotalCount)
+				"from", w.f.CreatedAtFrom, "to", w.f.CreatedAtTo, "total", w.total, "now", pg.TotalCount)
 			b.rewalk(w, 1)
 			return nil
 		}
 		w.seq = true // read one page at a time so far: go on that way, judged as such
 	}
-	if !w.seq && len(p.Orders) == 0 && got.page < w.pages {
+	if !w.seq && len(got.ids) == 0 && got.page < w.pages {
 		// An empty page inside the list: it shrank.
 		if w.overlapped {
 			b.rewalk(w, 1)
@@ -325,11 +335,11 @@ func (b *walker) paged(ctx context.Context, got fetched) error {
 		}
 		w.seq = true
 	}
-	w.more = p.Pagination.TotalPageCount > got.page && len(p.Orders) > 0
-	for _, o := range p.Orders {
-		w.seen[o.ID] = true
+	w.more = pg.TotalPageCount > got.page && len(got.ids) > 0
+	for _, id := range got.ids {
+		w.seen[id] = true
 	}
-	if len(p.Orders) > 0 {
+	if len(got.ids) > 0 {
 		if err := b.r.apply(ctx, got.batch, nil, b.st.ResyncMark); err != nil {
 			return err
 		}

@@ -299,6 +299,11 @@ func (c *Client) attempt(ctx context.Context, endpoint, class, target string, de
 			bodyPool.Put(buf)
 		}
 	}()
+	if n := resp.ContentLength; n > 0 && n <= maxBody {
+		// Sized once: growing by doubling would hold up to twice the answer for every request
+		// in flight.
+		buf.Grow(int(n) + bytes.MinRead)
+	}
 	_, err = io.Copy(buf, io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
 	c.log.Debug("retailcrm request", "endpoint", endpoint, "status", resp.StatusCode,
