@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,4 +196,47 @@ func TestPreflightOncePerRun(t *testing.T) {
 	if got := h.emu.Stats().ByEndpoint["/api/v5/settings"]; got != 1 {
 		t.Errorf("the next run asked for the settings %d times, want once", got)
 	}
+}
+
+// The catch-up after a long pause reads the feed with pages asked for ahead (its ids are dense)
+// and re-fetches the changed orders with several requests in flight, wasting none: one request
+// per page of entries, and no more re-fetches than batches of changed orders.
+func TestCatchUpAfterALongPause(t *testing.T) {
+	t.Parallel()
+	opts, task := paceAccount(56, 2_000, 1000, 10*time.Millisecond)
+	h := newHarness(t, opts, importer.Config{}, task)
+	h.mustRun()
+	rng := rand.New(rand.NewPCG(56, 0))
+	entries := h.emu.HistoryLastID()
+	for range 3_000 {
+		h.emu.RandomMutation(rng)
+	}
+	entries = h.emu.HistoryLastID() - entries
+	h.emu.ResetStats()
+	var mu sync.Mutex
+	var batches []int // ids asked for by each re-fetch
+	h.emu.OnRequest(func(r *http.Request) {
+		if ids := r.URL.Query()["filter[ids][]"]; len(ids) > 0 {
+			mu.Lock()
+			batches = append(batches, len(ids))
+			mu.Unlock()
+		}
+	})
+	h.mustRun()
+	h.verify("after the catch-up")
+	st := h.emu.Stats()
+	pages := int((entries + 99) / 100)
+	if got := st.ByEndpoint["/api/v5/orders/history"]; got > pages+1 {
+		t.Errorf("%d feed requests for %d entries, want at most %d", got, entries, pages+1)
+	}
+	// Batches of up to 100 ids: an entry naming ids that would not fit (up to three: the order,
+	// the one it was merged into, the one it was split from) starts the next one.
+	slices.Sort(batches)
+	if len(batches) > 1 && batches[1] < 98 {
+		t.Errorf("re-fetches of %v ids: more than the last asked for fewer than 98", batches)
+	}
+	if st.MaxInFlight < 3 {
+		t.Errorf("at most %d requests in flight, want the feed and the re-fetches in flight", st.MaxInFlight)
+	}
+	t.Logf("%d entries: %d requests (%v), at most %d at once", entries, st.Requests, st.ByEndpoint, st.MaxInFlight)
 }
