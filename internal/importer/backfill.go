@@ -370,10 +370,10 @@ const maxSpan = 512
 
 // nextSpan sizes the next window from the last: span days held n orders, and the next window
 // aims at target orders at the same density, changing by at most 4× a step so that an uneven
-// account converges without overshooting into errWindowTooBig. Every window costs a partial
-// last page and a check of the feed, so small windows are requests wasted: at 110 orders a
-// day, windows of a week (what doubling below target/4 and halving above target kept) made
-// 16% more requests than full pages would, windows of 2,000 orders 7%.
+// account converges without overshooting into a window too big to read. Every window costs a
+// partial last page and a check of the feed, so small windows are requests wasted: at 110
+// orders a day, windows of a week (what doubling below target/4 and halving above target kept)
+// made 16% more requests than full pages would, windows of 2,000 orders 7%.
 func nextSpan(span, n, target int) int {
 	next := span * 4
 	if n > 0 {
