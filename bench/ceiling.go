@@ -3,21 +3,29 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
-// ceilingResult is benchmark 1: a first run against an emulator that answers 503 beyond 10
-// requests per sliding second, with the task at RetailCRM's default rate (10/s).
+// ceilingResult is benchmark 1: first runs of a task at RetailCRM's default rate (10/s) against
+// an emulator that answers 503 beyond 10 requests per sliding second, at several account sizes
+// and answer times.
 type ceilingResult struct {
-	Orders int
-	Runs   []ceilingRun
-	// Wide is one run with importer.Config.WindowTarget at wideTarget, the former default:
-	// what window size does to the request count.
-	Wide *ceilingRun
+	Cases []*ceilingCase
+	// Serial is one case read one page at a time (importer.Config.MaxInFlight 1), the way the
+	// importer read before pages went in flight: what they bring.
+	Serial *ceilingCase
 }
 
-const wideTarget = 2_000
+type ceilingCase struct {
+	Orders   int
+	Answer   time.Duration // every answer's time, emulated
+	InFlight int           // importer.Config.MaxInFlight; 0: the default
+	Runs     []ceilingRun
+}
 
 type ceilingRun struct {
 	Wall        time.Duration
@@ -26,6 +34,24 @@ type ceilingRun struct {
 	ByEndpoint  map[string]int
 	RateLimited int // 503s the emulator served
 	MaxInWindow int // most requests that arrived within any sliding second
+	MaxInFlight int // most requests the emulator was answering at once
+	Kinds       map[string]int
+}
+
+// The kinds of requests of a first run, in the order a run makes them; why each exists is in
+// kindWhy.
+var requestKinds = []string{"key check", "settings", "feed end", "sizing", "pages", "extra pages", "feed checks", "re-fetches", "key check at the end"}
+
+var kindWhy = map[string]string{
+	"key check":            "the preflight: may the key read orders, which stores",
+	"settings":             "the preflight: the account's timezone, in which RetailCRM's times are read",
+	"feed end":             "where the change feed ends before any order is read: one read of the last day, and a jump to the end when that is more than a page",
+	"sizing":               "the count of the orders (one window or several), and for several the list's last page, naming the oldest day",
+	"pages":                "the ideal: ⌈orders ÷ 100⌉",
+	"extra pages":          "each window's last page is partial; a window read again; pages asked for ahead past a window's end",
+	"feed checks":          "each window of several pages is checked against the feed entries made while it was read; the last check is also the catch-up's read",
+	"re-fetches":           "orders changed during the run, read again by id",
+	"key check at the end": "a change of the key's stores leaves no feed entry: asked again after the run read orders",
 }
 
 // ratio is achieved orders/s ÷ (10 requests/s × 100 orders per page).
@@ -44,44 +70,120 @@ func (r ceilingRun) pacing() float64 {
 	return float64(r.Requests) / r.Wall.Seconds() / 10
 }
 
+func (c *ceilingCase) ratios() []float64 {
+	var out []float64
+	for _, r := range c.Runs {
+		out = append(out, r.ratio(c.Orders))
+	}
+	return out
+}
+
+func (c *ceilingCase) rateLimited() int {
+	n := 0
+	for _, r := range c.Runs {
+		n += r.RateLimited
+	}
+	return n
+}
+
+// medianRun is the run with the median wall time.
+func (c *ceilingCase) medianRun() ceilingRun {
+	runs := slices.Clone(c.Runs)
+	slices.SortFunc(runs, func(a, b ceilingRun) int { return int(a.Wall - b.Wall) })
+	return runs[len(runs)/2]
+}
+
+// target is the target ratio for a case, 0 where there is none.
+func (c *ceilingCase) target() float64 {
+	if c.InFlight != 0 {
+		return 0
+	}
+	switch {
+	case c.Orders == 20_000 && c.Answer == 0:
+		return 0.93
+	case c.Orders == 100_000 && c.Answer == 0:
+		return 0.95
+	case c.Orders == 20_000 && c.Answer == 300*time.Millisecond:
+		return 0.90
+	case c.Orders == 20_000 && c.Answer == 800*time.Millisecond:
+		return 0.85
+	}
+	return 0
+}
+
 func runCeiling(ctx context.Context, cfg *settings) (*ceilingResult, error) {
-	n := cfg.ceilingOrders
-	emu, err := startEmulator(emuOpts{orders: n, rps: 10})
-	if err != nil {
-		return nil, err
-	}
-	defer emu.Stop()
-	res := &ceilingResult{Orders: n}
-	for i := 0; i < cfg.runs; i++ {
-		dir, err := os.MkdirTemp(cfg.tmp, "ceiling-")
+	res := &ceilingResult{}
+	for _, n := range cfg.ceilingOrders {
+		emu, err := startEmulator(emuOpts{orders: n, rps: 10})
 		if err != nil {
 			return nil, err
 		}
-		r, err := ceilingOnce(ctx, emu, dir, n, 0)
-		os.RemoveAll(dir)
+		cases := []*ceilingCase{}
+		for _, answer := range cfg.ceilingAnswers {
+			cases = append(cases, &ceilingCase{Orders: n, Answer: answer})
+		}
+		if n == cfg.ceilingOrders[0] {
+			res.Serial = &ceilingCase{Orders: n, Answer: cfg.ceilingAnswers[len(cfg.ceilingAnswers)/2], InFlight: 1}
+		}
+		err = func() error {
+			defer emu.Stop()
+			for i := 0; i < cfg.runs; i++ {
+				for _, c := range cases {
+					if err := ceilingRunOf(ctx, cfg, emu, c); err != nil {
+						return err
+					}
+				}
+			}
+			if s := res.Serial; s != nil && n == s.Orders {
+				return ceilingRunOf(ctx, cfg, emu, s)
+			}
+			return nil
+		}()
 		if err != nil {
 			return nil, err
 		}
-		res.Runs = append(res.Runs, r)
-		progress("ceiling run %d: %d orders in %v, ratio %.3f, %d requests, %d × 503, at most %d requests in a second",
-			i+1, r.Fetched, r.Wall.Round(time.Millisecond), r.ratio(n), r.Requests, r.RateLimited, r.MaxInWindow)
+		res.Cases = append(res.Cases, cases...)
 	}
-	dir, err := os.MkdirTemp(cfg.tmp, "ceiling-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	wide, err := ceilingOnce(ctx, emu, dir, n, wideTarget)
-	if err != nil {
-		return nil, err
-	}
-	res.Wide = &wide
-	progress("ceiling with WindowTarget %d: ratio %.3f, %d requests", wideTarget, wide.ratio(n), wide.Requests)
 	return res, nil
 }
 
-// ceilingOnce runs one first run; windowTarget 0 keeps the importer's default.
-func ceilingOnce(ctx context.Context, emu *emuProc, dir string, n, windowTarget int) (ceilingRun, error) {
+// ceilingRunOf runs one first run of case c and adds it to c's runs.
+func ceilingRunOf(ctx context.Context, cfg *settings, emu *emuProc, c *ceilingCase) error {
+	dir, err := os.MkdirTemp(cfg.tmp, "ceiling-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	r, err := ceilingOnce(ctx, emu, dir, c)
+	if err != nil {
+		return err
+	}
+	c.Runs = append(c.Runs, r)
+	progress("ceiling %d orders, answers %v, in flight %s: %d in %v, ratio %.3f, %d requests (%s), %d × 503, at most %d in a second, %d at once",
+		c.Orders, c.Answer, inFlightText(c.InFlight), r.Fetched, r.Wall.Round(time.Millisecond), r.ratio(c.Orders), r.Requests,
+		kindsText(r.Kinds), r.RateLimited, r.MaxInWindow, r.MaxInFlight)
+	return nil
+}
+
+func inFlightText(n int) string {
+	if n == 0 {
+		return "as the answers call for"
+	}
+	return fmt.Sprintf("at most %d", n)
+}
+
+func kindsText(k map[string]int) string {
+	var parts []string
+	for _, name := range requestKinds {
+		if k[name] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", name, k[name]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ceilingOnce runs one first run.
+func ceilingOnce(ctx context.Context, emu *emuProc, dir string, c *ceilingCase) (ceilingRun, error) {
 	svc, err := newService(ctx, dir, "", 0)
 	if err != nil {
 		return ceilingRun{}, err
@@ -91,10 +193,16 @@ func ceilingOnce(ctx context.Context, emu *emuProc, dir string, n, windowTarget 
 	if err != nil {
 		return ceilingRun{}, err
 	}
-	svc.app.Importer.Config.WindowTarget = windowTarget
+	svc.app.Importer.Config.MaxInFlight = c.InFlight
+	if err := emu.SetAnswerTime(c.Answer, 0); err != nil {
+		return ceilingRun{}, err
+	}
 	// The emulator's window must not remember the previous run's requests.
 	time.Sleep(1100 * time.Millisecond)
 	if err := emu.Reset(); err != nil {
+		return ceilingRun{}, err
+	}
+	if err := emu.Record(true); err != nil {
 		return ceilingRun{}, err
 	}
 	start := time.Now()
@@ -103,13 +211,62 @@ func ceilingOnce(ctx context.Context, emu *emuProc, dir string, n, windowTarget 
 	if err != nil {
 		return ceilingRun{}, err
 	}
-	if run.Counts.Fetched < int64(n) {
-		return ceilingRun{}, fmt.Errorf("ceiling: fetched %d of %d orders", run.Counts.Fetched, n)
+	if run.Counts.Fetched < int64(c.Orders) {
+		return ceilingRun{}, fmt.Errorf("ceiling: fetched %d of %d orders", run.Counts.Fetched, c.Orders)
 	}
 	st, err := emu.Stats()
 	if err != nil {
 		return ceilingRun{}, err
 	}
+	uris, err := emu.Recorded()
+	if err != nil {
+		return ceilingRun{}, err
+	}
+	if err := emu.Record(false); err != nil {
+		return ceilingRun{}, err
+	}
 	return ceilingRun{Wall: wall, Fetched: run.Counts.Fetched, Requests: st.Requests, ByEndpoint: st.ByEndpoint,
-		RateLimited: st.RateLimited, MaxInWindow: st.MaxInWindow}, nil
+		RateLimited: st.RateLimited, MaxInWindow: st.MaxInWindow, MaxInFlight: st.MaxInFlight,
+		Kinds: classifyRequests(uris, c.Orders)}, nil
+}
+
+// classifyRequests sorts a first run's requests, in the order they arrived, into requestKinds.
+func classifyRequests(uris []string, orders int) map[string]int {
+	k := map[string]int{}
+	paged := false // an order page of a window has arrived
+	for _, raw := range uris {
+		u, err := url.Parse(raw)
+		if err != nil {
+			k["unknown"]++
+			continue
+		}
+		q := u.Query()
+		switch {
+		case u.Path == "/api/credentials" && !paged:
+			k["key check"]++
+		case u.Path == "/api/credentials":
+			k["key check at the end"]++
+		case u.Path == "/api/v5/settings":
+			k["settings"]++
+		case u.Path == "/api/v5/orders/history" && !paged:
+			k["feed end"]++
+		case u.Path == "/api/v5/orders/history":
+			k["feed checks"]++
+		case u.Path == "/api/v5/orders" && q.Get("filter[ids][]") != "":
+			k["re-fetches"]++
+		case u.Path == "/api/v5/orders" && q.Get("limit") == "100":
+			paged = true
+			k["pages"]++
+		case u.Path == "/api/v5/orders":
+			k["sizing"]++
+		default:
+			k["unknown"]++
+		}
+	}
+	ideal := (orders + 99) / 100
+	if k["pages"] > ideal {
+		k["extra pages"] = k["pages"] - ideal
+		k["pages"] = ideal
+	}
+	return k
 }

@@ -27,7 +27,8 @@ import (
 
 const emuKey = "bench-key-0123456789"
 
-// emulatorMain is the child's entry point: bench emulator -orders N -rps R [-listen a,b,…].
+// emulatorMain is the child's entry point: bench emulator -orders N -rps R [-listen a,b,…]
+// [-answer D] [-per-order D].
 func emulatorMain(args []string) error {
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
 	orders := fs.Int("orders", 1000, "seeded orders")
@@ -35,6 +36,8 @@ func emulatorMain(args []string) error {
 	seed := fs.Int64("seed", 1, "data seed")
 	size := fs.String("size", "rich", "order size: rich or small")
 	listen := fs.String("listen", "127.0.0.1:0", "comma-separated listen addresses of the API")
+	answer := fs.Duration("answer", 0, "answer time of every request (RetailCRM takes hundreds of milliseconds)")
+	perOrder := fs.Duration("per-order", 0, "answer time added per order or feed entry in an answer")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,7 +47,7 @@ func emulatorMain(args []string) error {
 	// of change feed a first run replays, so every run of a size reads the same pages.
 	end := time.Now().UTC().Truncate(24 * time.Hour)
 	emu := crmemu.New(crmemu.Options{Seed: *seed, Orders: *orders, RateLimit: *rps, OrderSize: *size,
-		Start: end.AddDate(0, 0, -180), End: end,
+		Start: end.AddDate(0, 0, -180), End: end, Latency: *answer, LatencyPerOrder: *perOrder,
 		Keys: map[string]crmemu.KeyConfig{emuKey: crmemu.FullAccess()}})
 	var urls []string
 	for _, addr := range strings.Split(*listen, ",") {
@@ -72,6 +75,7 @@ type emuStats struct {
 	ByEndpoint  map[string]int `json:"by_endpoint"`
 	RateLimited int            `json:"rate_limited"`
 	MaxInWindow int            `json:"max_in_window"`
+	MaxInFlight int            `json:"max_in_flight"`
 	LastID      int64          `json:"history_last_id"`
 }
 
@@ -106,10 +110,24 @@ func controlHandler(emu *crmemu.Emulator, rec *recorder) http.Handler {
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		st := emu.Stats()
 		out := emuStats{Requests: st.Requests, ByEndpoint: st.ByEndpoint, RateLimited: st.RateLimited,
-			MaxInWindow: st.MaxInWindow[emuKey], LastID: emu.HistoryLastID()}
+			MaxInWindow: st.MaxInWindow[emuKey], MaxInFlight: st.MaxInFlight, LastID: emu.HistoryLastID()}
 		_ = json.NewEncoder(w).Encode(out)
 	})
 	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, r *http.Request) { emu.ResetStats() })
+	// POST /answer?fixed=D&per=D sets the answer time (crmemu.Emulator.SetAnswerTime).
+	mux.HandleFunc("POST /answer", func(w http.ResponseWriter, r *http.Request) {
+		fixed, err := time.ParseDuration(r.URL.Query().Get("fixed"))
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		per, err := time.ParseDuration(r.URL.Query().Get("per"))
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		emu.SetAnswerTime(fixed, per)
+	})
 	mux.HandleFunc("POST /rps", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.URL.Query().Get("n"))
 		if err != nil {
@@ -231,6 +249,9 @@ func (e *emuProc) post(path string) error {
 
 func (e *emuProc) Reset() error       { return e.post("/reset") }
 func (e *emuProc) SetRPS(n int) error { return e.post("/rps?n=" + strconv.Itoa(n)) }
+func (e *emuProc) SetAnswerTime(fixed, perOrder time.Duration) error {
+	return e.post("/answer?fixed=" + fixed.String() + "&per=" + perOrder.String())
+}
 func (e *emuProc) Change(k, n int, tag string) error {
 	return e.post(fmt.Sprintf("/change?k=%d&n=%d&tag=%s", k, n, tag))
 }

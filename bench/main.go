@@ -1,7 +1,7 @@
 // Command bench is the benchmark harness of orderimport: it measures the import against the
 // built-in RetailCRM emulator on loopback and writes docs/BENCHMARKS.md.
 //
-//	go run ./bench              # everything, about 25 minutes on 2 cores; writes docs/BENCHMARKS.md
+//	go run ./bench              # everything, about 50 minutes on 2 cores; writes docs/BENCHMARKS.md
 //	go run ./bench -quick       # small sizes, a couple of minutes, writes to a temp file unless -out
 //	go run ./bench -only owncost,memory -runs 5
 //
@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,7 +35,8 @@ type settings struct {
 	peerDir    string
 	keptDB     string // directory of the largest memory benchmark's database, reused for reading
 
-	ceilingOrders  int
+	ceilingOrders  []int
+	ceilingAnswers []time.Duration
 	ownCostOrders  int
 	memOrders      []int
 	incrOrders     int
@@ -82,6 +84,8 @@ func benchMain(args []string) error {
 	fs.StringVar(&cfg.profileDir, "profile", "", "directory for CPU profiles of the own-cost import (default: a temp directory)")
 	fs.StringVar(&cfg.postgres, "postgres", os.Getenv("ORDERIMPORT_TEST_POSTGRES"), "PostgreSQL admin URL for the reading benchmark (default $ORDERIMPORT_TEST_POSTGRES); a database of its own is created and dropped")
 	maxLoad := fs.Float64("max-load", 0, "wait until the 1-minute load average is below this before starting (0 = do not wait)")
+	ceilingOrders := fs.String("ceiling-orders", "", "comma-separated account sizes of the ceiling section (default 20000,100000; -quick 3000)")
+	ceilingAnswers := fs.String("ceiling-answers", "", "comma-separated answer times of the ceiling section (default 0s,300ms,800ms; -quick 0s,300ms)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,6 +106,26 @@ func benchMain(args []string) error {
 		}
 	}
 	cfg.sizes()
+	if *ceilingOrders != "" {
+		cfg.ceilingOrders = nil
+		for _, f := range strings.Split(*ceilingOrders, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				return fmt.Errorf("-ceiling-orders: %q is not an account size", f)
+			}
+			cfg.ceilingOrders = append(cfg.ceilingOrders, n)
+		}
+	}
+	if *ceilingAnswers != "" {
+		cfg.ceilingAnswers = nil
+		for _, f := range strings.Split(*ceilingAnswers, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(f))
+			if err != nil || d < 0 {
+				return fmt.Errorf("-ceiling-answers: %q is not an answer time", f)
+			}
+			cfg.ceilingAnswers = append(cfg.ceilingAnswers, d)
+		}
+	}
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -163,7 +187,8 @@ func benchMain(args []string) error {
 // sizes picks the problem sizes: the published ones, or small ones for -quick.
 func (c *settings) sizes() {
 	if c.quick {
-		c.ceilingOrders = 3_000
+		c.ceilingOrders = []int{3_000}
+		c.ceilingAnswers = []time.Duration{0, 300 * time.Millisecond}
 		c.ownCostOrders = 20_000
 		c.memOrders = []int{10_000, 50_000}
 		c.incrOrders = 10_000
@@ -176,7 +201,8 @@ func (c *settings) sizes() {
 		c.readConcurrent = 8
 		return
 	}
-	c.ceilingOrders = 20_000
+	c.ceilingOrders = []int{20_000, 100_000}
+	c.ceilingAnswers = []time.Duration{0, 300 * time.Millisecond, 800 * time.Millisecond}
 	c.ownCostOrders = 200_000
 	c.memOrders = []int{100_000, 1_000_000}
 	c.incrOrders = 100_000
