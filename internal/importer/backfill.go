@@ -287,6 +287,9 @@ func oldestCreated(orders []retailcrm.Order) (time.Time, bool) {
 // that existed before the backfill started is in no window otherwise, and the feed after the
 // cursor does not name it.
 func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState, error) {
+	if r.phase != PhaseBackfill {
+		r.done, r.total = 0, 0 // the backfill's progress counts orders, from its count on
+	}
 	r.phase = PhaseBackfill
 	r.worked = true
 	from, err := time.Parse(day, st.BackfillFrom)
@@ -313,7 +316,6 @@ func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState
 	if err != nil {
 		return st, err
 	}
-	r.total = int64(to.Sub(from)/(24*time.Hour)) + 1
 	b := &walker{r: r, st: &st, from: from, to: to, next: next, planned: next, pos: pos,
 		feed: &feedCache{from: pos, end: pos}}
 	if err := b.size(ctx); err != nil {
@@ -335,7 +337,8 @@ func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState
 }
 
 // size sets the first window's span from the count of the orders left to read: windows aim at
-// WindowTarget orders, so an account that fits one window is read in one.
+// WindowTarget orders, so an account that fits one window is read in one. The count is also
+// what the run's progress counts towards.
 func (b *walker) size(ctx context.Context) error {
 	r := b.r
 	days := int(b.to.Sub(b.next)/(24*time.Hour)) + 1
@@ -354,6 +357,8 @@ func (b *walker) size(ctx context.Context) error {
 	}
 	b.span = spanFor(days, n, r.im.Config.WindowTarget)
 	b.density = float64(n) / float64(days)
+	// Progress: orders read of the orders to read (a slice that continues the run counts on).
+	r.total = max(r.total, r.done+int64(n))
 	return nil
 }
 

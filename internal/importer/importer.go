@@ -327,7 +327,7 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 	// A run continued after a time slice or a restart keeps counting where it stopped.
 	r.counts = prev.Counts
 	r.baseReq = prev.Counts.Requests
-	r.done, r.total = prev.ProgressDone, prev.ProgressTotal
+	r.phase, r.done, r.total = prev.Phase, prev.ProgressDone, prev.ProgressTotal
 
 	c, err := im.Client(task)
 	if err != nil {

@@ -155,7 +155,8 @@ func TestFeedEndFoundWithoutWalking(t *testing.T) {
 }
 
 // A run continued over several time slices asks RetailCRM for the key's access and the
-// account's settings once, in its first slice; the next run asks again.
+// account's settings once, in its first slice; the next run asks again. Its progress counts the
+// orders read across the slices.
 func TestPreflightOncePerRun(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -175,7 +176,7 @@ func TestPreflightOncePerRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices := 1
+	slices, done := 1, int64(0)
 	for ; ; slices++ {
 		err := h.im.Run(ctx, h.task, r.ID, h.im.Now().Add(6*time.Minute))
 		if err == nil {
@@ -184,6 +185,15 @@ func TestPreflightOncePerRun(t *testing.T) {
 		if err != importer.ErrSliceDone || slices > 100 {
 			t.Fatalf("slice %d: %v", slices, err)
 		}
+		// The backfill's progress counts the orders read of the 600 there are, across slices.
+		p, err := h.st.RunForWorker(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Phase == importer.PhaseBackfill && (p.ProgressTotal != 600 || p.ProgressDone < done || p.ProgressDone > 600) {
+			t.Errorf("slice %d: progress %d of %d after %d", slices, p.ProgressDone, p.ProgressTotal, done)
+		}
+		done = p.ProgressDone
 	}
 	h.verify("after the sliced run")
 	st := h.emu.Stats()

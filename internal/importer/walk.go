@@ -343,6 +343,7 @@ func (b *walker) paged(ctx context.Context, got fetched) error {
 		if err := b.r.apply(ctx, got.batch, nil, b.st.ResyncMark); err != nil {
 			return err
 		}
+		b.r.done = min(b.r.total, b.r.done+int64(len(got.ids)))
 	}
 	if (w.seq && !w.more) || (!w.seq && got.page >= w.pages) {
 		w.ended = true
@@ -505,7 +506,7 @@ func (b *walker) replan(ctx context.Context, w *walk) error {
 	b.from, b.next, b.planned = from, from, from
 	b.st.BackfillFrom, b.st.BackfillNext = oldest, oldest
 	days := int(b.to.Sub(from)/(24*time.Hour)) + 1
-	b.r.total = int64(days)
+	b.r.total = max(b.r.total, b.r.done+int64(w.total))
 	b.density = float64(w.total) / float64(days)
 	b.span = spanFor(days, w.total, b.r.im.Config.WindowTarget)
 	return b.r.im.Store.SaveSyncState(ctx, b.r.task.AccountID, *b.st)
@@ -519,7 +520,6 @@ func (b *walker) verify(ctx context.Context) error {
 		b.walks = b.walks[1:]
 		b.next = w.w.to.AddDate(0, 0, 1)
 		b.st.BackfillNext = b.next.Format(day)
-		r.done = int64(b.next.Sub(b.from) / (24 * time.Hour))
 		r.cursor = "backfill:" + b.st.BackfillNext
 		if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, *b.st); err != nil {
 			return err
