@@ -36,6 +36,7 @@ type ceilingRun struct {
 	MaxInWindow int // most requests that arrived within any sliding second
 	MaxInFlight int // most requests the emulator was answering at once
 	Kinds       map[string]int
+	Load        float64 // 1-minute load average when the run started
 }
 
 // The kinds of requests of a first run, in the order a run makes them; why each exists is in
@@ -154,14 +155,19 @@ func ceilingRunOf(ctx context.Context, cfg *settings, emu *emuProc, c *ceilingCa
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// A second of other people's work makes RetailCRM's emulator answer late and bunched:
+	// every run starts on a quiet machine (with -max-load).
+	cfg.quiet(ctx)
+	load, _ := loadAvg()
 	r, err := ceilingOnce(ctx, emu, dir, c)
 	if err != nil {
 		return err
 	}
+	r.Load = load
 	c.Runs = append(c.Runs, r)
-	progress("ceiling %d orders, answers %v, in flight %s: %d in %v, ratio %.3f, %d requests (%s), %d × 503, at most %d in a second, %d at once",
+	progress("ceiling %d orders, answers %v, in flight %s: %d in %v, ratio %.3f, %d requests (%s), %d × 503, at most %d in a second, %d at once, load %.2f",
 		c.Orders, c.Answer, inFlightText(c.InFlight), r.Fetched, r.Wall.Round(time.Millisecond), r.ratio(c.Orders), r.Requests,
-		kindsText(r.Kinds), r.RateLimited, r.MaxInWindow, r.MaxInFlight)
+		kindsText(r.Kinds), r.RateLimited, r.MaxInWindow, r.MaxInFlight, r.Load)
 	return nil
 }
 

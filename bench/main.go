@@ -34,6 +34,7 @@ type settings struct {
 	postgres   string
 	peerDir    string
 	keptDB     string // directory of the largest memory benchmark's database, reused for reading
+	maxLoad    float64
 
 	ceilingOrders  []int
 	ceilingAnswers []time.Duration
@@ -83,7 +84,7 @@ func benchMain(args []string) error {
 	only := fs.String("only", "", "comma-separated sections to run: "+strings.Join(sections, ","))
 	fs.StringVar(&cfg.profileDir, "profile", "", "directory for CPU profiles of the own-cost import (default: a temp directory)")
 	fs.StringVar(&cfg.postgres, "postgres", os.Getenv("ORDERIMPORT_TEST_POSTGRES"), "PostgreSQL admin URL for the reading benchmark (default $ORDERIMPORT_TEST_POSTGRES); a database of its own is created and dropped")
-	maxLoad := fs.Float64("max-load", 0, "wait until the 1-minute load average is below this before starting (0 = do not wait)")
+	fs.Float64Var(&cfg.maxLoad, "max-load", 0, "wait until the 1-minute load average is below this before every section and every ceiling run (0 = do not wait)")
 	ceilingOrders := fs.String("ceiling-orders", "", "comma-separated account sizes of the ceiling section (default 20000,100000; -quick 3000)")
 	ceilingAnswers := fs.String("ceiling-answers", "", "comma-separated answer times of the ceiling section (default 0s,300ms,800ms; -quick 0s,300ms)")
 	if err := fs.Parse(args); err != nil {
@@ -150,9 +151,7 @@ func benchMain(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if *maxLoad > 0 {
-		waitForQuiet(ctx, *maxLoad)
-	}
+	cfg.quiet(ctx)
 	rep := &report{cfg: cfg, machine: describeMachine()}
 	rep.loadStart[0], rep.loadStart[1] = loadAvg()
 	start := sampleCPU(0)
@@ -163,6 +162,7 @@ func benchMain(args []string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		cfg.quiet(ctx)
 		progress("== %s", s)
 		before := sampleCPU(0)
 		load, _ := loadAvg()
@@ -237,6 +237,13 @@ func moduleRoot() (string, error) {
 		return "", errors.New("run the harness from inside the orderimport module (go run ./bench)")
 	}
 	return strings.TrimSuffix(mod, "/go.mod"), nil
+}
+
+// quiet waits for a quiet machine when -max-load asks for it.
+func (c *settings) quiet(ctx context.Context) {
+	if c.maxLoad > 0 {
+		waitForQuiet(ctx, c.maxLoad)
+	}
 }
 
 // waitForQuiet polls the load average until it drops below max (others' tests distort every
