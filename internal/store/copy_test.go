@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
 	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
@@ -31,6 +32,12 @@ func TestCopyInstallation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, _, err := src.CreateSession(ctx, u, time.Now(), time.Hour, "Mozilla/5.0 (X11; Linux)", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Invite(ctx, u.AccountID, "invited@example.com", access.Viewer, "oiv_copy", u.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.ReplaceRecoveryCodes(ctx, u.ID, []string{"aaaa-bbbb-cccc-dddd"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := src.AppendAudit(ctx, store.AuditEvent{AccountID: u.AccountID, UserID: u.ID, Actor: u.Email, Action: "login", IP: "192.0.2.1"}); err != nil {
