@@ -184,6 +184,15 @@ func (s *Store) AddUserWithRole(ctx context.Context, email, password, accountNam
 	return u, a, nil
 }
 
+// AccountName is the name of an account.
+func (s *Store) AccountName(ctx context.Context, id int64) (string, error) {
+	var name string
+	if err := s.r.QueryRowContext(ctx, `SELECT name FROM accounts WHERE id = $1`, id).Scan(&name); err != nil {
+		return "", fmt.Errorf("store: account %d: %w", id, notFound(err))
+	}
+	return name, nil
+}
+
 // NormalizeEmail is the form emails are stored and compared in: trimmed, lower-case.
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
