@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
 	"os"
 	"path/filepath"
@@ -83,7 +84,7 @@ func startRunning(t *testing.T, db string) *running {
 func (r *running) createTask(t *testing.T, name string) store.Task {
 	t.Helper()
 	active, u, k := false, r.crm, crmemu.DemoKey
-	task, err := r.app.Tasks.Create(context.Background(), r.account, r.counter, tasks.Input{Name: &name, Active: &active,
+	task, err := r.app.Tasks.Create(access.System(context.Background()), r.account, r.counter, tasks.Input{Name: &name, Active: &active,
 		RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &k}})
 	if err != nil {
 		t.Fatal(err)

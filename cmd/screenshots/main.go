@@ -21,6 +21,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"orderimport/internal/access"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
@@ -205,6 +206,7 @@ type seeded struct {
 // task whose key RetailCRM no longer accepts, and a second counter whose import is running.
 func seed(ctx context.Context, srv *uitest.Server, slowURL string) (seeded, error) {
 	st, svc, acc := srv.App.Store, srv.App.Tasks, srv.AccountID
+	ctx = access.System(ctx)
 	var ids seeded
 	main, err := st.CreateCounter(ctx, acc, "Интернет-магазин", "Europe/Moscow")
 	if err != nil {

@@ -1,8 +1,10 @@
 // Package api is the JSON API v1: bearer-token (or browser session) authentication, one
 // handler file per resource, and the error envelope {"error": {"code", "message", "field",
-// "detail", "fields"}}. It is an adapter over the use cases of internal/tasks: it decodes a
-// request, calls the use case and renders the answer, with every message in English or, when
-// the request says Accept-Language: ru, in Russian.
+// "detail", "fields"}}. It is an adapter over the use cases of internal/tasks and
+// internal/people: it decodes a request, calls the use case with the caller's principal (an API
+// token acts with its user's role) and renders the answer, with every message in English or,
+// when the request says Accept-Language: ru, in Russian. What a role may not do is a 403 with
+// code "forbidden".
 package api
 
 import (
@@ -17,8 +19,10 @@ import (
 	"strconv"
 	"strings"
 
+	"orderimport/internal/access"
 	"orderimport/internal/audit"
 	"orderimport/internal/locale"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
@@ -29,9 +33,10 @@ const MaxBodyBytes = 1 << 20
 
 // API serves /api/v1.
 type API struct {
-	Store *store.Store
-	Tasks *tasks.Service
-	Log   *slog.Logger
+	Store  *store.Store
+	Tasks  *tasks.Service
+	People *people.Service
+	Log    *slog.Logger
 	// SessionUser resolves a browser session (the web UI's cookie), when the UI is mounted;
 	// csrfRefused: a session's state-changing call without its CSRF token.
 	SessionUser func(r *http.Request) (u store.User, ok, csrfRefused bool, err error)
@@ -75,6 +80,10 @@ func (a *API) Register(mux Mux) {
 	h("GET /api/v1/counters/{id}/orders/summary", a.summary)
 	h("GET /api/v1/fields", a.fields)
 	h("GET /api/v1/audit", a.listAudit)
+	h("GET /api/v1/users", a.listUsers)
+	h("POST /api/v1/users", a.inviteUser)
+	h("PATCH /api/v1/users/{id}", a.updateUser)
+	h("DELETE /api/v1/users/{id}", a.removeUser)
 	mux.Handle("/api/", a.authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all answers every method, so the mux never says 405 by itself.
 		if allowed := known.methods(r); len(allowed) > 0 {
@@ -130,6 +139,7 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 		}
 		langHeaders(w, r)
 		ctx := audit.WithActor(context.WithValue(r.Context(), ctxKey{}, u), audit.FromRequest(r, u, via))
+		ctx = people.Principal(ctx, u)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -246,6 +256,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...
 		}
 		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: errorDetail{Code: code, Message: p.Msg(msg),
 			Field: field(ce.Field), Detail: msg.Detail}})
+	case errors.Is(err, access.ErrForbidden):
+		problem(w, r, http.StatusForbidden, locale.M("forbidden"), "")
+	case people.IsConflict(err):
+		msg, _ := locale.MessageOf(err)
+		problem(w, r, http.StatusConflict, msg, "")
 	case errors.Is(err, store.ErrNotFound):
 		problem(w, r, http.StatusNotFound, locale.M("not_found"), "")
 	case errors.Is(err, store.ErrBadCursor):

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -21,10 +22,13 @@ import (
 	"orderimport/internal/config"
 	"orderimport/internal/importer"
 	"orderimport/internal/jobs"
+	"orderimport/internal/mail"
 	"orderimport/internal/metrics"
 	"orderimport/internal/netguard"
+	"orderimport/internal/people"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
+	"orderimport/internal/sso"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 	"orderimport/internal/web"
@@ -39,6 +43,8 @@ type Options struct {
 	// RetailCRM (tests: a name that resolves to loopback, a TLS server of the test's own).
 	Resolver *net.Resolver
 	RootCAs  *x509.CertPool
+	// MailTLS replaces the TLS settings of the SMTP connection (tests trust their own server).
+	MailTLS *tls.Config
 }
 
 // App is an assembled service.
@@ -50,6 +56,7 @@ type App struct {
 	Importer *importer.Importer
 	Jobs     *jobs.Jobs
 	Tasks    *tasks.Service
+	People   *people.Service
 	API      *api.API
 	Web      *web.Web
 	Metrics  *metrics.Metrics
@@ -102,8 +109,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	a.Jobs.OnRunFinished = func(r store.Run) { a.Metrics.RunFinished(r.Status) }
 	a.Audit = &audit.Log{Store: st, Logger: log}
 	a.Tasks = &tasks.Service{Store: st, Keys: keys, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters, Audit: a.Audit}
-	a.API = &api.API{Store: st, Tasks: a.Tasks, Log: log}
-	if a.Web, err = web.New(st, a.Tasks, log); err != nil {
+	a.People = &people.Service{Store: st, Audit: a.Audit, Secrets: kr, Log: log}
+	if cfg.SMTP.URL != "" {
+		if a.People.Mailer, err = mail.New(mail.Config{URL: cfg.SMTP.URL, From: cfg.SMTP.From, TLS: opts.MailTLS}); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	if cfg.OIDC.Issuer != "" {
+		if a.People.SSO, err = sso.New(sso.Config{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
+			RedirectURL: cfg.OIDC.RedirectURL, Name: cfg.OIDC.Name}); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	a.API = &api.API{Store: st, Tasks: a.Tasks, People: a.People, Log: log}
+	if a.Web, err = web.New(st, a.Tasks, a.People, log); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -140,7 +161,7 @@ func (a *App) Handler() http.Handler {
 		}
 		a.Web.CrossOriginRefused(w, r)
 	}))
-	return securityHeaders(a.recoverPanics(cop.Handler(mux)))
+	return a.Config.Proxies.Handler(securityHeaders(a.recoverPanics(cop.Handler(mux))))
 }
 
 // isAPI tells the JSON API's requests from the UI's, which answer errors differently.

@@ -142,12 +142,12 @@ func (s *Service) Invite(ctx context.Context, accountID int64, in InviteInput, b
 		}
 	}
 	s.Audit.Record(ctx, accountID, audit.UserInvite, userTarget(u.ID),
-		locale.M("audit_user_invited", "email", u.Email, "role", roleName(role), "hours", int(InvitationTTL.Hours())))
+		locale.M("audit_user_invited", "email", u.Email, "role", RoleName(role), "hours", int(InvitationTTL.Hours())))
 	return out, nil
 }
 
-// roleName is a role's name as a message, rendered in the reader's language.
-func roleName(r access.Role) locale.Message {
+// RoleName is a role's name as a message, rendered in the reader's language.
+func RoleName(r access.Role) locale.Message {
 	switch r {
 	case access.Owner:
 		return locale.M("role_owner")
@@ -170,7 +170,7 @@ func (s *Service) mailInvitation(ctx context.Context, accountID int64, inv Invit
 		return err
 	}
 	p := locale.For(lang)
-	text := p.Msg(locale.M("mail_invite_text", "inviter", inviter, "account", acc, "role", roleName(inv.User.Role)))
+	text := p.Msg(locale.M("mail_invite_text", "inviter", inviter, "account", acc, "role", RoleName(inv.User.Role)))
 	note := p.Msg(locale.M("mail_invite_note", "hours", int(InvitationTTL.Hours())))
 	var html bytes.Buffer
 	if err := inviteHTML.Execute(&html, map[string]string{"Lang": p.Lang(), "Text": text, "Link": inv.Link, "Note": note}); err != nil {
@@ -206,7 +206,7 @@ func (s *Service) ChangeRole(ctx context.Context, accountID, userID int64, in Ro
 	}
 	if before.Role != role {
 		s.Audit.Record(ctx, accountID, audit.UserRole, userTarget(userID),
-			locale.M("audit_user_role", "email", before.Email, "old", roleName(before.Role), "new", roleName(role)))
+			locale.M("audit_user_role", "email", before.Email, "old", RoleName(before.Role), "new", RoleName(role)))
 	}
 	after := before
 	after.Role = role
@@ -227,13 +227,17 @@ func (s *Service) Remove(ctx context.Context, accountID, userID int64) error {
 		return err
 	}
 	s.Audit.Record(ctx, accountID, audit.UserRemove, userTarget(userID),
-		locale.M("audit_user_removed", "email", u.Email, "role", roleName(u.Role)))
+		locale.M("audit_user_removed", "email", u.Email, "role", RoleName(u.Role)))
 	return nil
 }
 
 // Invitation looks an invitation link up for its page: a link that is unknown or used is
-// ErrInvitationInvalid, an old one ErrInvitationExpired.
+// ErrInvitationInvalid, an old one ErrInvitationExpired, and a signed-in browser (ctx has a
+// principal) may not use one: ErrInvitationSignedIn.
 func (s *Service) Invitation(ctx context.Context, token string) (store.Invitation, error) {
+	if _, signedIn := access.From(ctx); signedIn {
+		return store.Invitation{}, ErrInvitationSignedIn
+	}
 	inv, err := s.Store.InvitationByToken(ctx, token)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -258,9 +262,6 @@ type AcceptInput struct {
 // then signs them in. Nothing happens for a used, expired or unknown link, nor while the browser
 // is signed in as a user (the invitation is someone else's).
 func (s *Service) AcceptInvitation(ctx context.Context, token string, in AcceptInput) (store.User, error) {
-	if _, signedIn := access.From(ctx); signedIn {
-		return store.User{}, ErrInvitationSignedIn
-	}
 	inv, err := s.Invitation(ctx, token)
 	if err != nil {
 		return store.User{}, err
@@ -281,7 +282,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string, in AcceptI
 		return store.User{}, err
 	}
 	s.Audit.RecordAs(ctx, actorOf(ctx, u), u.AccountID, audit.UserJoin, userTarget(u.ID),
-		locale.M("audit_user_joined", "email", u.Email, "role", roleName(u.Role)))
+		locale.M("audit_user_joined", "email", u.Email, "role", RoleName(u.Role)))
 	return u, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"orderimport/internal/access"
 	"orderimport/internal/importer"
 	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
@@ -74,6 +75,9 @@ type CheckInput struct {
 // Check asks RetailCRM whether the key works for an import: it must read orders; the stores,
 // timezone and custom fields are returned for the settings form.
 func (s *Service) Check(ctx context.Context, accountID int64, in CheckInput) (*CheckResult, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return nil, err
+	}
 	c, err := s.connection(ctx, accountID, in.URL, in.APIKey, in.TaskID)
 	if err != nil {
 		return nil, err
@@ -126,8 +130,13 @@ func (s *Service) Check(ctx context.Context, accountID int64, in CheckInput) (*C
 
 // connection is a client for a typed URL and key or, when the key is blank and taskID names
 // one of the account's tasks at the same URL, for that task's stored key (editing: the key is
-// used, never shown).
+// used, never shown). Trying a typed key is setting one: owners only.
 func (s *Service) connection(ctx context.Context, accountID int64, url, key string, taskID int64) (*retailcrm.Client, error) {
+	if strings.TrimSpace(key) != "" || taskID == 0 {
+		if err := access.Require(ctx, accountID, access.SetKeys); err != nil {
+			return nil, err
+		}
+	}
 	if strings.TrimSpace(key) == "" && taskID != 0 {
 		t, err := s.Store.Task(ctx, accountID, taskID)
 		if err != nil {

@@ -9,19 +9,25 @@ import (
 	"testing"
 )
 
-// The layers of the service and what each may import. Data flows one way: web/api → tasks
-// (the rules) → store / jobs → importer → retailcrm → mapping; no package reaches back up.
-// The web UI and the JSON API are adapters over internal/tasks: they read the store for plain
-// listings but never talk to RetailCRM, open keys or run the import themselves, and neither
-// imports the other.
+// The layers of the service and what each may import. Data flows one way: web/api → tasks and
+// people (the rules) → store / jobs → importer → retailcrm → mapping; no package reaches back
+// up. The web UI and the JSON API are adapters over internal/tasks and internal/people: they read
+// the store for plain listings but never talk to RetailCRM or the identity provider, send mail,
+// open keys or run the import themselves, and neither imports the other. The role model
+// (internal/access) sits below every use case that asks it.
 var layerRules = []struct {
 	pkg       string
 	forbidden []string // never imported directly
 	above     []string // never reached, directly or through others
 }{
-	{pkg: "web", forbidden: []string{"api", "importer", "retailcrm", "secret", "jobs"}, above: []string{"api", "app"}},
-	{pkg: "api", forbidden: []string{"web", "importer", "retailcrm", "secret", "jobs"}, above: []string{"web", "app"}},
-	{pkg: "tasks", above: []string{"api", "web", "app", "jobs"}},
+	{pkg: "web", forbidden: []string{"api", "importer", "retailcrm", "secret", "jobs", "sso", "mail"}, above: []string{"api", "app"}},
+	{pkg: "api", forbidden: []string{"web", "importer", "retailcrm", "secret", "jobs", "sso", "mail"}, above: []string{"web", "app"}},
+	{pkg: "tasks", above: []string{"api", "web", "app", "jobs", "people"}},
+	{pkg: "people", above: []string{"api", "web", "app", "jobs"}},
+	{pkg: "access", above: []string{"api", "web", "app", "tasks", "people", "jobs", "importer", "store", "retailcrm", "mapping", "secret"}},
+	{pkg: "sso", above: []string{"api", "web", "app", "tasks", "people", "jobs", "store"}},
+	{pkg: "mail", above: []string{"api", "web", "app", "tasks", "people", "jobs", "store"}},
+	{pkg: "clientip", above: []string{"api", "web", "app", "tasks", "people", "jobs", "store"}},
 	{pkg: "jobs", above: []string{"api", "web", "app", "tasks"}},
 	{pkg: "importer", above: []string{"api", "web", "app", "tasks", "jobs"}},
 	{pkg: "store", above: []string{"api", "web", "app", "tasks", "jobs", "importer", "retailcrm", "mapping", "secret"}},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
@@ -83,6 +84,9 @@ type Summary struct {
 
 // Summarize totals a counter's live orders per day, exactly (decimal sums).
 func (s *Service) Summarize(ctx context.Context, accountID, counterID int64, f store.OrderFilter) (Summary, error) {
+	if err := access.Require(ctx, accountID, access.Read); err != nil {
+		return Summary{}, err
+	}
 	if _, err := s.Store.Counter(ctx, accountID, counterID); err != nil {
 		return Summary{}, err
 	}

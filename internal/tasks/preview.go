@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/importer"
 	"orderimport/internal/locale"
 	"orderimport/internal/retailcrm"
@@ -42,6 +43,9 @@ const MaxPreview = 50
 
 // Preview fetches the newest orders and maps them.
 func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput) (*Preview, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return nil, err
+	}
 	if in.Limit == 0 {
 		in.Limit = 10
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"orderimport/internal/access"
 	"orderimport/internal/audit"
 	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
@@ -286,8 +287,11 @@ func (s *Service) Validate(ctx context.Context, accountID, taskID int64, in Inpu
 }
 
 // Create validates, checks the key against RetailCRM, seals it and saves the task; an active
-// task's first run is enqueued at once.
+// task's first run is enqueued at once. A new connection gives the service a key: owners only.
 func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Input) (store.Task, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks, access.SetKeys); err != nil {
+		return store.Task{}, err
+	}
 	if _, err := s.Store.Counter(ctx, accountID, counterID); err != nil {
 		return store.Task{}, err
 	}
@@ -346,14 +350,23 @@ func (s *Service) startScheduled(ctx context.Context, t *store.Task) error {
 // Update applies a partial change. A new URL or key is checked and sealed; any edit brings a
 // task out of needs_attention (the user has acted on it); activating a task runs it now; a new
 // frequency moves the next run to one new period after the last scheduled one; a changed
-// mapping re-applies itself to the stored orders through a re-sync.
+// mapping re-applies itself to the stored orders through a re-sync. A new key or URL is the
+// owners' to give.
 func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (store.Task, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Task{}, err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return store.Task{}, err
 	}
 	before := t
 	ch, err := s.apply(&t, in, false)
+	if ch.keyNeeded {
+		if err := access.Require(ctx, accountID, access.SetKeys); err != nil {
+			return store.Task{}, err
+		}
+	}
 	if err != nil {
 		return store.Task{}, err
 	}
@@ -409,6 +422,9 @@ var ErrRunActive = locale.Err("run_active")
 // RunNow queues a run (also of an inactive task); when one is queued or running already,
 // that one is returned.
 func (s *Service) RunNow(ctx context.Context, accountID, id int64) (store.Run, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Run{}, err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return store.Run{}, err
@@ -423,6 +439,9 @@ func (s *Service) RunNow(ctx context.Context, accountID, id int64) (store.Run, e
 
 // Delete stops a task for good; its imported orders stay, its sealed key goes.
 func (s *Service) Delete(ctx context.Context, accountID, id int64) error {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return err
@@ -438,6 +457,9 @@ func (s *Service) Delete(ctx context.Context, accountID, id int64) error {
 // Resync queues a run that re-reads every order and then flags deleted what RetailCRM no
 // longer has.
 func (s *Service) Resync(ctx context.Context, accountID, id int64) (store.Run, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Run{}, err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return store.Run{}, err

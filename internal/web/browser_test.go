@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"orderimport/internal/access"
 	"orderimport/internal/api"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/store"
@@ -312,7 +313,7 @@ func TestBrowserLiveProgress(t *testing.T) {
 	e := &env{t: t, srv: srv, client: newClient()}
 	c := e.counter("Slow")
 	name, active, freq, u, k := "Заказы", true, 1, srv.CRM, secretKey
-	task, err := srv.App.Tasks.Create(context.Background(), srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
+	task, err := srv.App.Tasks.Create(access.System(context.Background()), srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
 		FrequencyHours: &freq, RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &k}})
 	must(t, err, "create the task")
 

@@ -3,7 +3,6 @@ package web
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"orderimport/internal/locale"
 	"orderimport/internal/tasks"
@@ -29,48 +28,6 @@ func TestLocalPath(t *testing.T) {
 		if got := localPath(in, "/"); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestThrottleSlidingWindow(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	th := newThrottle(3, 10*time.Minute, func() time.Time { return now })
-	for i := 0; i < 3; i++ {
-		if w := th.retryAfter("a"); w != 0 {
-			t.Fatalf("attempt %d refused (%v) before the limit", i+1, w)
-		}
-		th.fail("a")
-		now = now.Add(time.Minute)
-	}
-	// Failures at 12:00, 12:01, 12:02; now 12:03: blocked until the first leaves at 12:10.
-	if w := th.retryAfter("a"); w != 7*time.Minute {
-		t.Fatalf("retry after %v, want 7m", w)
-	}
-	if w := th.retryAfter("b"); w != 0 {
-		t.Fatalf("another key is blocked too: %v", w)
-	}
-	now = now.Add(7 * time.Minute)
-	if w := th.retryAfter("a"); w != 0 {
-		t.Fatalf("still blocked after the oldest failure left the window: %v", w)
-	}
-	th.fail("a")
-	if w := th.retryAfter("a"); w == 0 {
-		t.Fatal("three failures within the window again, yet not blocked")
-	}
-	th.reset("a")
-	if w := th.retryAfter("a"); w != 0 {
-		t.Fatalf("reset did not clear: %v", w)
-	}
-	// Keys whose failures are all old are forgotten: memory stays bounded.
-	th.fail("old")
-	now = now.Add(time.Hour)
-	th.fail("new")
-	th.mu.Lock()
-	_, kept := th.fails["old"]
-	th.mu.Unlock()
-	if kept {
-		t.Fatal("a key with no recent failures is still held")
 	}
 }
 

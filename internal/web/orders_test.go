@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"orderimport/internal/access"
 	"orderimport/internal/api"
 	"orderimport/internal/locale"
 	"orderimport/internal/store"
@@ -57,7 +58,7 @@ func TestOrdersPage(t *testing.T) {
 
 	// Totals and chart over everything.
 	p := e.get(base)
-	sum, _ := e.srv.App.Tasks.Summarize(context.Background(), e.srv.AccountID, c.ID, store.OrderFilter{})
+	sum, _ := e.srv.App.Tasks.Summarize(access.System(context.Background()), e.srv.AccountID, c.ID, store.OrderFilter{})
 	total := sum.Total
 	if !strings.Contains(text(p.body), "Заказов 130") || !strings.Contains(p.body, `<rect class="bar"`) || len(sum.Days) == 0 {
 		t.Fatalf("totals or chart missing: %s", text(p.body)[:400])

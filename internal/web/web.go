@@ -2,8 +2,10 @@
 // template (miniflux style). Pages work without JavaScript; a small embedded script adds the
 // live parts (connection check, preview and run progress through the JSON API). Russian is
 // the default language, English a switch away; every word comes from the message catalogues
-// of internal/locale, and every rule from the use cases of internal/tasks: this package only
-// reads forms, calls a use case and shows its answer or its messages.
+// of internal/locale, and every rule from the use cases of internal/tasks and internal/people:
+// this package only reads forms, calls a use case and shows its answer or its messages. What the
+// visitor's role may not do is not offered (the templates ask "can"), and refused with a page
+// that says so when asked for anyway.
 package web
 
 import (
@@ -23,8 +25,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/audit"
 	"orderimport/internal/locale"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
@@ -39,20 +43,13 @@ var staticFS embed.FS
 // expressions) is a few kilobytes.
 const MaxFormBytes = 1 << 20
 
-// Login throttling: per email against guessing one account's password, per IP against
-// trying many accounts from one place.
-const (
-	loginWindow     = 15 * time.Minute
-	loginFailsEmail = 5
-	loginFailsIP    = 20
-)
-
 // Web serves the HTML UI.
 type Web struct {
-	Store *store.Store
-	Tasks *tasks.Service
-	Log   *slog.Logger
-	Audit *audit.Log // logins, failed logins and logouts; nil: not recorded
+	Store  *store.Store
+	Tasks  *tasks.Service
+	People *people.Service
+	Log    *slog.Logger
+	Audit  *audit.Log // logouts; nil: not recorded (the sign-ins are the people use cases')
 
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
@@ -61,20 +58,15 @@ type Web struct {
 	jsCatalogs    map[string]map[string]string
 	pages         map[string]map[string]*template.Template // language → page file → template
 	staticVersion string
-	byEmail       *throttle
-	byIP          *throttle
 }
 
 // New parses the templates and catalogues; errors here are programming errors caught by
 // every test that builds the UI.
-func New(st *store.Store, svc *tasks.Service, log *slog.Logger) (*Web, error) {
+func New(st *store.Store, svc *tasks.Service, ppl *people.Service, log *slog.Logger) (*Web, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Web{Store: st, Tasks: svc, Log: log, IdleTimeout: DefaultIdleTimeout, AbsoluteTimeout: DefaultAbsoluteTimeout}
-	clock := func() time.Time { return h.now() }
-	h.byEmail = newThrottle(loginFailsEmail, loginWindow, clock)
-	h.byIP = newThrottle(loginFailsIP, loginWindow, clock)
+	h := &Web{Store: st, Tasks: svc, People: ppl, Log: log, IdleTimeout: DefaultIdleTimeout, AbsoluteTimeout: DefaultAbsoluteTimeout}
 	if err := locale.Check(); err != nil {
 		return nil, err
 	}
@@ -115,6 +107,12 @@ func (h *Web) Register(mux Mux) {
 	mux.Handle("GET /static/", h.static())
 	mux.HandleFunc("GET /login", h.login)
 	mux.HandleFunc("POST /login", h.login)
+	mux.HandleFunc("GET /login/2fa", h.secondFactor)
+	mux.HandleFunc("POST /login/2fa", h.secondFactor)
+	mux.HandleFunc("GET /auth/oidc/start", h.ssoStart)
+	mux.HandleFunc("GET /auth/oidc/callback", h.ssoCallback)
+	mux.HandleFunc("GET /invite/{token}", h.invitation)
+	mux.HandleFunc("POST /invite/{token}", h.invitation)
 	mux.Handle("POST /logout", h.user(h.logout))
 	mux.Handle("GET /{$}", h.user(h.home))
 	mux.Handle("POST /counters", h.user(h.createCounter))
@@ -133,6 +131,17 @@ func (h *Web) Register(mux Mux) {
 	mux.Handle("POST /imports/{id}/delete", h.user(h.deleteTask))
 	mux.Handle("GET /counters/{id}/orders", h.user(h.orders))
 	mux.Handle("GET /audit", h.user(h.auditLog))
+	mux.Handle("GET /users", h.user(h.users))
+	mux.Handle("POST /users", h.user(h.users))
+	mux.Handle("POST /users/{id}/role", h.user(h.userRole))
+	mux.Handle("GET /users/{id}/remove", h.user(h.userRemove))
+	mux.Handle("POST /users/{id}/remove", h.user(h.userRemove))
+	mux.Handle("GET /account", h.user(h.account))
+	mux.Handle("POST /account/password", h.user(h.accountPassword))
+	mux.Handle("GET /account/2fa", h.user(h.totpEnrol))
+	mux.Handle("POST /account/2fa", h.user(h.totpEnrol))
+	mux.Handle("POST /account/2fa/disable", h.user(h.totpDisable))
+	mux.Handle("POST /account/2fa/recovery", h.user(h.totpRecovery))
 	mux.HandleFunc("/", h.notFound)
 }
 
@@ -195,6 +204,11 @@ var notices = map[string]string{
 	"paused":          "notice.paused",
 	"resumed":         "notice.resumed",
 	"logged_out":      "notice.logged_out",
+	"role_changed":    "notice.role_changed",
+	"user_removed":    "notice.user_removed",
+	"password_set":    "notice.password_set",
+	"totp_off":        "notice.totp_off",
+	"welcome":         "notice.welcome",
 }
 
 func (h *Web) newView(w http.ResponseWriter, r *http.Request, v *visitor) *view {
@@ -268,12 +282,16 @@ func (h *Web) renderStatus(w http.ResponseWriter, r *http.Request, vw *view, sta
 }
 
 type errorPage struct {
-	Title string // catalogue keys
-	Text  string
+	Title    string // catalogue keys
+	Text     string
+	Message  template.HTML // words already rendered (a use case's message, view.Msg), shown instead of Text
+	Link     string        // where to go on, "" for the start page
+	LinkText string        // its catalogue key
 }
 
 // fail answers an error from the layers below: absent (or another account's) is a 404 page,
-// anything else is logged and a 500 page says so without details.
+// what the visitor's role may not do a 403 page, anything else is logged and a 500 page says so
+// without details.
 func (h *Web) fail(w http.ResponseWriter, r *http.Request, vw *view, err error) {
 	if errors.Is(err, store.ErrNotFound) {
 		h.renderStatus(w, r, vw, http.StatusNotFound, "error.html", errorPage{Title: "error.notfound.title", Text: "error.notfound.text"})
@@ -283,6 +301,10 @@ func (h *Web) fail(w http.ResponseWriter, r *http.Request, vw *view, err error) 
 		// The database is away or every connection is taken: a moment later it answers.
 		w.Header().Set("Retry-After", "5")
 		h.renderStatus(w, r, vw, http.StatusServiceUnavailable, "error.html", errorPage{Title: "error.busy.title", Text: "error.busy.text"})
+		return
+	}
+	if errors.Is(err, access.ErrForbidden) {
+		h.renderStatus(w, r, vw, http.StatusForbidden, "error.html", errorPage{Title: "error.forbidden.title", Text: "error.forbidden.text"})
 		return
 	}
 	h.Log.Error("page failed", "method", r.Method, "path", r.URL.Path, "error", err)
