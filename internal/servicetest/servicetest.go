@@ -49,6 +49,9 @@ type Options struct {
 	// DB is the database (zero: SQLite in Dir).
 	DB  store.Location
 	Dir string // required for SQLite
+	// Configure adjusts the service's configuration before it is assembled (single sign-on,
+	// trusted proxies); url is the address the service will answer at.
+	Configure func(cfg *config.Config, url string)
 }
 
 // Jobs is the job system of tests: runs start when a test asks (the scheduler's tick waits an
@@ -101,19 +104,31 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 	s.crm = httptest.NewServer(crm)
 	s.CRM = s.crm.URL
 
+	// The listener first, so that the configuration can name the service's own address.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.crm.Close()
+		return nil, fmt.Errorf("servicetest: listen: %w", err)
+	}
+	s.URL = "http://" + ln.Addr().String()
 	ctx, s.cancel = context.WithCancel(ctx)
 	cfg := config.Config{DB: o.DB, AllowPrivate: !o.Strict}
+	if o.Configure != nil {
+		o.Configure(&cfg, s.URL)
+	}
 	a, err := app.New(ctx, cfg, o.Log, app.Options{Workers: o.Workers, Migrate: true, Jobs: o.Jobs,
 		Resolver: o.Resolver, RootCAs: o.RootCAs})
 	if err != nil {
 		s.cancel()
 		s.crm.Close()
+		ln.Close()
 		return nil, fmt.Errorf("servicetest: assemble the service: %w", err)
 	}
 	s.App = a
 	fail := func(err error) (*Service, error) {
 		s.cancel()
 		s.crm.Close()
+		ln.Close()
 		a.Close()
 		return nil, err
 	}
@@ -125,11 +140,6 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 	if s.Token, _, err = a.Store.CreateToken(ctx, u.ID); err != nil {
 		return fail(fmt.Errorf("servicetest: create a token: %w", err))
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fail(fmt.Errorf("servicetest: listen: %w", err))
-	}
-	s.URL = "http://" + ln.Addr().String()
 	go func() { s.done <- a.Serve(ctx, ln) }()
 	// Serve starts the job system before it answers: once /healthz answers, stopping the
 	// service is a clean shutdown, never an interrupted start.

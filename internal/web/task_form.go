@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
 	"orderimport/internal/store"
@@ -132,6 +133,14 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 	}
 	if err != nil {
 		h.fail(w, r, vw, err)
+		return
+	}
+	// The form is for those who may save it: a new connection gives the service a key.
+	perms := []access.Permission{access.EditTasks}
+	if task == nil {
+		perms = append(perms, access.SetKeys)
+	}
+	if !h.may(w, r, vw, perms...) {
 		return
 	}
 	f := &taskForm{New: task == nil, Errors: map[string]*fieldErr{}}
@@ -317,6 +326,11 @@ func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *task
 	} else {
 		saved, err = h.Tasks.Update(r.Context(), acc, task.ID, in)
 	}
+	if errors.Is(err, access.ErrForbidden) {
+		// A key typed by someone whose role may not give one.
+		h.fail(w, r, vw, err)
+		return true
+	}
 	if err != nil && saved.ID == 0 {
 		h.serviceError(vw, f, err)
 		var inv *tasks.InvalidError
@@ -367,6 +381,8 @@ func (h *Web) serviceError(vw *view, f *taskForm, err error) {
 		f.Errors[ce.Field] = msgErr(vw, ce.Msg)
 	case tasks.IsNotFound(err):
 		f.Errors["form"] = textErr(vw, "error.notfound.text")
+	case errors.Is(err, access.ErrForbidden):
+		f.Errors["form"] = textErr(vw, "error.forbidden.text")
 	default:
 		h.Log.Error("import task form", "error", err)
 		f.Errors["form"] = textErr(vw, "error.internal.text")

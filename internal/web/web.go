@@ -311,6 +311,16 @@ func (h *Web) fail(w http.ResponseWriter, r *http.Request, vw *view, err error) 
 	h.renderStatus(w, r, vw, http.StatusInternalServerError, "error.html", errorPage{Title: "error.internal.title", Text: "error.internal.text"})
 }
 
+// may asks the role model whether the visitor may take the actions a page leads to (a form that
+// only they may send) and answers the 403 page when not.
+func (h *Web) may(w http.ResponseWriter, r *http.Request, vw *view, perms ...access.Permission) bool {
+	if err := access.Require(r.Context(), vw.Visitor.User.AccountID, perms...); err != nil {
+		h.fail(w, r, vw, err)
+		return false
+	}
+	return true
+}
+
 func (h *Web) notFound(w http.ResponseWriter, r *http.Request) {
 	v, err := h.lookup(r)
 	if err != nil {
