@@ -63,7 +63,17 @@ func secretCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, f := range rep.Failed {
 		fmt.Fprintf(stdout, "task %d (account %d): cannot be opened: %s\n", f.TaskID, f.AccountID, f.Reason)
 	}
+	totp, err := a.People.ResealTOTP(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "stored TOTP secrets: %d; sealed anew: %d\n", totp.Secrets, totp.Resealed)
+	for _, id := range totp.Failed {
+		fmt.Fprintf(stdout, "user %d: the TOTP secret cannot be opened; the user turns two-factor authentication off with a recovery code and on again\n", id)
+	}
 	switch {
+	case len(totp.Failed) > 0:
+		return fmt.Errorf("%d stored TOTP secrets could not be opened with the keys given; add the key they were sealed under to %s and run again", len(totp.Failed), config.EnvSecretKeyOld)
 	case len(rep.Failed) > 0:
 		return fmt.Errorf("%d stored keys could not be opened with the keys given; add the key they were sealed under to %s and run again, or have their users enter them again", len(rep.Failed), config.EnvSecretKeyOld)
 	case rep.Remaining > 0:

@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
-	"orderimport/internal/access"
-	"orderimport/internal/locale"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,9 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
+	"orderimport/internal/access"
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
+	"orderimport/internal/locale"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
@@ -138,6 +140,17 @@ func TestSecretRotateKeyFile(t *testing.T) {
 	for _, n := range []string{"A", "B", "C"} {
 		srv.createTask(t, n)
 	}
+	// The owner's TOTP secret is sealed with the same keys.
+	owner, _ := srv.app.Store.UserByEmail(context.Background(), "owner@example.com")
+	as := access.With(context.Background(), owner.ID, owner.AccountID, owner.Role)
+	en, err := srv.app.People.BeginTOTP(as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otpCode, _ := totp.GenerateCode(en.Secret, time.Now())
+	if _, err := srv.app.People.ConfirmTOTP(as, otpCode); err != nil {
+		t.Fatal(err)
+	}
 	first := srv.app.Keyring.Primary()
 
 	// The serving process works on while the rotation runs.
@@ -169,7 +182,8 @@ func TestSecretRotateKeyFile(t *testing.T) {
 	if n := failures.Load(); n > 0 {
 		t.Fatalf("the serving process failed to open keys %d times during the rotation: %v", n, firstErr.Load())
 	}
-	if !strings.Contains(out, "stored RetailCRM keys: 3; sealed anew") || !strings.Contains(out, ": 3; under older keys: 0") {
+	if !strings.Contains(out, "stored RetailCRM keys: 3; sealed anew") || !strings.Contains(out, ": 3; under older keys: 0") ||
+		!strings.Contains(out, "stored TOTP secrets: 1; sealed anew: 1") {
 		t.Errorf("report:\n%s", out)
 	}
 	keyFile := filepath.Join(dir, "shop.key")
@@ -182,6 +196,9 @@ func TestSecretRotateKeyFile(t *testing.T) {
 	}
 	if ids := keyIDs(t, srv); ids[primary.ID] != 3 || len(ids) != 1 {
 		t.Fatalf("stored keys under %v, want all 3 under %s", ids, primary.ID)
+	}
+	if st, _ := srv.app.Store.TOTP(context.Background(), owner.ID); !strings.HasPrefix(st.Sealed, "v1."+primary.ID+".") {
+		t.Errorf("the TOTP secret is sealed as %.12s…, want under %s", st.Sealed, primary.ID)
 	}
 	if err := srv.openAll(); err != nil {
 		t.Fatalf("serving process after the rotation: %v", err)
@@ -345,15 +362,34 @@ func TestAllowPrivateIsLoggedLoudlyAtStart(t *testing.T) {
 func TestPasswordLengthLimits(t *testing.T) {
 	clearSecretEnv(t)
 	db := "sqlite:" + filepath.Join(t.TempDir(), "shop.db")
-	for _, pw := range []string{"short77", strings.Repeat("p", 257)} {
+	for _, c := range []struct{ pw, want string }{
+		{"short77", "8 to 256 characters"},
+		{strings.Repeat("p", 257), "8 to 256 characters"},
+		{"password1", "among the most common"},
+		{"a@example.com-secret", "must not contain your email"},
+		{strings.Repeat("ab", 128), ""},
+	} {
+		pw, want := c.pw, c.want
 		var out, errOut bytes.Buffer
 		code := run([]string{"user", "add", "-db", db, "-email", "a@example.com", "-password-stdin"}, strings.NewReader(pw+"\n"), &out, &errOut)
-		if code != 2 || !strings.Contains(errOut.String(), "8 to 256 characters") {
-			t.Errorf("password of %d characters: exit %d %s", len(pw), code, errOut.String())
+		if want == "" {
+			if code != 0 {
+				t.Errorf("256 characters: exit %d %s", code, errOut.String())
+			}
+			continue
+		}
+		if code != 2 || !strings.Contains(errOut.String(), want) {
+			t.Errorf("password %.20q: exit %d %s, want %q", pw, code, errOut.String(), want)
 		}
 	}
+	// -role: a viewer joins the account; an unknown role is a usage error.
 	var out, errOut bytes.Buffer
-	if code := run([]string{"user", "add", "-db", db, "-email", "a@example.com", "-password-stdin"}, strings.NewReader(strings.Repeat("p", 256)+"\n"), &out, &errOut); code != 0 {
-		t.Errorf("256 characters: exit %d %s", code, errOut.String())
+	if code := run([]string{"user", "add", "-db", db, "-email", "v@example.com", "-account", "a@example.com", "-role", "viewer", "-password-stdin"},
+		strings.NewReader("a long viewer pass\n"), &out, &errOut); code != 0 || !strings.Contains(out.String(), "as viewer") {
+		t.Errorf("a viewer: exit %d %s %s", code, out.String(), errOut.String())
+	}
+	if code := run([]string{"user", "add", "-db", db, "-email", "x@example.com", "-role", "admin", "-password-stdin"},
+		strings.NewReader("a long admin pass\n"), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "owner, editor or viewer") {
+		t.Errorf("an unknown role: exit %d %s", code, errOut.String())
 	}
 }

@@ -130,7 +130,9 @@ var matrix = map[string]routeCase{
 		body: func(in ids, _ string) string {
 			return jsonOf(map[string]any{"task_id": in.task, "counter_id": in.counter, "limit": 3})
 		}, least: access.Editor, owner: []int{200}},
-	"GET /api/v1/counters/{id}/orders": {path: func(in ids, _ string) string { return fmt.Sprintf("/api/v1/counters/%d/orders?include_deleted=true", in.counter) },
+	"GET /api/v1/counters/{id}/orders": {path: func(in ids, _ string) string {
+		return fmt.Sprintf("/api/v1/counters/%d/orders?include_deleted=true", in.counter)
+	},
 		least: access.Viewer, owner: []int{200}},
 	"GET /api/v1/counters/{id}/orders/summary": {path: pathOf("/api/v1/counters/%d/orders/summary", counterOf), least: access.Viewer, owner: []int{200}},
 	"GET /api/v1/fields":                       {path: fixed("/api/v1/fields"), least: access.Viewer, owner: []int{200}, other: 200, check: noOwnerData},
@@ -161,7 +163,7 @@ var matrix = map[string]routeCase{
 	// password (each principal has its own link).
 	"GET /invite/{token}": {path: func(in ids, who string) string { return "/invite/" + in.invite[who] }, owner: []int{200}, open: true, want: inviteOpen},
 	"POST /invite/{token}": {path: func(in ids, who string) string { return "/invite/" + in.invite[who] },
-		body: fixed("password=" + url.QueryEscape("a fine new password") + "&password_confirm=" + url.QueryEscape("a fine new password")),
+		body:  fixed("password=" + url.QueryEscape("a fine new password") + "&password_confirm=" + url.QueryEscape("a fine new password")),
 		owner: []int{303}, open: true, want: inviteOpen},
 
 	// The web UI: pages of the signed-in.

@@ -47,7 +47,7 @@ func CheckPassword(email, password string) (locale.Message, bool) {
 	lower := strings.ToLower(password)
 	email = store.NormalizeEmail(email)
 	name, _, _ := strings.Cut(email, "@")
-	if email != "" && (lower == email || (len(name) >= 4 && strings.Contains(lower, name))) {
+	if email != "" && (strings.Contains(lower, email) || (len(name) >= 4 && strings.Contains(lower, name))) {
 		return locale.M("password_like_email"), false
 	}
 	if strings.Count(password, string([]rune(password)[:1])) == n {

@@ -4,14 +4,14 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"orderimport/internal/access"
-	"orderimport/internal/locale"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/crmemu"
+	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
 	"orderimport/internal/store"
 )
