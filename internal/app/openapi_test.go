@@ -24,6 +24,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"orderimport/internal/access"
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
@@ -369,6 +370,27 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 	}
 	c.decode(c.call("GET", "/audit?limit=2", nil, 200), &audit)
 	c.call("GET", fmt.Sprintf("/audit?before=%d", audit.NextBefore), nil, 200)
+
+	// The account's users, and a viewer's token refused what its role may not do.
+	c.call("GET", "/users", nil, 200)
+	var invited struct{ ID int64 }
+	c.decode(c.call("POST", "/users", map[string]any{"email": "viewer-" + lang + "@example.com", "role": "viewer"}, 201), &invited)
+	c.call("POST", "/users", map[string]any{"email": "editor-" + lang + "@example.com"}, 201)
+	c.call("POST", "/users", map[string]any{"email": ownerEmail}, 409)
+	c.call("POST", "/users", map[string]any{"email": "nobody", "role": "admin"}, 422)
+	c.call("PATCH", fmt.Sprintf("/users/%d", invited.ID), map[string]any{"role": "editor"}, 200)
+	c.call("PATCH", fmt.Sprintf("/users/%d", e.user), map[string]any{"role": "viewer"}, 409)
+	c.call("PATCH", "/users/999999", map[string]any{"role": "viewer"}, 404)
+	c.call("DELETE", fmt.Sprintf("/users/%d", invited.ID), nil, 204)
+	viewer, _, err := e.app.Store.AddUserWithRole(t.Context(), "reader-"+lang+"@example.com", ownerPassword, "Shop", true, access.Viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewerToken, _, _ := e.app.Store.CreateToken(t.Context(), viewer.ID)
+	c.callAs(viewerToken, "POST", "/counters", map[string]any{"name": "Not mine to make"}, 403)
+	c.callAs(viewerToken, "GET", "/audit", nil, 403)
+	c.callAs(viewerToken, "GET", "/users", nil, 403)
+	c.callAs(viewerToken, "GET", "/counters", nil, 200)
 
 	// Errors.
 	c.call("POST", "/counters", `{"name": `, 400)
