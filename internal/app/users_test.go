@@ -88,7 +88,9 @@ func TestUsersThroughTheAPI(t *testing.T) {
 		t.Errorf("the removed user's session: %d", st)
 	}
 	st, body = e.api("GET", "/api/v1/users", e.token, "")
-	var list struct{ Users []struct{ Email, Role, Status string } }
+	var list struct {
+		Users []struct{ Email, Role, Status string }
+	}
 	_ = json.Unmarshal([]byte(body), &list)
 	if st != 200 || len(list.Users) != 2 || list.Users[0].Email != "colleague@example.com" || list.Users[0].Status != "invited" {
 		t.Errorf("list: %d %s", st, body)

@@ -93,7 +93,7 @@ func TestBrowserInviteAViewer(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".counter-card")),
 	), "sign in as the viewer")
 	for page, controls := range map[string][]string{
-		"/": {`form[action="/counters"]`, `a[href="/users"]`, `a[href="/audit"]`},
+		"/":                             {`form[action="/counters"]`, `a[href="/users"]`, `a[href="/audit"]`},
 		"/counters/" + cid + "/imports": {`a[href$="/imports/new"]`, `form[action$="/run"]`, `a[href$="/edit"]`, `form[action$="/active"]`},
 		"/imports/" + tid:               {`a[href$="/edit"]`, `form[action$="/run"]`, `form[action$="/resync"]`, `a[href$="/delete"]`, `form[action$="/active"]`},
 	} {
