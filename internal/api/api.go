@@ -50,7 +50,7 @@ func userFrom(ctx context.Context) store.User {
 }
 
 // Mux is where routes are mounted: an *http.ServeMux, or a wrapper that also records the
-// patterns (the tenant isolation test enumerates every route from it).
+// patterns (the role matrix test enumerates every route from it).
 type Mux interface {
 	Handle(pattern string, handler http.Handler)
 }

@@ -96,7 +96,7 @@ func (h *Web) now() time.Time {
 }
 
 // Mux is where routes are mounted: an *http.ServeMux, or a wrapper that also records the
-// patterns (the tenant isolation test enumerates every route from it).
+// patterns (the role matrix test enumerates every route from it).
 type Mux interface {
 	Handle(pattern string, handler http.Handler)
 	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
