@@ -124,9 +124,6 @@ func New(cfg Config) (*Mailer, error) {
 	return &Mailer{server: s, from: from, tls: tc, timeout: timeout}, nil
 }
 
-// From is the sender address.
-func (m *Mailer) From() string { return m.from.String() }
-
 // Send delivers one message: connect, TLS (implicit or STARTTLS, never without), authenticate
 // when the URL has a user, send, quit. ctx bounds the whole delivery as well.
 func (m *Mailer) Send(ctx context.Context, msg Message) error {

@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -227,7 +226,7 @@ func TestConfig(t *testing.T) {
 	if m.port != 465 || !m.implicit {
 		t.Errorf("smtps defaults: port %d implicit %v", m.port, m.implicit)
 	}
-	if !bytes.Contains([]byte(m.From()), []byte("a@example.com")) {
-		t.Errorf("from %q", m.From())
+	if m.from.Address != "a@example.com" {
+		t.Errorf("from %q", m.from)
 	}
 }
