@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
 	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
@@ -310,6 +311,43 @@ var upgradeSteps = []upgradeStep{
 			if err != nil || r.Error.Code != "crm_rate_limited" || r.Error.Detail != "HTTP 503" || len(r.Issues) != 1 ||
 				r.Issues[0].Msg.Code != "email_invalid" || r.Issues[0].OrderNumber != "B-2" {
 				t.Errorf("a run written with message codes: %+v %v", r, err)
+			}
+		},
+	},
+	{
+		version: 11, // people and access: roles and statuses (earlier users own their accounts), invitations, TOTP, recovery codes
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			invited, err := insertID(ctx, tx, `INSERT INTO users (account_id, email, password_hash, created_at, role, status) VALUES ($1, $2, '', $3, $4, $5)`,
+				f.acc1, "analyst@acme.example", upgradeT0, "viewer", "invited")
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO invitations (account_id, user_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				f.acc1, invited, sha256Hex("oiv_upgrade-test-link"), f.user1, upgradeT0, upgradeFuture); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = $1, totp_enabled_at = $2, totp_last_step = $3 WHERE id = $4`,
+				"v1.k1.sealed-totp", upgradeT0, 58000000, f.user1); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)`, f.user1, sha256Hex("aaaabbbbccccdddd"))
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			for _, id := range []int64{f.user1, f.user2} {
+				if u, err := st.UserByID(ctx, id); err != nil || u.Role != access.Owner || u.Status != store.UserActive {
+					t.Errorf("a user of before roles: %+v %v, want an active owner", u, err)
+				}
+			}
+			if u, _ := st.UserByID(ctx, f.user1); !u.TOTPEnabled {
+				t.Error("the second factor of user 1 is off")
+			}
+			inv, err := st.InvitationByToken(ctx, "oiv_upgrade-test-link")
+			if err != nil || inv.Email != "analyst@acme.example" || inv.Role != access.Viewer || inv.AccountID != f.acc1 || inv.UsedAt != nil {
+				t.Errorf("the invitation: %+v %v", inv, err)
+			}
+			if n, err := st.RecoveryCodesLeft(ctx, f.user1); err != nil || n != 1 {
+				t.Errorf("recovery codes: %d %v", n, err)
 			}
 		},
 	},

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
@@ -71,7 +72,8 @@ func service(t *testing.T, now *time.Time, frequency int, next time.Time) (*task
 // without an import started by the save.
 func TestUpdateFrequencyMovesTheNextRun(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	// The use cases are called as the operator would: no request, no role.
+	ctx := access.System(context.Background())
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	next := now.Add(40 * time.Minute) // the last scheduled run was 20 minutes ago
 	svc, j, task := service(t, &now, 1, next)
@@ -139,7 +141,8 @@ func TestStartsOnSave(t *testing.T) {
 // Switching an inactive task on starts its import and schedules the next run one period on.
 func TestUpdateSwitchedOnStartsAnImport(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	// The use cases are called as the operator would: no request, no role.
+	ctx := access.System(context.Background())
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	svc, j, task := service(t, &now, 3, now)
 	off, on := false, true

@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
+	"orderimport/internal/access"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/locale"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 	"orderimport/internal/web/uitest"
@@ -212,7 +215,8 @@ func TestBrowserLanguageWalk(t *testing.T) {
 	e := newEnv(t, 200)
 	s := e.srv
 	st, svc, acc := s.App.Store, s.App.Tasks, s.AccountID
-	bg := context.Background()
+	// The test's own setup acts as the operator; the pages act as the signed-in user.
+	bg := access.System(context.Background())
 	w := &walker{t: t, ctx: ctx, srv: s, states: map[string]bool{}}
 
 	// Logged out: the login form empty, with a wrong password, and throttled (an email other
@@ -420,6 +424,8 @@ func TestBrowserLanguageWalk(t *testing.T) {
 		t.Fatalf("a stale form deleted the task: %v", err)
 	}
 
+	walkPeople(t, w, e, tid)
+
 	t.Logf("read %d pages", w.pages)
 	for _, l := range w.leaks {
 		t.Error(l)
@@ -431,8 +437,140 @@ func TestBrowserLanguageWalk(t *testing.T) {
 func inactiveTask(t *testing.T, e *env, c store.Counter, name, key string) store.Task {
 	t.Helper()
 	active, freq, u := false, 3, e.srv.CRM
-	task, err := e.srv.App.Tasks.Create(context.Background(), e.srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
+	task, err := e.srv.App.Tasks.Create(access.System(context.Background()), e.srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
 		FrequencyHours: &freq, RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &key}})
 	must(t, err, "create "+name)
 	return task
 }
+
+// walkPeople walks the pages of people and access, signed in as the owner and then not: the
+// people page (an invitation made, one refused), a removal to confirm, the account page (a wrong
+// current password), two-factor enrolment (a wrong code, the recovery codes), an invitation link
+// (signed in, a common password, unknown), single sign-on when it is off, the second step of a
+// sign-in (ended, asked for, a wrong code), and what a viewer sees and is refused.
+func walkPeople(t *testing.T, w *walker, e *env, tid string) {
+	t.Helper()
+	s, ctx := e.srv, w.ctx
+	bg := access.System(context.Background())
+	st, acc := s.App.Store, s.AccountID
+	viewer, _, err := st.AddUserWithRole(bg, "viewer@example.com", uitest.Password, "Shop", true, access.Viewer)
+	must(t, err, "a viewer")
+
+	w.page("people", "/users")
+	w.visit("people, invitation made", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/users", lang)),
+			chromedp.SendKeys(chromedp.ID("invite-email"), "colleague@example.com"),
+			uitest.Submit(chromedp.CSS(`form[action="/users"] button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.ID("invite-link")),
+		)
+	})
+	w.visit("people, invitation refused", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/users", lang)),
+			chromedp.SendKeys(chromedp.ID("invite-email"), uitest.Email),
+			uitest.Submit(chromedp.CSS(`form[action="/users"] button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.ID("invite-email-err")),
+		)
+	})
+	w.page("remove a user", "/users/"+itoa(viewer.ID)+"/remove")
+	w.page("account", "/account")
+	w.visit("account, wrong password", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/account", lang)),
+			chromedp.SendKeys(chromedp.ID("current_password"), "not my password"),
+			chromedp.SendKeys(chromedp.ID("password"), "a brand new password"),
+			chromedp.SendKeys(chromedp.ID("password_confirm"), "a brand new password"),
+			uitest.Submit(chromedp.CSS(`form[action="/account/password"] button`)),
+			chromedp.WaitVisible(chromedp.ID("current_password-err")),
+		)
+	})
+	w.page("two-factor enrolment", "/account/2fa", chromedp.WaitVisible(chromedp.ID("twofa-qr")))
+	w.visit("two-factor enrolment, wrong code", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/account/2fa", lang)),
+			chromedp.SendKeys(chromedp.ID("code"), "000000"),
+			uitest.Submit(chromedp.CSS(`form[action="/account/2fa"] button`)),
+			chromedp.WaitVisible(chromedp.ID("code-err")),
+		)
+	})
+	// The recovery codes, once per language: each visit enrols anew (the app reads the secret
+	// shown), and the second factor is turned off again for the next.
+	w.visit("two-factor recovery codes", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Func(func(context.Context, *chromedp.Target) error { return st.DisableTOTP(bg, s.UserID) }),
+			chromedp.Navigate(s.URL+withLang("/account/2fa", lang)),
+			chromedp.WaitVisible(chromedp.ID("twofa-secret")),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				secret, err := chromedp.Text(chromedp.ID("twofa-secret"), chromedp.NodeVisible)(ctx, tg)
+				if err != nil {
+					return err
+				}
+				code, err := totp.GenerateCode(strings.ReplaceAll(secret, " ", ""), time.Now())
+				if err != nil {
+					return err
+				}
+				_, err = chromedp.SendKeys(chromedp.ID("code"), code)(ctx, tg)
+				return err
+			}),
+			uitest.Submit(chromedp.CSS(`form[action="/account/2fa"] button`)),
+			chromedp.WaitVisible(chromedp.ID("recovery-codes")),
+		)
+	})
+	must(t, st.DisableTOTP(bg, s.UserID), "turn the owner's second factor off")
+
+	inv, err := s.App.People.Invite(bg, acc, people.InviteInput{Email: ptrTo("new@example.com")}, s.URL, "ru")
+	must(t, err, "an invitation")
+	link := strings.TrimPrefix(inv.Link, s.URL)
+	w.page("invitation, signed in", link)
+	must(t, chromedp.Do(ctx, chromedp.Navigate(s.URL+"/"), uitest.Submit(chromedp.CSS(`form[action="/logout"] button`))), "log out")
+	w.page("invitation", link, chromedp.WaitVisible(chromedp.ID("password")))
+	w.visit("invitation, common password", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(link, lang)),
+			chromedp.SendKeys(chromedp.ID("password"), "password1"),
+			chromedp.SendKeys(chromedp.ID("password_confirm"), "password1"),
+			uitest.Submit(chromedp.CSS(`form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.ID("password-err")),
+		)
+	})
+	w.page("invitation, unknown link", "/invite/oiv_nothing-here")
+	w.page("single sign-on, off", "/auth/oidc/callback?state=x&code=y")
+	w.page("second step, none pending", "/login/2fa")
+
+	// A user with two-factor authentication: the second step, and a wrong code.
+	twofa, _, err := st.AddUserWithRole(bg, "twofa@example.com", uitest.Password, "Shop", true, access.Editor)
+	must(t, err, "a user with two-factor authentication")
+	as := access.With(context.Background(), twofa.ID, twofa.AccountID, twofa.Role)
+	en, err := s.App.People.BeginTOTP(as)
+	must(t, err, "enrol")
+	code, _ := totp.GenerateCode(en.Secret, time.Now())
+	_, err = s.App.People.ConfirmTOTP(as, code)
+	must(t, err, "confirm")
+	signIn := func(lang, email string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/login", lang)),
+			chromedp.SendKeys(chromedp.ID("email"), email),
+			chromedp.SendKeys(chromedp.ID("password"), uitest.Password),
+			uitest.Submit(chromedp.CSS(`form[action="/login"] button`)),
+		)
+	}
+	w.visit("second step", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(signIn(lang, "twofa@example.com"), chromedp.WaitVisible(chromedp.ID("code")))
+	})
+	w.visit("second step, wrong code", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(signIn(lang, "twofa@example.com"), chromedp.WaitVisible(chromedp.ID("code")),
+			chromedp.SendKeys(chromedp.ID("code"), "000000"),
+			uitest.Submit(chromedp.CSS(`form[action="/login/2fa"] button`)),
+			chromedp.WaitVisible(chromedp.ID("code-form-err")),
+		)
+	})
+
+	// A viewer: the pages without what the role may not do, and a refusal.
+	must(t, chromedp.Do(ctx, signIn("ru", "viewer@example.com"), chromedp.WaitVisible(chromedp.CSS("main"))), "sign in as the viewer")
+	w.page("home, as a viewer", "/")
+	w.page("task, as a viewer", "/imports/"+tid)
+	w.page("forbidden", "/imports/"+tid+"/edit")
+}
+
+func ptrTo(s string) *string { return &s }
