@@ -20,6 +20,8 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"orderimport/internal/app"
+	"orderimport/internal/clientip"
+	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/mapping"
 	"orderimport/internal/servicetest"
