@@ -29,6 +29,7 @@ var CopyTables = []struct{ Name, Key string }{
 	{"import_tasks", "id"},
 	{"runs", "id"},
 	{"sync_state", "task_id"},
+	{"crm_references", "task_id"},
 	{"orders", "id"},
 	{"sessions", "id"},
 	{"audit_log", "id"},

@@ -50,12 +50,19 @@ func TestCopyInstallation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ref := store.Reference{Statuses: []store.RefStatus{{Code: "new", Name: "Новый", Group: "new", Active: true}},
+		Groups: []store.RefGroup{{Code: "new", Name: "Новый"}}, Sites: []store.RefSite{{Code: "shop", Name: "Магазин", Currency: "RUB"}},
+		DefaultCurrency: "RUB"}
+	if _, err := src.Recount(ctx, u.AccountID, task.ID, &ref, store.Classes{Statuses: map[string]store.StatusClass{"new": {Group: "new", Counted: true}}}); err != nil {
+		t.Fatal(err)
+	}
 	rows := make([]store.OrderRow, 0, 2500)
 	for i := range 2500 {
 		rows = append(rows, store.OrderRow{CRMID: int64(i + 1), OrderID: fmt.Sprint(i + 1), OrderDate: "2026-01-02 03:04:05",
 			OrderLocal: "2026-01-02 06:04:05", ItemCount: "1.5", Profit: "394.66", Revenue: "1395.16",
 			Comment: "Позвонить после 18:00, \"домофон\" 12", ContactName: "Иванов Иван", ContactPhone: "79123456789",
-			ContactEmail: "ivan@example.com", Tags: []string{"VIP", "опт"}, Status: "new", Site: "shop", Hash: fmt.Sprintf("h%d", i)})
+			ContactEmail: "ivan@example.com", Tags: []string{"VIP", "опт"}, Status: "new", Site: "shop", Hash: fmt.Sprintf("h%d", i),
+			OrderNumber: fmt.Sprintf("%dC", i+1), Currency: "RUB", Source: store.Source{Source: "yandex", Campaign: "весна"}})
 	}
 	state := store.SyncState{TaskID: task.ID, Phase: "history", HistorySinceID: 4242, BackfillFrom: "2025-01-01", BackfillTo: "2026-01-02", BackfillNext: "2026-01-03"}
 	if _, err := src.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: counter.ID, TaskID: task.ID, Upserts: rows,

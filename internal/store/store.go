@@ -52,6 +52,8 @@ type Store struct {
 	path   string
 	now    func() time.Time
 	hot    hotStatements
+	// recountSize overrides RecountBatch (tests).
+	recountSize int
 }
 
 // Location is a parsed ORDERIMPORT_DB value, with how to use it.

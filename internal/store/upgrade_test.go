@@ -315,6 +315,67 @@ var upgradeSteps = []upgradeStep{
 		},
 	},
 	{
+		version: 8, // what counts: the orders' number, status group, currency, counted flag and source; tasks' counting, stores, range end; the kept reference
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET order_number = $1, number_key = $2, status_group = $3, currency = $4, counted = $5,
+				utm_source = $6, utm_medium = $7, utm_campaign = $8, utm_keyword = $9, utm_content = $10 WHERE id = $11`,
+				"A-1C", "a-1c", "complete", "KZT", true, "yandex", "cpc", "весна", "обувь", "баннер", f.orderLive); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET status_group = $1, counted = $2 WHERE id = $3`, "cancel", false, f.orderGone); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE import_tasks SET counting = $1, sites = $2, backfill_to = $3 WHERE id = $4`,
+				`{"status_groups":["complete"],"exclude_statuses":["3"]}`, `["shop-main"]`, "2025-12-31", f.taskLive); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO crm_references (task_id, account_id, reference, classes, classes_version, recount_pending,
+				read_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, f.taskLive, f.acc1,
+				`{"statuses":[{"code":"complete","name":"Выполнен","group":"complete","active":true,"ordering":10},`+
+					`{"code":"cancel-other","name":"Отменён","group":"cancel","active":true,"ordering":60}],`+
+					`"groups":[{"code":"complete","name":"Выполнен","ordering":50},{"code":"cancel","name":"Отменен","ordering":60}],`+
+					`"sites":[{"code":"shop-main","name":"Главный","currency":"KZT"}],"default_currency":"RUB"}`,
+				`{"statuses":{"complete":{"group":"complete","counted":true},"cancel-other":{"group":"cancel","counted":false}},"unknown":false}`,
+				3, false, upgradeT0, upgradeT0)
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			task, err := st.Task(ctx, f.acc1, f.taskLive)
+			if err != nil || task.Counting == nil || !slices.Equal(task.Counting.StatusGroups, []string{"complete"}) ||
+				!slices.Equal(task.Counting.ExcludeStatuses, []string{"3"}) || !slices.Equal(task.Sites, []string{"shop-main"}) ||
+				task.BackfillTo != "2025-12-31" {
+				t.Errorf("the task's counting, stores and range: %+v %v", task, err)
+			}
+			ref, err := st.TaskReference(ctx, f.acc1, f.taskLive)
+			if err != nil || ref.RecountPending || ref.Reference.DefaultCurrency != "RUB" || len(ref.Reference.Statuses) != 2 ||
+				ref.Reference.Sites[0].Currency != "KZT" {
+				t.Errorf("the kept reference: %+v %v", ref, err)
+			}
+			if g, counted := ref.Classes.Of("cancel-other"); g != "cancel" || counted {
+				t.Errorf("the classes of cancel-other: %q %v", g, counted)
+			}
+			orders, _, err := st.Orders(ctx, f.acc1, f.counter1, store.OrderFilter{IncludeDeleted: true, Limit: 10})
+			if err != nil || len(orders) != 2 {
+				t.Fatalf("orders: %d %v", len(orders), err)
+			}
+			live := orders[slices.IndexFunc(orders, func(o store.OrderRow) bool { return o.ID == f.orderLive })]
+			if live.OrderNumber != "A-1C" || live.StatusGroup != "complete" || live.Currency != "KZT" || !live.Counted ||
+				live.Source != (store.Source{Source: "yandex", Medium: "cpc", Campaign: "весна", Keyword: "обувь", Content: "баннер"}) {
+				t.Errorf("the live order's new fields: %+v", live)
+			}
+			for _, q := range []string{"a-1C", "101"} {
+				if os, _, err := st.Orders(ctx, f.acc1, f.counter1, store.OrderFilter{Search: q, Limit: 10}); err != nil || len(os) != 1 || os[0].ID != f.orderLive {
+					t.Errorf("search %q: %+v %v", q, os, err)
+				}
+			}
+			counted := false
+			if os, _, err := st.Orders(ctx, f.acc1, f.counter1, store.OrderFilter{IncludeDeleted: true, Counted: &counted, Limit: 10}); err != nil ||
+				len(os) != 1 || os[0].ID != f.orderGone {
+				t.Errorf("uncounted orders: %+v %v", os, err)
+			}
+		},
+	},
+	{
 		version: 11, // people and access: roles and statuses (earlier users own their accounts), invitations, TOTP, recovery codes
 		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
 			invited, err := insertID(ctx, tx, `INSERT INTO users (account_id, email, password_hash, created_at, role, status) VALUES ($1, $2, '', $3, $4, $5)`,
