@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 	_ "time/tzdata" // account timezones must resolve on machines without zoneinfo
@@ -72,6 +73,11 @@ type Options struct {
 	Start     time.Time            // createdAt range of seeded orders; default End-180 days
 	End       time.Time            // default Now()
 	OrderSize string               // "rich" (default) or "small"
+	// Currencies are the stores' currencies by store code (default RUB); an order of a store
+	// carries its store's currency, when it carries one. DefaultCurrency is the account's
+	// (default RUB), which the account's purchase prices are in.
+	Currencies      map[string]string
+	DefaultCurrency string
 }
 
 // Emulator is an emulated RetailCRM account. It is safe for concurrent use.
@@ -88,6 +94,7 @@ type Emulator struct {
 	over      map[int64]*slot // orders touched by mutations
 	maxID     int64
 	hist      []*histEntry // history entries after the seeded creation entries
+	statuses  []statusDef  // the reference's statuses; replaced whole, never changed in place
 	version   uint64       // bumps on every mutation; invalidates view
 	viewMu    sync.Mutex
 	view      *view
@@ -98,6 +105,9 @@ type Emulator struct {
 	lim    limiter
 	faults faultState
 	stats  statsState
+
+	currencies      map[string]string // by store code; fixed at New
+	defaultCurrency string
 }
 
 // ErrNotFound is returned by mutations of an order that does not exist (any more).
@@ -135,6 +145,14 @@ func New(opts Options) *Emulator {
 		panic(fmt.Sprintf("crmemu: order size %q: want rich or small", opts.OrderSize))
 	}
 	n := int64(max(opts.Orders, 0))
+	currencies := map[string]string{SiteMain: "RUB", SiteOpt: "RUB"}
+	for code, c := range opts.Currencies {
+		currencies[code] = c
+	}
+	defaultCurrency := opts.DefaultCurrency
+	if defaultCurrency == "" {
+		defaultCurrency = "RUB"
+	}
 	keys := map[string]KeyConfig{}
 	if opts.Keys == nil {
 		keys[DemoKey] = FullAccess()
@@ -143,7 +161,7 @@ func New(opts Options) *Emulator {
 		keys[k] = kc
 	}
 	e := &Emulator{
-		gen:       newGenerator(opts.Seed, n, start, end, rich),
+		gen:       newGenerator(opts.Seed, n, start, end, rich, [3]string{currencies[SiteMain], currencies[SiteOpt], defaultCurrency}),
 		now:       now,
 		latency:   opts.Latency,
 		loc:       loc,
@@ -152,6 +170,10 @@ func New(opts Options) *Emulator {
 		keys:      keys,
 		over:      map[int64]*slot{},
 		maxID:     n,
+		statuses:  slices.Clone(statusDefs),
+
+		currencies:      currencies,
+		defaultCurrency: defaultCurrency,
 	}
 	e.lim.init(opts.RateLimit)
 	e.faults.init(opts.Seed, opts.Faults)
@@ -216,6 +238,13 @@ func (e *Emulator) SetKey(key string, kc KeyConfig) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.keys[key] = kc
+}
+
+// KeyConfig is what the emulator says about a key now (the zero value for an unknown key).
+func (e *Emulator) KeyConfig(key string) KeyConfig {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.keys[key]
 }
 
 // RemoveKey revokes an API key: it answers 403 Wrong "apiKey" value. from now on.
