@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"orderimport/internal/tasks"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/counting"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/importer"
 	"orderimport/internal/mapping"
@@ -22,12 +24,13 @@ import (
 	"orderimport/internal/store"
 )
 
-// expectedRows maps the emulator's current orders for key exactly as an import with this
-// mapping must store them, keyed by RetailCRM id. Orders created before backfillFrom (a day in
-// the account's zone) are not the task's; rejected orders are not stored.
-func expectedRows(t testing.TB, emu *crmemu.Emulator, key string, spec map[string]string, counterTZ, backfillFrom string) map[int64]store.OrderRow {
+// expectedRows maps the emulator's current orders for key exactly as an import of the task
+// must store them, keyed by RetailCRM id: only orders created within the task's date range (days
+// in the account's zone) and of its stores; rejected orders are not stored. Each has the status
+// group RetailCRM's reference gives its status now and counts as the task's counting says.
+func expectedRows(t testing.TB, emu *crmemu.Emulator, key string, task store.Task, counterTZ string) map[int64]store.OrderRow {
 	t.Helper()
-	m, err := mapping.Compile(spec)
+	m, err := mapping.Compile(task.Mapping)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,26 +38,39 @@ func expectedRows(t testing.TB, emu *crmemu.Emulator, key string, spec map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp := importer.NewMapper(m, emu.Location(), ctz)
+	ref := emuReference(emu)
+	classes := counting.Classify(&ref, task.Counting)
+	mp := importer.NewMapper(m, emu.Location(), ctz).WithReference(&ref)
 	out := map[int64]store.OrderRow{}
 	byOrderID := map[string]int64{}
 	for _, raw := range emu.Orders(key) {
 		var o struct {
-			ID        int64  `json:"id"`
-			Site      string `json:"site"`
-			Status    string `json:"status"`
-			CreatedAt string `json:"createdAt"`
+			ID           int64            `json:"id"`
+			Number       string           `json:"number"`
+			Site         string           `json:"site"`
+			Status       string           `json:"status"`
+			CreatedAt    string           `json:"createdAt"`
+			Currency     string           `json:"currency"`
+			PurchaseSumm json.Number      `json:"purchaseSumm"`
+			Source       map[string]string `json:"source"`
 		}
 		if err := json.Unmarshal(raw, &o); err != nil {
 			t.Fatal(err)
 		}
-		if backfillFrom != "" && o.CreatedAt < backfillFrom {
+		if (task.BackfillFrom != "" && o.CreatedAt < task.BackfillFrom) || (task.BackfillTo != "" && o.CreatedAt[:10] > task.BackfillTo) {
 			continue
 		}
-		row, rejected, _ := mp.MapOne(&retailcrm.Order{ID: o.ID, Site: o.Site, Status: o.Status, CreatedAt: o.CreatedAt, Raw: raw})
+		if len(task.Sites) > 0 && !slices.Contains(task.Sites, o.Site) {
+			continue
+		}
+		row, rejected, _ := mp.MapOne(&retailcrm.Order{ID: o.ID, Number: o.Number, Site: o.Site, Status: o.Status, CreatedAt: o.CreatedAt,
+			Currency: o.Currency, PurchaseSumm: o.PurchaseSumm.String(), Raw: raw,
+			Source: retailcrm.OrderSource{Source: o.Source["source"], Medium: o.Source["medium"], Campaign: o.Source["campaign"],
+				Keyword: o.Source["keyword"], Content: o.Source["content"]}})
 		if rejected {
 			continue
 		}
+		row.StatusGroup, row.Counted = classes.Of(o.Status)
 		if other, dup := byOrderID[row.OrderID]; dup {
 			t.Fatalf("test data: RetailCRM orders %d and %d both map to order id %q", other, o.ID, row.OrderID)
 		}
@@ -62,6 +78,22 @@ func expectedRows(t testing.TB, emu *crmemu.Emulator, key string, spec map[strin
 		out[o.ID] = row
 	}
 	return out
+}
+
+// emuReference is the emulator's reference now, as a run reads it.
+func emuReference(emu *crmemu.Emulator) store.Reference {
+	ref := store.Reference{DefaultCurrency: emu.Currency("")}
+	groups := emu.StatusGroups()
+	for _, code := range slices.Sorted(maps.Keys(groups)) {
+		ref.Statuses = append(ref.Statuses, store.RefStatus{Code: code, Name: code, Group: groups[code]})
+	}
+	for _, g := range counting.StandardGroups {
+		ref.Groups = append(ref.Groups, store.RefGroup{Code: g, Name: g})
+	}
+	for _, site := range []string{crmemu.SiteMain, crmemu.SiteOpt} {
+		ref.Sites = append(ref.Sites, store.RefSite{Code: site, Name: site, Currency: emu.Currency(site)})
+	}
+	return ref
 }
 
 // rowDiff names the tracker fields in which got differs from want ("" when equal).
@@ -78,6 +110,9 @@ func rowDiff(got, want store.OrderRow) string {
 		{"comment", got.Comment, want.Comment}, {"contact_name", got.ContactName, want.ContactName},
 		{"contact_phone", got.ContactPhone, want.ContactPhone}, {"contact_email", got.ContactEmail, want.ContactEmail},
 		{"status", got.Status, want.Status}, {"site", got.Site, want.Site},
+		{"order_number", got.OrderNumber, want.OrderNumber}, {"currency", got.Currency, want.Currency},
+		{"source", fmt.Sprint(got.Source), fmt.Sprint(want.Source)}, {"status_group", got.StatusGroup, want.StatusGroup},
+		{"counted", fmt.Sprint(got.Counted), fmt.Sprint(want.Counted)},
 	} {
 		if f.got != f.want {
 			d = append(d, fmt.Sprintf("%s = %q, want %q", f.name, f.got, f.want))
@@ -212,7 +247,7 @@ func (h *harness) verify(when string) {
 // verifyStore is verify for another store holding the harness's task.
 func (h *harness) verifyStore(st *store.Store, when string) {
 	h.t.Helper()
-	want := expectedRows(h.t, h.emu, h.key, h.task.Mapping, h.ctz, h.task.BackfillFrom)
+	want := expectedRows(h.t, h.emu, h.key, h.task, h.ctz)
 	got := map[int64]store.OrderRow{}
 	err := st.TaskOrders(context.Background(), h.task.ID, false, func(o *store.OrderRow) error {
 		if _, dup := got[o.CRMID]; dup {

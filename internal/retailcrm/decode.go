@@ -251,6 +251,15 @@ func (r *reader) order() (*Order, error) {
 			o.Status, err = r.str()
 		case "createdAt":
 			o.CreatedAt, err = r.str()
+		case "currency":
+			o.Currency, err = r.str()
+		case "purchaseSumm":
+			var v []byte
+			if v, _, err = r.scalar(); err == nil && v != nil {
+				o.PurchaseSumm = string(v)
+			}
+		case "source":
+			err = r.source(&o.Source)
 		default:
 			err = r.skip()
 		}
@@ -258,6 +267,30 @@ func (r *reader) order() (*Order, error) {
 			return nil, err
 		}
 	}
+}
+
+// source reads an order's source object; anything else (a PHP-style empty []) is no source.
+func (r *reader) source(s *OrderSource) error {
+	if r.dec.PeekKind() != '{' {
+		return r.skip()
+	}
+	return r.members(func(name []byte) (err error) {
+		switch string(name) {
+		case "source":
+			s.Source, err = r.str()
+		case "medium":
+			s.Medium, err = r.str()
+		case "campaign":
+			s.Campaign, err = r.str()
+		case "keyword":
+			s.Keyword, err = r.str()
+		case "content":
+			s.Content, err = r.str()
+		default:
+			err = r.skip()
+		}
+		return err
+	})
 }
 
 // pagination reads RetailCRM's pagination block.
