@@ -45,13 +45,13 @@ func expectedRows(t testing.TB, emu *crmemu.Emulator, key string, task store.Tas
 	byOrderID := map[string]int64{}
 	for _, raw := range emu.Orders(key) {
 		var o struct {
-			ID           int64            `json:"id"`
-			Number       string           `json:"number"`
-			Site         string           `json:"site"`
-			Status       string           `json:"status"`
-			CreatedAt    string           `json:"createdAt"`
-			Currency     string           `json:"currency"`
-			PurchaseSumm json.Number      `json:"purchaseSumm"`
+			ID           int64             `json:"id"`
+			Number       string            `json:"number"`
+			Site         string            `json:"site"`
+			Status       string            `json:"status"`
+			CreatedAt    string            `json:"createdAt"`
+			Currency     string            `json:"currency"`
+			PurchaseSumm json.Number       `json:"purchaseSumm"`
 			Source       map[string]string `json:"source"`
 		}
 		if err := json.Unmarshal(raw, &o); err != nil {
