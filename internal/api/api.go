@@ -76,6 +76,7 @@ func (a *API) Register(mux Mux) {
 	h("GET /api/v1/runs/{id}", a.getRun)
 	h("POST /api/v1/retailcrm/check", a.check)
 	h("POST /api/v1/imports/preview", a.preview)
+	h("POST /api/v1/imports/estimate", a.estimate)
 	h("GET /api/v1/counters/{id}/orders", a.listOrders)
 	h("GET /api/v1/counters/{id}/orders/summary", a.summary)
 	h("GET /api/v1/fields", a.fields)

@@ -241,7 +241,8 @@ func TestOpenAPIDocumentMatchesTheService(t *testing.T) {
 	defer redirector.Close()
 	roots := x509.NewCertPool()
 	roots.AddCert(redirector.Certificate())
-	e := newSecEnv(t, secOpts{allowPrivate: true, rootCAs: roots, crm: gate.wrap, emu: crmemu.Options{Seed: 11, Orders: 40}})
+	e := newSecEnv(t, secOpts{allowPrivate: true, rootCAs: roots, crm: gate.wrap, emu: crmemu.Options{Seed: 11, Orders: 40,
+		Currencies: map[string]string{crmemu.SiteOpt: "KZT"}}})
 	// Orders whose values cannot be stored as they are: the runs and previews have issues.
 	e.emu.CreateOrder(crmemu.OrderInput{Phone: "12345", Email: "not-an-email"})
 	e.emu.CreateOrder(crmemu.OrderInput{Phone: "+7 (912) 345-67-89", Email: "@nowhere"})
@@ -300,6 +301,17 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 	c.call("GET", imports, nil, 200)
 	c.call("POST", "/retailcrm/check", map[string]any{"task_id": task.ID}, 200)
 
+	// What counts: a task's own counting and stores, the estimate.
+	c.call("PATCH", taskPath, map[string]any{"counting": map[string]any{"status_groups": []string{"complete", "delivery"},
+		"exclude_statuses": []string{"delivered"}}}, 200)
+	c.call("PATCH", taskPath, map[string]any{"counting": map[string]any{}, "backfill_to": "2100-01-01"}, 200)
+	c.call("POST", "/imports/estimate", map[string]any{"task_id": task.ID, "backfill_from": "2020-01-01", "sites": []string{crmemu.SiteMain}}, 200)
+	c.call("POST", "/imports/estimate", map[string]any{"retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey, "rate_limit": 2}}, 200)
+	c.call("POST", "/imports/estimate", map[string]any{"retailcrm": map[string]any{"url": e.crm, "api_key": "not-the-key"}}, 422)
+	c.call("PATCH", taskPath, map[string]any{"counting": map[string]any{"status_groups": []string{"paid"}}, "sites": []string{"nowhere"},
+		"backfill_from": "2026-02-01", "backfill_to": "2026-01-01"}, 422)
+	c.call("PATCH", taskPath, map[string]any{"counting": map[string]any{"status_groups": []string{"paid"}}, "sites": []string{"nowhere"}}, 422)
+
 	// Preview: as the task maps, and with a mapping that rejects every order.
 	c.call("POST", "/imports/preview", map[string]any{"counter_id": counter.ID, "task_id": task.ID, "limit": 5}, 200)
 	c.call("POST", "/imports/preview", map[string]any{"counter_id": counter.ID, "limit": 3,
@@ -357,6 +369,9 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 		t.Errorf("CSV export: Content-Type %q", ct)
 	}
 	c.call("GET", orders+"/summary?from=2020-01-01", nil, 200)
+	c.call("GET", orders+"/summary?counted=true&group_by=utm_source&sort=orders", nil, 200)
+	c.call("GET", orders+"?counted=false&limit=3", nil, 200)
+	c.call("GET", orders+"/summary?group_by=utm_term", nil, 400)
 
 	// Changing and deleting a task.
 	c.call("PATCH", taskPath, map[string]any{"name": "Orders, hourly", "frequency_hours": 3, "active": false}, 200)

@@ -130,6 +130,8 @@ var matrix = map[string]routeCase{
 		body: func(in ids, _ string) string {
 			return jsonOf(map[string]any{"task_id": in.task, "counter_id": in.counter, "limit": 3})
 		}, least: access.Editor, owner: []int{200}},
+	"POST /api/v1/imports/estimate": {path: fixed("/api/v1/imports/estimate"),
+		body: func(in ids, _ string) string { return jsonOf(map[string]any{"task_id": in.task}) }, least: access.Editor, owner: []int{200}},
 	"GET /api/v1/counters/{id}/orders": {path: func(in ids, _ string) string {
 		return fmt.Sprintf("/api/v1/counters/%d/orders?include_deleted=true", in.counter)
 	},

@@ -2,10 +2,8 @@ package importer_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"orderimport/internal/tasks"
@@ -15,85 +13,23 @@ import (
 	"testing"
 	"time"
 
-	"orderimport/internal/counting"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/importer"
-	"orderimport/internal/mapping"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
+	"orderimport/internal/servicetest"
 	"orderimport/internal/store"
 )
 
 // expectedRows maps the emulator's current orders for key exactly as an import of the task
-// must store them, keyed by RetailCRM id: only orders created within the task's date range (days
-// in the account's zone) and of its stores; rejected orders are not stored. Each has the status
-// group RetailCRM's reference gives its status now and counts as the task's counting says.
+// must store them (servicetest.ExpectedRows).
 func expectedRows(t testing.TB, emu *crmemu.Emulator, key string, task store.Task, counterTZ string) map[int64]store.OrderRow {
 	t.Helper()
-	m, err := mapping.Compile(task.Mapping)
+	rows, err := servicetest.ExpectedRows(emu, key, task, counterTZ)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctz, err := time.LoadLocation(counterTZ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := emuReference(emu)
-	classes := counting.Classify(&ref, task.Counting)
-	mp := importer.NewMapper(m, emu.Location(), ctz).WithReference(&ref)
-	out := map[int64]store.OrderRow{}
-	byOrderID := map[string]int64{}
-	for _, raw := range emu.Orders(key) {
-		var o struct {
-			ID           int64             `json:"id"`
-			Number       string            `json:"number"`
-			Site         string            `json:"site"`
-			Status       string            `json:"status"`
-			CreatedAt    string            `json:"createdAt"`
-			Currency     string            `json:"currency"`
-			PurchaseSumm json.Number       `json:"purchaseSumm"`
-			Source       map[string]string `json:"source"`
-		}
-		if err := json.Unmarshal(raw, &o); err != nil {
-			t.Fatal(err)
-		}
-		if (task.BackfillFrom != "" && o.CreatedAt < task.BackfillFrom) || (task.BackfillTo != "" && o.CreatedAt[:10] > task.BackfillTo) {
-			continue
-		}
-		if len(task.Sites) > 0 && !slices.Contains(task.Sites, o.Site) {
-			continue
-		}
-		row, rejected, _ := mp.MapOne(&retailcrm.Order{ID: o.ID, Number: o.Number, Site: o.Site, Status: o.Status, CreatedAt: o.CreatedAt,
-			Currency: o.Currency, PurchaseSumm: o.PurchaseSumm.String(), Raw: raw,
-			Source: retailcrm.OrderSource{Source: o.Source["source"], Medium: o.Source["medium"], Campaign: o.Source["campaign"],
-				Keyword: o.Source["keyword"], Content: o.Source["content"]}})
-		if rejected {
-			continue
-		}
-		row.StatusGroup, row.Counted = classes.Of(o.Status)
-		if other, dup := byOrderID[row.OrderID]; dup {
-			t.Fatalf("test data: RetailCRM orders %d and %d both map to order id %q", other, o.ID, row.OrderID)
-		}
-		byOrderID[row.OrderID] = o.ID
-		out[o.ID] = row
-	}
-	return out
-}
-
-// emuReference is the emulator's reference now, as a run reads it.
-func emuReference(emu *crmemu.Emulator) store.Reference {
-	ref := store.Reference{DefaultCurrency: emu.Currency("")}
-	groups := emu.StatusGroups()
-	for _, code := range slices.Sorted(maps.Keys(groups)) {
-		ref.Statuses = append(ref.Statuses, store.RefStatus{Code: code, Name: code, Group: groups[code]})
-	}
-	for _, g := range counting.StandardGroups {
-		ref.Groups = append(ref.Groups, store.RefGroup{Code: g, Name: g})
-	}
-	for _, site := range []string{crmemu.SiteMain, crmemu.SiteOpt} {
-		ref.Sites = append(ref.Sites, store.RefSite{Code: site, Name: site, Currency: emu.Currency(site)})
-	}
-	return ref
+	return rows
 }
 
 // rowDiff names the tracker fields in which got differs from want ("" when equal).

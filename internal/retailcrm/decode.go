@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -380,4 +381,17 @@ func (r *reader) errorList() (map[string]string, error) {
 		out = nil
 	}
 	return out, err
+}
+
+// DecodeOrder reads one order object exactly as the list and history answers are read: what
+// RetailCRM sent, with the fields an import uses typed (an emulator's orders, in tests).
+func DecodeOrder(raw []byte) (*Order, error) {
+	o, err := newReader(raw).order()
+	if err == nil && o == nil {
+		err = errNotObject
+	}
+	if err != nil {
+		return nil, fmt.Errorf("retailcrm: decode an order: %w", err)
+	}
+	return o, nil
 }

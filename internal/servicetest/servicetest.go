@@ -23,6 +23,7 @@ import (
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/jobs"
+	"orderimport/internal/secret"
 	"orderimport/internal/store"
 )
 
@@ -113,6 +114,18 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 	s.URL = "http://" + ln.Addr().String()
 	ctx, s.cancel = context.WithCancel(ctx)
 	cfg := config.Config{DB: o.DB, AllowPrivate: !o.Strict}
+	if o.DB.Engine == store.Postgres {
+		// PostgreSQL keeps no key file: the sealing key comes from the environment in
+		// production, a fresh one here.
+		key, err := secret.GenerateKey()
+		if err != nil {
+			s.cancel()
+			s.crm.Close()
+			ln.Close()
+			return nil, fmt.Errorf("servicetest: a secret key: %w", err)
+		}
+		cfg.SecretKey = key.Base64()
+	}
 	if o.Configure != nil {
 		o.Configure(&cfg, s.URL)
 	}
