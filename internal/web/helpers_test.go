@@ -38,7 +38,7 @@ func TestChartFillsGapsAndScales(t *testing.T) {
 		{Date: "2025-03-01", Orders: 2, Revenue: "1000.50", Profit: "200"},
 		{Date: "2025-03-04", Orders: 4, Revenue: "2500000", Profit: "-300"},
 	}
-	c := buildChart(vw, days, "2025-02-28", "")
+	c := buildChart(vw, days, "2025-02-28", "", "RUB")
 	if c.Days != 5 || len(c.Bars) != 5 || c.FirstDay != "2025-02-28" || c.LastDay != "2025-03-04" {
 		t.Fatalf("days %d bars %d %s..%s: want 28 Feb to 4 Mar, gaps as zero days", c.Days, len(c.Bars), c.FirstDay, c.LastDay)
 	}
@@ -51,14 +51,14 @@ func TestChartFillsGapsAndScales(t *testing.T) {
 	if c.MoneyMax != "2,5 млн" {
 		t.Fatalf("axis label %q, want a compact 2,5 млн", c.MoneyMax)
 	}
-	if !strings.Contains(c.Bars[4].Title, "04.03.2025") || !strings.Contains(c.Hits[1].Title, "1\u00a0000,50") {
+	if !strings.Contains(c.Bars[4].Title, "04.03.2025") || !strings.Contains(c.Hits[1].Title, "1\u00a0000,50\u00a0₽") {
 		t.Fatalf("titles %q / %q", c.Bars[4].Title, c.Hits[1].Title)
 	}
-	if buildChart(vw, nil, "", "") != nil {
+	if buildChart(vw, nil, "", "", "") != nil {
 		t.Fatal("no days, no chart")
 	}
 	long := []tasks.DaySummary{{Date: "2020-01-01", Orders: 1, Revenue: "1", Profit: "1"}, {Date: "2025-01-01", Orders: 1, Revenue: "1", Profit: "1"}}
-	if c := buildChart(vw, long, "", ""); c.Days != maxChartDays || c.LastDay != "2025-01-01" {
+	if c := buildChart(vw, long, "", "", "RUB"); c.Days != maxChartDays || c.LastDay != "2025-01-01" {
 		t.Fatalf("a five-year range: %d days up to %s, want the newest %d", c.Days, c.LastDay, maxChartDays)
 	}
 }

@@ -3,9 +3,11 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 type taskData struct {
@@ -21,6 +23,46 @@ type taskData struct {
 	RunError *fieldErr
 	Progress progress
 	Back     string
+	Counts   countsView
+}
+
+// countsView is what the task counts and which stores it reads, by RetailCRM's names.
+type countsView struct {
+	Default  bool
+	Groups   string // names, comma-separated
+	Excluded string
+	Sites    string // "" for every store the key can read
+}
+
+func newCountsView(tc tasks.TaskCounting, t store.Task) countsView {
+	name := func(code string, look func(*store.Reference, string) (string, bool)) string {
+		if tc.Reference != nil {
+			if n, ok := look(tc.Reference, code); ok && n != "" {
+				return n
+			}
+		}
+		return code
+	}
+	group := func(r *store.Reference, c string) (string, bool) { g, ok := r.Group(c); return g.Name, ok }
+	status := func(r *store.Reference, c string) (string, bool) { s, ok := r.Status(c); return s.Name, ok }
+	site := func(r *store.Reference, c string) (string, bool) { s, ok := r.Site(c); return s.Name, ok }
+	v := countsView{Default: tc.Default}
+	var parts []string
+	for _, c := range tc.Counting.StatusGroups {
+		parts = append(parts, name(c, group))
+	}
+	v.Groups = strings.Join(parts, ", ")
+	parts = parts[:0]
+	for _, c := range tc.Counting.ExcludeStatuses {
+		parts = append(parts, name(c, status))
+	}
+	v.Excluded = strings.Join(parts, ", ")
+	parts = parts[:0]
+	for _, c := range t.Sites {
+		parts = append(parts, name(c, site))
+	}
+	v.Sites = strings.Join(parts, ", ")
+	return v
 }
 
 // progress is a running run's pace as first rendered; the page's script keeps it current
@@ -51,7 +93,12 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
-	d := taskData{Task: t, Runs: runs, Back: taskPath(t, "")}
+	tc, err := h.Tasks.Counting(r.Context(), t)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	d := taskData{Task: t, Runs: runs, Back: taskPath(t, ""), Counts: newCountsView(tc, t)}
 	if id, err := strconv.ParseInt(r.URL.Query().Get("run"), 10, 64); err == nil {
 		run, err := h.Store.Run(r.Context(), t.AccountID, id)
 		if err != nil || run.TaskID != t.ID {

@@ -36,7 +36,7 @@ const readable = `(() => {
   const options = [];
   document.body.querySelectorAll("select").forEach(sel => {
     if (sel.closest(skip) || sel.getClientRects().length === 0) { return; }
-    sel.querySelectorAll("optgroup").forEach(g => options.push(g.label));
+    sel.querySelectorAll("optgroup").forEach(g => { if (!g.matches(skip)) { options.push(g.label); } });
     sel.querySelectorAll("option").forEach(o => { if (!o.matches(skip)) { options.push(o.textContent); } });
   });
   document.body.querySelectorAll(skip + ", select").forEach(el => {
@@ -212,7 +212,7 @@ func toggle(id string) chromedp.Action[chromedp.Void] {
 func TestBrowserLanguageWalk(t *testing.T) {
 	t.Parallel()
 	ctx := chromium(t)
-	e := newEnv(t, 200)
+	e := newEnvCurrencies(t, 200)
 	s := e.srv
 	st, svc, acc := s.App.Store, s.App.Tasks, s.AccountID
 	// The test's own setup acts as the operator; the pages act as the signed-in user.
@@ -356,8 +356,17 @@ func TestBrowserLanguageWalk(t *testing.T) {
 	must(t, chromedp.Do(ctx, toggle("f-active")), "switch off")
 	saveNote("active task, switched off", false)
 	w.page("delete", "/imports/"+tid+"/delete")
+	// A counting of the task's own, stores chosen: the task page names them.
+	own := []string{"complete", "delivery"}
+	mainOnly := []string{crmemu.SiteMain}
+	_, err = svc.Update(bg, acc, task.ID, tasks.Input{Counting: &tasks.CountingInput{StatusGroups: own, ExcludeStatuses: []string{"delivered"}}, Sites: &mainOnly})
+	must(t, err, "an own counting")
+	w.page("task, own counting", "/imports/"+tid)
+	w.page("edit, own counting", "/imports/"+tid+"/edit", chromedp.WaitVisible(chromedp.ID("cg-complete")))
 	w.page("orders", "/counters/"+cid+"/orders", chromedp.WaitVisible(chromedp.ID("chart")))
-	w.page("orders, bad filters", "/counters/"+cid+"/orders?from=2025-13-45&to=tomorrow&include_deleted=maybe&import_id=x&cursor=garbage")
+	w.page("orders, bad filters", "/counters/"+cid+"/orders?from=2025-13-45&to=tomorrow&include_deleted=maybe&import_id=x&cursor=garbage&counted=maybe&by=utm_term&sort=x")
+	w.page("orders, not counted", "/counters/"+cid+"/orders?counted=false")
+	w.page("orders, by campaign, sorted by orders", "/counters/"+cid+"/orders?by=utm_campaign&sort=orders")
 	w.page("orders, nothing matches", "/counters/"+cid+"/orders?q=nothing-like-this")
 	w.page("orders, none", "/counters/"+strconv.FormatInt(empty.ID, 10)+"/orders")
 
