@@ -45,9 +45,10 @@ type settings struct {
 	readRates      []int
 	readDuration   time.Duration
 	readConcurrent int
+	recountOrders  int
 }
 
-var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading"}
+var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading", "recount"}
 
 func main() {
 	if len(os.Args) > 1 {
@@ -174,6 +175,7 @@ func (c *settings) sizes() {
 		c.readRates = []int{100}
 		c.readDuration = 5 * time.Second
 		c.readConcurrent = 8
+		c.recountOrders = 100_000
 		return
 	}
 	c.ceilingOrders = 20_000
@@ -187,6 +189,7 @@ func (c *settings) sizes() {
 	c.readRates = []int{50, 100, 200}
 	c.readDuration = 15 * time.Second
 	c.readConcurrent = 16
+	c.recountOrders = 1_000_000
 }
 
 func progress(format string, args ...any) {

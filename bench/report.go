@@ -34,6 +34,7 @@ type report struct {
 	peer    *peerResult
 	sched   *schedResult
 	reading *readResult
+	recount *recountResult
 }
 
 func (r *report) run(ctx context.Context, section string) error {
@@ -53,6 +54,8 @@ func (r *report) run(ctx context.Context, section string) error {
 		r.ownCost, err = runOwnCost(ctx, r.cfg)
 	case "memory":
 		r.memory, err = runMemory(ctx, r.cfg)
+	case "recount":
+		r.recount, err = runRecount(ctx, r.cfg)
 	default:
 		return fmt.Errorf("unknown section %s", section)
 	}
@@ -133,6 +136,9 @@ func (r *report) write(path string) error {
 	}
 	if rd := r.reading; rd != nil {
 		r.writeReading(w, rd)
+	}
+	if rc := r.recount; rc != nil {
+		r.writeRecount(w, rc)
 	}
 	if notes, err := os.ReadFile("bench/FINDINGS.md"); err == nil {
 		w("%s\n", strings.TrimSpace(string(notes)))
@@ -283,6 +289,14 @@ func (r *report) writeSummary(w func(string, ...any)) {
 				w("| 7 | %s: orders JSON at %d req/s | p50/p95/p99 | %s / %s / %s | |\n", e.Engine, l.Rate,
 					ms(percentile(l.Sorted, 50)), ms(percentile(l.Sorted, 95)), ms(percentile(l.Sorted, 99)))
 			}
+		}
+	}
+	if rc := r.recount; rc != nil && len(rc.Cases) > 0 {
+		worst := rc.Cases[0].rate(rc.Orders)
+		w("| 8 | re-evaluating counted of %d stored orders, every one changing (SQLite) | ≥ 100,000 orders/s | %.0f orders/s | %s |\n",
+			rc.Orders, worst, verdict(worst >= 100_000))
+		for _, c := range rc.Cases[1:] {
+			w("| 8 | … %s (%d changing) | report | %.0f orders/s | |\n", c.Name, c.Changed, c.rate(rc.Orders))
 		}
 	}
 	w("\n")
