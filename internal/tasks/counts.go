@@ -59,7 +59,8 @@ func applyCounting(t *store.Task, in Input, creating bool, ch *changes, bad *pro
 		excluded, eok := codeList(c.ExcludeStatuses, "counting.exclude_statuses", bad)
 		switch {
 		case !gok || !eok:
-		case c.StatusGroups != nil && len(groups) == 0 && len(excluded) > 0:
+		case c.StatusGroups != nil && len(groups) == 0:
+			// An empty list is not "the default": nothing would count.
 			bad.add("counting.status_groups", locale.M("counting_groups_empty"))
 		default:
 			var next *store.Counting

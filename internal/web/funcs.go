@@ -30,6 +30,7 @@ func (h *Web) funcs(lang string) template.FuncMap {
 		"num":        func(v any) string { return p.Number(fmt.Sprint(v)) },
 		"percent":    func(v any) string { return p.Percent(toInt(v)) },
 		"money":      func(v any, currency string) string { return p.Money(fmt.Sprint(v), currency) },
+		"currency":   locale.CurrencySign,
 		"day":        p.Date,
 		"datetime":   p.DateTime,
 		"counts":     func(c store.Counts) string { return countsText(p, c) },
