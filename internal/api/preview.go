@@ -29,7 +29,7 @@ func (a *API) preview(w http.ResponseWriter, r *http.Request) {
 	for _, o := range res.Orders {
 		po := previewOrderJSON{CRMID: o.CRMID, Number: o.Number, Rejected: o.Rejected, Issues: issuesOut(p, o.Issues)}
 		if o.Order != nil {
-			oj := orderOut(o.Order, nil)
+			oj := orderOut(o.Order, res.Names)
 			po.Order = &oj
 		}
 		out = append(out, po)

@@ -33,6 +33,11 @@ func (s *Service) Names(ctx context.Context, accountID, counterID int64) (*Names
 	return n, nil
 }
 
+// NamesOf names codes from one reference (a preview's, read for it).
+func NamesOf(ref *store.Reference) *Names {
+	return &Names{refs: map[int64]store.Reference{0: *ref}, tasks: []int64{0}}
+}
+
 // find looks a code up in the task's reference, then in the others'.
 func (n *Names) find(taskID int64, look func(*store.Reference) (string, bool)) string {
 	if n == nil {

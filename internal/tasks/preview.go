@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"orderimport/internal/access"
+	"orderimport/internal/counting"
 	"orderimport/internal/importer"
 	"orderimport/internal/locale"
 	"orderimport/internal/retailcrm"
@@ -36,6 +37,8 @@ type PreviewOrder struct {
 type Preview struct {
 	Timezone string         `json:"timezone"`
 	Orders   []PreviewOrder `json:"orders"`
+	// Names names the orders' statuses and stores from the reference read for the preview.
+	Names *Names `json:"-"`
 }
 
 // MaxPreview bounds a preview: it is for eyes, not for export.
@@ -68,6 +71,7 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 		return nil, fmt.Errorf("tasks: counter timezone %q: %w", counter.Timezone, err)
 	}
 	own := map[string]string{}
+	var rule *store.Counting
 	if in.TaskID != 0 {
 		t, err := s.Store.Task(ctx, accountID, in.TaskID)
 		if err != nil {
@@ -76,6 +80,7 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 		for f, e := range t.Mapping {
 			own[f] = e
 		}
+		rule = t.Counting
 	}
 	for f, e := range in.Mapping {
 		if e == nil {
@@ -107,8 +112,15 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 	if err != nil {
 		return nil, crmError(err)
 	}
-	out := &Preview{Timezone: counter.Timezone, Orders: []PreviewOrder{}}
-	mapper := importer.NewMapper(m, p.AccountTZ, counterTZ)
+	// The reference too, so that the orders show their currency, status group and whether they
+	// count exactly as an import would store them.
+	ref, err := liveReference(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	classes := counting.Classify(ref, rule)
+	out := &Preview{Timezone: counter.Timezone, Orders: []PreviewOrder{}, Names: NamesOf(ref)}
+	mapper := importer.NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref)
 	for i := range page.Orders {
 		if len(out.Orders) == in.Limit {
 			break
@@ -117,6 +129,7 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 		row, rejected, issues := mapper.MapOne(o)
 		po := PreviewOrder{CRMID: o.ID, Number: o.Number, Rejected: rejected, Issues: issues}
 		if !rejected {
+			row.StatusGroup, row.Counted = classes.Of(row.Status)
 			po.Order = &row
 		}
 		if po.Issues == nil {
