@@ -155,7 +155,7 @@ func TestBrowserImportFlow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("chart")),
 	), "open the orders")
 	// The totals count the orders that count (cancelled ones apart).
-	summary, err := s.App.Tasks.Summarize(bg, s.AccountID, counters[0].ID, store.OrderFilter{})
+	summary, err := s.App.Tasks.Summarize(access.System(bg), s.AccountID, counters[0].ID, store.OrderFilter{})
 	must(t, err, "the summary")
 	if got := textOf(t, ctx, "#total-orders"); got != strconv.FormatInt(summary.Total.Orders, 10) || summary.Total.Orders+summary.Total.Uncounted != 150 {
 		t.Fatalf("total orders %q, the summary %+v", got, summary.Total)

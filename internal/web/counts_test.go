@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"orderimport/internal/access"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/store"
 	"orderimport/internal/web/uitest"
@@ -181,7 +182,7 @@ func TestBrowserWhatCounts(t *testing.T) {
 
 	// The orders page: totals of what counts, the uncounted apart, the match rate.
 	must(t, chromedp.Do(ctx, chromedp.Navigate(s.URL+"/counters/"+cid+"/orders"), chromedp.WaitVisible(chromedp.ID("totals"))), "orders")
-	sum, err := s.App.Tasks.Summarize(context.Background(), s.AccountID, c.ID, store.OrderFilter{})
+	sum, err := s.App.Tasks.Summarize(access.System(context.Background()), s.AccountID, c.ID, store.OrderFilter{})
 	must(t, err, "the summary")
 	if got := textOf(t, ctx, "#total-orders"); got != strconv.FormatInt(sum.Total.Orders, 10) || sum.Total.Uncounted == 0 {
 		t.Fatalf("total orders %q, the summary %+v", got, sum.Total)
