@@ -143,7 +143,7 @@ func run(ctx context.Context, out, only string) error {
 		{"orders", nav("/counters/" + c + "/orders")},
 		{"orders-filtered", nav("/counters/" + c + "/orders?status=complete&from=" + time.Now().AddDate(0, -1, 0).Format("2006-01-02"))},
 		{"orders-en", nav("/counters/" + c + "/orders?lang=en")},
-		{"orders-uncounted", nav("/counters/" + c + "/orders?counted=false&by=utm_campaign")},
+		{"orders-uncounted", nav("/counters/" + c + "/orders?counted=false")},
 		{"audit", nav("/audit")},
 		{"not-found", nav("/counters/999")},
 	}

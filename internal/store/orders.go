@@ -673,7 +673,8 @@ type SourceRow struct {
 var SourceFields = map[string]string{"utm_source": "utm_source", "utm_medium": "utm_medium", "utm_campaign": "utm_campaign"}
 
 // EachSourceMoney streams the source field (one of SourceFields), money and currency of the
-// matching live counted orders, for a breakdown by traffic source summed exactly in Go.
+// matching live orders — the counted ones unless the filter asks for the others — for a
+// breakdown by traffic source summed exactly in Go.
 func (s *Store) EachSourceMoney(ctx context.Context, accountID, counterID int64, field string, f OrderFilter, fn func(SourceRow) error) error {
 	column, ok := SourceFields[field]
 	if !ok {
@@ -681,8 +682,10 @@ func (s *Store) EachSourceMoney(ctx context.Context, accountID, counterID int64,
 	}
 	f.Cursor = ""
 	f.IncludeDeleted = false
-	counted := true
-	f.Counted = &counted
+	if f.Counted == nil {
+		counted := true
+		f.Counted = &counted
+	}
 	where, args, err := f.where(accountID, counterID)
 	if err != nil {
 		return err

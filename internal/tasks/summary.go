@@ -243,8 +243,9 @@ func SourcesQuery(q url.Values) (by, sort string, bad []FieldError) {
 	return by, sort, p
 }
 
-// SourceBreakdown sums a counter's counted orders by traffic source (by: one of
-// store.SourceFields), exactly and per currency, sorted as asked.
+// SourceBreakdown sums a counter's counted orders (with counted=false in the filter: those
+// that do not count) by traffic source (by: one of store.SourceFields), exactly and per
+// currency, sorted as asked.
 func (s *Service) SourceBreakdown(ctx context.Context, accountID, counterID int64, by, sort string, f store.OrderFilter) (Sources, error) {
 	if err := access.Require(ctx, accountID, access.Read); err != nil {
 		return Sources{}, err

@@ -34,6 +34,9 @@ type ordersData struct {
 	Sites        []option
 	Sources      *sourcesView
 	Filtered     bool
+	// OnlyUncounted: the filter shows the orders that do not count; the totals are theirs, and
+	// the chart and the breakdown (of what counts) are left out.
+	OnlyUncounted bool
 }
 
 // orderView is an order of the table with the names of its codes.
@@ -130,13 +133,22 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 	for _, cur := range d.Sum.Currencies() {
 		d.Money = append(d.Money, currencyMoney{Currency: cur, Money: d.Sum.ByCurrency[cur]})
 	}
-	if d.Sum.Total.Uncounted > 0 {
+	d.OnlyUncounted = d.Filter.Counted != nil && !*d.Filter.Counted
+	switch {
+	case d.OnlyUncounted:
+		d.Money = nil
+		for _, cur := range sortedCurrencies(d.Sum.Uncounted, d.Sum.Currency) {
+			d.Money = append(d.Money, currencyMoney{Currency: cur, Money: d.Sum.Uncounted[cur]})
+		}
+	case d.Sum.Total.Uncounted > 0:
 		d.Uncounted = uncountedText(vw, d.Sum)
 		uq := cloneValues(filterQuery)
 		uq.Set("counted", "false")
 		d.UncountedURL = page + "?" + uq.Encode()
 	}
-	d.Chart = buildChart(vw, d.Sum.Days, d.Filter.From, d.Filter.To, d.Sum.Currency)
+	if !d.OnlyUncounted {
+		d.Chart = buildChart(vw, d.Sum.Days, d.Filter.From, d.Filter.To, d.Sum.Currency)
+	}
 	statuses, sites, err := h.Store.OrderFacets(r.Context(), acc, c.ID)
 	if err != nil {
 		h.fail(w, r, vw, err)
@@ -149,12 +161,14 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 	if by == "" {
 		by = "utm_source"
 	}
-	src, err := h.Tasks.SourceBreakdown(r.Context(), acc, c.ID, by, sort, d.Filter)
-	if err != nil {
-		h.fail(w, r, vw, err)
-		return
+	if !d.OnlyUncounted {
+		src, err := h.Tasks.SourceBreakdown(r.Context(), acc, c.ID, by, sort, d.Filter)
+		if err != nil {
+			h.fail(w, r, vw, err)
+			return
+		}
+		d.Sources = newSourcesView(vw, src, page, filterQuery)
 	}
-	d.Sources = newSourcesView(vw, src, page, filterQuery)
 	vw.Section = "orders"
 	vw.Title = vw.T("orders.title")
 	h.render(w, r, vw, "orders.html", d)
@@ -197,17 +211,22 @@ func statusOptions(vw *view, names *tasks.Names, statuses []string, selected str
 // uncountedText says what the totals leave out: «12 заказов на 84 300,00 ₽ и 5 000,00 ₸».
 func uncountedText(vw *view, s tasks.Summary) string {
 	var sums []string
-	codes := make([]string, 0, len(s.Uncounted))
-	for c := range s.Uncounted {
-		codes = append(codes, c)
-	}
-	slices.SortFunc(codes, func(a, b string) int {
-		return cmp.Or(cmp.Compare(boolRank(a != s.Currency), boolRank(b != s.Currency)), cmp.Compare(a, b))
-	})
-	for _, c := range codes {
+	for _, c := range sortedCurrencies(s.Uncounted, s.Currency) {
 		sums = append(sums, vw.p.Money(s.Uncounted[c].Revenue, c))
 	}
 	return vw.T("orders.uncounted_sum", vw.p.Plural("orders", s.Total.Uncounted), strings.Join(sums, vw.T("orders.and")))
+}
+
+// sortedCurrencies lists the currencies of m, first first, then alphabetically.
+func sortedCurrencies(m map[string]tasks.Money, first string) []string {
+	codes := make([]string, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	slices.SortFunc(codes, func(a, b string) int {
+		return cmp.Or(cmp.Compare(boolRank(a != first), boolRank(b != first)), cmp.Compare(a, b))
+	})
+	return codes
 }
 
 func boolRank(b bool) int {
