@@ -262,6 +262,20 @@ func whatCounts(t *testing.T, db store.Location) {
 		}
 	}
 
+	// A date range: only the orders created within it, in the account's zone.
+	rangeFrom := time.Now().AddDate(0, 0, -60).Format("2006-01-02")
+	rangeTo := time.Now().AddDate(0, 0, -20).Format("2006-01-02")
+	rc := e.counter()
+	tr := e.createTask(rc, map[string]any{"name": "Весна", "retailcrm": key, "backfill_from": rangeFrom, "backfill_to": rangeTo})
+	if r, err := svc.WaitRuns(ctx, tr.ID, time.Minute); err != nil || (r.Status != store.RunSucceeded && r.Status != store.RunSucceededWithWarnings) {
+		t.Fatalf("the range task's run: %+v %v", r, err)
+	}
+	ranged := e.csv(rc, "")[1:]
+	if len(ranged) == 0 || len(ranged) >= len(e.emu.Orders("")) {
+		t.Errorf("the range task stored %d of %d orders", len(ranged), len(e.emu.Orders("")))
+	}
+	assertRows(t, "a date range", ranged, e.expectedTask(t, store.Task{BackfillFrom: rangeFrom, BackfillTo: rangeTo}, "Europe/Moscow"))
+
 	// Names come with the codes.
 	var page struct {
 		Orders []struct {

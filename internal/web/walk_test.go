@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -415,6 +416,17 @@ func TestBrowserLanguageWalk(t *testing.T) {
 	if o, _ := st.Task(bg, acc, old.ID); o.Status != store.TaskNeedsAttention {
 		t.Fatalf("the task with a removed key: %s", o.Status)
 	}
+	// A key that may not read RetailCRM's reference: the run says so once, about no order.
+	noRef := crmemu.FullAccess()
+	noRef.Scopes = slices.DeleteFunc(noRef.Scopes, func(s string) bool { return s == "reference_read" })
+	s.Emu.SetKey("no-reference-0000", noRef)
+	blind := inactiveTask(t, e, shop, "Заказы без справочников", "no-reference-0000")
+	_, err = svc.RunNow(bg, acc, blind.ID)
+	must(t, err, "run without the reference")
+	if r, err := s.WaitRuns(bg, blind.ID, time.Minute); err != nil || r.IssuesTotal == 0 {
+		t.Fatalf("the run without the reference: %+v %v", r, err)
+	}
+	w.page("task, reference unreadable", "/imports/"+strconv.FormatInt(blind.ID, 10))
 	w.page("imports, needs attention", "/counters/"+cid+"/imports")
 	w.page("task, needs attention", "/imports/"+strconv.FormatInt(old.ID, 10))
 	w.page("home, needs attention", "/")
