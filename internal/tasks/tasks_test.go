@@ -3,6 +3,7 @@ package tasks_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -191,5 +192,37 @@ func TestValidate(t *testing.T) {
 	}
 	if err := svc.Validate(ctx, task.AccountID, task.ID+1000, tasks.Input{}); !tasks.IsNotFound(err) {
 		t.Fatalf("another task: %v", err)
+	}
+}
+
+// What counts, the stores and the range are checked with the rest: a range that ends before it
+// starts, no group at all, an empty code; group codes that are no RetailCRM group are named
+// even before the task has read RetailCRM's reference.
+func TestValidateCounting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	svc, _, task := service(t, &now, 1, now)
+	from, to := "2026-02-01", "2026-01-31"
+	err := svc.Validate(ctx, task.AccountID, task.ID, tasks.Input{BackfillFrom: &from, BackfillTo: &to,
+		Counting: &tasks.CountingInput{StatusGroups: []string{}}, Sites: &[]string{" "}})
+	var inv *tasks.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("invalid input: %v", err)
+	}
+	got := map[string]string{}
+	for _, f := range inv.Fields {
+		got[f.Field] = f.Msg.Code
+	}
+	want := map[string]string{"backfill_to": "backfill_to_before_from", "counting.status_groups": "counting_groups_empty", "sites": "code_invalid"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+	err = svc.Validate(ctx, task.AccountID, task.ID, tasks.Input{Counting: &tasks.CountingInput{StatusGroups: []string{"complete", "paid"}}})
+	if !errors.As(err, &inv) || len(inv.Fields) != 1 || inv.Fields[0].Msg.Code != "status_group_unknown" || inv.Fields[0].Msg.Arg("code") != "paid" {
+		t.Fatalf("an unknown group: %v", err)
+	}
+	if err := svc.Validate(ctx, task.AccountID, task.ID, tasks.Input{Counting: &tasks.CountingInput{ExcludeStatuses: []string{"no-call"}}}); err != nil {
+		t.Fatalf("statuses left out of the default groups: %v", err)
 	}
 }
