@@ -35,6 +35,11 @@ var CopyTables = []struct{ Name, Key string }{
 	{"audit_log", "id"},
 	{"invitations", "id"},
 	{"recovery_codes", "id"},
+	{"webhooks", "id"},
+	{"webhook_deliveries", "id"},
+	{"webhook_attempts", "id"},
+	{"alert_channels", "id"},
+	{"incidents", "id"},
 }
 
 // NotCopied are the tables an installation copy leaves behind on purpose: bookkeeping, and

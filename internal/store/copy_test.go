@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -70,6 +71,30 @@ func TestCopyInstallation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := src.FinishRun(ctx, done.ID, store.RunSucceeded, locale.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	hook, err := src.CreateWebhook(ctx, u.AccountID, counter.ID, "https://hooks.example.com/orders", "v1.sealed-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook.Cursor = store.FeedCursor{}
+	d, err := src.NextDelivery(ctx, hook, 100, "msg_copy", func(rows []store.OrderRow) ([]byte, error) { return []byte(`{"changes":[]}`), nil })
+	if err != nil || d == nil {
+		t.Fatal(d, err)
+	}
+	if _, err := src.RecordAttempt(ctx, *d, store.AttemptResult{HTTPStatus: 503, Error: locale.M("webhook_status", "status", 503), At: time.Now()},
+		time.Now().Add(time.Minute), locale.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.CreateAlertChannel(ctx, store.AlertChannel{AccountID: u.AccountID, Type: store.ChannelEmail, Address: "ops@example.com",
+		Language: "ru", BaseURL: "https://orders.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := src.StartIncidentTx(ctx, tx, store.Incident{AccountID: u.AccountID, Subject: fmt.Sprintf("task:%d", task.ID), Kind: "task_failing",
+			TaskID: task.ID, Detail: locale.M("crm_unreachable")})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	running, err := src.CreateRun(ctx, u.AccountID, task.ID, store.RunManual)

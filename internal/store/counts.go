@@ -321,8 +321,18 @@ func (s *Store) recountBatch(ctx context.Context, tx *sql.Tx, taskID, after int6
 	case err != nil:
 		return 0, 0, false, fmt.Errorf("find the end of a batch: %w", err)
 	}
-	group, counted, args := classExpressions(cls, []any{taskID, after, last, s.nowUTC()})
-	r, err := tx.ExecContext(ctx, `UPDATE orders SET status_group = `+group+`, counted = `+counted+`, updated_at = $4
+	// status_group and counted are exported: the orders that change take a position in the
+	// counter's feed, under the counter's lock taken after the classes' (as imports take them).
+	var counterID int64
+	if err := tx.QueryRowContext(ctx, `SELECT counter_id FROM import_tasks WHERE id = $1`, taskID).Scan(&counterID); err != nil {
+		return 0, 0, false, fmt.Errorf("counter of task %d: %w", taskID, notFound(err))
+	}
+	pos, err := s.feedPosition(ctx, tx, counterID)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	group, counted, args := classExpressions(cls, []any{taskID, after, last, s.nowUTC(), pos})
+	r, err := tx.ExecContext(ctx, `UPDATE orders SET status_group = `+group+`, counted = `+counted+`, updated_at = $4, feed_seq = $5
 		WHERE task_id = $1 AND crm_id > $2 AND crm_id <= $3 AND (status_group <> `+group+` OR counted <> `+counted+`)`, args...)
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("re-evaluate orders: %w", err)

@@ -36,6 +36,7 @@ type OrderRow struct {
 	Site         string
 	Deleted      bool
 	Hash         string // digest of the mapped fields: equal hash → nothing to write
+	FeedSeq      int64  // the counter's feed position of the order's latest change
 	UpdatedAt    time.Time
 
 	OrderNumber string // RetailCRM's number, as sent
@@ -180,17 +181,18 @@ func (s *Store) batchApplied(ctx context.Context, b Batch) (bool, BatchResult, e
 func (s *Store) applyBatchTx(ctx context.Context, tx *sql.Tx, hot *hotStatements, b Batch, out *BatchResult) error {
 	res := BatchResult{}
 	now := s.nowUTC()
+	feed := &feedTx{s: s, counterID: b.CounterID}
 	if len(b.Upserts) > 0 {
 		cls, _, err := lockClasses(ctx, tx, b.TaskID)
 		if err != nil {
 			return err
 		}
-		if err := s.applyUpserts(ctx, tx, hot, b, cls, now, &res); err != nil {
+		if err := s.applyUpserts(ctx, tx, hot, feed, b, cls, now, &res); err != nil {
 			return err
 		}
 	}
 	if len(b.Deletes) > 0 {
-		n, err := s.flagDeleted(ctx, tx, b.TaskID, b.Deletes, now)
+		n, err := s.flagDeleted(ctx, tx, feed, b.TaskID, b.Deletes, now)
 		if err != nil {
 			return err
 		}
@@ -237,8 +239,9 @@ func hotQuery(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, prefix string
 }
 
 // applyUpserts writes a batch's rows, each with the status group and counted flag its status
-// has under cls; hot, when not nil, holds prepared statements.
-func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements, b Batch, cls *Classes, now time.Time, res *BatchResult) error {
+// has under cls, stamped with the feed position feed takes; hot, when not nil, holds prepared
+// statements.
+func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements, feed *feedTx, b Batch, cls *Classes, now time.Time, res *BatchResult) error {
 	var byCRM, byID, upsertStmt *sql.Stmt
 	if hot != nil {
 		byCRM, byID, upsertStmt = hot.byCRM, hot.byID, hot.upsert
@@ -272,12 +275,6 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, id := range renamed {
-		if _, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE id = $3`, true, now, id); err != nil {
-			return fmt.Errorf("flag renamed order: %w", err)
-		}
-		res.Deleted++
-	}
 
 	args := make([]any, 0, len(b.Upserts)+1)
 	args = append(args, b.CounterID)
@@ -302,6 +299,29 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	unchanged := func(o *OrderRow) (existingOrder, bool, bool) {
+		e, ok := existing[o.OrderID]
+		return e, ok, ok && e.hash == o.Hash && !e.deleted && e.taskID == b.TaskID && e.crmID == o.CRMID
+	}
+	// The feed position is taken before the first write, so that every writer of the counter
+	// locks its row first and order rows after it.
+	var pos int64
+	changes := len(renamed) > 0
+	for i := 0; i < len(b.Upserts) && !changes; i++ {
+		_, _, same := unchanged(&b.Upserts[i])
+		changes = !same
+	}
+	if changes {
+		if pos, err = feed.position(ctx, tx); err != nil {
+			return err
+		}
+	}
+	for _, id := range renamed {
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE id = $4`, true, now, pos, id); err != nil {
+			return fmt.Errorf("flag renamed order: %w", err)
+		}
+		res.Deleted++
+	}
 
 	// The statements are prepared at most once per batch: re-parsing the upsert for every row
 	// cost SQLite more than executing it (bench: BenchmarkApplyBatchInsert).
@@ -313,9 +333,10 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			}
 		}
 	}()
-	for _, o := range b.Upserts {
-		e, ok := existing[o.OrderID]
-		if ok && e.hash == o.Hash && !e.deleted && e.taskID == b.TaskID && e.crmID == o.CRMID {
+	for i := range b.Upserts {
+		o := &b.Upserts[i]
+		e, ok, same := unchanged(o)
+		if same {
 			res.Unchanged++
 			if b.Mark != 0 {
 				if mark == nil {
@@ -345,7 +366,7 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			b.AccountID, b.CounterID, b.TaskID, o.CRMID, o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount,
 			o.Profit, o.Revenue, o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, string(tags), o.Status, o.Site,
 			false, o.Hash, b.Mark, now, o.OrderNumber, strings.ToLower(o.OrderNumber), group, o.Currency, counted,
-			o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content)
+			o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content, pos)
 		if err != nil {
 			return fmt.Errorf("write order %s: %w", o.OrderID, err)
 		}
@@ -361,9 +382,9 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 const upsertOrderSQL = `INSERT INTO orders (account_id, counter_id, task_id, crm_id, order_id, order_date, order_local,
 	session_id, user_id, item_count, profit, revenue, comment, contact_name, contact_phone, contact_email, tags, status, site,
 	deleted, hash, sync_mark, updated_at, order_number, number_key, status_group, currency, counted,
-	utm_source, utm_medium, utm_campaign, utm_keyword, utm_content)
+	utm_source, utm_medium, utm_campaign, utm_keyword, utm_content, feed_seq)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-	$24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+	$24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)
 	ON CONFLICT (counter_id, order_id) DO UPDATE SET task_id = excluded.task_id, crm_id = excluded.crm_id,
 	order_date = excluded.order_date, order_local = excluded.order_local, session_id = excluded.session_id,
 	user_id = excluded.user_id, item_count = excluded.item_count, profit = excluded.profit, revenue = excluded.revenue,
@@ -372,7 +393,8 @@ const upsertOrderSQL = `INSERT INTO orders (account_id, counter_id, task_id, crm
 	deleted = excluded.deleted, hash = excluded.hash, sync_mark = excluded.sync_mark, updated_at = excluded.updated_at,
 	order_number = excluded.order_number, number_key = excluded.number_key, status_group = excluded.status_group,
 	currency = excluded.currency, counted = excluded.counted, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium,
-	utm_campaign = excluded.utm_campaign, utm_keyword = excluded.utm_keyword, utm_content = excluded.utm_content`
+	utm_campaign = excluded.utm_campaign, utm_keyword = excluded.utm_keyword, utm_content = excluded.utm_content,
+	feed_seq = excluded.feed_seq`
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -381,14 +403,18 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, taskID int64, crmIDs []int64, now time.Time) (int64, error) {
-	args := make([]any, 0, len(crmIDs)+3)
-	args = append(args, true, now, taskID, false)
+func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, feed *feedTx, taskID int64, crmIDs []int64, now time.Time) (int64, error) {
+	pos, err := feed.position(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	args := make([]any, 0, len(crmIDs)+4)
+	args = append(args, true, now, pos, taskID, false)
 	for _, id := range crmIDs {
 		args = append(args, id)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE task_id = $3 AND deleted = $4 AND crm_id IN (`+
-		placeholders(5, len(crmIDs))+`)`, args...)
+	res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE task_id = $4 AND deleted = $5 AND crm_id IN (`+
+		placeholders(6, len(crmIDs))+`)`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("flag deleted orders: %w", err)
 	}
@@ -400,8 +426,16 @@ func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, taskID int64, crmID
 func (s *Store) SweepUnmarked(ctx context.Context, accountID, taskID, mark int64, st SyncState) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE task_id = $3 AND deleted = $4 AND sync_mark <> $5`,
-			true, s.nowUTC(), taskID, false, mark)
+		var counterID int64
+		if err := tx.QueryRowContext(ctx, `SELECT counter_id FROM import_tasks WHERE id = $1`, taskID).Scan(&counterID); err != nil {
+			return fmt.Errorf("counter of task %d: %w", taskID, notFound(err))
+		}
+		pos, err := s.feedPosition(ctx, tx, counterID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE task_id = $4 AND deleted = $5 AND sync_mark <> $6`,
+			true, s.nowUTC(), pos, taskID, false, mark)
 		if err != nil {
 			return err
 		}
@@ -450,7 +484,7 @@ type OrderFilter struct {
 
 const orderColumns = `id, counter_id, task_id, crm_id, order_id, order_date, order_local, session_id, user_id, item_count, profit, revenue,
 	comment, contact_name, contact_phone, contact_email, tags, status, site, deleted, hash, updated_at, order_number, status_group,
-	currency, counted, utm_source, utm_medium, utm_campaign, utm_keyword, utm_content`
+	currency, counted, utm_source, utm_medium, utm_campaign, utm_keyword, utm_content, feed_seq`
 
 func scanOrder(row scanner) (OrderRow, error) {
 	var o OrderRow
@@ -458,7 +492,7 @@ func scanOrder(row scanner) (OrderRow, error) {
 	err := row.Scan(&o.ID, &o.CounterID, &o.TaskID, &o.CRMID, &o.OrderID, &o.OrderDate, &o.OrderLocal, &o.SessionID, &o.UserID,
 		&o.ItemCount, &o.Profit, &o.Revenue, &o.Comment, &o.ContactName, &o.ContactPhone, &o.ContactEmail, &tags, &o.Status,
 		&o.Site, &o.Deleted, &o.Hash, &o.UpdatedAt, &o.OrderNumber, &o.StatusGroup, &o.Currency, &o.Counted, &o.Source.Source,
-		&o.Source.Medium, &o.Source.Campaign, &o.Source.Keyword, &o.Source.Content)
+		&o.Source.Medium, &o.Source.Campaign, &o.Source.Keyword, &o.Source.Content, &o.FeedSeq)
 	if err != nil {
 		return o, err
 	}

@@ -40,24 +40,29 @@ type Task struct {
 	NextRunAt           *time.Time
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	// TriggerSealed is the token of the task's RetailCRM trigger URL, sealed ("" until the task
+	// has one); TriggerRunAt is when the last triggered run was started.
+	TriggerSealed string
+	TriggerRunAt  *time.Time
 }
 
 const taskColumns = `id, account_id, counter_id, name, active, type, frequency_hours, crm_url, crm_key_sealed, crm_key_hint,
 	rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at, created_at, updated_at,
-	backfill_to, counting, sites`
+	backfill_to, counting, sites, trigger_sealed, trigger_run_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanTask(row scanner) (Task, error) {
 	var t Task
-	var next sql.NullTime
+	var next, triggered sql.NullTime
 	var spec, status, counting, sites string
 	err := row.Scan(&t.ID, &t.AccountID, &t.CounterID, &t.Name, &t.Active, &t.Type, &t.FrequencyHours, &t.CRMURL,
 		&t.CRMKeySealed, &t.CRMKeyHint, &t.RateLimit, &spec, &t.BackfillFrom, &t.Status, &status,
-		&t.ConsecutiveFailures, &next, &t.CreatedAt, &t.UpdatedAt, &t.BackfillTo, &counting, &sites)
+		&t.ConsecutiveFailures, &next, &t.CreatedAt, &t.UpdatedAt, &t.BackfillTo, &counting, &sites, &t.TriggerSealed, &triggered)
 	if err != nil {
 		return t, err
 	}
+	t.TriggerRunAt = nullTime(triggered)
 	if t.Counting, err = decodeCounting(counting); err != nil {
 		return t, fmt.Errorf("counting of task %d: %w", t.ID, err)
 	}

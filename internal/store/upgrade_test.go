@@ -412,6 +412,75 @@ var upgradeSteps = []upgradeStep{
 			}
 		},
 	},
+	{
+		version: 9, // orders flow on: the changes feed, webhooks and their deliveries, the trigger, alerts
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE counters SET feed_seq = $1 WHERE id = $2`, 7, f.counter1); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET feed_seq = $1 WHERE id = $2`, 7, f.orderGone); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE import_tasks SET trigger_hash = $1, trigger_sealed = $2, trigger_run_at = $3 WHERE id = $4`,
+				sha256Hex("upgrade-trigger-token"), "v1.k1.sealed-token", upgradeT0, f.taskLive); err != nil {
+				return err
+			}
+			hook, err := insertID(ctx, tx, `INSERT INTO webhooks (account_id, counter_id, url, secret_sealed, enabled, disabled_reason, disabled_at,
+				cursor_seq, cursor_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				f.acc1, f.counter1, "https://hooks.acme.example/orders", "v1.k1.sealed-secret", false, `{"code":"webhook_gave_up","args":{"hours":24}}`,
+				upgradeT0, 5, f.orderLive, upgradeT0)
+			if err != nil {
+				return err
+			}
+			delivery, err := insertID(ctx, tx, `INSERT INTO webhook_deliveries (webhook_id, account_id, msg_id, type, body, changes, end_seq, end_id,
+				status, attempts, created_at, first_attempt_at, next_attempt_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				hook, f.acc1, "msg_upgrade", "orders.changed", `{"type":"orders.changed"}`, 1, 7, f.orderGone, "abandoned", 2, upgradeT0,
+				upgradeT0, nil, upgradeT0.Add(time.Hour))
+			if err != nil {
+				return err
+			}
+			if _, err := insertID(ctx, tx, `INSERT INTO webhook_attempts (webhook_id, delivery_id, account_id, attempt, status, http_status, error,
+				duration_ms, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				hook, delivery, f.acc1, 2, "failed", 503, `{"code":"webhook_status","args":{"status":503}}`, 120, upgradeT0.Add(time.Hour)); err != nil {
+				return err
+			}
+			if _, err := insertID(ctx, tx, `INSERT INTO alert_channels (account_id, type, address, url, secret_sealed, language, base_url, last_sent_at,
+				last_error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				f.acc1, "email", "ops@acme.example", "", "", "ru", "https://orders.acme.example", upgradeT0, "", upgradeT0); err != nil {
+				return err
+			}
+			_, err = insertID(ctx, tx, `INSERT INTO incidents (account_id, subject, kind, task_id, webhook_id, detail, started_at, ended_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				f.acc1, fmt.Sprintf("webhook:%d", hook), "webhook_disabled", 0, hook, `{"code":"webhook_gave_up","args":{"hours":24}}`, upgradeT0, nil)
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			page, err := st.Feed(ctx, f.acc1, f.counter1, store.FeedCursor{}, 10)
+			if err != nil || len(page) == 0 || page[len(page)-1].ID != f.orderGone || page[len(page)-1].FeedSeq != 7 {
+				t.Errorf("the feed: %+v %v", page, err)
+			}
+			if task, err := st.TaskByTrigger(ctx, sha256Hex("upgrade-trigger-token")); err != nil || task.ID != f.taskLive ||
+				task.TriggerSealed != "v1.k1.sealed-token" || task.TriggerRunAt == nil || !task.TriggerRunAt.Equal(upgradeT0) {
+				t.Errorf("the task by its trigger: %+v %v", task, err)
+			}
+			hooks, err := st.Webhooks(ctx, f.acc1, f.counter1)
+			if err != nil || len(hooks) != 1 || hooks[0].Enabled || hooks[0].DisabledReason.Code != "webhook_gave_up" || hooks[0].Cursor.Seq != 5 {
+				t.Fatalf("webhooks: %+v %v", hooks, err)
+			}
+			log, err := st.Attempts(ctx, f.acc1, hooks[0].ID, 0, 10)
+			if err != nil || len(log) != 1 || log[0].MsgID != "msg_upgrade" || log[0].HTTPStatus != 503 || log[0].Error.Code != "webhook_status" {
+				t.Errorf("deliveries log: %+v %v", log, err)
+			}
+			chans, err := st.AlertChannels(ctx, f.acc1)
+			if err != nil || len(chans) != 1 || chans[0].Address != "ops@acme.example" || chans[0].Language != "ru" {
+				t.Errorf("alert channels: %+v %v", chans, err)
+			}
+			incs, err := st.Incidents(ctx, f.acc1, 10)
+			if err != nil || len(incs) != 1 || incs[0].Kind != "webhook_disabled" || incs[0].EndedAt != nil {
+				t.Errorf("incidents: %+v %v", incs, err)
+			}
+		},
+	},
 }
 
 func TestUpgradeFromEveryVersion(t *testing.T) {
