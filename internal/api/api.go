@@ -85,6 +85,20 @@ func (a *API) Register(mux Mux) {
 	h("POST /api/v1/users", a.inviteUser)
 	h("PATCH /api/v1/users/{id}", a.updateUser)
 	h("DELETE /api/v1/users/{id}", a.removeUser)
+	h("GET /api/v1/counters/{id}/orders/changes", a.listChanges)
+	h("POST /api/v1/counters/{id}/webhooks", a.createWebhook)
+	h("GET /api/v1/counters/{id}/webhooks", a.listWebhooks)
+	h("GET /api/v1/webhooks/{id}", a.getWebhook)
+	h("DELETE /api/v1/webhooks/{id}", a.deleteWebhook)
+	h("POST /api/v1/webhooks/{id}/enable", a.enableWebhook)
+	h("POST /api/v1/webhooks/{id}/test", a.testWebhook)
+	h("GET /api/v1/webhooks/{id}/deliveries", a.listDeliveries)
+	h("POST /api/v1/imports/{id}/trigger/rotate", a.rotateTrigger)
+	h("POST /api/v1/alerts/channels", a.createChannel)
+	h("GET /api/v1/alerts/channels", a.listChannels)
+	h("DELETE /api/v1/alerts/channels/{id}", a.deleteChannel)
+	h("POST /api/v1/alerts/channels/{id}/test", a.testChannel)
+	h("GET /api/v1/alerts/incidents", a.listIncidents)
 	mux.Handle("/api/", a.authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all answers every method, so the mux never says 405 by itself.
 		if allowed := known.methods(r); len(allowed) > 0 {
@@ -244,10 +258,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...
 	switch {
 	case errors.As(err, &inv):
 		first := inv.First()
-		d := errorDetail{Code: first.Msg.Code, Message: p.Msg(first.Msg), Field: field(first.Field), Detail: first.Msg.Detail}
-		for _, f := range inv.Fields {
-			d.Fields = append(d.Fields, fieldJSON{Field: field(f.Field), Code: f.Msg.Code, Message: p.Msg(f.Msg), Detail: f.Msg.Detail})
-		}
+		d := errorDetail{Code: first.Msg.Code, Message: p.Msg(first.Msg), Field: field(first.Field), Detail: first.Msg.Detail,
+			Fields: fieldsOut(p, inv, rename...)}
 		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: d})
 	case errors.As(err, &ce):
 		msg := ce.Msg
@@ -279,6 +291,19 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...
 		a.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		problem(w, r, http.StatusInternalServerError, locale.M("internal"), "")
 	}
+}
+
+// fieldsOut is every invalid field of a 422, in the reader's language.
+func fieldsOut(p *locale.Printer, inv *tasks.InvalidError, rename ...func(string) string) []fieldJSON {
+	out := make([]fieldJSON, 0, len(inv.Fields))
+	for _, f := range inv.Fields {
+		name := f.Field
+		for _, fn := range rename {
+			name = fn(name)
+		}
+		out = append(out, fieldJSON{Field: name, Code: f.Msg.Code, Message: p.Msg(f.Msg), Detail: f.Msg.Detail})
+	}
+	return out
 }
 
 func (a *API) log() *slog.Logger {

@@ -30,6 +30,8 @@ type taskJSON struct {
 	StatusDetail      string            `json:"status_detail,omitempty"`
 	LastRun           *runJSON          `json:"last_run"`
 	NextRunAt         *time.Time        `json:"next_run_at"`
+	TriggerURL        string            `json:"trigger_url"`
+	Freshness         freshnessJSON     `json:"freshness"`
 	CreatedAt         time.Time         `json:"created_at"`
 	UpdatedAt         time.Time         `json:"updated_at"`
 }
@@ -90,7 +92,34 @@ func (a *API) taskOut(r *http.Request, t store.Task) (taskJSON, error) {
 		lr := runOut(p, *last)
 		out.LastRun = &lr
 	}
+	if out.TriggerURL, err = a.Tasks.TriggerURL(r.Context(), &t, baseURL(r)); err != nil {
+		return out, err
+	}
+	f, err := a.Tasks.Freshness(r.Context(), t)
+	if err != nil {
+		return out, err
+	}
+	out.Freshness = freshnessOut(f)
 	return out, nil
+}
+
+// freshnessJSON is how current a task's orders are.
+type freshnessJSON struct {
+	LastSuccessAt *time.Time `json:"last_success_at"`
+	AsOf          *time.Time `json:"as_of"`
+	LagSeconds    *int64     `json:"lag_seconds"`
+	Cursor        string     `json:"cursor"`
+	RequestsToday int64      `json:"requests_today"`
+	PaceRPS       float64    `json:"pace_rps"`
+}
+
+func freshnessOut(f tasks.Freshness) freshnessJSON {
+	out := freshnessJSON{LastSuccessAt: f.LastSuccessAt, AsOf: f.AsOf, Cursor: f.Cursor, RequestsToday: f.RequestsToday, PaceRPS: f.PaceRPS}
+	if f.AsOf != nil {
+		lag := int64(f.Lag / time.Second)
+		out.LagSeconds = &lag
+	}
+	return out
 }
 
 func (a *API) writeTask(w http.ResponseWriter, r *http.Request, status int, t store.Task) {

@@ -6,55 +6,11 @@ import (
 	"strconv"
 	"strings"
 
+	"orderimport/internal/export"
 	"orderimport/internal/locale"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
-
-// orderJSON has the API's field names (docs/API.md), shared with the CSV columns.
-type orderJSON struct {
-	OrderID         string   `json:"order_id"`
-	OrderDate       string   `json:"order_date"`
-	SessionID       string   `json:"session_id"`
-	UserID          string   `json:"user_id"`
-	ItemCount       string   `json:"item_count"`
-	Profit          string   `json:"profit"`
-	Revenue         string   `json:"revenue"`
-	Comment         string   `json:"comment"`
-	ContactName     string   `json:"contact_name"`
-	ContactPhone    string   `json:"contact_phone"`
-	ContactEmail    string   `json:"contact_email"`
-	Tags            []string `json:"tags"`
-	Status          string   `json:"status"`
-	Site            string   `json:"site"`
-	Deleted         bool     `json:"deleted"`
-	OrderNumber     string   `json:"order_number"`
-	StatusName      string   `json:"status_name"`
-	StatusGroup     string   `json:"status_group"`
-	StatusGroupName string   `json:"status_group_name"`
-	SiteName        string   `json:"site_name"`
-	Currency        string   `json:"currency"`
-	Counted         bool     `json:"counted"`
-	UTMSource       string   `json:"utm_source"`
-	UTMMedium       string   `json:"utm_medium"`
-	UTMCampaign     string   `json:"utm_campaign"`
-	UTMKeyword      string   `json:"utm_keyword"`
-	UTMContent      string   `json:"utm_content"`
-}
-
-// orderOut is an order as the API shows it, its codes named by names (nil: not named).
-func orderOut(o *store.OrderRow, names *tasks.Names) orderJSON {
-	tags := o.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return orderJSON{OrderID: o.OrderID, OrderDate: o.OrderLocal, SessionID: o.SessionID, UserID: o.UserID, ItemCount: o.ItemCount,
-		Profit: o.Profit, Revenue: o.Revenue, Comment: o.Comment, ContactName: o.ContactName, ContactPhone: o.ContactPhone,
-		ContactEmail: o.ContactEmail, Tags: tags, Status: o.Status, Site: o.Site, Deleted: o.Deleted, OrderNumber: o.OrderNumber,
-		StatusName: names.Status(o.TaskID, o.Status), StatusGroup: o.StatusGroup, StatusGroupName: names.Group(o.TaskID, o.StatusGroup),
-		SiteName: names.Site(o.TaskID, o.Site), Currency: o.Currency, Counted: o.Counted, UTMSource: o.Source.Source,
-		UTMMedium: o.Source.Medium, UTMCampaign: o.Source.Campaign, UTMKeyword: o.Source.Keyword, UTMContent: o.Source.Content}
-}
 
 // CSVHeader is the export's column list, in order (docs/API.md): clients rely on it. The first
 // 15 columns came first; columns added later are appended after them.
@@ -120,9 +76,9 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]orderJSON, 0, len(orders))
+	out := make([]export.Order, 0, len(orders))
 	for i := range orders {
-		out = append(out, orderOut(&orders[i], names))
+		out = append(out, export.OrderOf(&orders[i], names))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"orders": out, "next_cursor": next})
 }

@@ -17,9 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderimport/internal/access"
+	"orderimport/internal/alert"
 	"orderimport/internal/api"
 	"orderimport/internal/audit"
 	"orderimport/internal/config"
+	"orderimport/internal/export"
 	"orderimport/internal/importer"
 	"orderimport/internal/jobs"
 	"orderimport/internal/mail"
@@ -32,6 +35,7 @@ import (
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 	"orderimport/internal/web"
+	"orderimport/internal/webhook"
 )
 
 // Options are what differs between the commands.
@@ -107,14 +111,31 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 	a.Jobs.OnRunFinished = func(r store.Run) { a.Metrics.RunFinished(r.Status) }
-	a.Audit = &audit.Log{Store: st, Logger: log}
-	a.Tasks = &tasks.Service{Store: st, Keys: keys, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters, Audit: a.Audit}
-	a.People = &people.Service{Store: st, Audit: a.Audit, Secrets: kr, Log: log}
+	// Webhook and alert receivers are behind the same guard as RetailCRM, with a switch of
+	// their own for tests.
+	hookPolicy := netguard.Policy{AllowPrivate: cfg.AllowPrivateWebhooks, Resolver: opts.Resolver, RootCAs: opts.RootCAs, Webhooks: true}
+	sender := webhook.NewSender(hookPolicy)
+	notifier := &alert.Notifier{Sender: sender, Secrets: keys}
 	if cfg.SMTP.URL != "" {
-		if a.People.Mailer, err = mail.New(mail.Config{URL: cfg.SMTP.URL, From: cfg.SMTP.From, TLS: opts.MailTLS}); err != nil {
+		if notifier.Mail, err = mail.New(mail.Config{URL: cfg.SMTP.URL, From: cfg.SMTP.From, TLS: opts.MailTLS, Timeout: mailTimeout}); err != nil {
 			st.Close()
 			return nil, err
 		}
+	}
+	a.Jobs.Sender, a.Jobs.Secrets, a.Jobs.Alerts, a.Jobs.PublicURL = sender, keys, notifier, cfg.PublicURL
+	a.Audit = &audit.Log{Store: st, Logger: log}
+	a.Tasks = &tasks.Service{Store: st, Keys: keys, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters, Audit: a.Audit,
+		Flow: a.Jobs, WebhookPolicy: hookPolicy, Sender: sender, Alerts: notifier, PublicURL: cfg.PublicURL}
+	a.Jobs.Names = func(ctx context.Context, accountID, counterID int64) (export.Namer, error) {
+		names, err := a.Tasks.Names(access.System(ctx), accountID, counterID)
+		if err != nil {
+			return nil, err // not a nil *tasks.Names inside the interface
+		}
+		return names, nil
+	}
+	a.People = &people.Service{Store: st, Audit: a.Audit, Secrets: kr, Log: log}
+	if notifier.Mail != nil {
+		a.People.Mailer = notifier.Mail // invitations go through the same server as alerts
 	}
 	if cfg.OIDC.Issuer != "" {
 		if a.People.SSO, err = sso.New(sso.Config{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
@@ -216,10 +237,15 @@ func (r *routeRecorder) HandleFunc(pattern string, h func(http.ResponseWriter, *
 	r.mux.HandleFunc(pattern, h)
 }
 
+// mailTimeout bounds each step of sending an email (connect, TLS, each command): a mail server
+// that hangs delays an alert, never an import, and a test the user waits for at most 4 steps.
+const mailTimeout = 10 * time.Second
+
 func (a *App) register(mux interface {
 	api.Mux
 	web.Mux
 }) {
+	a.API.RegisterHooks(mux)
 	a.API.Register(mux)
 	a.Web.Register(mux)
 	a.RegisterOps(mux)

@@ -39,6 +39,14 @@ const (
 	TOTPEnable         = "totp.enable"
 	TOTPDisable        = "totp.disable"
 	RecoveryCodesNew   = "totp.recovery_codes"
+
+	TriggerRotate = "import.trigger_rotate"
+	WebhookCreate = "webhook.create"
+	WebhookDelete = "webhook.delete"
+	WebhookEnable = "webhook.enable"
+	// Alert channels added and removed.
+	AlertChannelCreate = "alert_channel.create"
+	AlertChannelDelete = "alert_channel.delete"
 )
 
 // Ways an actor can reach the service.

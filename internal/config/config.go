@@ -33,14 +33,16 @@ const (
 	EnvMetricsAddr  = "ORDERIMPORT_METRICS_ADDR"
 	EnvDBMaxConns   = "ORDERIMPORT_DB_MAX_CONNS"
 
-	EnvTrustedProxies   = "ORDERIMPORT_TRUSTED_PROXIES"
-	EnvSMTPURL          = "ORDERIMPORT_SMTP_URL"
-	EnvSMTPFrom         = "ORDERIMPORT_SMTP_FROM"
-	EnvOIDCIssuer       = "ORDERIMPORT_OIDC_ISSUER"
-	EnvOIDCClientID     = "ORDERIMPORT_OIDC_CLIENT_ID"
-	EnvOIDCClientSecret = "ORDERIMPORT_OIDC_CLIENT_SECRET"
-	EnvOIDCRedirectURL  = "ORDERIMPORT_OIDC_REDIRECT_URL"
-	EnvOIDCName         = "ORDERIMPORT_OIDC_NAME"
+	EnvTrustedProxies       = "ORDERIMPORT_TRUSTED_PROXIES"
+	EnvSMTPURL              = "ORDERIMPORT_SMTP_URL"
+	EnvSMTPFrom             = "ORDERIMPORT_SMTP_FROM"
+	EnvOIDCIssuer           = "ORDERIMPORT_OIDC_ISSUER"
+	EnvOIDCClientID         = "ORDERIMPORT_OIDC_CLIENT_ID"
+	EnvOIDCClientSecret     = "ORDERIMPORT_OIDC_CLIENT_SECRET"
+	EnvOIDCRedirectURL      = "ORDERIMPORT_OIDC_REDIRECT_URL"
+	EnvOIDCName             = "ORDERIMPORT_OIDC_NAME"
+	EnvAllowPrivateWebhooks = "ORDERIMPORT_ALLOW_PRIVATE_WEBHOOKS"
+	EnvPublicURL            = "ORDERIMPORT_PUBLIC_URL"
 )
 
 // Defaults when neither a flag nor the environment says otherwise.
@@ -76,9 +78,15 @@ type Config struct {
 	Proxies clientip.Proxies
 	SMTP    SMTP
 	OIDC    OIDC
+	// AllowPrivateWebhooks lets webhook and alert URLs be http:// and point at loopback and
+	// private networks (tests).
+	AllowPrivateWebhooks bool
+	// PublicURL is the service's address for the links it hands out (trigger URLs, alerts);
+	// "" takes the address each request reached the service at.
+	PublicURL string
 }
 
-// SMTP is where email goes (invitations); an empty URL sends none.
+// SMTP is where email goes (invitations, alerts); an empty URL sends none.
 type SMTP struct {
 	URL  string
 	From string
@@ -138,6 +146,20 @@ func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
 				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not true or false", EnvAllowPrivate, v)}
 			}
 			c.AllowPrivate = b
+		}
+		if v := strings.TrimSpace(os.Getenv(EnvAllowPrivateWebhooks)); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not true or false", EnvAllowPrivateWebhooks, v)}
+			}
+			c.AllowPrivateWebhooks = b
+		}
+		if v := strings.TrimSpace(os.Getenv(EnvPublicURL)); v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not the service's address, such as https://orders.example.com", EnvPublicURL, v)}
+			}
+			c.PublicURL = strings.TrimSuffix(v, "/")
 		}
 		c.Workers = 4
 		if v := strings.TrimSpace(os.Getenv(EnvWorkers)); v != "" {

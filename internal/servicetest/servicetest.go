@@ -8,6 +8,7 @@ package servicetest
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -53,6 +54,8 @@ type Options struct {
 	// Configure adjusts the service's configuration before it is assembled (single sign-on,
 	// trusted proxies); url is the address the service will answer at.
 	Configure func(cfg *config.Config, url string)
+	// MailTLS is the TLS settings that trust the test's SMTP server (Configure sets its URL).
+	MailTLS *tls.Config
 }
 
 // Jobs is the job system of tests: runs start when a test asks (the scheduler's tick waits an
@@ -113,7 +116,7 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 	}
 	s.URL = "http://" + ln.Addr().String()
 	ctx, s.cancel = context.WithCancel(ctx)
-	cfg := config.Config{DB: o.DB, AllowPrivate: !o.Strict}
+	cfg := config.Config{DB: o.DB, AllowPrivate: !o.Strict, AllowPrivateWebhooks: !o.Strict}
 	if o.DB.Engine == store.Postgres {
 		// PostgreSQL keeps no key file: the sealing key comes from the environment in
 		// production, a fresh one here.
@@ -130,7 +133,7 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 		o.Configure(&cfg, s.URL)
 	}
 	a, err := app.New(ctx, cfg, o.Log, app.Options{Workers: o.Workers, Migrate: true, Jobs: o.Jobs,
-		Resolver: o.Resolver, RootCAs: o.RootCAs})
+		Resolver: o.Resolver, RootCAs: o.RootCAs, MailTLS: o.MailTLS})
 	if err != nil {
 		s.cancel()
 		s.crm.Close()

@@ -337,3 +337,33 @@ func (s *Store) ActiveTaskSuccesses(ctx context.Context) ([]StaleCandidate, erro
 	}
 	return out, nil
 }
+
+// LockIncidents serialises the changes of incidents between processes (PostgreSQL), so that two
+// schedulers looking at one task at once open one incident, not two.
+func (s *Store) LockIncidents(ctx context.Context, tx *sql.Tx) error {
+	if s.engine != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('orderimport.incidents.' || current_schema()))`); err != nil {
+		return fmt.Errorf("store: lock the incidents: %w", err)
+	}
+	return nil
+}
+
+// AlertChannelIDsTx lists the account's alert channels inside the caller's transaction.
+func (s *Store) AlertChannelIDsTx(ctx context.Context, tx *sql.Tx, accountID int64) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM alert_channels WHERE account_id = $1 ORDER BY id`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("store: alert channels of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: alert channels of account %d: %w", accountID, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

@@ -454,3 +454,15 @@ func (s *Store) PruneAttempts(ctx context.Context, before time.Time) (int64, err
 	}
 	return n, nil
 }
+
+// WebhookTx loads a webhook inside the caller's transaction; nil when it is gone.
+func (s *Store) WebhookTx(ctx context.Context, tx *sql.Tx, id int64) (*Webhook, error) {
+	w, err := scanWebhook(tx.QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: webhook %d: %w", id, err)
+	}
+	return &w, nil
+}

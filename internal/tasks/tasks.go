@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"orderimport/internal/access"
+	"orderimport/internal/alert"
 	"orderimport/internal/audit"
 	"orderimport/internal/importer"
 	"orderimport/internal/locale"
@@ -24,6 +25,7 @@ import (
 	"orderimport/internal/netguard"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/store"
+	"orderimport/internal/webhook"
 )
 
 // Enqueuer starts runs (the job system).
@@ -41,6 +43,15 @@ type Service struct {
 	Limiters   *retailcrm.Limiters
 	Audit      *audit.Log // nil: nothing recorded
 	Now        func() time.Time
+	// The orders' way out: the job system's side of triggers, webhooks and incidents (nil: none
+	// is started), the guard and the sender for webhook receivers, the alerts' notifier.
+	Flow          Flow
+	WebhookPolicy netguard.Policy
+	Sender        *webhook.Sender
+	Alerts        *alert.Notifier
+	// PublicURL is the service's address for the links it hands out (trigger URLs, alerts);
+	// "" takes the address a request reached the service at.
+	PublicURL string
 }
 
 // The rules' limits and defaults.
@@ -340,6 +351,9 @@ func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Inp
 	if err != nil {
 		return store.Task{}, err
 	}
+	if err := s.setTrigger(ctx, &t, true); err != nil {
+		return t, err
+	}
 	// Kept at once, so that the task's page names its statuses and stores before its first run.
 	if err := s.recount(ctx, t, ref); err != nil {
 		return t, err
@@ -453,6 +467,8 @@ func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (st
 		s.Audit.Record(ctx, accountID, audit.KeyReplaced, taskTarget(t.ID),
 			locale.M("audit_key_replaced", "old_hint", before.CRMKeyHint, "old_url", before.CRMURL, "hint", t.CRMKeyHint, "url", t.CRMURL))
 	}
+	// An edit brings the task out of needs_attention: its incident may be over.
+	s.reconsider(ctx, alert.TaskSubject(t.ID))
 	if ref != nil && (ch.keyNeeded || ch.counting) {
 		// What counts is re-evaluated on the stored orders now, in the database: the totals a
 		// person looks at next already follow the new choice.
@@ -507,6 +523,7 @@ func (s *Service) Delete(ctx context.Context, accountID, id int64) error {
 	}
 	s.Audit.Record(ctx, accountID, audit.ImportDelete, taskTarget(id),
 		locale.M("audit_task_deleted", "name", t.Name, "hint", t.CRMKeyHint, "url", t.CRMURL))
+	s.reconsider(ctx, alert.TaskSubject(id))
 	return nil
 }
 

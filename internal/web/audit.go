@@ -51,6 +51,12 @@ var auditLabels = map[string]string{
 	audit.TOTPEnable:         "audit.action.totp_enable",
 	audit.TOTPDisable:        "audit.action.totp_disable",
 	audit.RecoveryCodesNew:   "audit.action.recovery_codes",
+	audit.TriggerRotate:      "audit.action.trigger_rotate",
+	audit.WebhookCreate:      "audit.action.webhook_create",
+	audit.WebhookDelete:      "audit.action.webhook_delete",
+	audit.WebhookEnable:      "audit.action.webhook_enable",
+	audit.AlertChannelCreate: "audit.action.alert_channel_create",
+	audit.AlertChannelDelete: "audit.action.alert_channel_delete",
 }
 
 // auditLog is the account's audit log: who did what, when and from where, newest first.

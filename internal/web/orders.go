@@ -37,6 +37,9 @@ type ordersData struct {
 	// OnlyUncounted: the filter shows the orders that do not count; the totals are theirs, and
 	// the chart and the breakdown (of what counts) are left out.
 	OnlyUncounted bool
+	// FreshAt and FreshAgo say how current the counter's orders are: «Данные актуальны на
+	// 14:05 (3 мин назад)»; "" before every active task succeeded once.
+	FreshAt, FreshAgo string
 }
 
 // orderView is an order of the table with the names of its codes.
@@ -103,6 +106,12 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 	if err != nil {
 		h.fail(w, r, vw, err)
 		return
+	}
+	if asOf, ok, err := h.Tasks.CounterFreshness(r.Context(), acc, c.ID); err != nil {
+		h.fail(w, r, vw, err)
+		return
+	} else if ok {
+		d.FreshAt, d.FreshAgo = asOfText(vw, asOf, c.Timezone, h.now())
 	}
 	names, err := h.Tasks.Names(r.Context(), acc, c.ID)
 	if err != nil {

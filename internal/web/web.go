@@ -142,6 +142,17 @@ func (h *Web) Register(mux Mux) {
 	mux.Handle("POST /account/2fa", h.user(h.totpEnrol))
 	mux.Handle("POST /account/2fa/disable", h.user(h.totpDisable))
 	mux.Handle("POST /account/2fa/recovery", h.user(h.totpRecovery))
+	mux.Handle("POST /imports/{id}/trigger/rotate", h.user(h.rotateTrigger))
+	mux.Handle("GET /counters/{id}/webhooks", h.user(h.webhooks))
+	mux.Handle("POST /counters/{id}/webhooks", h.user(h.webhooks))
+	mux.Handle("GET /webhooks/{id}", h.user(h.webhook))
+	mux.Handle("POST /webhooks/{id}/test", h.user(h.testWebhook))
+	mux.Handle("POST /webhooks/{id}/enable", h.user(h.enableWebhook))
+	mux.Handle("POST /webhooks/{id}/delete", h.user(h.deleteWebhook))
+	mux.Handle("GET /alerts", h.user(h.alerts))
+	mux.Handle("POST /alerts/channels", h.user(h.createChannel))
+	mux.Handle("POST /alerts/channels/{id}/test", h.user(h.testChannel))
+	mux.Handle("POST /alerts/channels/{id}/delete", h.user(h.deleteChannel))
 	mux.HandleFunc("/", h.notFound)
 }
 
@@ -209,6 +220,10 @@ var notices = map[string]string{
 	"password_set":    "notice.password_set",
 	"totp_off":        "notice.totp_off",
 	"welcome":         "notice.welcome",
+	"trigger_rotated": "notice.trigger_rotated",
+	"webhook_enabled": "notice.webhook_enabled",
+	"webhook_deleted": "notice.webhook_deleted",
+	"channel_deleted": "notice.channel_deleted",
 }
 
 func (h *Web) newView(w http.ResponseWriter, r *http.Request, v *visitor) *view {
