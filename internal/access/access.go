@@ -50,8 +50,8 @@ const (
 	Read Permission = "read"
 	// EditCounters: create counters.
 	EditCounters Permission = "counters.edit"
-	// EditTasks: change, pause, run, re-sync and delete import tasks, their mappings and
-	// webhooks; preview and check with a task's stored key.
+	// EditTasks: change, pause, run, re-sync and delete import tasks, their mappings, trigger URLs,
+	// webhooks and the account's alert channels; preview and check with a task's stored key.
 	EditTasks Permission = "tasks.edit"
 	// SetKeys: give the service a RetailCRM key or point a task at another RetailCRM (a new
 	// connection, a replaced key or URL), and check a typed key.

@@ -386,6 +386,44 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 	c.decode(c.call("GET", "/audit?limit=2", nil, 200), &audit)
 	c.call("GET", fmt.Sprintf("/audit?before=%d", audit.NextBefore), nil, 200)
 
+	// The changes feed, a webhook with its test and log, the trigger, alerts.
+	var changes struct {
+		Next string `json:"next"`
+	}
+	feed := fmt.Sprintf("/counters/%d/orders/changes", counter.ID)
+	c.decode(c.call("GET", feed+"?limit=3", nil, 200), &changes)
+	c.call("GET", feed+"?limit=1000&after="+changes.Next, nil, 200)
+	c.call("GET", feed+"?after=garbage", nil, 400)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/down") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+	var hook struct{ ID int64 }
+	c.decode(c.call("POST", fmt.Sprintf("/counters/%d/webhooks", counter.ID), map[string]any{"url": receiver.URL + "/orders"}, 201), &hook)
+	var down struct{ ID int64 }
+	c.decode(c.call("POST", fmt.Sprintf("/counters/%d/webhooks", counter.ID), map[string]any{"url": receiver.URL + "/down"}, 201), &down)
+	c.call("POST", fmt.Sprintf("/counters/%d/webhooks", counter.ID), map[string]any{"url": "ftp://example.com/x"}, 422)
+	c.call("GET", fmt.Sprintf("/counters/%d/webhooks", counter.ID), nil, 200)
+	c.call("POST", fmt.Sprintf("/webhooks/%d/test", hook.ID), nil, 200)
+	c.call("POST", fmt.Sprintf("/webhooks/%d/test", down.ID), nil, 200)
+	c.call("GET", fmt.Sprintf("/webhooks/%d/deliveries?limit=1", down.ID), nil, 200)
+	c.call("GET", fmt.Sprintf("/webhooks/%d/deliveries", hook.ID), nil, 200)
+	c.call("GET", fmt.Sprintf("/webhooks/%d/deliveries?before=x", hook.ID), nil, 400)
+	c.call("POST", fmt.Sprintf("/webhooks/%d/enable", hook.ID), nil, 200)
+	c.call("GET", fmt.Sprintf("/webhooks/%d", hook.ID), nil, 200)
+	c.call("DELETE", fmt.Sprintf("/webhooks/%d", down.ID), nil, 204)
+	c.call("POST", taskPath+"/trigger/rotate", nil, 200)
+	var ch struct{ ID int64 }
+	c.decode(c.call("POST", "/alerts/channels", map[string]any{"type": "webhook", "url": receiver.URL + "/alerts", "language": "en"}, 201), &ch)
+	c.call("POST", "/alerts/channels", map[string]any{"type": "email", "address": "ops@example.com"}, 422)
+	c.call("POST", "/alerts/channels", map[string]any{"type": "pager"}, 422)
+	c.call("GET", "/alerts/channels", nil, 200)
+	c.call("POST", fmt.Sprintf("/alerts/channels/%d/test", ch.ID), nil, 200)
+	c.call("GET", "/alerts/incidents", nil, 200)
+	c.call("DELETE", fmt.Sprintf("/alerts/channels/%d", ch.ID), nil, 204)
+
 	// The account's users, and a viewer's token refused what its role may not do.
 	c.call("GET", "/users", nil, 200)
 	var invited struct{ ID int64 }
@@ -406,6 +444,10 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 	c.callAs(viewerToken, "GET", "/audit", nil, 403)
 	c.callAs(viewerToken, "GET", "/users", nil, 403)
 	c.callAs(viewerToken, "GET", "/counters", nil, 200)
+	c.callAs(viewerToken, "POST", fmt.Sprintf("/counters/%d/webhooks", counter.ID), map[string]any{"url": receiver.URL + "/viewer"}, 403)
+	c.callAs(viewerToken, "POST", "/alerts/channels", map[string]any{"type": "webhook", "url": receiver.URL + "/viewer"}, 403)
+	c.callAs(viewerToken, "POST", taskPath+"/trigger/rotate", nil, 403)
+	c.callAs(viewerToken, "GET", feed, nil, 200)
 
 	// Errors.
 	c.call("POST", "/counters", `{"name": `, 400)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -42,7 +43,16 @@ type ids struct {
 	roleTarget                       int64             // a user whose role the routes change
 	apiRemove, uiRemove              int64             // users the owner removes
 	invite                           map[string]string // an invitation link's token per principal
+	// Webhooks and alert channels: one the routes use, and one per principal that may delete one.
+	webhook, channel            int64
+	hookAPIDelete, hookUIDelete map[string]int64
+	chanAPIDelete, chanUIDelete map[string]int64
+	receiver                    string // a webhook receiver's URL
+	trigger                     string // the path of the task's trigger URL
 }
+
+func webhookOf(in ids, _ string) int64 { return in.webhook }
+func channelOf(in ids, _ string) int64 { return in.channel }
 
 func (in ids) of(m map[string]int64, who string) int64 {
 	if id, ok := m[who]; ok {
@@ -147,6 +157,35 @@ var matrix = map[string]routeCase{
 	"DELETE /api/v1/users/{id}": {path: pathOf("/api/v1/users/%d", func(in ids, _ string) int64 { return in.apiRemove }),
 		least: access.Owner, owner: []int{204}, order: 1},
 	"/api/": {path: fixed("/api/v1/nothing-here"), least: access.Viewer, owner: []int{404}, other: 404},
+	// The orders' way out: reading is everyone's; webhooks, alert channels and the trigger's URL
+	// are the editors'.
+	"GET /api/v1/counters/{id}/orders/changes": {path: pathOf("/api/v1/counters/%d/orders/changes", counterOf), least: access.Viewer, owner: []int{200}},
+	"POST /api/v1/counters/{id}/webhooks": {path: pathOf("/api/v1/counters/%d/webhooks", counterOf),
+		body: func(in ids, who string) string {
+			return jsonOf(map[string]any{"url": in.receiver + "/" + ownerMarker + "-" + slug(who)})
+		},
+		least: access.Editor, owner: []int{201}},
+	"GET /api/v1/counters/{id}/webhooks": {path: pathOf("/api/v1/counters/%d/webhooks", counterOf), least: access.Viewer, owner: []int{200}},
+	"GET /api/v1/webhooks/{id}":          {path: pathOf("/api/v1/webhooks/%d", webhookOf), least: access.Viewer, owner: []int{200}},
+	"DELETE /api/v1/webhooks/{id}": {path: pathOf("/api/v1/webhooks/%d", func(in ids, who string) int64 { return in.of(in.hookAPIDelete, who) }),
+		least: access.Editor, owner: []int{204}, order: 1},
+	"POST /api/v1/webhooks/{id}/enable":        {path: pathOf("/api/v1/webhooks/%d/enable", webhookOf), least: access.Editor, owner: []int{200}},
+	"POST /api/v1/webhooks/{id}/test":          {path: pathOf("/api/v1/webhooks/%d/test", webhookOf), least: access.Editor, owner: []int{200}},
+	"GET /api/v1/webhooks/{id}/deliveries":     {path: pathOf("/api/v1/webhooks/%d/deliveries", webhookOf), least: access.Viewer, owner: []int{200}},
+	"POST /api/v1/imports/{id}/trigger/rotate": {path: pathOf("/api/v1/imports/%d/trigger/rotate", taskOf), least: access.Editor, owner: []int{200}},
+	"POST /api/v1/alerts/channels": {path: fixed("/api/v1/alerts/channels"),
+		body: func(in ids, who string) string {
+			return jsonOf(map[string]any{"type": "webhook", "url": in.receiver + "/by-" + slug(who)})
+		},
+		least: access.Editor, owner: []int{201}, other: 201, check: noOwnerData},
+	"GET /api/v1/alerts/channels": {path: fixed("/api/v1/alerts/channels"), least: access.Viewer, owner: []int{200}, other: 200, check: noOwnerData},
+	"DELETE /api/v1/alerts/channels/{id}": {path: pathOf("/api/v1/alerts/channels/%d", func(in ids, who string) int64 { return in.of(in.chanAPIDelete, who) }),
+		least: access.Editor, owner: []int{204}, order: 1},
+	"POST /api/v1/alerts/channels/{id}/test": {path: pathOf("/api/v1/alerts/channels/%d/test", channelOf), least: access.Editor, owner: []int{200}},
+	"GET /api/v1/alerts/incidents":           {path: fixed("/api/v1/alerts/incidents"), least: access.Viewer, owner: []int{200}, other: 200, check: noOwnerData},
+	// RetailCRM's trigger: the token in the path is the credential, whoever calls.
+	"GET /hooks/retailcrm/{token}":  {path: func(in ids, _ string) string { return in.trigger }, owner: []int{202}, open: true},
+	"POST /hooks/retailcrm/{token}": {path: func(in ids, _ string) string { return in.trigger }, owner: []int{202}, open: true},
 
 	// The web UI: public pages.
 	"GET /static/": {path: fixed("/static/app.css"), owner: []int{200}, open: true},
@@ -189,7 +228,28 @@ var matrix = map[string]routeCase{
 		least: access.Editor, owner: []int{303}, order: 1},
 	"GET /counters/{id}/orders": {path: func(in ids, _ string) string { return fmt.Sprintf("/counters/%d/orders?format=csv", in.counter) },
 		least: access.Viewer, owner: []int{200}},
-	"GET /audit": {path: fixed("/audit"), least: access.Owner, owner: []int{200}, other: 200, check: noOwnerData},
+	"GET /audit":                        {path: fixed("/audit"), least: access.Owner, owner: []int{200}, other: 200, check: noOwnerData},
+	"POST /imports/{id}/trigger/rotate": {path: pathOf("/imports/%d/trigger/rotate", taskOf), least: access.Editor, owner: []int{303}},
+	"GET /counters/{id}/webhooks":       {path: pathOf("/counters/%d/webhooks", counterOf), least: access.Viewer, owner: []int{200}},
+	"POST /counters/{id}/webhooks": {path: pathOf("/counters/%d/webhooks", counterOf),
+		body: func(in ids, who string) string {
+			return url.Values{"url": {in.receiver + "/ui-" + ownerMarker + "-" + slug(who)}}.Encode()
+		},
+		least: access.Editor, owner: []int{200}},
+	"GET /webhooks/{id}":         {path: pathOf("/webhooks/%d", webhookOf), least: access.Viewer, owner: []int{200}},
+	"POST /webhooks/{id}/test":   {path: pathOf("/webhooks/%d/test", webhookOf), least: access.Editor, owner: []int{200}},
+	"POST /webhooks/{id}/enable": {path: pathOf("/webhooks/%d/enable", webhookOf), least: access.Editor, owner: []int{303}},
+	"POST /webhooks/{id}/delete": {path: pathOf("/webhooks/%d/delete", func(in ids, who string) int64 { return in.of(in.hookUIDelete, who) }),
+		least: access.Editor, owner: []int{303}, order: 1},
+	"GET /alerts": {path: fixed("/alerts"), least: access.Viewer, owner: []int{200}, other: 200, check: noOwnerData},
+	"POST /alerts/channels": {path: fixed("/alerts/channels"),
+		body: func(in ids, who string) string {
+			return url.Values{"type": {"webhook"}, "url": {in.receiver + "/ui-by-" + slug(who)}}.Encode()
+		},
+		least: access.Editor, owner: []int{200}, other: 200, check: noOwnerData},
+	"POST /alerts/channels/{id}/test": {path: pathOf("/alerts/channels/%d/test", channelOf), least: access.Editor, owner: []int{200}},
+	"POST /alerts/channels/{id}/delete": {path: pathOf("/alerts/channels/%d/delete", func(in ids, who string) int64 { return in.of(in.chanUIDelete, who) }),
+		least: access.Editor, owner: []int{303}, order: 1},
 	"GET /users": {path: fixed("/users"), least: access.Owner, owner: []int{200}, other: 200, check: noOwnerData},
 	"POST /users": {path: fixed("/users"), body: func(_ ids, who string) string { return "email=ui-" + slug(who) + "%40example.com&role=viewer" },
 		least: access.Owner, owner: []int{200}, other: 200, check: noOwnerData},
@@ -308,7 +368,8 @@ func TestRoleMatrix(t *testing.T) {
 	e := newSecEnv(t, secOpts{allowPrivate: true, emu: crmemu.Options{Seed: 5, Orders: 20}, oidc: startOIDC(t)})
 	ctx := context.Background()
 	sys := access.System(ctx)
-	in := ids{crm: e.crm, apiDelete: map[string]int64{}, uiDelete: map[string]int64{}, invite: map[string]string{}}
+	in := ids{crm: e.crm, apiDelete: map[string]int64{}, uiDelete: map[string]int64{}, invite: map[string]string{},
+		hookAPIDelete: map[string]int64{}, hookUIDelete: map[string]int64{}, chanAPIDelete: map[string]int64{}, chanUIDelete: map[string]int64{}}
 	st, body := e.api("POST", "/api/v1/counters", e.token, `{"name":"`+ownerMarker+`"}`)
 	if st != 201 {
 		t.Fatalf("counter: %d %s", st, body)
@@ -322,6 +383,36 @@ func TestRoleMatrix(t *testing.T) {
 		in.apiDelete[who] = e.createTask(in.counter, ownerMarker+" api "+who, false)
 		in.uiDelete[who] = e.createTask(in.counter, ownerMarker+" ui "+who, false)
 	}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer receiver.Close()
+	in.receiver = receiver.URL
+	hook := func() int64 {
+		st, body := e.api("POST", fmt.Sprintf("/api/v1/counters/%d/webhooks", in.counter), e.token, jsonOf(map[string]any{"url": receiver.URL + "/" + ownerMarker}))
+		if st != 201 {
+			t.Fatalf("webhook: %d %s", st, body)
+		}
+		_ = json.Unmarshal([]byte(body), &obj)
+		return obj.ID
+	}
+	channel := func() int64 {
+		st, body := e.api("POST", "/api/v1/alerts/channels", e.token, jsonOf(map[string]any{"type": "webhook", "url": receiver.URL + "/alerts-" + ownerMarker}))
+		if st != 201 {
+			t.Fatalf("alert channel: %d %s", st, body)
+		}
+		_ = json.Unmarshal([]byte(body), &obj)
+		return obj.ID
+	}
+	in.webhook, in.channel = hook(), channel()
+	for _, who := range []string{asOwner, asEditor} {
+		in.hookAPIDelete[who], in.hookUIDelete[who] = hook(), hook()
+		in.chanAPIDelete[who], in.chanUIDelete[who] = channel(), channel()
+	}
+	var task struct {
+		TriggerURL string `json:"trigger_url"`
+	}
+	_, body = e.api("GET", fmt.Sprintf("/api/v1/imports/%d", in.task), e.token, "")
+	_ = json.Unmarshal([]byte(body), &task)
+	in.trigger = strings.TrimPrefix(task.TriggerURL, e.base)
 	target, _, _ := e.app.Store.AddUserWithRole(ctx, "target@example.com", ownerPassword, "Shop", true, access.Viewer)
 	in.roleTarget = target.ID
 	apiRemove, _, _ := e.app.Store.AddUserWithRole(ctx, "remove-api@example.com", ownerPassword, "Shop", true, access.Viewer)

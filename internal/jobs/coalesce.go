@@ -15,9 +15,10 @@ type coalescer struct {
 	every time.Duration
 	flush func(ctx context.Context, ids []int64) (retry []int64)
 
-	mu      sync.Mutex
-	pending map[int64]bool
-	wake    chan struct{}
+	mu       sync.Mutex
+	pending  map[int64]bool
+	flushing bool
+	wake     chan struct{}
 }
 
 func newCoalescer(every time.Duration, flush func(context.Context, []int64) []int64) *coalescer {
@@ -44,7 +45,15 @@ func (c *coalescer) take() []int64 {
 		out = append(out, id)
 	}
 	clear(c.pending)
+	c.flushing = len(out) > 0
 	return out
+}
+
+// idle reports that nothing waits to be flushed and no flush is under way.
+func (c *coalescer) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) == 0 && !c.flushing
 }
 
 // run flushes until ctx ends.
@@ -62,7 +71,11 @@ func (c *coalescer) run(ctx context.Context) {
 			deferred = nil
 		}
 		if ids := c.take(); len(ids) > 0 {
-			if again := c.flush(ctx, ids); len(again) > 0 {
+			again := c.flush(ctx, ids)
+			c.mu.Lock()
+			c.flushing = false
+			c.mu.Unlock()
+			if len(again) > 0 {
 				deferred = append(deferred, again...)
 				if retry == nil {
 					retry = time.After(time.Second)

@@ -13,8 +13,9 @@ import (
 )
 
 // TriggerArgs is a call of a task's RetailCRM trigger waiting to become a run. It is unique per
-// task while it waits (not while it works): calls that come while it waits are folded into it,
-// and a call that comes while it works leaves one more behind it.
+// task: calls that come while it waits are folded into it. A call that comes while it works
+// (a moment: it enqueues a run or goes back to waiting) is inserted again a second later, so
+// that it leaves one more behind it (insertTriggers).
 type TriggerArgs struct {
 	TaskID int64 `json:"task_id" river:"unique"`
 }
@@ -28,7 +29,7 @@ func (TriggerArgs) InsertOpts() river.InsertOpts {
 		Queue:       "triggers",
 		MaxAttempts: 5,
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-			rivertype.JobStateRetryable, rivertype.JobStateScheduled}},
+			rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled}},
 	}
 }
 
@@ -42,17 +43,27 @@ func (j *Jobs) Trigger(taskID int64) {
 	j.triggers.add(taskID)
 }
 
+// TriggersIdle reports that every trigger call taken so far is in the queue (tests).
+func (j *Jobs) TriggersIdle() bool { return j.triggers.idle() }
+
 // insertTriggers enqueues the trigger jobs of the tasks whose trigger was called.
 func (j *Jobs) insertTriggers(ctx context.Context, taskIDs []int64) []int64 {
 	params := make([]river.InsertManyParams, 0, len(taskIDs))
 	for _, id := range taskIDs {
 		params = append(params, river.InsertManyParams{Args: TriggerArgs{TaskID: id}})
 	}
-	if _, err := j.client.InsertMany(ctx, params); err != nil {
+	res, err := j.client.InsertMany(ctx, params)
+	if err != nil {
 		j.log.Warn("triggered runs not enqueued; the calls are taken again in a second", "tasks", len(taskIDs), "error", err)
 		return taskIDs
 	}
-	return nil
+	var again []int64
+	for i, r := range res {
+		if r.UniqueSkippedAsDuplicate && r.Job != nil && r.Job.State == rivertype.JobStateRunning {
+			again = append(again, taskIDs[i])
+		}
+	}
+	return again
 }
 
 type triggerWorker struct {

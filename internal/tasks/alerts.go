@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"orderimport/internal/access"
 	"orderimport/internal/alert"
 	"orderimport/internal/audit"
 	"orderimport/internal/locale"
@@ -27,6 +28,9 @@ type ChannelInput struct {
 // a webhook channel ("" for email), shown this once. base is the service's address as the
 // request reached it: the channel's alerts link there unless PublicURL is set.
 func (s *Service) CreateChannel(ctx context.Context, accountID int64, in ChannelInput, base string) (store.AlertChannel, string, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.AlertChannel{}, "", err
+	}
 	var bad problems
 	c := store.AlertChannel{AccountID: accountID, Language: locale.Default, BaseURL: strings.TrimSuffix(base, "/")}
 	if in.Type != nil {
@@ -98,6 +102,9 @@ func channelTarget(id int64) string { return "alert_channel:" + strconv.FormatIn
 
 // DeleteChannel removes one of the account's alert channels.
 func (s *Service) DeleteChannel(ctx context.Context, accountID, id int64) error {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return err
+	}
 	c, err := s.Store.AlertChannel(ctx, accountID, id)
 	if err != nil {
 		return err
@@ -112,6 +119,9 @@ func (s *Service) DeleteChannel(ctx context.Context, accountID, id int64) error 
 // TestChannel sends a test alert through one of the account's channels now and says how it
 // went: a zero message when it was sent, else why not.
 func (s *Service) TestChannel(ctx context.Context, accountID, id int64) (locale.Message, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return locale.Message{}, err
+	}
 	c, err := s.Store.AlertChannel(ctx, accountID, id)
 	if err != nil {
 		return locale.Message{}, err

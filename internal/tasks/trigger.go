@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"orderimport/internal/access"
 	"orderimport/internal/audit"
 	"orderimport/internal/locale"
 	"orderimport/internal/store"
@@ -100,6 +101,9 @@ func (s *Service) TriggerURL(ctx context.Context, t *store.Task, base string) (s
 
 // RotateTrigger gives the task a new trigger URL; the old one answers 404 from now on.
 func (s *Service) RotateTrigger(ctx context.Context, accountID, id int64) (store.Task, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Task{}, err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return store.Task{}, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/alert"
 	"orderimport/internal/audit"
 	"orderimport/internal/locale"
@@ -74,6 +75,9 @@ func (s *Service) checkReceiver(ctx context.Context, raw *string, field string, 
 // CreateWebhook adds a webhook to one of the account's counters and returns it with its
 // signing secret, which is shown this once.
 func (s *Service) CreateWebhook(ctx context.Context, accountID, counterID int64, in WebhookInput) (store.Webhook, string, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Webhook{}, "", err
+	}
 	if _, err := s.Store.Counter(ctx, accountID, counterID); err != nil {
 		return store.Webhook{}, "", err
 	}
@@ -105,6 +109,9 @@ func webhookTarget(id int64) string { return "webhook:" + strconv.FormatInt(id, 
 
 // DeleteWebhook removes a webhook, its deliveries and their log; an incident it had is over.
 func (s *Service) DeleteWebhook(ctx context.Context, accountID, id int64) error {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return err
+	}
 	w, err := s.Store.Webhook(ctx, accountID, id)
 	if err != nil {
 		return err
@@ -119,6 +126,9 @@ func (s *Service) DeleteWebhook(ctx context.Context, accountID, id int64) error 
 
 // EnableWebhook turns a disabled webhook on again: its deliveries go on from its cursor.
 func (s *Service) EnableWebhook(ctx context.Context, accountID, id int64) (store.Webhook, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Webhook{}, err
+	}
 	w, err := s.Store.EnableWebhook(ctx, accountID, id)
 	if err != nil {
 		return store.Webhook{}, err
@@ -185,6 +195,9 @@ func (s *Service) Deliveries(ctx context.Context, accountID, webhookID int64, q 
 // as every delivery is, and records it in the deliveries log. It is sent once: the answer is
 // what the user wants to see.
 func (s *Service) TestWebhook(ctx context.Context, accountID, id int64) (store.AttemptResult, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.AttemptResult{}, err
+	}
 	w, err := s.Store.Webhook(ctx, accountID, id)
 	if err != nil {
 		return store.AttemptResult{}, err

@@ -81,7 +81,10 @@ func (h *Web) showAlerts(w http.ResponseWriter, r *http.Request, vw *view, statu
 func (h *Web) createChannel(w http.ResponseWriter, r *http.Request, vw *view) {
 	f := channelForm{Type: r.PostFormValue("type"), Address: r.PostFormValue("address"), URL: r.PostFormValue("url"),
 		Language: r.PostFormValue("language"), Errors: map[string]*fieldErr{}}
-	in := tasks.ChannelInput{Type: &f.Type, Language: &f.Language}
+	in := tasks.ChannelInput{Type: &f.Type}
+	if f.Language != "" {
+		in.Language = &f.Language
+	}
 	if f.Type == store.ChannelWebhook {
 		in.URL = &f.URL
 	} else {
