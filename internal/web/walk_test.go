@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -431,6 +433,95 @@ func TestBrowserLanguageWalk(t *testing.T) {
 	w.page("task, needs attention", "/imports/"+strconv.FormatInt(old.ID, 10))
 	w.page("home, needs attention", "/")
 	w.page("audit", "/audit")
+
+	// Webhooks: none; a URL refused; one added, its secret shown once; its page after a test
+	// that went through and one that did not; a webhook switched off after failing for a day.
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/down") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+	hooks := "/counters/" + cid + "/webhooks"
+	w.page("webhooks, none", hooks)
+	w.visit("webhooks, address refused", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(hooks, lang)),
+			fill(map[string]string{"#webhook-url": "ftp://hooks.example.com/x"}),
+			uitest.Submit(chromedp.CSS(`form[action="`+hooks+`"] button`)),
+			chromedp.WaitVisible(chromedp.ID("webhook-url-err")),
+		)
+	})
+	w.visit("webhooks, added", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(hooks, lang)),
+			fill(map[string]string{"#webhook-url": receiver.URL + "/orders-" + lang}),
+			uitest.Submit(chromedp.CSS(`form[action="`+hooks+`"] button`)),
+			chromedp.WaitVisible(chromedp.ID("webhook-secret")),
+		)
+	})
+	list, err := st.Webhooks(bg, acc, shop.ID)
+	must(t, err, "the webhooks")
+	hook := "/webhooks/" + strconv.FormatInt(list[0].ID, 10)
+	w.visit("webhook, test delivered", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(hook, lang)),
+			uitest.Submit(chromedp.CSS(`form[action="`+hook+`/test"] button`)),
+			chromedp.WaitVisible(chromedp.ID("test-result")),
+		)
+	})
+	downURL := receiver.URL + "/down"
+	down, _, err := svc.CreateWebhook(bg, acc, shop.ID, tasks.WebhookInput{URL: &downURL})
+	must(t, err, "a webhook whose receiver is down")
+	downPath := "/webhooks/" + strconv.FormatInt(down.ID, 10)
+	w.visit("webhook, test failed", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(downPath, lang)),
+			uitest.Submit(chromedp.CSS(`form[action="`+downPath+`/test"] button`)),
+			chromedp.WaitVisible(chromedp.ID("test-result")),
+		)
+	})
+	d, err := st.NextDelivery(bg, store.Webhook{ID: down.ID, AccountID: acc, CounterID: shop.ID}, 100, "msg_walk",
+		func([]store.OrderRow) ([]byte, error) { return []byte(`{}`), nil })
+	must(t, err, "a delivery")
+	_, err = st.RecordAttempt(bg, *d, store.AttemptResult{HTTPStatus: 503, Error: locale.M("webhook_status", "status", 503), At: time.Now()},
+		time.Time{}, locale.M("webhook_gave_up", "hours", 24, "last", locale.M("webhook_status", "status", 503)))
+	must(t, err, "give the delivery up")
+	w.page("webhook, switched off", downPath)
+	w.page("webhooks, one switched off", hooks)
+
+	// Alerts: none; a channel added with its secret; a test that did not go; an invalid form;
+	// the incidents so far (the task that needs attention).
+	w.page("alerts, none", "/alerts")
+	w.visit("alerts, invalid", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/alerts", lang)),
+			fill(map[string]string{"#ch-address": "not an address"}),
+			uitest.Submit(chromedp.CSS(`form[action="/alerts/channels"] button`)),
+			chromedp.WaitVisible(chromedp.ID("ch-address-err")),
+		)
+	})
+	w.visit("alerts, channel added", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/alerts", lang)),
+			chromedp.Click(chromedp.ID("ch-type-webhook"), chromedp.NodeVisible),
+			fill(map[string]string{"#ch-url": receiver.URL + "/down"}),
+			uitest.Submit(chromedp.CSS(`form[action="/alerts/channels"] button`)),
+			chromedp.WaitVisible(chromedp.ID("channel-secret")),
+		)
+	})
+	chans, err := st.AlertChannels(bg, acc)
+	must(t, err, "the alert channels")
+	testPath := "/alerts/channels/" + strconv.FormatInt(chans[0].ID, 10) + "/test"
+	w.visit("alerts, test failed", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/alerts", lang)),
+			uitest.Submit(chromedp.CSS(`form[action="`+testPath+`"] button`)),
+			chromedp.WaitVisible(chromedp.ID("test-result")),
+		)
+	})
+	w.page("alerts, channels and incidents", "/alerts")
+
 	w.page("not found", "/counters/999999/orders")
 	w.page("no such page", "/no/such/page")
 	w.visit("stale form", func(lang string) chromedp.Action[chromedp.Void] {
