@@ -108,8 +108,46 @@ func (r *running) openAll() error {
 		if key != crmemu.DemoKey {
 			return fmt.Errorf("task %d opened to another key", task.ID)
 		}
+		if _, err := r.app.Tasks.TriggerURL(context.Background(), &task, "http://127.0.0.1"); err != nil {
+			return err
+		}
+	}
+	// The signing secrets of webhooks and alert channels too.
+	hooks, err := r.app.Store.Webhooks(context.Background(), r.account, 0)
+	if err != nil {
+		return err
+	}
+	chans, err := r.app.Store.AlertChannels(context.Background(), r.account)
+	if err != nil {
+		return err
+	}
+	sealed := make([]string, 0, len(hooks)+len(chans))
+	for _, h := range hooks {
+		sealed = append(sealed, h.SecretSealed)
+	}
+	for _, c := range chans {
+		sealed = append(sealed, c.SecretSealed)
+	}
+	for _, v := range sealed {
+		if secret, err := r.app.Tasks.Keys.OpenSecret(r.account, v); err != nil || !strings.HasPrefix(secret, "whsec_") {
+			return fmt.Errorf("a signing secret: %q %v", secret, err)
+		}
 	}
 	return nil
+}
+
+// addReceivers gives the account a webhook and an alert channel, each with a sealed secret.
+func (r *running) addReceivers(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	u := "http://127.0.0.1:9/hooks"
+	if _, _, err := r.app.Tasks.CreateWebhook(ctx, r.account, r.counter, tasks.WebhookInput{URL: &u}); err != nil {
+		t.Fatal(err)
+	}
+	typ := "webhook"
+	if _, _, err := r.app.Tasks.CreateChannel(ctx, r.account, tasks.ChannelInput{Type: &typ, URL: &u}, "http://127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func keyIDs(t *testing.T, r *running) map[string]int {
@@ -238,9 +276,11 @@ func TestSecretRotateEnvironment(t *testing.T) {
 	clearSecretEnv(t)
 	db := "sqlite:" + filepath.Join(t.TempDir(), "shop.db")
 	t.Setenv(config.EnvSecretKey, b64Key(1))
+	t.Setenv(config.EnvAllowPrivateWebhooks, "true")
 	srv := startRunning(t, db)
 	srv.createTask(t, "A")
 	srv.createTask(t, "B")
+	srv.addReceivers(t)
 	srv.app.Close()
 
 	t.Setenv(config.EnvSecretKey, b64Key(2))
@@ -249,7 +289,8 @@ func TestSecretRotateEnvironment(t *testing.T) {
 		t.Fatalf("rotate without the old key: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Setenv(config.EnvSecretKeyOld, b64Key(1))
-	if code, out, errOut := runCLI(t, "secret", "rotate", "-db", db); code != 0 || !strings.Contains(out, "sealed anew under key") {
+	code, out, errOut = runCLI(t, "secret", "rotate", "-db", db)
+	if code != 0 || !strings.Contains(out, "sealed anew under key") || !strings.Contains(out, "stored trigger tokens and signing secrets: 4; sealed anew: 4") {
 		t.Fatalf("rotate: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Setenv(config.EnvSecretKeyOld, "")
