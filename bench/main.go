@@ -46,9 +46,12 @@ type settings struct {
 	readDuration   time.Duration
 	readConcurrent int
 	recountOrders  int
+	feedOrders     int
+	hookOrders     int
+	trials         int
 }
 
-var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading", "recount"}
+var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading", "recount", "flow"}
 
 func main() {
 	if len(os.Args) > 1 {
@@ -176,6 +179,9 @@ func (c *settings) sizes() {
 		c.readDuration = 5 * time.Second
 		c.readConcurrent = 8
 		c.recountOrders = 100_000
+		c.feedOrders = 20_000
+		c.hookOrders = 10_000
+		c.trials = 3
 		return
 	}
 	c.ceilingOrders = 20_000
@@ -190,6 +196,9 @@ func (c *settings) sizes() {
 	c.readDuration = 15 * time.Second
 	c.readConcurrent = 16
 	c.recountOrders = 1_000_000
+	c.feedOrders = 200_000
+	c.hookOrders = 100_000
+	c.trials = 20
 }
 
 func progress(format string, args ...any) {

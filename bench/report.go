@@ -35,6 +35,7 @@ type report struct {
 	sched   *schedResult
 	reading *readResult
 	recount *recountResult
+	flow    *flowResult
 }
 
 func (r *report) run(ctx context.Context, section string) error {
@@ -54,6 +55,8 @@ func (r *report) run(ctx context.Context, section string) error {
 		r.ownCost, err = runOwnCost(ctx, r.cfg)
 	case "memory":
 		r.memory, err = runMemory(ctx, r.cfg)
+	case "flow":
+		r.flow, err = runFlow(ctx, r.cfg)
 	case "recount":
 		r.recount, err = runRecount(ctx, r.cfg)
 	default:
@@ -139,6 +142,9 @@ func (r *report) write(path string) error {
 	}
 	if rc := r.recount; rc != nil {
 		r.writeRecount(w, rc)
+	}
+	if f := r.flow; f != nil {
+		r.writeFlow(w, f)
 	}
 	if notes, err := os.ReadFile("bench/FINDINGS.md"); err == nil {
 		w("%s\n", strings.TrimSpace(string(notes)))
@@ -297,6 +303,20 @@ func (r *report) writeSummary(w func(string, ...any)) {
 			rc.Orders, worst, verdict(worst >= 100_000))
 		for _, c := range rc.Cases[1:] {
 			w("| 8 | … %s (%d changing) | report | %.0f orders/s | |\n", c.Name, c.Changed, c.rate(rc.Orders))
+		}
+	}
+	if f := r.flow; f != nil {
+		if len(f.FeedAPI) > 0 {
+			rate := float64(f.FeedOrders) / median(f.FeedAPI).Seconds()
+			w("| 9 | changes feed read through the API, SQLite (%d orders) | ≥ 50,000 changes/s | %.0f | %s |\n", f.FeedOrders, rate, verdict(rate >= 50000))
+		}
+		if len(f.HookRuns) > 0 {
+			rate := float64(f.HookOrders) / median(f.HookRuns).Seconds()
+			w("| 9 | webhook deliveries to a local receiver (%d changes) | ≥ 5,000 changes/s | %.0f | %s |\n", f.HookOrders, rate, verdict(rate >= 5000))
+		}
+		if len(f.Trials) > 0 {
+			w("| 9 | trigger call → change in the export, %d trials | p95 ≤ 10 s | p50 %s, p95 %s | %s |\n", len(f.Trials),
+				secs(percentile(f.Trials, 50)), secs(percentile(f.Trials, 95)), verdict(percentile(f.Trials, 95) <= 10*time.Second))
 		}
 	}
 	w("\n")
