@@ -139,7 +139,7 @@ func (r *running) openAll() error {
 // addReceivers gives the account a webhook and an alert channel, each with a sealed secret.
 func (r *running) addReceivers(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := access.System(context.Background())
 	u := "http://127.0.0.1:9/hooks"
 	if _, _, err := r.app.Tasks.CreateWebhook(ctx, r.account, r.counter, tasks.WebhookInput{URL: &u}); err != nil {
 		t.Fatal(err)
