@@ -257,7 +257,7 @@ func flowWebhookOnce(ctx context.Context, cfg *settings) (time.Duration, int, er
 		return 0, 0, err
 	}
 	defer s.app.Jobs.Stop(context.Background())
-	if err := s.app.Jobs.StartDeliveries(ctx, w.ID); err != nil {
+	if err := s.app.Jobs.StartDeliveries(ctx, w); err != nil {
 		return 0, 0, err
 	}
 	select {

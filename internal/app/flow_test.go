@@ -194,7 +194,9 @@ func liveRows(seen map[string]export.Order) [][]string {
 		}
 		row := store.OrderRow{OrderID: o.OrderID, OrderLocal: o.OrderDate, SessionID: o.SessionID, UserID: o.UserID,
 			ItemCount: o.ItemCount, Profit: o.Profit, Revenue: o.Revenue, Comment: o.Comment, ContactName: o.ContactName,
-			ContactPhone: o.ContactPhone, ContactEmail: o.ContactEmail, Tags: o.Tags, Status: o.Status, Site: o.Site}
+			ContactPhone: o.ContactPhone, ContactEmail: o.ContactEmail, Tags: o.Tags, Status: o.Status, Site: o.Site,
+			StatusGroup: o.StatusGroup, Currency: o.Currency, Counted: o.Counted,
+			Source: store.Source{Source: o.UTMSource, Medium: o.UTMMedium, Campaign: o.UTMCampaign}}
 		rows = append(rows, api.CSVRecord(&row))
 	}
 	return rows

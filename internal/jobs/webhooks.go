@@ -211,8 +211,17 @@ func (j *Jobs) startBehindWebhooks(ctx context.Context) error {
 	return nil
 }
 
-// StartDeliveries starts the delivery job of a webhook (after it was enabled again).
-func (j *Jobs) StartDeliveries(ctx context.Context, webhookID int64) error {
-	_, err := j.client.Insert(ctx, DeliverArgs{WebhookID: webhookID}, nil)
-	return err
+// StartDeliveries starts the delivery job of a webhook (after it was enabled again). Its last
+// job may not be over yet (it stopped because the webhook was switched off, and River marks it
+// completed a moment later): then the webhook is asked again a second later, as when its feed
+// grows under a running job.
+func (j *Jobs) StartDeliveries(ctx context.Context, w store.Webhook) error {
+	res, err := j.client.Insert(ctx, DeliverArgs{WebhookID: w.ID}, nil)
+	if err != nil {
+		return err
+	}
+	if res.UniqueSkippedAsDuplicate && res.Job != nil && res.Job.State == rivertype.JobStateRunning {
+		j.feed.add(w.CounterID)
+	}
+	return nil
 }

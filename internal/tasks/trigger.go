@@ -21,7 +21,7 @@ type Flow interface {
 	// Trigger asks for an incremental run of the task soon (coalesced and paced).
 	Trigger(taskID int64)
 	// StartDeliveries starts a webhook's deliveries.
-	StartDeliveries(ctx context.Context, webhookID int64) error
+	StartDeliveries(ctx context.Context, w store.Webhook) error
 	// Reconsider moves the incident of a subject ("task:12", "webhook:3") along.
 	Reconsider(ctx context.Context, subject string) error
 }

@@ -136,7 +136,7 @@ func (s *Service) EnableWebhook(ctx context.Context, accountID, id int64) (store
 	s.Audit.Record(ctx, accountID, audit.WebhookEnable, webhookTarget(id), locale.M("audit_webhook_enabled", "url", w.URL))
 	s.reconsider(ctx, alert.WebhookSubject(id))
 	if s.Flow != nil {
-		if err := s.Flow.StartDeliveries(ctx, id); err != nil {
+		if err := s.Flow.StartDeliveries(ctx, w); err != nil {
 			return w, err
 		}
 	}
