@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/export"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
@@ -243,7 +244,7 @@ func flowWebhookOnce(ctx context.Context, cfg *settings) (time.Duration, int, er
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	u := srv.URL + "/orders"
-	w, secret, err := s.app.Tasks.CreateWebhook(ctx, s.account, s.counter, tasks.WebhookInput{URL: &u})
+	w, secret, err := s.app.Tasks.CreateWebhook(access.System(ctx), s.account, s.counter, tasks.WebhookInput{URL: &u})
 	if err != nil {
 		return 0, 0, err
 	}
