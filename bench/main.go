@@ -48,9 +48,13 @@ type settings struct {
 	readRates      []int
 	readDuration   time.Duration
 	readConcurrent int
+	recountOrders  int
+	feedOrders     int
+	hookOrders     int
+	trials         int
 }
 
-var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading"}
+var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading", "recount", "flow"}
 
 func main() {
 	if len(os.Args) > 1 {
@@ -199,6 +203,10 @@ func (c *settings) sizes() {
 		c.readRates = []int{100}
 		c.readDuration = 5 * time.Second
 		c.readConcurrent = 8
+		c.recountOrders = 100_000
+		c.feedOrders = 20_000
+		c.hookOrders = 10_000
+		c.trials = 3
 		return
 	}
 	c.ceilingOrders = []int{20_000, 100_000}
@@ -213,6 +221,10 @@ func (c *settings) sizes() {
 	c.readRates = []int{50, 100, 200}
 	c.readDuration = 15 * time.Second
 	c.readConcurrent = 16
+	c.recountOrders = 1_000_000
+	c.feedOrders = 200_000
+	c.hookOrders = 100_000
+	c.trials = 20
 }
 
 func progress(format string, args ...any) {

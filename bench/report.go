@@ -34,6 +34,8 @@ type report struct {
 	peer    *peerResult
 	sched   *schedResult
 	reading *readResult
+	recount *recountResult
+	flow    *flowResult
 }
 
 func (r *report) run(ctx context.Context, section string) error {
@@ -53,6 +55,10 @@ func (r *report) run(ctx context.Context, section string) error {
 		r.ownCost, err = runOwnCost(ctx, r.cfg)
 	case "memory":
 		r.memory, err = runMemory(ctx, r.cfg)
+	case "flow":
+		r.flow, err = runFlow(ctx, r.cfg)
+	case "recount":
+		r.recount, err = runRecount(ctx, r.cfg)
 	default:
 		return fmt.Errorf("unknown section %s", section)
 	}
@@ -134,6 +140,12 @@ func (r *report) write(path string) error {
 	}
 	if rd := r.reading; rd != nil {
 		r.writeReading(w, rd)
+	}
+	if rc := r.recount; rc != nil {
+		r.writeRecount(w, rc)
+	}
+	if f := r.flow; f != nil {
+		r.writeFlow(w, f)
 	}
 	if notes, err := os.ReadFile("bench/FINDINGS.md"); err == nil {
 		w("%s\n", strings.TrimSpace(string(notes)))
@@ -290,6 +302,28 @@ func (r *report) writeSummary(w func(string, ...any)) {
 				w("| 7 | %s: orders JSON at %d req/s | p50/p95/p99 | %s / %s / %s | |\n", e.Engine, l.Rate,
 					ms(percentile(l.Sorted, 50)), ms(percentile(l.Sorted, 95)), ms(percentile(l.Sorted, 99)))
 			}
+		}
+	}
+	if rc := r.recount; rc != nil && len(rc.Cases) > 0 {
+		worst := rc.Cases[0].rate(rc.Orders)
+		w("| 8 | re-evaluating counted of %d stored orders, every one changing (SQLite) | ≥ 100,000 orders/s | %.0f orders/s | %s |\n",
+			rc.Orders, worst, verdict(worst >= 100_000))
+		for _, c := range rc.Cases[1:] {
+			w("| 8 | … %s (%d changing) | report | %.0f orders/s | |\n", c.Name, c.Changed, c.rate(rc.Orders))
+		}
+	}
+	if f := r.flow; f != nil {
+		if len(f.FeedAPI) > 0 {
+			rate := float64(f.FeedOrders) / median(f.FeedAPI).Seconds()
+			w("| 9 | changes feed read through the API, SQLite (%d orders) | ≥ 50,000 changes/s | %.0f | %s |\n", f.FeedOrders, rate, verdict(rate >= 50000))
+		}
+		if len(f.HookRuns) > 0 {
+			rate := float64(f.HookOrders) / median(f.HookRuns).Seconds()
+			w("| 9 | webhook deliveries to a local receiver (%d changes) | ≥ 5,000 changes/s | %.0f | %s |\n", f.HookOrders, rate, verdict(rate >= 5000))
+		}
+		if len(f.Trials) > 0 {
+			w("| 9 | trigger call → change in the export, %d trials | p95 ≤ 10 s | p50 %s, p95 %s | %s |\n", len(f.Trials),
+				secs(percentile(f.Trials, 50)), secs(percentile(f.Trials, 95)), verdict(percentile(f.Trials, 95) <= 10*time.Second))
 		}
 	}
 	w("\n")

@@ -36,7 +36,7 @@ func newService(ctx context.Context, dir, pg string, workers int) (*service, err
 // newServiceOn is newService; with fresh false the database already has the user and counter
 // (a database a child process filled) and only a token is added.
 func newServiceOn(ctx context.Context, dir, pg string, workers int, fresh bool) (*service, error) {
-	cfg := config.Config{AllowPrivate: true, Workers: workers}
+	cfg := config.Config{AllowPrivate: true, AllowPrivateWebhooks: true, Workers: workers}
 	if pg != "" {
 		cfg.DB = store.Location{Engine: store.Postgres, URL: pg}
 		k, err := secret.GenerateKey()

@@ -27,10 +27,8 @@ import (
 
 	"orderimport/internal/api"
 	"orderimport/internal/crmemu"
-	"orderimport/internal/importer"
-	"orderimport/internal/mapping"
 	"orderimport/internal/pgtest"
-	"orderimport/internal/retailcrm"
+	"orderimport/internal/servicetest"
 	"orderimport/internal/store"
 )
 
@@ -379,30 +377,13 @@ func (a *crmAccount) resetInFlight() {
 // store them, as export rows.
 func (a *crmAccount) expected(t *testing.T, counterTZ string) [][]string {
 	t.Helper()
-	m, err := mapping.Compile(nil)
+	byID, err := servicetest.ExpectedRows(a.emu, a.key, store.Task{}, counterTZ)
 	if err != nil {
 		t.Fatal(err)
 	}
-	loc, err := time.LoadLocation(counterTZ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := importer.NewMapper(m, a.emu.Location(), loc)
 	var rows [][]string
-	for _, raw := range a.emu.Orders(a.key) {
-		var o struct {
-			ID     int64  `json:"id"`
-			Number string `json:"number"`
-			Site   string `json:"site"`
-			Status string `json:"status"`
-		}
-		if err := json.Unmarshal(raw, &o); err != nil {
-			t.Fatal(err)
-		}
-		row, rejected, _ := mp.MapOne(&retailcrm.Order{ID: o.ID, Number: o.Number, Site: o.Site, Status: o.Status, Raw: raw})
-		if !rejected {
-			rows = append(rows, api.CSVRecord(&row))
-		}
+	for _, row := range byID {
+		rows = append(rows, api.CSVRecord(&row))
 	}
 	return rows
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
@@ -86,7 +87,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	counterName := "Демо-магазин"
-	counter, err := a.Tasks.CreateCounter(ctx, u.AccountID, tasks.CounterInput{Name: &counterName})
+	// The demo's setup is the operator's, as at the command line.
+	setup := access.System(ctx)
+	counter, err := a.Tasks.CreateCounter(setup, u.AccountID, tasks.CounterInput{Name: &counterName})
 	if err != nil {
 		return err
 	}
@@ -101,7 +104,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// headroom keeps the demo's own emulator from ever answering 503.
 	rate := demoRate
 	sid, uid := "customFields."+crmemu.FieldSessionID, "customFields."+crmemu.FieldUserID
-	task, err := a.Tasks.Create(ctx, u.AccountID, counter.ID, tasks.Input{
+	task, err := a.Tasks.Create(setup, u.AccountID, counter.ID, tasks.Input{
 		Name: &name, Active: &active, FrequencyHours: &freq,
 		RetailCRM: &tasks.RetailCRMInput{URL: &emuURL, APIKey: &key, RateLimit: &rate},
 		Mapping:   map[string]*string{"session_id": &sid, "user_id": &uid},

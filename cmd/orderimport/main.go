@@ -26,7 +26,7 @@ Commands:
   worker       -db postgres://… [-workers N]          import workers only (scale-out on PostgreSQL)
   migrate      [-db URL]                              apply schema migrations and exit
   migrate      -from sqlite:PATH -db postgres://…     move an embedded installation to PostgreSQL (verified copy)
-  user add     -email E [-account NAME] -password-stdin
+  user add     -email E [-account NAME] [-role owner|editor|viewer] -password-stdin
   token create -email E                               print a new API token (one line)
   token list   -email E                               the account's tokens, without their values
   token revoke -email E -id N                         revoke one of the user's account's tokens
@@ -38,7 +38,9 @@ Commands:
 
 Environment: ORDERIMPORT_DB, ORDERIMPORT_ADDR, ORDERIMPORT_SECRET_KEY, ORDERIMPORT_SECRET_KEY_OLD,
 ORDERIMPORT_ALLOW_PRIVATE_CRM, ORDERIMPORT_WORKERS, ORDERIMPORT_RESCUE_AFTER, ORDERIMPORT_LOG_LEVEL,
-ORDERIMPORT_DB_MAX_CONNS.
+ORDERIMPORT_DB_MAX_CONNS, ORDERIMPORT_TRUSTED_PROXIES, ORDERIMPORT_SMTP_URL, ORDERIMPORT_SMTP_FROM,
+ORDERIMPORT_OIDC_ISSUER, ORDERIMPORT_OIDC_CLIENT_ID, ORDERIMPORT_OIDC_CLIENT_SECRET,
+ORDERIMPORT_OIDC_REDIRECT_URL, ORDERIMPORT_OIDC_NAME.
 Flags win over the environment.
 `
 

@@ -11,6 +11,7 @@ import (
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/secret"
+	"orderimport/internal/store"
 )
 
 // secretCmd rotates the key that seals the stored RetailCRM keys, while the service runs.
@@ -60,14 +61,35 @@ func secretCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	a.Log.Info("secret rotation", "primary_key_id", primary, "keys", rep.Keys, "resealed", rep.Resealed, "remaining", rep.Remaining, "failed", len(rep.Failed))
 	fmt.Fprintf(stdout, "stored RetailCRM keys: %d; sealed anew under key %s: %d; under key %s now: %d; under older keys: %d\n",
 		rep.Keys, primary, rep.Resealed, primary, rep.Current, rep.Remaining)
+	fmt.Fprintf(stdout, "stored trigger tokens and signing secrets: %d; sealed anew: %d; under key %s now: %d; under older keys: %d\n",
+		rep.Secrets.Total, rep.Secrets.Resealed, primary, rep.Secrets.Current, rep.Secrets.Remaining)
 	for _, f := range rep.Failed {
-		fmt.Fprintf(stdout, "task %d (account %d): cannot be opened: %s\n", f.TaskID, f.AccountID, f.Reason)
+		what := fmt.Sprintf("%s of task %d", f.Kind, f.ID)
+		switch f.Kind {
+		case "crm_key":
+			what = fmt.Sprintf("task %d", f.ID)
+		case store.SecretWebhook:
+			what = fmt.Sprintf("webhook %d", f.ID)
+		case store.SecretAlertChannel:
+			what = fmt.Sprintf("alert channel %d", f.ID)
+		}
+		fmt.Fprintf(stdout, "%s (account %d): cannot be opened: %s\n", what, f.AccountID, f.Reason)
+	}
+	totp, err := a.People.ResealTOTP(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "stored TOTP secrets: %d; sealed anew: %d\n", totp.Secrets, totp.Resealed)
+	for _, id := range totp.Failed {
+		fmt.Fprintf(stdout, "user %d: the TOTP secret cannot be opened; the user turns two-factor authentication off with a recovery code and on again\n", id)
 	}
 	switch {
+	case len(totp.Failed) > 0:
+		return fmt.Errorf("%d stored TOTP secrets could not be opened with the keys given; add the key they were sealed under to %s and run again", len(totp.Failed), config.EnvSecretKeyOld)
 	case len(rep.Failed) > 0:
 		return fmt.Errorf("%d stored keys could not be opened with the keys given; add the key they were sealed under to %s and run again, or have their users enter them again", len(rep.Failed), config.EnvSecretKeyOld)
-	case rep.Remaining > 0:
-		return fmt.Errorf("%d stored keys were saved under an older key while the rotation ran; run it again", rep.Remaining)
+	case rep.Remaining+rep.Secrets.Remaining > 0:
+		return fmt.Errorf("%d stored keys were saved under an older key while the rotation ran; run it again", rep.Remaining+rep.Secrets.Remaining)
 	case fileMode:
 		fmt.Fprintf(stdout, "no stored key needs an older key any more; keep %s as long as a backup of the database from before this rotation may be restored\n", secret.OldKeysPath(cfg.KeyFilePath()))
 	default:

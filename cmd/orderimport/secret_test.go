@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
-	"orderimport/internal/locale"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
+	"orderimport/internal/access"
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
+	"orderimport/internal/locale"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
@@ -83,7 +86,7 @@ func startRunning(t *testing.T, db string) *running {
 func (r *running) createTask(t *testing.T, name string) store.Task {
 	t.Helper()
 	active, u, k := false, r.crm, crmemu.DemoKey
-	task, err := r.app.Tasks.Create(context.Background(), r.account, r.counter, tasks.Input{Name: &name, Active: &active,
+	task, err := r.app.Tasks.Create(access.System(context.Background()), r.account, r.counter, tasks.Input{Name: &name, Active: &active,
 		RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &k}})
 	if err != nil {
 		t.Fatal(err)
@@ -105,8 +108,46 @@ func (r *running) openAll() error {
 		if key != crmemu.DemoKey {
 			return fmt.Errorf("task %d opened to another key", task.ID)
 		}
+		if _, err := r.app.Tasks.TriggerURL(context.Background(), &task, "http://127.0.0.1"); err != nil {
+			return err
+		}
+	}
+	// The signing secrets of webhooks and alert channels too.
+	hooks, err := r.app.Store.Webhooks(context.Background(), r.account, 0)
+	if err != nil {
+		return err
+	}
+	chans, err := r.app.Store.AlertChannels(context.Background(), r.account)
+	if err != nil {
+		return err
+	}
+	sealed := make([]string, 0, len(hooks)+len(chans))
+	for _, h := range hooks {
+		sealed = append(sealed, h.SecretSealed)
+	}
+	for _, c := range chans {
+		sealed = append(sealed, c.SecretSealed)
+	}
+	for _, v := range sealed {
+		if secret, err := r.app.Tasks.Keys.OpenSecret(r.account, v); err != nil || !strings.HasPrefix(secret, "whsec_") {
+			return fmt.Errorf("a signing secret: %q %v", secret, err)
+		}
 	}
 	return nil
+}
+
+// addReceivers gives the account a webhook and an alert channel, each with a sealed secret.
+func (r *running) addReceivers(t *testing.T) {
+	t.Helper()
+	ctx := access.System(context.Background())
+	u := "http://127.0.0.1:9/hooks"
+	if _, _, err := r.app.Tasks.CreateWebhook(ctx, r.account, r.counter, tasks.WebhookInput{URL: &u}); err != nil {
+		t.Fatal(err)
+	}
+	typ := "webhook"
+	if _, _, err := r.app.Tasks.CreateChannel(ctx, r.account, tasks.ChannelInput{Type: &typ, URL: &u}, "http://127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func keyIDs(t *testing.T, r *running) map[string]int {
@@ -136,6 +177,17 @@ func TestSecretRotateKeyFile(t *testing.T) {
 	srv := startRunning(t, db)
 	for _, n := range []string{"A", "B", "C"} {
 		srv.createTask(t, n)
+	}
+	// The owner's TOTP secret is sealed with the same keys.
+	owner, _ := srv.app.Store.UserByEmail(context.Background(), "owner@example.com")
+	as := access.With(context.Background(), owner.ID, owner.AccountID, owner.Role)
+	en, err := srv.app.People.BeginTOTP(as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otpCode, _ := totp.GenerateCode(en.Secret, time.Now())
+	if _, err := srv.app.People.ConfirmTOTP(as, otpCode); err != nil {
+		t.Fatal(err)
 	}
 	first := srv.app.Keyring.Primary()
 
@@ -168,7 +220,8 @@ func TestSecretRotateKeyFile(t *testing.T) {
 	if n := failures.Load(); n > 0 {
 		t.Fatalf("the serving process failed to open keys %d times during the rotation: %v", n, firstErr.Load())
 	}
-	if !strings.Contains(out, "stored RetailCRM keys: 3; sealed anew") || !strings.Contains(out, ": 3; under older keys: 0") {
+	if !strings.Contains(out, "stored RetailCRM keys: 3; sealed anew") || !strings.Contains(out, ": 3; under older keys: 0") ||
+		!strings.Contains(out, "stored TOTP secrets: 1; sealed anew: 1") {
 		t.Errorf("report:\n%s", out)
 	}
 	keyFile := filepath.Join(dir, "shop.key")
@@ -181,6 +234,9 @@ func TestSecretRotateKeyFile(t *testing.T) {
 	}
 	if ids := keyIDs(t, srv); ids[primary.ID] != 3 || len(ids) != 1 {
 		t.Fatalf("stored keys under %v, want all 3 under %s", ids, primary.ID)
+	}
+	if st, _ := srv.app.Store.TOTP(context.Background(), owner.ID); !strings.HasPrefix(st.Sealed, "v1."+primary.ID+".") {
+		t.Errorf("the TOTP secret is sealed as %.12s…, want under %s", st.Sealed, primary.ID)
 	}
 	if err := srv.openAll(); err != nil {
 		t.Fatalf("serving process after the rotation: %v", err)
@@ -220,9 +276,11 @@ func TestSecretRotateEnvironment(t *testing.T) {
 	clearSecretEnv(t)
 	db := "sqlite:" + filepath.Join(t.TempDir(), "shop.db")
 	t.Setenv(config.EnvSecretKey, b64Key(1))
+	t.Setenv(config.EnvAllowPrivateWebhooks, "true")
 	srv := startRunning(t, db)
 	srv.createTask(t, "A")
 	srv.createTask(t, "B")
+	srv.addReceivers(t)
 	srv.app.Close()
 
 	t.Setenv(config.EnvSecretKey, b64Key(2))
@@ -231,7 +289,8 @@ func TestSecretRotateEnvironment(t *testing.T) {
 		t.Fatalf("rotate without the old key: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Setenv(config.EnvSecretKeyOld, b64Key(1))
-	if code, out, errOut := runCLI(t, "secret", "rotate", "-db", db); code != 0 || !strings.Contains(out, "sealed anew under key") {
+	code, out, errOut = runCLI(t, "secret", "rotate", "-db", db)
+	if code != 0 || !strings.Contains(out, "sealed anew under key") || !strings.Contains(out, "stored trigger tokens and signing secrets: 4; sealed anew: 4") {
 		t.Fatalf("rotate: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Setenv(config.EnvSecretKeyOld, "")
@@ -344,15 +403,34 @@ func TestAllowPrivateIsLoggedLoudlyAtStart(t *testing.T) {
 func TestPasswordLengthLimits(t *testing.T) {
 	clearSecretEnv(t)
 	db := "sqlite:" + filepath.Join(t.TempDir(), "shop.db")
-	for _, pw := range []string{"short77", strings.Repeat("p", 257)} {
+	for _, c := range []struct{ pw, want string }{
+		{"short77", "8 to 256 characters"},
+		{strings.Repeat("p", 257), "8 to 256 characters"},
+		{"password1", "among the most common"},
+		{"a@example.com-secret", "must not contain your email"},
+		{strings.Repeat("ab", 128), ""},
+	} {
+		pw, want := c.pw, c.want
 		var out, errOut bytes.Buffer
 		code := run([]string{"user", "add", "-db", db, "-email", "a@example.com", "-password-stdin"}, strings.NewReader(pw+"\n"), &out, &errOut)
-		if code != 2 || !strings.Contains(errOut.String(), "8 to 256 characters") {
-			t.Errorf("password of %d characters: exit %d %s", len(pw), code, errOut.String())
+		if want == "" {
+			if code != 0 {
+				t.Errorf("256 characters: exit %d %s", code, errOut.String())
+			}
+			continue
+		}
+		if code != 2 || !strings.Contains(errOut.String(), want) {
+			t.Errorf("password %.20q: exit %d %s, want %q", pw, code, errOut.String(), want)
 		}
 	}
+	// -role: a viewer joins the account; an unknown role is a usage error.
 	var out, errOut bytes.Buffer
-	if code := run([]string{"user", "add", "-db", db, "-email", "a@example.com", "-password-stdin"}, strings.NewReader(strings.Repeat("p", 256)+"\n"), &out, &errOut); code != 0 {
-		t.Errorf("256 characters: exit %d %s", code, errOut.String())
+	if code := run([]string{"user", "add", "-db", db, "-email", "v@example.com", "-account", "a@example.com", "-role", "viewer", "-password-stdin"},
+		strings.NewReader("a long viewer pass\n"), &out, &errOut); code != 0 || !strings.Contains(out.String(), "as viewer") {
+		t.Errorf("a viewer: exit %d %s %s", code, out.String(), errOut.String())
+	}
+	if code := run([]string{"user", "add", "-db", db, "-email", "x@example.com", "-role", "admin", "-password-stdin"},
+		strings.NewReader("a long admin pass\n"), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "owner, editor or viewer") {
+		t.Errorf("an unknown role: exit %d %s", code, errOut.String())
 	}
 }

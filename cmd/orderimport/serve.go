@@ -12,11 +12,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/app"
 	"orderimport/internal/audit"
 	"orderimport/internal/config"
 	"orderimport/internal/jobs"
 	"orderimport/internal/locale"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 )
 
@@ -57,19 +59,29 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if p := cfg.Proxies.String(); p != "" {
+		log.Info("X-Forwarded-For is believed from these proxies only", "trusted_proxies", p)
+	}
+	if cfg.OIDC.Issuer != "" {
+		log.Info("single sign-on", "issuer", cfg.OIDC.Issuer, "redirect_url", cfg.OIDC.RedirectURL)
+	}
+	if cfg.SMTP.URL == "" {
+		log.Info("no ORDERIMPORT_SMTP_URL: invitation links are shown to the owner only, not emailed")
+	}
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "db", string(cfg.DB.Engine), "workers", cfg.Workers)
 	return a.Serve(ctx, ln)
 }
 
 func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "add" {
-		return &config.UsageError{Msg: "usage: orderimport user add -email E [-account NAME] -password-stdin"}
+		return &config.UsageError{Msg: "usage: orderimport user add -email E [-account NAME] [-role owner|editor|viewer] -password-stdin"}
 	}
-	var email, account *string
+	var email, account, roleName *string
 	var pwStdin *bool
 	cfg, err := loadConfig("user add", args[1:], false, stderr, func(fs *flagSetT) {
 		email = fs.String("email", "", "the user's email (login)")
 		account = fs.String("account", "", "an existing account to join (default: a new account named after the email)")
+		roleName = fs.String("role", string(access.Owner), "the user's role in the account: owner, editor or viewer")
 		pwStdin = fs.Bool("password-stdin", false, "read the password from the first line of stdin")
 	})
 	if err != nil {
@@ -77,6 +89,10 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if strings.TrimSpace(*email) == "" || !strings.Contains(*email, "@") {
 		return &config.UsageError{Msg: "-email is required (an email address)"}
+	}
+	role, ok := access.ParseRole(strings.TrimSpace(*roleName))
+	if !ok {
+		return &config.UsageError{Msg: fmt.Sprintf("-role %q: must be owner, editor or viewer", *roleName)}
 	}
 	if !*pwStdin {
 		return &config.UsageError{Msg: "-password-stdin is required: pass the password on stdin, never as an argument"}
@@ -86,19 +102,21 @@ func userCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return fmt.Errorf("read password from stdin: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	if n := len([]rune(password)); n < store.MinPasswordLen || len(password) > store.MaxPasswordLen {
-		return &config.UsageError{Msg: fmt.Sprintf("the password must be %d to %d characters long", store.MinPasswordLen, store.MaxPasswordLen)}
+	if msg, ok := people.CheckPassword(*email, password); !ok {
+		return &config.UsageError{Msg: locale.English().Msg(msg)}
 	}
 	a, err := app.New(ctx, cfg, newLogger(cfg.LogLevel, stderr), app.Options{Migrate: true})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	u, acc, err := a.Store.AddUser(ctx, *email, password, *account, *account != "")
+	u, acc, err := a.Store.AddUserWithRole(ctx, *email, password, *account, *account != "", role)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "user %s added to account %q (id %d)\n", u.Email, acc.Name, acc.ID)
+	a.Audit.RecordAs(ctx, audit.Actor{Via: audit.ViaCommandLine}, acc.ID, audit.UserJoin, fmt.Sprintf("user:%d", u.ID),
+		locale.M("audit_user_added", "email", u.Email, "role", people.RoleName(role)))
+	fmt.Fprintf(stdout, "user %s added to account %q (id %d) as %s\n", u.Email, acc.Name, acc.ID, role)
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"orderimport/internal/access"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
@@ -67,8 +68,9 @@ func run(ctx context.Context, out, only string) error {
 	defer os.RemoveAll(tmp)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// The wholesale store sells in tenge: totals per currency, as a two-currency account sees them.
 	srv, err := uitest.Start(ctx, tmp, crmemu.Options{Seed: 3, Orders: 900, Keys: map[string]crmemu.KeyConfig{
-		crmemu.DemoKey: crmemu.FullAccess(), "old-key-0000": crmemu.FullAccess()}}, log)
+		crmemu.DemoKey: crmemu.FullAccess(), "old-key-0000": crmemu.FullAccess()}, Currencies: map[string]string{crmemu.SiteOpt: "KZT"}}, log)
 	if err != nil {
 		return err
 	}
@@ -109,6 +111,12 @@ func run(ctx context.Context, out, only string) error {
 				chromedp.SendKeys(chromedp.ID("f-key"), crmemu.DemoKey),
 				chromedp.Click(chromedp.CSS(`[data-js="check"]`)),
 				chromedp.WaitVisible(chromedp.CSS("#check-result .check-ok")),
+				chromedp.WaitVisible(chromedp.ID("cg-cancel")),
+				chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+					_, err := chromedp.Poll[bool](`document.getElementById("estimate-result").textContent.startsWith("≈")`,
+						chromedp.WithPollingTimeout(30*time.Second))(ctx, t)
+					return err
+				}),
 				chromedp.SendKeys(chromedp.ID("f-name"), "Заказы"),
 				chromedp.Click(chromedp.CSS(`[data-js="preview"]`)),
 				chromedp.WaitVisible(chromedp.CSS("#preview-result tbody tr")),
@@ -135,6 +143,7 @@ func run(ctx context.Context, out, only string) error {
 		{"orders", nav("/counters/" + c + "/orders")},
 		{"orders-filtered", nav("/counters/" + c + "/orders?status=complete&from=" + time.Now().AddDate(0, -1, 0).Format("2006-01-02"))},
 		{"orders-en", nav("/counters/" + c + "/orders?lang=en")},
+		{"orders-uncounted", nav("/counters/" + c + "/orders?counted=false")},
 		{"audit", nav("/audit")},
 		{"not-found", nav("/counters/999")},
 	}
@@ -205,6 +214,7 @@ type seeded struct {
 // task whose key RetailCRM no longer accepts, and a second counter whose import is running.
 func seed(ctx context.Context, srv *uitest.Server, slowURL string) (seeded, error) {
 	st, svc, acc := srv.App.Store, srv.App.Tasks, srv.AccountID
+	ctx = access.System(ctx)
 	var ids seeded
 	main, err := st.CreateCounter(ctx, acc, "Интернет-магазин", "Europe/Moscow")
 	if err != nil {

@@ -1,8 +1,10 @@
 // Package api is the JSON API v1: bearer-token (or browser session) authentication, one
 // handler file per resource, and the error envelope {"error": {"code", "message", "field",
-// "detail", "fields"}}. It is an adapter over the use cases of internal/tasks: it decodes a
-// request, calls the use case and renders the answer, with every message in English or, when
-// the request says Accept-Language: ru, in Russian.
+// "detail", "fields"}}. It is an adapter over the use cases of internal/tasks and
+// internal/people: it decodes a request, calls the use case with the caller's principal (an API
+// token acts with its user's role) and renders the answer, with every message in English or,
+// when the request says Accept-Language: ru, in Russian. What a role may not do is a 403 with
+// code "forbidden".
 package api
 
 import (
@@ -17,8 +19,10 @@ import (
 	"strconv"
 	"strings"
 
+	"orderimport/internal/access"
 	"orderimport/internal/audit"
 	"orderimport/internal/locale"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
@@ -29,9 +33,10 @@ const MaxBodyBytes = 1 << 20
 
 // API serves /api/v1.
 type API struct {
-	Store *store.Store
-	Tasks *tasks.Service
-	Log   *slog.Logger
+	Store  *store.Store
+	Tasks  *tasks.Service
+	People *people.Service
+	Log    *slog.Logger
 	// SessionUser resolves a browser session (the web UI's cookie), when the UI is mounted;
 	// csrfRefused: a session's state-changing call without its CSRF token.
 	SessionUser func(r *http.Request) (u store.User, ok, csrfRefused bool, err error)
@@ -45,7 +50,7 @@ func userFrom(ctx context.Context) store.User {
 }
 
 // Mux is where routes are mounted: an *http.ServeMux, or a wrapper that also records the
-// patterns (the tenant isolation test enumerates every route from it).
+// patterns (the role matrix test enumerates every route from it).
 type Mux interface {
 	Handle(pattern string, handler http.Handler)
 }
@@ -71,10 +76,29 @@ func (a *API) Register(mux Mux) {
 	h("GET /api/v1/runs/{id}", a.getRun)
 	h("POST /api/v1/retailcrm/check", a.check)
 	h("POST /api/v1/imports/preview", a.preview)
+	h("POST /api/v1/imports/estimate", a.estimate)
 	h("GET /api/v1/counters/{id}/orders", a.listOrders)
 	h("GET /api/v1/counters/{id}/orders/summary", a.summary)
 	h("GET /api/v1/fields", a.fields)
 	h("GET /api/v1/audit", a.listAudit)
+	h("GET /api/v1/users", a.listUsers)
+	h("POST /api/v1/users", a.inviteUser)
+	h("PATCH /api/v1/users/{id}", a.updateUser)
+	h("DELETE /api/v1/users/{id}", a.removeUser)
+	h("GET /api/v1/counters/{id}/orders/changes", a.listChanges)
+	h("POST /api/v1/counters/{id}/webhooks", a.createWebhook)
+	h("GET /api/v1/counters/{id}/webhooks", a.listWebhooks)
+	h("GET /api/v1/webhooks/{id}", a.getWebhook)
+	h("DELETE /api/v1/webhooks/{id}", a.deleteWebhook)
+	h("POST /api/v1/webhooks/{id}/enable", a.enableWebhook)
+	h("POST /api/v1/webhooks/{id}/test", a.testWebhook)
+	h("GET /api/v1/webhooks/{id}/deliveries", a.listDeliveries)
+	h("POST /api/v1/imports/{id}/trigger/rotate", a.rotateTrigger)
+	h("POST /api/v1/alerts/channels", a.createChannel)
+	h("GET /api/v1/alerts/channels", a.listChannels)
+	h("DELETE /api/v1/alerts/channels/{id}", a.deleteChannel)
+	h("POST /api/v1/alerts/channels/{id}/test", a.testChannel)
+	h("GET /api/v1/alerts/incidents", a.listIncidents)
 	mux.Handle("/api/", a.authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all answers every method, so the mux never says 405 by itself.
 		if allowed := known.methods(r); len(allowed) > 0 {
@@ -130,6 +154,7 @@ func (a *API) authenticated(next http.Handler) http.Handler {
 		}
 		langHeaders(w, r)
 		ctx := audit.WithActor(context.WithValue(r.Context(), ctxKey{}, u), audit.FromRequest(r, u, via))
+		ctx = people.Principal(ctx, u)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -233,10 +258,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...
 	switch {
 	case errors.As(err, &inv):
 		first := inv.First()
-		d := errorDetail{Code: first.Msg.Code, Message: p.Msg(first.Msg), Field: field(first.Field), Detail: first.Msg.Detail}
-		for _, f := range inv.Fields {
-			d.Fields = append(d.Fields, fieldJSON{Field: field(f.Field), Code: f.Msg.Code, Message: p.Msg(f.Msg), Detail: f.Msg.Detail})
-		}
+		d := errorDetail{Code: first.Msg.Code, Message: p.Msg(first.Msg), Field: field(first.Field), Detail: first.Msg.Detail,
+			Fields: fieldsOut(p, inv, rename...)}
 		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: d})
 	case errors.As(err, &ce):
 		msg := ce.Msg
@@ -246,6 +269,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...
 		}
 		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: errorDetail{Code: code, Message: p.Msg(msg),
 			Field: field(ce.Field), Detail: msg.Detail}})
+	case errors.Is(err, access.ErrForbidden):
+		problem(w, r, http.StatusForbidden, locale.M("forbidden"), "")
+	case people.IsConflict(err):
+		msg, _ := locale.MessageOf(err)
+		problem(w, r, http.StatusConflict, msg, "")
 	case errors.Is(err, store.ErrNotFound):
 		problem(w, r, http.StatusNotFound, locale.M("not_found"), "")
 	case errors.Is(err, store.ErrBadCursor):
@@ -263,6 +291,19 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...
 		a.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		problem(w, r, http.StatusInternalServerError, locale.M("internal"), "")
 	}
+}
+
+// fieldsOut is every invalid field of a 422, in the reader's language.
+func fieldsOut(p *locale.Printer, inv *tasks.InvalidError, rename ...func(string) string) []fieldJSON {
+	out := make([]fieldJSON, 0, len(inv.Fields))
+	for _, f := range inv.Fields {
+		name := f.Field
+		for _, fn := range rename {
+			name = fn(name)
+		}
+		out = append(out, fieldJSON{Field: name, Code: f.Msg.Code, Message: p.Msg(f.Msg), Detail: f.Msg.Detail})
+	}
+	return out
 }
 
 func (a *API) log() *slog.Logger {

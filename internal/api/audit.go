@@ -48,7 +48,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		before = n
 	}
-	events, err := a.Store.AuditEvents(r.Context(), userFrom(r.Context()).AccountID, before, limit)
+	events, err := a.People.AuditEvents(r.Context(), userFrom(r.Context()).AccountID, before, limit)
 	if err != nil {
 		a.fail(w, r, err)
 		return

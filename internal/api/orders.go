@@ -6,43 +6,17 @@ import (
 	"strconv"
 	"strings"
 
+	"orderimport/internal/export"
 	"orderimport/internal/locale"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
 
-// orderJSON has the API's field names (docs/API.md), shared with the CSV columns.
-type orderJSON struct {
-	OrderID      string   `json:"order_id"`
-	OrderDate    string   `json:"order_date"`
-	SessionID    string   `json:"session_id"`
-	UserID       string   `json:"user_id"`
-	ItemCount    string   `json:"item_count"`
-	Profit       string   `json:"profit"`
-	Revenue      string   `json:"revenue"`
-	Comment      string   `json:"comment"`
-	ContactName  string   `json:"contact_name"`
-	ContactPhone string   `json:"contact_phone"`
-	ContactEmail string   `json:"contact_email"`
-	Tags         []string `json:"tags"`
-	Status       string   `json:"status"`
-	Site         string   `json:"site"`
-	Deleted      bool     `json:"deleted"`
-}
-
-func orderOut(o *store.OrderRow) orderJSON {
-	tags := o.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return orderJSON{OrderID: o.OrderID, OrderDate: o.OrderLocal, SessionID: o.SessionID, UserID: o.UserID, ItemCount: o.ItemCount,
-		Profit: o.Profit, Revenue: o.Revenue, Comment: o.Comment, ContactName: o.ContactName, ContactPhone: o.ContactPhone,
-		ContactEmail: o.ContactEmail, Tags: tags, Status: o.Status, Site: o.Site, Deleted: o.Deleted}
-}
-
-// CSVHeader is the export's column list, in order (docs/API.md): clients rely on it.
+// CSVHeader is the export's column list, in order (docs/API.md): clients rely on it. The first
+// 15 columns came first; columns added later are appended after them.
 var CSVHeader = []string{"order_id", "order_date", "session_id", "user_id", "item_count", "profit", "revenue", "comment",
-	"contact_name", "contact_phone", "contact_email", "tags", "status", "site", "deleted"}
+	"contact_name", "contact_phone", "contact_email", "tags", "status", "site", "deleted",
+	"status_group", "currency", "counted", "utm_source", "utm_medium", "utm_campaign"}
 
 // CSVRecord renders an order as CSV cells. Text cells that a spreadsheet would run as a
 // formula are made inert with a leading apostrophe; the numeric cells (dates, counts, money)
@@ -51,7 +25,9 @@ var CSVHeader = []string{"order_id", "order_date", "session_id", "user_id", "ite
 func CSVRecord(o *store.OrderRow) []string {
 	return []string{inert(o.OrderID), o.OrderLocal, inert(o.SessionID), inert(o.UserID), o.ItemCount, o.Profit, o.Revenue,
 		inert(o.Comment), inert(o.ContactName), inert(o.ContactPhone), inert(o.ContactEmail), inert(strings.Join(o.Tags, ",")),
-		inert(o.Status), inert(o.Site), strconv.FormatBool(o.Deleted)}
+		inert(o.Status), inert(o.Site), strconv.FormatBool(o.Deleted),
+		inert(o.StatusGroup), inert(o.Currency), strconv.FormatBool(o.Counted), inert(o.Source.Source), inert(o.Source.Medium),
+		inert(o.Source.Campaign)}
 }
 
 func inert(s string) string {
@@ -95,9 +71,14 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	out := make([]orderJSON, 0, len(orders))
+	names, err := a.Tasks.Names(r.Context(), acc, counterID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]export.Order, 0, len(orders))
 	for i := range orders {
-		out = append(out, orderOut(&orders[i]))
+		out = append(out, export.OrderOf(&orders[i], names))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"orders": out, "next_cursor": next})
 }

@@ -3,15 +3,16 @@ package api
 import (
 	"net/http"
 
+	"orderimport/internal/export"
 	"orderimport/internal/tasks"
 )
 
 type previewOrderJSON struct {
-	CRMID    int64       `json:"crm_id"`
-	Number   string      `json:"number"`
-	Rejected bool        `json:"rejected"`
-	Order    *orderJSON  `json:"order"`
-	Issues   []issueJSON `json:"issues"`
+	CRMID    int64         `json:"crm_id"`
+	Number   string        `json:"number"`
+	Rejected bool          `json:"rejected"`
+	Order    *export.Order `json:"order"`
+	Issues   []issueJSON   `json:"issues"`
 }
 
 func (a *API) preview(w http.ResponseWriter, r *http.Request) {
@@ -29,7 +30,7 @@ func (a *API) preview(w http.ResponseWriter, r *http.Request) {
 	for _, o := range res.Orders {
 		po := previewOrderJSON{CRMID: o.CRMID, Number: o.Number, Rejected: o.Rejected, Issues: issuesOut(p, o.Issues)}
 		if o.Order != nil {
-			oj := orderOut(o.Order)
+			oj := export.OrderOf(o.Order, res.Names)
 			po.Order = &oj
 		}
 		out = append(out, po)

@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -16,18 +17,25 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderimport/internal/access"
+	"orderimport/internal/alert"
 	"orderimport/internal/api"
 	"orderimport/internal/audit"
 	"orderimport/internal/config"
+	"orderimport/internal/export"
 	"orderimport/internal/importer"
 	"orderimport/internal/jobs"
+	"orderimport/internal/mail"
 	"orderimport/internal/metrics"
 	"orderimport/internal/netguard"
+	"orderimport/internal/people"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
+	"orderimport/internal/sso"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 	"orderimport/internal/web"
+	"orderimport/internal/webhook"
 )
 
 // Options are what differs between the commands.
@@ -39,6 +47,8 @@ type Options struct {
 	// RetailCRM (tests: a name that resolves to loopback, a TLS server of the test's own).
 	Resolver *net.Resolver
 	RootCAs  *x509.CertPool
+	// MailTLS replaces the TLS settings of the SMTP connection (tests trust their own server).
+	MailTLS *tls.Config
 }
 
 // App is an assembled service.
@@ -50,6 +60,7 @@ type App struct {
 	Importer *importer.Importer
 	Jobs     *jobs.Jobs
 	Tasks    *tasks.Service
+	People   *people.Service
 	API      *api.API
 	Web      *web.Web
 	Metrics  *metrics.Metrics
@@ -100,10 +111,41 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 	a.Jobs.OnRunFinished = func(r store.Run) { a.Metrics.RunFinished(r.Status) }
+	// Webhook and alert receivers are behind the same guard as RetailCRM, with a switch of
+	// their own for tests.
+	hookPolicy := netguard.Policy{AllowPrivate: cfg.AllowPrivateWebhooks, Resolver: opts.Resolver, RootCAs: opts.RootCAs, Webhooks: true}
+	sender := webhook.NewSender(hookPolicy)
+	notifier := &alert.Notifier{Sender: sender, Secrets: keys}
+	if cfg.SMTP.URL != "" {
+		if notifier.Mail, err = mail.New(mail.Config{URL: cfg.SMTP.URL, From: cfg.SMTP.From, TLS: opts.MailTLS, Timeout: mailTimeout}); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	a.Jobs.Sender, a.Jobs.Secrets, a.Jobs.Alerts, a.Jobs.PublicURL = sender, keys, notifier, cfg.PublicURL
 	a.Audit = &audit.Log{Store: st, Logger: log}
-	a.Tasks = &tasks.Service{Store: st, Keys: keys, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters, Audit: a.Audit}
-	a.API = &api.API{Store: st, Tasks: a.Tasks, Log: log}
-	if a.Web, err = web.New(st, a.Tasks, log); err != nil {
+	a.Tasks = &tasks.Service{Store: st, Keys: keys, Jobs: a.Jobs, Policy: policy, HTTPClient: httpClient, Limiters: limiters, Audit: a.Audit,
+		Flow: a.Jobs, WebhookPolicy: hookPolicy, Sender: sender, Alerts: notifier, PublicURL: cfg.PublicURL}
+	a.Jobs.Names = func(ctx context.Context, accountID, counterID int64) (export.Namer, error) {
+		names, err := a.Tasks.Names(access.System(ctx), accountID, counterID)
+		if err != nil {
+			return nil, err // not a nil *tasks.Names inside the interface
+		}
+		return names, nil
+	}
+	a.People = &people.Service{Store: st, Audit: a.Audit, Secrets: kr, Log: log}
+	if notifier.Mail != nil {
+		a.People.Mailer = notifier.Mail // invitations go through the same server as alerts
+	}
+	if cfg.OIDC.Issuer != "" {
+		if a.People.SSO, err = sso.New(sso.Config{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
+			RedirectURL: cfg.OIDC.RedirectURL, Name: cfg.OIDC.Name}); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	a.API = &api.API{Store: st, Tasks: a.Tasks, People: a.People, Log: log}
+	if a.Web, err = web.New(st, a.Tasks, a.People, log); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -133,6 +175,10 @@ func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	a.register(mux)
 	cop := http.NewCrossOriginProtection()
+	// RetailCRM's trigger is called by RetailCRM's servers with a token in the path and no
+	// session: a cross-origin check protects cookies it does not use, and would refuse the call
+	// should RetailCRM ever send an Origin header.
+	cop.AddInsecureBypassPattern("POST /hooks/retailcrm/{token}")
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isAPI(r) {
 			api.CrossOriginRefused(w, r)
@@ -140,7 +186,7 @@ func (a *App) Handler() http.Handler {
 		}
 		a.Web.CrossOriginRefused(w, r)
 	}))
-	return securityHeaders(a.recoverPanics(cop.Handler(mux)))
+	return a.Config.Proxies.Handler(securityHeaders(a.recoverPanics(cop.Handler(mux))))
 }
 
 // isAPI tells the JSON API's requests from the UI's, which answer errors differently.
@@ -195,10 +241,15 @@ func (r *routeRecorder) HandleFunc(pattern string, h func(http.ResponseWriter, *
 	r.mux.HandleFunc(pattern, h)
 }
 
+// mailTimeout bounds each step of sending an email (connect, TLS, each command): a mail server
+// that hangs delays an alert, never an import, and a test the user waits for at most 4 steps.
+const mailTimeout = 10 * time.Second
+
 func (a *App) register(mux interface {
 	api.Mux
 	web.Mux
 }) {
+	a.API.RegisterHooks(mux)
 	a.API.Register(mux)
 	a.Web.Register(mux)
 	a.RegisterOps(mux)

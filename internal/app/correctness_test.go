@@ -12,10 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"orderimport/internal/api"
 	"orderimport/internal/crmemu"
-	"orderimport/internal/importer"
-	"orderimport/internal/mapping"
 	"orderimport/internal/store"
 )
 
@@ -45,24 +42,7 @@ func (e *env) exportRows(counterID int64, query string) ([][]string, error) {
 // expectedWith is expectedCSV for a task with its own mapping.
 func (e *env) expectedWith(t *testing.T, spec map[string]string, counterTZ string) [][]string {
 	t.Helper()
-	m, err := mapping.Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loc, err := time.LoadLocation(counterTZ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := importer.NewMapper(m, e.emu.Location(), loc)
-	var rows [][]string
-	for _, raw := range e.emu.Orders(crmemu.DemoKey) {
-		o := decodeOrder(t, raw)
-		row, rejected, _ := mp.MapOne(&o)
-		if !rejected {
-			rows = append(rows, api.CSVRecord(&row))
-		}
-	}
-	return rows
+	return e.expectedTask(t, store.Task{Mapping: spec}, counterTZ)
 }
 
 func (e *env) runNow(taskID int64) runOut {

@@ -17,7 +17,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oauth2-proxy/mockoidc"
+
 	"orderimport/internal/app"
+	"orderimport/internal/clientip"
+	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/mapping"
 	"orderimport/internal/servicetest"
@@ -39,6 +43,11 @@ type secOpts struct {
 	emu          crmemu.Options
 	// crm wraps the emulator's handler (a CRM that misbehaves on purpose); nil serves it as is.
 	crm func(http.Handler) http.Handler
+	// oidc, when set, is the identity provider single sign-on goes to (its client registered
+	// with the service's callback).
+	oidc *mockoidc.MockOIDC
+	// proxies are the trusted proxies (ORDERIMPORT_TRUSTED_PROXIES).
+	proxies string
 }
 
 type secEnv struct {
@@ -80,7 +89,16 @@ func newSecEnv(t *testing.T, o secOpts) *secEnv {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dir := t.TempDir()
 	s, err := servicetest.Start(context.Background(), servicetest.Options{Emulator: o.emu, CRM: o.crm, Strict: !o.allowPrivate,
-		Resolver: o.resolver, RootCAs: o.rootCAs, Log: log, Dir: dir})
+		Resolver: o.resolver, RootCAs: o.rootCAs, Log: log, Dir: dir, Configure: func(cfg *config.Config, url string) {
+			if o.oidc != nil {
+				cfg.OIDC = config.OIDC{Issuer: o.oidc.Issuer(), ClientID: o.oidc.ClientID, ClientSecret: o.oidc.ClientSecret,
+					RedirectURL: url + "/auth/oidc/callback", Name: "Test ID"}
+			}
+			var err error
+			if cfg.Proxies, err = clientip.Parse(o.proxies); err != nil {
+				t.Fatal(err)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"orderimport/internal/access"
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
@@ -240,7 +241,8 @@ func TestOpenAPIDocumentMatchesTheService(t *testing.T) {
 	defer redirector.Close()
 	roots := x509.NewCertPool()
 	roots.AddCert(redirector.Certificate())
-	e := newSecEnv(t, secOpts{allowPrivate: true, rootCAs: roots, crm: gate.wrap, emu: crmemu.Options{Seed: 11, Orders: 40}})
+	e := newSecEnv(t, secOpts{allowPrivate: true, rootCAs: roots, crm: gate.wrap, emu: crmemu.Options{Seed: 11, Orders: 40,
+		Currencies: map[string]string{crmemu.SiteOpt: "KZT"}}})
 	// Orders whose values cannot be stored as they are: the runs and previews have issues.
 	e.emu.CreateOrder(crmemu.OrderInput{Phone: "12345", Email: "not-an-email"})
 	e.emu.CreateOrder(crmemu.OrderInput{Phone: "+7 (912) 345-67-89", Email: "@nowhere"})
@@ -299,6 +301,17 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 	c.call("GET", imports, nil, 200)
 	c.call("POST", "/retailcrm/check", map[string]any{"task_id": task.ID}, 200)
 
+	// What counts: a task's own counting and stores, the estimate.
+	c.call("PATCH", taskPath, map[string]any{"counting": map[string]any{"status_groups": []string{"complete", "delivery"},
+		"exclude_statuses": []string{"delivered"}}}, 200)
+	c.call("PATCH", taskPath, map[string]any{"counting": map[string]any{}, "backfill_to": "2100-01-01"}, 200)
+	c.call("POST", "/imports/estimate", map[string]any{"task_id": task.ID, "backfill_from": "2020-01-01", "sites": []string{crmemu.SiteMain}}, 200)
+	c.call("POST", "/imports/estimate", map[string]any{"retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey, "rate_limit": 2}}, 200)
+	c.call("POST", "/imports/estimate", map[string]any{"retailcrm": map[string]any{"url": e.crm, "api_key": "not-the-key"}}, 422)
+	c.call("PATCH", taskPath, map[string]any{"counting": map[string]any{"status_groups": []string{"paid"}}, "sites": []string{"nowhere"},
+		"backfill_from": "2026-02-01", "backfill_to": "2026-01-01"}, 422)
+	c.call("PATCH", taskPath, map[string]any{"counting": map[string]any{"status_groups": []string{"paid"}}, "sites": []string{"nowhere"}}, 422)
+
 	// Preview: as the task maps, and with a mapping that rejects every order.
 	c.call("POST", "/imports/preview", map[string]any{"counter_id": counter.ID, "task_id": task.ID, "limit": 5}, 200)
 	c.call("POST", "/imports/preview", map[string]any{"counter_id": counter.ID, "limit": 3,
@@ -356,6 +369,9 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 		t.Errorf("CSV export: Content-Type %q", ct)
 	}
 	c.call("GET", orders+"/summary?from=2020-01-01", nil, 200)
+	c.call("GET", orders+"/summary?counted=true&group_by=utm_source&sort=orders", nil, 200)
+	c.call("GET", orders+"?counted=false&limit=3", nil, 200)
+	c.call("GET", orders+"/summary?group_by=utm_term", nil, 400)
 
 	// Changing and deleting a task.
 	c.call("PATCH", taskPath, map[string]any{"name": "Orders, hourly", "frequency_hours": 3, "active": false}, 200)
@@ -369,6 +385,69 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 	}
 	c.decode(c.call("GET", "/audit?limit=2", nil, 200), &audit)
 	c.call("GET", fmt.Sprintf("/audit?before=%d", audit.NextBefore), nil, 200)
+
+	// The changes feed, a webhook with its test and log, the trigger, alerts.
+	var changes struct {
+		Next string `json:"next"`
+	}
+	feed := fmt.Sprintf("/counters/%d/orders/changes", counter.ID)
+	c.decode(c.call("GET", feed+"?limit=3", nil, 200), &changes)
+	c.call("GET", feed+"?limit=1000&after="+changes.Next, nil, 200)
+	c.call("GET", feed+"?after=garbage", nil, 400)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/down") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+	var hook struct{ ID int64 }
+	c.decode(c.call("POST", fmt.Sprintf("/counters/%d/webhooks", counter.ID), map[string]any{"url": receiver.URL + "/orders"}, 201), &hook)
+	var down struct{ ID int64 }
+	c.decode(c.call("POST", fmt.Sprintf("/counters/%d/webhooks", counter.ID), map[string]any{"url": receiver.URL + "/down"}, 201), &down)
+	c.call("POST", fmt.Sprintf("/counters/%d/webhooks", counter.ID), map[string]any{"url": "ftp://example.com/x"}, 422)
+	c.call("GET", fmt.Sprintf("/counters/%d/webhooks", counter.ID), nil, 200)
+	c.call("POST", fmt.Sprintf("/webhooks/%d/test", hook.ID), nil, 200)
+	c.call("POST", fmt.Sprintf("/webhooks/%d/test", down.ID), nil, 200)
+	c.call("GET", fmt.Sprintf("/webhooks/%d/deliveries?limit=1", down.ID), nil, 200)
+	c.call("GET", fmt.Sprintf("/webhooks/%d/deliveries", hook.ID), nil, 200)
+	c.call("GET", fmt.Sprintf("/webhooks/%d/deliveries?before=x", hook.ID), nil, 400)
+	c.call("POST", fmt.Sprintf("/webhooks/%d/enable", hook.ID), nil, 200)
+	c.call("GET", fmt.Sprintf("/webhooks/%d", hook.ID), nil, 200)
+	c.call("DELETE", fmt.Sprintf("/webhooks/%d", down.ID), nil, 204)
+	c.call("POST", taskPath+"/trigger/rotate", nil, 200)
+	var ch struct{ ID int64 }
+	c.decode(c.call("POST", "/alerts/channels", map[string]any{"type": "webhook", "url": receiver.URL + "/alerts", "language": "en"}, 201), &ch)
+	c.call("POST", "/alerts/channels", map[string]any{"type": "email", "address": "ops@example.com"}, 422)
+	c.call("POST", "/alerts/channels", map[string]any{"type": "pager"}, 422)
+	c.call("GET", "/alerts/channels", nil, 200)
+	c.call("POST", fmt.Sprintf("/alerts/channels/%d/test", ch.ID), nil, 200)
+	c.call("GET", "/alerts/incidents", nil, 200)
+	c.call("DELETE", fmt.Sprintf("/alerts/channels/%d", ch.ID), nil, 204)
+
+	// The account's users, and a viewer's token refused what its role may not do.
+	c.call("GET", "/users", nil, 200)
+	var invited struct{ ID int64 }
+	c.decode(c.call("POST", "/users", map[string]any{"email": "viewer-" + lang + "@example.com", "role": "viewer"}, 201), &invited)
+	c.call("POST", "/users", map[string]any{"email": "editor-" + lang + "@example.com"}, 201)
+	c.call("POST", "/users", map[string]any{"email": ownerEmail}, 409)
+	c.call("POST", "/users", map[string]any{"email": "nobody", "role": "admin"}, 422)
+	c.call("PATCH", fmt.Sprintf("/users/%d", invited.ID), map[string]any{"role": "editor"}, 200)
+	c.call("PATCH", fmt.Sprintf("/users/%d", e.user), map[string]any{"role": "viewer"}, 409)
+	c.call("PATCH", "/users/999999", map[string]any{"role": "viewer"}, 404)
+	c.call("DELETE", fmt.Sprintf("/users/%d", invited.ID), nil, 204)
+	viewer, _, err := e.app.Store.AddUserWithRole(t.Context(), "reader-"+lang+"@example.com", ownerPassword, "Shop", true, access.Viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewerToken, _, _ := e.app.Store.CreateToken(t.Context(), viewer.ID)
+	c.callAs(viewerToken, "POST", "/counters", map[string]any{"name": "Not mine to make"}, 403)
+	c.callAs(viewerToken, "GET", "/audit", nil, 403)
+	c.callAs(viewerToken, "GET", "/users", nil, 403)
+	c.callAs(viewerToken, "GET", "/counters", nil, 200)
+	c.callAs(viewerToken, "POST", fmt.Sprintf("/counters/%d/webhooks", counter.ID), map[string]any{"url": receiver.URL + "/viewer"}, 403)
+	c.callAs(viewerToken, "POST", "/alerts/channels", map[string]any{"type": "webhook", "url": receiver.URL + "/viewer"}, 403)
+	c.callAs(viewerToken, "POST", taskPath+"/trigger/rotate", nil, 403)
+	c.callAs(viewerToken, "GET", feed, nil, 200)
 
 	// Errors.
 	c.call("POST", "/counters", `{"name": `, 400)

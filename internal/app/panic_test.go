@@ -39,7 +39,7 @@ func TestPanicIsAnsweredAndLoggedWithoutTheKey(t *testing.T) {
 	var logs lockedBuffer
 	a := &App{}
 	a.Log = slog.New(secret.NewAlarmedRedactingHandler(slog.NewTextHandler(&logs, nil), kr.Recent, func() { a.redactions.Add(1) }))
-	if a.Web, err = web.New(nil, nil, a.Log); err != nil {
+	if a.Web, err = web.New(nil, nil, nil, a.Log); err != nil {
 		t.Fatal(err)
 	}
 	h := securityHeaders(a.recoverPanics(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {

@@ -183,3 +183,49 @@ func TestRedirectIsRefusedThroughTheAPI(t *testing.T) {
 		t.Errorf("metadata address with private addresses allowed: %d %s", st, body)
 	}
 }
+
+// Webhook and alert URLs pass the same guard: an address into a private network, typed as an
+// IP address or as a name that resolves there, is a 422 address_refused on the url field, and
+// nothing is stored; the other mistakes name themselves.
+func TestWebhookURLsRefusedThroughTheAPI(t *testing.T) {
+	e := newSecEnv(t, secOpts{resolver: privateNames.Resolver()})
+	st, body := e.api("POST", "/api/v1/counters", e.token, `{"name":"Shop"}`)
+	if st != 201 {
+		t.Fatalf("counter: %d %s", st, body)
+	}
+	var counter struct{ ID int64 }
+	_ = json.Unmarshal([]byte(body), &counter)
+	for _, c := range []struct{ url, code string }{
+		{"https://127.0.0.1/hooks", "address_refused"},
+		{"https://10.0.0.1:8443/hooks", "address_refused"},
+		{"https://[::1]/hooks", "address_refused"},
+		{"https://169.254.169.254/latest/meta-data/", "address_refused"},
+		{"https://127.0.0.1.nip.io/hooks", "address_refused"},
+		{"https://intranet.shop-crm.ru/hooks", "address_refused"},
+		{"https://mapped.shop-crm.ru/hooks", "address_refused"},
+		{"https://unspecified.shop-crm.ru/hooks", "address_refused"},
+		{"http://hooks.example.com/x", "webhook_url_https_required"},
+		{"https://localhost/x", "webhook_url_local_name"},
+		{"https://admin:pw@hooks.example.com/x", "webhook_url_credentials"},
+		{"https://0x7f000001/x", "url_ipv4_form"},
+	} {
+		for _, path := range []string{fmt.Sprintf("/api/v1/counters/%d/webhooks", counter.ID), "/api/v1/alerts/channels"} {
+			req := map[string]any{"url": c.url}
+			if strings.Contains(path, "alerts") {
+				req["type"] = "webhook"
+			}
+			st, body := e.api("POST", path, e.token, jsonOf(req))
+			var ae apiErr
+			_ = json.Unmarshal([]byte(body), &ae)
+			if st != 422 || ae.Error.Code != c.code || ae.Error.Field != "url" {
+				t.Errorf("%s %s: %d %s, want 422 %s on url", path, c.url, st, body, c.code)
+			}
+		}
+	}
+	if hooks, _ := e.app.Store.Webhooks(context.Background(), e.acc, 0); len(hooks) != 0 {
+		t.Errorf("refused webhooks were stored: %+v", hooks)
+	}
+	if chans, _ := e.app.Store.AlertChannels(context.Background(), e.acc); len(chans) != 0 {
+		t.Errorf("refused alert channels were stored: %+v", chans)
+	}
+}

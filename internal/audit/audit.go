@@ -27,6 +27,26 @@ const (
 	KeyReplaced    = "import.key_replaced"
 	RunStart       = "import.run"
 	Resync         = "import.resync"
+
+	LoginSSO           = "login.sso"
+	LoginSSORefused    = "login.sso_refused"
+	SecondFactorFailed = "login.second_factor_failed"
+	UserInvite         = "user.invite"
+	UserJoin           = "user.join"
+	UserRole           = "user.role"
+	UserRemove         = "user.remove"
+	PasswordChange     = "user.password"
+	TOTPEnable         = "totp.enable"
+	TOTPDisable        = "totp.disable"
+	RecoveryCodesNew   = "totp.recovery_codes"
+
+	TriggerRotate = "import.trigger_rotate"
+	WebhookCreate = "webhook.create"
+	WebhookDelete = "webhook.delete"
+	WebhookEnable = "webhook.enable"
+	// Alert channels added and removed.
+	AlertChannelCreate = "alert_channel.create"
+	AlertChannelDelete = "alert_channel.delete"
 )
 
 // Ways an actor can reach the service.

@@ -7,12 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"orderimport/internal/clientip"
+	"orderimport/internal/mail"
 	"orderimport/internal/secret"
 	"orderimport/internal/store"
 )
@@ -29,6 +32,17 @@ const (
 	EnvRescueAfter  = "ORDERIMPORT_RESCUE_AFTER"
 	EnvMetricsAddr  = "ORDERIMPORT_METRICS_ADDR"
 	EnvDBMaxConns   = "ORDERIMPORT_DB_MAX_CONNS"
+
+	EnvTrustedProxies       = "ORDERIMPORT_TRUSTED_PROXIES"
+	EnvSMTPURL              = "ORDERIMPORT_SMTP_URL"
+	EnvSMTPFrom             = "ORDERIMPORT_SMTP_FROM"
+	EnvOIDCIssuer           = "ORDERIMPORT_OIDC_ISSUER"
+	EnvOIDCClientID         = "ORDERIMPORT_OIDC_CLIENT_ID"
+	EnvOIDCClientSecret     = "ORDERIMPORT_OIDC_CLIENT_SECRET"
+	EnvOIDCRedirectURL      = "ORDERIMPORT_OIDC_REDIRECT_URL"
+	EnvOIDCName             = "ORDERIMPORT_OIDC_NAME"
+	EnvAllowPrivateWebhooks = "ORDERIMPORT_ALLOW_PRIVATE_WEBHOOKS"
+	EnvPublicURL            = "ORDERIMPORT_PUBLIC_URL"
 )
 
 // Defaults when neither a flag nor the environment says otherwise.
@@ -60,6 +74,31 @@ type Config struct {
 	// RescueAfter is how long a run left by a worker that died waits before another worker
 	// takes it over and resumes it from its checkpoint.
 	RescueAfter time.Duration
+	// Proxies are the reverse proxies whose X-Forwarded-For names the client.
+	Proxies clientip.Proxies
+	SMTP    SMTP
+	OIDC    OIDC
+	// AllowPrivateWebhooks lets webhook and alert URLs be http:// and point at loopback and
+	// private networks (tests).
+	AllowPrivateWebhooks bool
+	// PublicURL is the service's address for the links it hands out (trigger URLs, alerts);
+	// "" takes the address each request reached the service at.
+	PublicURL string
+}
+
+// SMTP is where email goes (invitations, alerts); an empty URL sends none.
+type SMTP struct {
+	URL  string
+	From string
+}
+
+// OIDC is the single sign-on registration; an empty Issuer turns it off.
+type OIDC struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	RedirectURL  string
+	Name         string
 }
 
 // UsageError is a mistake in how the command was called (exit code 2).
@@ -108,6 +147,20 @@ func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
 			}
 			c.AllowPrivate = b
 		}
+		if v := strings.TrimSpace(os.Getenv(EnvAllowPrivateWebhooks)); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not true or false", EnvAllowPrivateWebhooks, v)}
+			}
+			c.AllowPrivateWebhooks = b
+		}
+		if v := strings.TrimSpace(os.Getenv(EnvPublicURL)); v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not the service's address, such as https://orders.example.com", EnvPublicURL, v)}
+			}
+			c.PublicURL = strings.TrimSuffix(v, "/")
+		}
 		c.Workers = 4
 		if v := strings.TrimSpace(os.Getenv(EnvWorkers)); v != "" {
 			n, err := strconv.Atoi(v)
@@ -141,6 +194,15 @@ func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
 		default:
 			return c, &UsageError{Msg: fmt.Sprintf("%s: %q is not debug, info, warn or error", EnvLogLevel, c.LogLevel)}
 		}
+		if c.Proxies, err = clientip.Parse(os.Getenv(EnvTrustedProxies)); err != nil {
+			return c, &UsageError{Msg: EnvTrustedProxies + ": " + err.Error()}
+		}
+		if c.SMTP, err = smtpFromEnv(); err != nil {
+			return c, err
+		}
+		if c.OIDC, err = oidcFromEnv(); err != nil {
+			return c, err
+		}
 		if v := strings.TrimSpace(os.Getenv(EnvSecretKeyOld)); v != "" {
 			for i, k := range strings.Split(v, ",") {
 				if strings.TrimSpace(k) == "" {
@@ -163,6 +225,46 @@ func Flags(fs *flag.FlagSet, withAddr bool) func() (Config, error) {
 		}
 		return c, nil
 	}
+}
+
+// smtpFromEnv reads the mail settings: both or neither, checked without connecting.
+func smtpFromEnv() (SMTP, error) {
+	s := SMTP{URL: strings.TrimSpace(os.Getenv(EnvSMTPURL)), From: strings.TrimSpace(os.Getenv(EnvSMTPFrom))}
+	switch {
+	case s.URL == "" && s.From == "":
+		return s, nil
+	case s.URL == "" || s.From == "":
+		return s, &UsageError{Msg: EnvSMTPURL + " and " + EnvSMTPFrom + " go together: set both to send email, or neither"}
+	}
+	if _, err := mail.New(mail.Config{URL: s.URL, From: s.From}); err != nil {
+		return s, &UsageError{Msg: strings.TrimPrefix(err.Error(), "mail: ")}
+	}
+	return s, nil
+}
+
+// oidcFromEnv reads the single sign-on settings: the issuer, the client id and the redirect URL
+// together (the secret may be empty for a public client), URLs absolute, the redirect URL ending
+// in /auth/oidc/callback.
+func oidcFromEnv() (OIDC, error) {
+	o := OIDC{Issuer: strings.TrimSpace(os.Getenv(EnvOIDCIssuer)), ClientID: strings.TrimSpace(os.Getenv(EnvOIDCClientID)),
+		ClientSecret: strings.TrimSpace(os.Getenv(EnvOIDCClientSecret)), RedirectURL: strings.TrimSpace(os.Getenv(EnvOIDCRedirectURL)),
+		Name: strings.TrimSpace(os.Getenv(EnvOIDCName))}
+	if o.Issuer == "" && o.ClientID == "" && o.RedirectURL == "" {
+		return OIDC{}, nil
+	}
+	if o.Issuer == "" || o.ClientID == "" || o.RedirectURL == "" {
+		return o, &UsageError{Msg: EnvOIDCIssuer + ", " + EnvOIDCClientID + " and " + EnvOIDCRedirectURL + " go together: set all three for single sign-on, or none"}
+	}
+	for name, v := range map[string]string{EnvOIDCIssuer: o.Issuer, EnvOIDCRedirectURL: o.RedirectURL} {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return o, &UsageError{Msg: fmt.Sprintf("%s: %q is not an absolute http(s) URL", name, v)}
+		}
+	}
+	if !strings.HasSuffix(o.RedirectURL, "/auth/oidc/callback") {
+		return o, &UsageError{Msg: EnvOIDCRedirectURL + " must be the service's public address followed by /auth/oidc/callback"}
+	}
+	return o, nil
 }
 
 func first(vals ...string) string {

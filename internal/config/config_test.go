@@ -14,7 +14,8 @@ import (
 
 func resolve(t *testing.T, env map[string]string) (Config, error) {
 	t.Helper()
-	for _, k := range []string{EnvDB, EnvSecretKey, EnvSecretKeyOld, EnvAllowPrivate, EnvLogLevel, EnvWorkers, EnvRescueAfter, EnvDBMaxConns} {
+	for _, k := range []string{EnvDB, EnvSecretKey, EnvSecretKeyOld, EnvAllowPrivate, EnvLogLevel, EnvWorkers, EnvRescueAfter, EnvDBMaxConns,
+		EnvTrustedProxies, EnvSMTPURL, EnvSMTPFrom, EnvOIDCIssuer, EnvOIDCClientID, EnvOIDCClientSecret, EnvOIDCRedirectURL, EnvOIDCName} {
 		t.Setenv(k, env[k])
 	}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
@@ -107,5 +108,37 @@ func TestDBMaxConns(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), EnvDBMaxConns) {
 			t.Errorf("%q: %v; want a usage error naming %s", bad, err, EnvDBMaxConns)
 		}
+	}
+}
+
+// The people-and-access settings: trusted proxies, mail and single sign-on each check what they
+// are given, and go together where they must; their errors never repeat a password.
+func TestPeopleSettings(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "x.db")
+	oidc := map[string]string{EnvDB: db, EnvOIDCIssuer: "https://id.example.com/realms/shop", EnvOIDCClientID: "orderimport",
+		EnvOIDCClientSecret: "s", EnvOIDCRedirectURL: "https://orders.example.com/auth/oidc/callback"}
+	c, err := resolve(t, oidc)
+	if err != nil || c.OIDC.Issuer == "" || c.OIDC.ClientSecret != "s" {
+		t.Fatalf("single sign-on: %+v %v", c.OIDC, err)
+	}
+	for _, bad := range []map[string]string{
+		{EnvOIDCIssuer: "https://id.example.com"},
+		{EnvOIDCIssuer: "id.example.com", EnvOIDCClientID: "c", EnvOIDCRedirectURL: "https://orders.example.com/auth/oidc/callback"},
+		{EnvOIDCIssuer: "https://id.example.com", EnvOIDCClientID: "c", EnvOIDCRedirectURL: "https://orders.example.com/callback"},
+		{EnvSMTPURL: "smtp://mail.example.com"},
+		{EnvSMTPURL: "smtp://u:hunter2@mail.example.com:0", EnvSMTPFrom: "a@example.com"},
+		{EnvTrustedProxies: "10.0.0.0/8, proxy.example.com"},
+	} {
+		bad[EnvDB] = db
+		_, err := resolve(t, bad)
+		var ue *UsageError
+		if err == nil || !errors.As(err, &ue) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%v: %v, want a usage error without the password", bad, err)
+		}
+	}
+	c, err = resolve(t, map[string]string{EnvDB: db, EnvSMTPURL: "smtps://u:p@mail.example.com", EnvSMTPFrom: "Orders <a@example.com>",
+		EnvTrustedProxies: "10.0.0.0/8,127.0.0.1"})
+	if err != nil || c.SMTP.URL == "" || c.Proxies.String() != "10.0.0.0/8,127.0.0.1/32" {
+		t.Fatalf("mail and proxies: %+v %v", c, err)
 	}
 }

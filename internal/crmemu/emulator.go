@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +78,11 @@ type Options struct {
 	Start           time.Time        // createdAt range of seeded orders; default End-180 days
 	End             time.Time        // default Now()
 	OrderSize       string           // "rich" (default) or "small"
+	// Currencies are the stores' currencies by store code (default RUB); an order of a store
+	// carries its store's currency, when it carries one. DefaultCurrency is the account's
+	// (default RUB), which the account's purchase prices are in.
+	Currencies      map[string]string
+	DefaultCurrency string
 }
 
 // Emulator is an emulated RetailCRM account. It is safe for concurrent use.
@@ -93,6 +99,7 @@ type Emulator struct {
 	over      map[int64]*slot // orders touched by mutations
 	maxID     int64
 	hist      []*histEntry // history entries after the seeded creation entries
+	statuses  []statusDef  // the reference's statuses; replaced whole, never changed in place
 	version   uint64       // bumps on every mutation; invalidates view
 	viewMu    sync.Mutex
 	view      *view
@@ -103,6 +110,9 @@ type Emulator struct {
 	lim    limiter
 	faults faultState
 	stats  statsState
+
+	currencies      map[string]string // by store code; fixed at New
+	defaultCurrency string
 }
 
 // ErrNotFound is returned by mutations of an order that does not exist (any more).
@@ -140,6 +150,14 @@ func New(opts Options) *Emulator {
 		panic(fmt.Sprintf("crmemu: order size %q: want rich or small", opts.OrderSize))
 	}
 	n := int64(max(opts.Orders, 0))
+	currencies := map[string]string{SiteMain: "RUB", SiteOpt: "RUB"}
+	for code, c := range opts.Currencies {
+		currencies[code] = c
+	}
+	defaultCurrency := opts.DefaultCurrency
+	if defaultCurrency == "" {
+		defaultCurrency = "RUB"
+	}
 	keys := map[string]KeyConfig{}
 	if opts.Keys == nil {
 		keys[DemoKey] = FullAccess()
@@ -148,7 +166,7 @@ func New(opts Options) *Emulator {
 		keys[k] = kc
 	}
 	e := &Emulator{
-		gen:       newGenerator(opts.Seed, n, start, end, rich),
+		gen:       newGenerator(opts.Seed, n, start, end, rich, [3]string{currencies[SiteMain], currencies[SiteOpt], defaultCurrency}),
 		now:       now,
 		loc:       loc,
 		tz:        tz,
@@ -156,6 +174,10 @@ func New(opts Options) *Emulator {
 		keys:      keys,
 		over:      map[int64]*slot{},
 		maxID:     n,
+		statuses:  slices.Clone(statusDefs),
+
+		currencies:      currencies,
+		defaultCurrency: defaultCurrency,
 	}
 	e.wait.set(opts.Latency, opts.LatencyPerOrder)
 	e.lim.init(opts.RateLimit)
@@ -240,6 +262,13 @@ func (e *Emulator) SetKey(key string, kc KeyConfig) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.keys[key] = kc
+}
+
+// KeyConfig is what the emulator says about a key now (the zero value for an unknown key).
+func (e *Emulator) KeyConfig(key string) KeyConfig {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.keys[key]
 }
 
 // RemoveKey revokes an API key: it answers 403 Wrong "apiKey" value. from now on.

@@ -113,10 +113,12 @@ type generator struct {
 	pattern [sitePeriod]uint8
 	prefix  [8][sitePeriod + 1]int64 // prefix[mask][k]: ids j in [0,k) whose site is in mask
 	pool    int64                    // customers
+	// currency of an order by its site index (the account's default for no site)
+	currency [3]string
 }
 
-func newGenerator(seed int64, n int64, start, end time.Time, rich bool) *generator {
-	g := &generator{seed: seed, n: n, start: start.Unix(), span: end.Unix() - start.Unix(), rich: rich}
+func newGenerator(seed int64, n int64, start, end time.Time, rich bool, currency [3]string) *generator {
+	g := &generator{seed: seed, n: n, start: start.Unix(), span: end.Unix() - start.Unix(), rich: rich, currency: currency}
 	if g.span < 0 {
 		g.span = 0
 	}
@@ -408,7 +410,7 @@ func (g *generator) order(i int64) *order {
 		o.countryIso = "RU"
 	}
 	if r.chance(0.85) {
-		o.currency = "RUB"
+		o.currency = g.currency[site]
 	}
 	if r.chance(0.85) {
 		o.managerID = managers[r.intn(len(managers))]

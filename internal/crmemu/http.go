@@ -336,7 +336,7 @@ func (e *Emulator) settings(_ *http.Request, _ url.Values, _ *KeyConfig) answer 
 	w.kbool("success", true)
 	w.obj("settings")
 	w.obj("default_currency")
-	w.kstr("value", "RUB")
+	w.kstr("value", e.defaultCurrency)
 	w.kts("updated_at", e.gen.start)
 	w.close('}')
 	w.obj("system_language")
@@ -367,7 +367,7 @@ func (e *Emulator) referenceSites(_ *http.Request, _ url.Values, _ *KeyConfig) a
 	w := enc{}
 	w.open('{')
 	w.kbool("success", true)
-	w.sites()
+	w.sites(e.currencies)
 	w.close('}')
 	return answer{status: 200, contentType: "application/json", body: w.b}
 }
@@ -376,7 +376,10 @@ func (e *Emulator) referenceStatuses(_ *http.Request, _ url.Values, _ *KeyConfig
 	w := enc{}
 	w.open('{')
 	w.kbool("success", true)
-	w.statuses()
+	e.mu.RLock()
+	defs := e.statuses
+	e.mu.RUnlock()
+	w.statuses(defs)
 	w.close('}')
 	return answer{status: 200, contentType: "application/json", body: w.b}
 }
@@ -385,7 +388,10 @@ func (e *Emulator) referenceStatusGroups(_ *http.Request, _ url.Values, _ *KeyCo
 	w := enc{}
 	w.open('{')
 	w.kbool("success", true)
-	w.statusGroups()
+	e.mu.RLock()
+	defs := e.statuses
+	e.mu.RUnlock()
+	w.statusGroups(defs)
 	w.close('}')
 	return answer{status: 200, contentType: "application/json", body: w.b}
 }

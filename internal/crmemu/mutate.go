@@ -13,8 +13,11 @@ import (
 // OrderInput describes a new order. Zero fields are filled by the generator,
 // so CreateOrder(OrderInput{}) makes a realistic random order.
 type OrderInput struct {
-	Site            string // SiteMain, SiteOpt, or NoSite for an order without a store
-	Status          string // default "new"
+	Site   string // SiteMain, SiteOpt, or NoSite for an order without a store
+	Status string // default "new"
+	// Currency is the order's currency; default: its store's (as RetailCRM sets it) when the
+	// generated order names one; NoCurrency for an order that names none (older payloads).
+	Currency        string
 	ExternalID      string
 	Number          string
 	FirstName       string
@@ -32,6 +35,9 @@ type OrderInput struct {
 
 // NoSite as OrderInput.Site creates an order without a store, like order-73.
 const NoSite = "-"
+
+// NoCurrency as OrderInput.Currency creates an order without a currency of its own.
+const NoCurrency = "-"
 
 // ItemInput is one order line of OrderInput.
 type ItemInput struct {
@@ -117,6 +123,16 @@ func (e *Emulator) CreateOrder(in OrderInput) int64 {
 	o.statusUpdated, o.markDatetime = created, created
 	o.shipped, o.shipmentDate = false, ""
 	applyInput(o, &in)
+	switch in.Currency {
+	case "":
+		if o.currency != "" {
+			o.currency = e.Currency(o.site)
+		}
+	case NoCurrency:
+		o.currency = ""
+	default:
+		o.currency = in.Currency
+	}
 	o.recompute()
 	o.payments, o.prepaySum, o.fullPaidAt = nil, 0, 0
 	e.over[id] = &slot{o: o}

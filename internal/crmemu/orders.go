@@ -432,7 +432,7 @@ func (e *Emulator) orderStatuses(_ *http.Request, q url.Values, kc *KeyConfig) a
 		w.kint("id", o.id)
 		w.ostr("externalId", o.externalID)
 		w.kstr("status", o.status)
-		w.kstr("group", statusGroup(o.status))
+		w.kstr("group", e.statusGroupLocked(o.status))
 		w.close('}')
 	}
 	w.close(']')

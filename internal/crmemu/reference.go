@@ -1,5 +1,10 @@
 package crmemu
 
+import (
+	"fmt"
+	"slices"
+)
+
 // Reference data of the emulated account. Statuses and groups follow the
 // recorded PHP SDK fixtures (reference-statuses, reference-status-groups):
 // the standard six groups, custom codes such as "3", and inactive leftovers.
@@ -124,7 +129,7 @@ func (e *enc) customFieldDef(d *customFieldDef) {
 	e.close('}')
 }
 
-func (e *enc) sites() {
+func (e *enc) sites(currencies map[string]string) {
 	e.obj("sites")
 	for i, code := range siteCodes {
 		e.obj(code)
@@ -152,7 +157,7 @@ func (e *enc) sites() {
 		e.kstr("certificateDate", "2020-01-01")
 		e.close('}')
 		e.kstr("countryIso", "RU")
-		e.kstr("currency", "RUB")
+		e.kstr("currency", currencies[code])
 		e.kstr("catalogId", "catalog")
 		e.kbool("isCatalogMainSite", true)
 		e.kint("ordering", int64(989+i))
@@ -162,10 +167,10 @@ func (e *enc) sites() {
 	e.close('}')
 }
 
-func (e *enc) statuses() {
+func (e *enc) statuses(defs []statusDef) {
 	e.obj("statuses")
-	for i := range statusDefs {
-		s := &statusDefs[i]
+	for i := range defs {
+		s := &defs[i]
 		e.obj(s.code)
 		e.kstr("name", s.name)
 		e.kstr("code", s.code)
@@ -177,7 +182,7 @@ func (e *enc) statuses() {
 	e.close('}')
 }
 
-func (e *enc) statusGroups() {
+func (e *enc) statusGroups(defs []statusDef) {
 	e.obj("statusGroups")
 	for _, g := range groupDefs {
 		e.obj(g.code)
@@ -187,7 +192,7 @@ func (e *enc) statusGroups() {
 		e.kint("ordering", g.ordering)
 		e.kbool("process", g.process)
 		e.arr("statuses")
-		for _, s := range statusDefs {
+		for _, s := range defs {
 			if s.group == g.code {
 				e.str(s.code)
 			}
@@ -196,6 +201,70 @@ func (e *enc) statusGroups() {
 		e.close('}')
 	}
 	e.close('}')
+}
+
+// MoveStatus moves a status to another group, as an administrator does in RetailCRM
+// (Администрирование → Статусы заказов). RetailCRM writes no order history for it: the orders
+// keep their status, only its group changes, and the reference says so from now on.
+func (e *Emulator) MoveStatus(code, group string) error {
+	if !slices.ContainsFunc(groupDefs, func(g groupDef) bool { return g.code == group }) {
+		return fmt.Errorf("crmemu: move status %q: no status group %q", code, group)
+	}
+	return e.changeStatus(code, func(s *statusDef) { s.group = group })
+}
+
+// RenameStatus gives a status another name (no order history either).
+func (e *Emulator) RenameStatus(code, name string) error {
+	return e.changeStatus(code, func(s *statusDef) { s.name = name })
+}
+
+func (e *Emulator) changeStatus(code string, change func(*statusDef)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range e.statuses {
+		if e.statuses[i].code == code {
+			next := slices.Clone(e.statuses)
+			change(&next[i])
+			e.statuses = next
+			return nil
+		}
+	}
+	return fmt.Errorf("crmemu: no status %q", code)
+}
+
+// StatusGroupOf is the group a status is in now.
+func (e *Emulator) StatusGroupOf(code string) string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.statusGroupLocked(code)
+}
+
+func (e *Emulator) statusGroupLocked(code string) string {
+	for _, s := range e.statuses {
+		if s.code == code {
+			return s.group
+		}
+	}
+	return ""
+}
+
+// StatusGroups are the statuses' groups now, by status code.
+func (e *Emulator) StatusGroups() map[string]string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make(map[string]string, len(e.statuses))
+	for _, s := range e.statuses {
+		out[s.code] = s.group
+	}
+	return out
+}
+
+// Currency is a store's currency ("" for no store: the account's default).
+func (e *Emulator) Currency(site string) string {
+	if c, ok := e.currencies[site]; ok {
+		return c
+	}
+	return e.defaultCurrency
 }
 
 func (e *enc) dictionary(i int) {

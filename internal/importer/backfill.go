@@ -34,7 +34,7 @@ func (r *run) startBackfill(ctx context.Context, st store.SyncState, fp string, 
 		// An empty feed: the catch-up reads from that instant until a first entry appears.
 		st.HistoryStart = end.start.UTC().Format(time.RFC3339)
 	}
-	st.BackfillTo = now.In(r.tz).Format(day)
+	st.BackfillTo = r.lastDay(now)
 	n, err := pr.orders(ctx)
 	if err != nil {
 		return st, err
@@ -136,7 +136,7 @@ func (r *run) startResync(ctx context.Context, st store.SyncState, fp string) (s
 	st.Phase = PhaseBackfill
 	// The day the backfill ends is today again: orders created since the first run and never
 	// changed are known only to the list, not to the feed after the cursor.
-	st.BackfillTo = r.im.now().In(r.tz).Format(day)
+	st.BackfillTo = r.lastDay(r.im.now())
 	if r.task.BackfillFrom != "" {
 		st.BackfillFrom = r.task.BackfillFrom
 	}
@@ -153,6 +153,16 @@ func (r *run) startResync(ctx context.Context, st store.SyncState, fp string) (s
 		return st, err
 	}
 	return st, nil
+}
+
+// lastDay is the last day a backfill reads: today in the account's zone, or the end of the
+// task's date range when that is earlier.
+func (r *run) lastDay(now time.Time) string {
+	today := now.In(r.tz).Format(day)
+	if to := r.task.BackfillTo; to != "" && to < today {
+		return to
+	}
+	return today
 }
 
 // count asks RetailCRM how many orders a filter matches, with the smallest page.

@@ -2,7 +2,6 @@ package importer_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,52 +15,21 @@ import (
 
 	"orderimport/internal/crmemu"
 	"orderimport/internal/importer"
-	"orderimport/internal/mapping"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
+	"orderimport/internal/servicetest"
 	"orderimport/internal/store"
 )
 
-// expectedRows maps the emulator's current orders for key exactly as an import with this
-// mapping must store them, keyed by RetailCRM id. Orders created before backfillFrom (a day in
-// the account's zone) are not the task's; rejected orders are not stored.
-func expectedRows(t testing.TB, emu *crmemu.Emulator, key string, spec map[string]string, counterTZ, backfillFrom string) map[int64]store.OrderRow {
+// expectedRows maps the emulator's current orders for key exactly as an import of the task
+// must store them (servicetest.ExpectedRows).
+func expectedRows(t testing.TB, emu *crmemu.Emulator, key string, task store.Task, counterTZ string) map[int64]store.OrderRow {
 	t.Helper()
-	m, err := mapping.Compile(spec)
+	rows, err := servicetest.ExpectedRows(emu, key, task, counterTZ)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctz, err := time.LoadLocation(counterTZ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := importer.NewMapper(m, emu.Location(), ctz)
-	out := map[int64]store.OrderRow{}
-	byOrderID := map[string]int64{}
-	for _, raw := range emu.Orders(key) {
-		var o struct {
-			ID        int64  `json:"id"`
-			Site      string `json:"site"`
-			Status    string `json:"status"`
-			CreatedAt string `json:"createdAt"`
-		}
-		if err := json.Unmarshal(raw, &o); err != nil {
-			t.Fatal(err)
-		}
-		if backfillFrom != "" && o.CreatedAt < backfillFrom {
-			continue
-		}
-		row, rejected, _ := mp.MapOne(&retailcrm.Order{ID: o.ID, Site: o.Site, Status: o.Status, CreatedAt: o.CreatedAt, Raw: raw})
-		if rejected {
-			continue
-		}
-		if other, dup := byOrderID[row.OrderID]; dup {
-			t.Fatalf("test data: RetailCRM orders %d and %d both map to order id %q", other, o.ID, row.OrderID)
-		}
-		byOrderID[row.OrderID] = o.ID
-		out[o.ID] = row
-	}
-	return out
+	return rows
 }
 
 // rowDiff names the tracker fields in which got differs from want ("" when equal).
@@ -78,6 +46,9 @@ func rowDiff(got, want store.OrderRow) string {
 		{"comment", got.Comment, want.Comment}, {"contact_name", got.ContactName, want.ContactName},
 		{"contact_phone", got.ContactPhone, want.ContactPhone}, {"contact_email", got.ContactEmail, want.ContactEmail},
 		{"status", got.Status, want.Status}, {"site", got.Site, want.Site},
+		{"order_number", got.OrderNumber, want.OrderNumber}, {"currency", got.Currency, want.Currency},
+		{"source", fmt.Sprint(got.Source), fmt.Sprint(want.Source)}, {"status_group", got.StatusGroup, want.StatusGroup},
+		{"counted", fmt.Sprint(got.Counted), fmt.Sprint(want.Counted)},
 	} {
 		if f.got != f.want {
 			d = append(d, fmt.Sprintf("%s = %q, want %q", f.name, f.got, f.want))
@@ -212,7 +183,7 @@ func (h *harness) verify(when string) {
 // verifyStore is verify for another store holding the harness's task.
 func (h *harness) verifyStore(st *store.Store, when string) {
 	h.t.Helper()
-	want := expectedRows(h.t, h.emu, h.key, h.task.Mapping, h.ctz, h.task.BackfillFrom)
+	want := expectedRows(h.t, h.emu, h.key, h.task, h.ctz)
 	got := map[int64]store.OrderRow{}
 	err := st.TaskOrders(context.Background(), h.task.ID, false, func(o *store.OrderRow) error {
 		if _, dup := got[o.CRMID]; dup {

@@ -32,6 +32,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shopspring/decimal"
+
+	"orderimport/internal/counting"
 	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
 	"orderimport/internal/retailcrm"
@@ -368,10 +371,16 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 	if err != nil {
 		return err
 	}
-	r.sites = p.Sites
+	ref, err := r.keepReference(ctx, p, prev)
+	if err != nil {
+		return err
+	}
+	if r.sites, err = TaskSites(task.Sites, p.Sites); err != nil {
+		return err
+	}
 	r.tz = p.AccountTZ
-	r.mapper = NewMapper(m, p.AccountTZ, counterTZ)
-	fp := fingerprint(m.Spec(), counter.Timezone, p, task.BackfillFrom)
+	r.mapper = NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref)
+	fp := fingerprint(m.Spec(), counter.Timezone, p, r.sites, task, ref)
 
 	switch {
 	case st.Phase == "":
@@ -449,16 +458,22 @@ func sitesKey(sites []string) string {
 // fingerprint digests everything the stored rows of a task are derived from besides the
 // orders themselves. The mapping is the effective one (defaults merged), so equal mappings
 // written differently agree and a change of a default counts. The account timezone is in it
-// because naive RetailCRM times are read in it; the stores because a key that lost a store
-// can no longer see (or hear of) its orders.
-func fingerprint(spec map[string]string, counterTZ string, p *Prepared, backfillFrom string) string {
+// because naive RetailCRM times are read in it; the stores read because orders of a store
+// the key lost (or the task left) can no longer be seen or heard of; the date range because
+// it bounds the task's orders; the stores' currencies and the default one because an order
+// without a currency of its own takes them. "rows=2" names the fields a row holds: rows
+// stored before orders kept their number, currency and source are read again once.
+func fingerprint(spec map[string]string, counterTZ string, p *Prepared, sites []string, task store.Task, ref *store.Reference) string {
 	mappingJSON, _ := json.Marshal(spec) // map keys are sorted: equal mappings, equal text
-	sites := sitesKey(p.Sites)
 	h := sha256.New()
 	// The zone's "set at" time is in it too: a change undone before the next run still moves
 	// it, and orders read while the other zone was in force are then read again.
 	fmt.Fprintf(h, "mapping=%s\ncounter_tz=%s\naccount_tz=%s@%s\nsites=%s\nbackfill_from=%s\n",
-		mappingJSON, counterTZ, p.AccountTZ.String(), p.Settings.TimezoneSetAt, sites, backfillFrom)
+		mappingJSON, counterTZ, p.AccountTZ.String(), p.Settings.TimezoneSetAt, sitesKey(sites), task.BackfillFrom)
+	fmt.Fprintf(h, "rows=2\nbackfill_to=%s\ndefault_currency=%s\n", task.BackfillTo, ref.DefaultCurrency)
+	for _, s := range ref.Sites {
+		fmt.Fprintf(h, "currency[%s]=%s\n", s.Code, s.Currency)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -506,11 +521,23 @@ func (r *run) sliceOver() bool {
 type Mapper struct {
 	m   *mapping.Mapping
 	env mapping.Env
+	ref *store.Reference
+	// defaultProfit: profit is the default formula, which subtracts purchaseSumm (in the
+	// account's base currency) from totalSumm (in the order's).
+	defaultProfit bool
 }
 
 // NewMapper binds a compiled mapping to the account's and the counter's timezones.
 func NewMapper(m *mapping.Mapping, accountTZ, counterTZ *time.Location) *Mapper {
-	return &Mapper{m: m, env: mapping.Env{AccountTZ: accountTZ, CounterTZ: counterTZ}}
+	return &Mapper{m: m, env: mapping.Env{AccountTZ: accountTZ, CounterTZ: counterTZ},
+		defaultProfit: m.Spec()["profit"] == mapping.Default()["profit"]}
+}
+
+// WithReference gives the mapper the account's reference: an order without a currency of its
+// own takes its store's or the account's default, and a profit mixing currencies is caught.
+func (mp *Mapper) WithReference(ref *store.Reference) *Mapper {
+	mp.ref = ref
+	return mp
 }
 
 // MapOne maps one order; rejected orders (a required field missing or invalid) must not be
@@ -523,7 +550,35 @@ func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool,
 	if res.Rejected {
 		return store.OrderRow{}, true, issues
 	}
-	return toRow(o, &res.Order, mp.env.CounterTZ), false, issues
+	row = toRow(o, &res.Order, mp.env.CounterTZ, mp.ref)
+	if is, mixed := mp.mixedProfit(o, &row); mixed {
+		// totalSumm − purchaseSumm across two currencies is no amount of money at all: the
+		// profit is left unknown rather than stored wrong, and the run says why.
+		row.Profit = ""
+		issues = append(issues, is)
+	}
+	row.Hash = RowHash(&row)
+	return row, false, issues
+}
+
+// mixedProfit recognises a default profit computed from amounts in two currencies: the order's
+// total in its own, the purchase cost in the account's base currency.
+func (mp *Mapper) mixedProfit(o *retailcrm.Order, row *store.OrderRow) (store.Issue, bool) {
+	if !mp.defaultProfit || mp.ref == nil || row.Profit == "" {
+		return store.Issue{}, false
+	}
+	base := mp.ref.DefaultCurrency
+	if base == "" || row.Currency == "" || row.Currency == base || !nonZero(o.PurchaseSumm) {
+		return store.Issue{}, false
+	}
+	return store.Issue{OrderID: row.OrderID, OrderNumber: o.Number, Field: "profit", Value: row.Profit,
+		Msg: locale.M("profit_currency_mixed", "currency", row.Currency, "base", base)}, true
+}
+
+// nonZero tells whether a JSON number's text is a number other than zero.
+func nonZero(n string) bool {
+	d, err := decimal.NewFromString(n)
+	return err == nil && !d.IsZero()
 }
 
 // mapOrders maps fetched orders; rejected ones become issues and count as invalid, and are
@@ -551,7 +606,7 @@ func decimalText(d interface {
 	return d.String()
 }
 
-func toRow(o *retailcrm.Order, m *mapping.Order, counterTZ *time.Location) store.OrderRow {
+func toRow(o *retailcrm.Order, m *mapping.Order, counterTZ *time.Location, ref *store.Reference) store.OrderRow {
 	row := store.OrderRow{
 		CRMID:        o.ID,
 		OrderID:      m.OrderID,
@@ -569,17 +624,22 @@ func toRow(o *retailcrm.Order, m *mapping.Order, counterTZ *time.Location) store
 		Tags:         m.Tags,
 		Status:       o.Status,
 		Site:         o.Site,
+		OrderNumber:  o.Number,
+		Currency:     counting.Currency(o.Currency, o.Site, ref),
+		Source: store.Source{Source: o.Source.Source, Medium: o.Source.Medium, Campaign: o.Source.Campaign,
+			Keyword: o.Source.Keyword, Content: o.Source.Content},
 	}
-	row.Hash = RowHash(&row)
 	return row
 }
 
-// RowHash is the digest of everything the tracker shows of an order; two imports with equal
-// hashes need no write.
+// RowHash is the digest of everything the tracker shows of an order that the order itself
+// says; two imports with equal hashes need no write. Its status group and counted flag are
+// not in it: they follow from its status and the task's classes, which the store applies.
 func RowHash(o *store.OrderRow) string {
 	h := sha256.New()
 	for _, f := range []string{o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount, o.Profit, o.Revenue,
-		o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, strings.Join(o.Tags, "\x1e"), o.Status, o.Site} {
+		o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, strings.Join(o.Tags, "\x1e"), o.Status, o.Site,
+		o.OrderNumber, o.Currency, o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content} {
 		h.Write([]byte(f))
 		h.Write([]byte{0x1f})
 	}
@@ -605,12 +665,12 @@ type preparedBatch struct {
 // a walk may prepare one page while the last is being applied.
 func (r *run) prepare(orders []retailcrm.Order, gone []int64) preparedBatch {
 	fetched := len(orders)
-	if from := r.task.BackfillFrom; from != "" {
-		// The task imports the orders created from that day on. The change feed also names
-		// older orders; they are not in the task's set (and leave it if their date moved back).
+	if from, to := r.task.BackfillFrom, r.task.BackfillTo; from != "" || to != "" {
+		// The task imports the orders created within its date range. The change feed also
+		// names others; they are not in the task's set (and leave it if their date moved out).
 		kept := orders[:0:0]
 		for _, o := range orders {
-			if o.CreatedAt != "" && o.CreatedAt < from {
+			if o.CreatedAt != "" && ((from != "" && o.CreatedAt < from) || (to != "" && o.CreatedAt[:min(len(o.CreatedAt), len(day))] > to)) {
 				gone = append(gone, o.ID)
 				continue
 			}

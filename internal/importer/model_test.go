@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/counting"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/importer"
 	"orderimport/internal/retailcrm"
@@ -215,14 +217,20 @@ func newModel(t *testing.T, seed int64) *model {
 	if lat := rand.New(rand.NewPCG(uint64(seed), 0x6c6174)); lat.IntN(2) == 0 {
 		answer, perOrder = time.Duration(1+lat.IntN(4))*time.Millisecond, time.Duration(lat.IntN(40))*time.Microsecond
 	}
+	var currencies map[string]string
+	if rng.IntN(3) == 0 {
+		// A second store in another currency: orders without one of their own take their
+		// store's, and the default profit mixes currencies.
+		currencies = map[string]string{crmemu.SiteOpt: "KZT"}
+	}
 	m.emu = crmemu.New(crmemu.Options{Seed: seed, Orders: orders, Timezone: zone, Now: m.clock.Now,
 		End: base.Add(-time.Minute), Start: base.Add(-time.Duration(days) * 24 * time.Hour), OrderSize: size,
-		Keys: map[string]crmemu.KeyConfig{modelKey: keyCfg}, Latency: answer, LatencyPerOrder: perOrder})
+		Keys: map[string]crmemu.KeyConfig{modelKey: keyCfg}, Currencies: currencies, Latency: answer, LatencyPerOrder: perOrder})
 	m.emu.OnRequest(m.onRequest)
 	m.srv = httptest.NewServer(m.emu)
 	t.Cleanup(m.srv.Close)
-	m.logf("account: %d %s orders over %d days, zone %s, clock %s step %s, key %s %v, answers %v + %v an order",
-		orders, size, days, zone, base.Format(time.RFC3339), m.clock.step, keyCfg.SiteAccess, keyCfg.Sites, answer, perOrder)
+	m.logf("account: %d %s orders over %d days, zone %s, clock %s step %s, key %s %v, currencies %v, answers %v + %v an order",
+		orders, size, days, zone, base.Format(time.RFC3339), m.clock.step, keyCfg.SiteAccess, keyCfg.Sites, currencies, answer, perOrder)
 
 	m.cfg = importer.Config{
 		PageSize:          []int{20, 50, 100}[rng.IntN(3)],
@@ -368,6 +376,9 @@ func (m *model) onRequest(r *http.Request) {
 	if m.reqs > firstRequests && m.chaos.Float64() < p.access {
 		m.changeAccess(m.chaos, "    during "+r.URL.Path+": ")
 	}
+	if m.chaos.Float64() < p.access {
+		m.changeReference(m.chaos, "    during "+r.URL.Path+": ")
+	}
 	if m.chaos.Float64() < p.fault {
 		kinds := []crmemu.Fault{crmemu.Fault500, crmemu.FaultHTMLError, crmemu.FaultTruncated, crmemu.FaultReset,
 			crmemu.FaultGarbage, crmemu.FaultSlow}
@@ -470,6 +481,47 @@ func (m *model) changeAccess(rng *rand.Rand, prefix string) {
 	m.emu.SetKey(modelKey, kc)
 	m.accessSeen = false
 	m.logf("%skey access → %s %v", prefix, kc.SiteAccess, kc.Sites)
+}
+
+// changeReference changes RetailCRM's reference as an administrator does: a status moves to
+// another group (what counts changes for every order of it, without an entry in the feed), or
+// is renamed.
+func (m *model) changeReference(rng *rand.Rand, prefix string) {
+	groups := m.emu.StatusGroups()
+	codes := slices.Sorted(maps.Keys(groups))
+	code := codes[rng.IntN(len(codes))]
+	if rng.IntN(4) == 0 {
+		name := fmt.Sprintf("%s (%d)", code, rng.IntN(100))
+		if err := m.emu.RenameStatus(code, name); err != nil {
+			m.t.Fatal(err)
+		}
+		m.logf("%sstatus %s renamed %q", prefix, code, name)
+		return
+	}
+	group := counting.StandardGroups[rng.IntN(len(counting.StandardGroups))]
+	if err := m.emu.MoveStatus(code, group); err != nil {
+		m.t.Fatal(err)
+	}
+	m.logf("%sstatus %s moved from %s to %s", prefix, code, groups[code], group)
+}
+
+// randomCounting is a task's choice of what counts: the default, some groups, some statuses
+// excluded.
+func randomCounting(rng *rand.Rand, emu *crmemu.Emulator) *store.Counting {
+	if rng.IntN(3) == 0 {
+		return nil
+	}
+	c := &store.Counting{StatusGroups: []string{}, ExcludeStatuses: []string{}}
+	for _, g := range counting.StandardGroups {
+		if rng.IntN(2) == 0 {
+			c.StatusGroups = append(c.StatusGroups, g)
+		}
+	}
+	codes := slices.Sorted(maps.Keys(emu.StatusGroups()))
+	for range rng.IntN(3) {
+		c.ExcludeStatuses = append(c.ExcludeStatuses, codes[rng.IntN(len(codes))])
+	}
+	return c
 }
 
 // watch checks that the checkpoint never goes backwards: the feed cursor never decreases, and
@@ -593,9 +645,10 @@ func (m *model) play() {
 				if errors.As(err, &f) && f.Msg.IsZero() {
 					m.t.Errorf("a failure without words: %v", err)
 				}
-				if errors.As(err, &f) && f.Permanent {
+				if errors.As(err, &f) && f.Permanent && !(f.Msg.Code == "crm_no_task_store" && m.noTaskStore()) {
 					// The key keeps its permission to read orders throughout: nothing here
-					// needs a person, so nothing may park the task.
+					// needs a person, so nothing may park the task (but a key that lost every
+					// store the task imports).
 					m.t.Errorf("a run failed as if the task needed a person: %v", err)
 				}
 				m.finish(runID, store.RunFailed, importer.FailureMessage(err))
@@ -610,6 +663,10 @@ func (m *model) play() {
 	m.drainFaults()
 	if m.emu.Stats().MaxInFlight >= 3 {
 		concurrentSeeds.Add(1)
+	}
+	if m.noTaskStore() {
+		m.task.Sites = nil
+		m.updateTask("stores → all (the key reads none of the task's)")
 	}
 	m.cfg.RequestTimeout = time.Minute
 	m.im.Config.RequestTimeout = time.Minute
@@ -636,7 +693,8 @@ func (m *model) play() {
 	if c := r.Counts; c.Created+c.Updated+c.Deleted != 0 {
 		m.t.Errorf("idle run wrote: %+v", c)
 	}
-	want := map[string]int{"/api/credentials": 1, "/api/v5/settings": 1, "/api/v5/orders/history": 1}
+	want := map[string]int{"/api/credentials": 1, "/api/v5/settings": 1, "/api/v5/orders/history": 1,
+		"/api/v5/reference/statuses": 1, "/api/v5/reference/status-groups": 1, "/api/v5/reference/sites": 1}
 	if got := m.emu.Stats().ByEndpoint; !mapsEqual(got, want) {
 		m.t.Errorf("idle run requests %v, want %v", got, want)
 	}
@@ -662,12 +720,44 @@ func (m *model) between(round int) {
 		m.updateTask("mapping → " + specJSON(m.spec))
 	}
 	if m.rng.IntN(12) == 0 {
-		m.task.BackfillFrom = ""
+		m.task.BackfillFrom, m.task.BackfillTo = "", ""
 		if m.rng.IntN(2) == 0 {
 			m.task.BackfillFrom = m.clock.peek().Add(-time.Duration(m.rng.IntN(40)) * 24 * time.Hour).In(m.emu.Location()).Format("2006-01-02")
 		}
-		m.updateTask(fmt.Sprintf("backfill_from → %q", m.task.BackfillFrom))
+		if m.rng.IntN(3) == 0 {
+			m.task.BackfillTo = m.clock.peek().Add(-time.Duration(m.rng.IntN(30)) * 24 * time.Hour).In(m.emu.Location()).Format("2006-01-02")
+			if m.task.BackfillTo < m.task.BackfillFrom {
+				m.task.BackfillFrom, m.task.BackfillTo = m.task.BackfillTo, m.task.BackfillFrom
+			}
+		}
+		m.updateTask(fmt.Sprintf("backfill_from → %q, backfill_to → %q", m.task.BackfillFrom, m.task.BackfillTo))
 	}
+	if m.rng.IntN(8) == 0 {
+		m.changeReference(m.rng, "  ")
+	}
+	if m.rng.IntN(8) == 0 {
+		m.task.Counting = randomCounting(m.rng, m.emu)
+		m.updateTask(fmt.Sprintf("counting → %+v", m.task.Counting))
+	}
+	if m.rng.IntN(10) == 0 {
+		m.task.Sites = [][]string{nil, {crmemu.SiteMain}, {crmemu.SiteOpt}, {crmemu.SiteMain, crmemu.SiteOpt}}[m.rng.IntN(4)]
+		m.updateTask(fmt.Sprintf("stores → %v", m.task.Sites))
+	}
+}
+
+// noTaskStore tells whether the key may read none of the stores the task imports.
+func (m *model) noTaskStore() bool {
+	_, err := importer.TaskSites(m.task.Sites, m.keySites())
+	return err != nil
+}
+
+// keySites are the stores the key may read (nil: all).
+func (m *model) keySites() []string {
+	kc := m.emu.KeyConfig(modelKey)
+	if kc.SiteAccess != crmemu.AccessSelective {
+		return nil
+	}
+	return append([]string{}, kc.Sites...)
 }
 
 func (m *model) updateTask(what string) {
@@ -704,7 +794,7 @@ func (m *model) drainFaults() {
 // verify compares the stored orders with the emulator's, mapped as the task maps them.
 func (m *model) verify(when string) {
 	t := m.t
-	want := expectedRows(t, m.emu, modelKey, m.spec, m.ctz, m.task.BackfillFrom)
+	want := expectedRows(t, m.emu, modelKey, m.task, m.ctz)
 	got := map[int64]store.OrderRow{}
 	err := m.st.TaskOrders(context.Background(), m.task.ID, false, func(o *store.OrderRow) error {
 		if prev, dup := got[o.CRMID]; dup {

@@ -241,7 +241,7 @@ func (b *walker) nextPage() (*walk, int) {
 		end = b.to
 	}
 	w := b.plan(window{from: b.planned, to: end,
-		openStart: b.planned.Equal(b.from) && b.r.task.BackfillFrom == "", openEnd: end.Equal(b.to)}, false, 1)
+		openStart: b.planned.Equal(b.from) && b.r.task.BackfillFrom == "", openEnd: end.Equal(b.to) && b.r.task.BackfillTo == ""}, false, 1)
 	return w, 1
 }
 

@@ -24,8 +24,11 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"orderimport/internal/alert"
+	"orderimport/internal/export"
 	"orderimport/internal/importer"
 	"orderimport/internal/store"
+	"orderimport/internal/webhook"
 )
 
 // ImportArgs is one run of one task. Uniqueness is by task only, across every non-final
@@ -97,6 +100,23 @@ type Config struct {
 	RunRetention time.Duration
 	RunsKept     int
 	PruneEvery   time.Duration
+	// WebhookWorkers is how many webhooks are delivered to at once (default 4);
+	// WebhookSlice how long one delivery job sends before it hands the webhook back to the
+	// queue (default 20 s); WebhookRetryBase scales the waits between failed attempts (default
+	// 5 s: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h…); WebhookGiveUp is how long a delivery is tried
+	// before the webhook is disabled (default 24 h).
+	WebhookWorkers   int
+	WebhookSlice     time.Duration
+	WebhookRetryBase time.Duration
+	WebhookGiveUp    time.Duration
+	// TriggerEvery is the least time between two runs a task's RetailCRM trigger starts
+	// (default 10 s).
+	TriggerEvery time.Duration
+	// AlertEvery is how often the scheduler looks for incidents no run reports — a task that
+	// went too long without a success, one a user fixed (default a minute).
+	AlertEvery time.Duration
+	// AttemptRetention is how long the webhooks' deliveries log is kept (default 30 days).
+	AttemptRetention time.Duration
 }
 
 func (c *Config) defaults() {
@@ -127,6 +147,27 @@ func (c *Config) defaults() {
 	if c.PruneEvery == 0 {
 		c.PruneEvery = time.Hour
 	}
+	if c.WebhookWorkers == 0 {
+		c.WebhookWorkers = 4
+	}
+	if c.WebhookSlice == 0 {
+		c.WebhookSlice = 20 * time.Second
+	}
+	if c.WebhookRetryBase == 0 {
+		c.WebhookRetryBase = 5 * time.Second
+	}
+	if c.WebhookGiveUp == 0 {
+		c.WebhookGiveUp = 24 * time.Hour
+	}
+	if c.TriggerEvery == 0 {
+		c.TriggerEvery = 10 * time.Second
+	}
+	if c.AlertEvery == 0 {
+		c.AlertEvery = time.Minute
+	}
+	if c.AttemptRetention == 0 {
+		c.AttemptRetention = 30 * 24 * time.Hour
+	}
 }
 
 // jobTimeout is when River cancels an attempt: the slice plus room to finish the page in
@@ -147,9 +188,28 @@ type Jobs struct {
 	now      func() time.Time
 	// OnRunFinished, when set, is told about every run that reached a final status (metrics).
 	OnRunFinished func(store.Run)
+	// OnDelivered, when set, is told about every webhook delivery that got through (metrics).
+	OnDelivered func(webhookID int64, changes int)
+
+	// What webhook deliveries and alerts send with; set before Start.
+	Sender  *webhook.Sender
+	Secrets SecretOpener
+	Alerts  *alert.Notifier
+	// PublicURL is the service's address for the links of alerts ("" : the address each alert
+	// channel was added from).
+	PublicURL string
+	// Names names the RetailCRM codes of a counter's orders in the webhooks' deliveries (nil:
+	// not named).
+	Names func(ctx context.Context, accountID, counterID int64) (export.Namer, error)
 
 	pruneMu   sync.Mutex
 	nextPrune time.Time
+	nextAlert time.Time
+
+	feed     *coalescer // counters whose feed grew
+	triggers *coalescer // tasks whose RetailCRM trigger was called
+	bgStop   context.CancelFunc
+	bgDone   sync.WaitGroup
 }
 
 // New builds the job system over the store's database.
@@ -162,6 +222,8 @@ func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (
 		log = slog.New(slog.DiscardHandler)
 	}
 	j := &Jobs{store: st, importer: im, log: log, cfg: cfg, now: time.Now}
+	j.feed = newCoalescer(200*time.Millisecond, j.feedGrew)
+	j.triggers = newCoalescer(100*time.Millisecond, j.insertTriggers)
 	driver, err := newDriver(st)
 	if err != nil {
 		return nil, err
@@ -179,10 +241,16 @@ func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &importWorker{j: j})
 		river.AddWorker(workers, &tickWorker{j: j})
+		river.AddWorker(workers, &deliverWorker{j: j})
+		river.AddWorker(workers, &triggerWorker{j: j})
+		river.AddWorker(workers, &alertWorker{j: j})
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{
 			"imports":  {MaxWorkers: cfg.Workers},
 			"schedule": {MaxWorkers: 1},
+			"webhooks": {MaxWorkers: cfg.WebhookWorkers},
+			"triggers": {MaxWorkers: 2},
+			"alerts":   {MaxWorkers: 2},
 		}
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.TickInterval), func() (river.JobArgs, *river.InsertOpts) {
@@ -200,6 +268,7 @@ func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (
 		return nil, fmt.Errorf("jobs: create river client: %w", err)
 	}
 	j.client = client
+	st.OnFeed(func(ids []int64) { j.feed.add(ids...) })
 	return j, nil
 }
 
@@ -267,6 +336,17 @@ func (j *Jobs) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	// The feed's and the triggers' coalescers insert jobs from every process, also one that
+	// works none itself (serve without workers answers the triggers).
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	j.bgStop = stop
+	for _, c := range []*coalescer{j.feed, j.triggers} {
+		j.bgDone.Add(1)
+		go func() {
+			defer j.bgDone.Done()
+			c.run(bg)
+		}()
+	}
 	if j.cfg.Workers == 0 {
 		return nil
 	}
@@ -279,6 +359,10 @@ func (j *Jobs) Start(ctx context.Context) error {
 // Stop stops taking work and waits for the current pages to commit; running runs hand
 // themselves back to the queue (snooze) and resume at the next start.
 func (j *Jobs) Stop(ctx context.Context) error {
+	if j.bgStop != nil {
+		j.bgStop()
+		j.bgDone.Wait()
+	}
 	if j.cfg.Workers == 0 {
 		return nil
 	}
@@ -380,8 +464,30 @@ func (w *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	if n > 0 {
 		w.j.log.Info("scheduler enqueued due tasks", "tasks", n)
 	}
+	if err := w.j.startBehindWebhooks(ctx); err != nil {
+		w.j.log.Warn("webhook deliveries not started; the next tick tries again", "error", err)
+	}
+	w.j.alertsIfDue(ctx)
 	w.j.pruneIfDue(ctx)
 	return nil
+}
+
+// alertsIfDue looks for incidents no run reports when AlertEvery has passed since this process
+// last did.
+func (j *Jobs) alertsIfDue(ctx context.Context) {
+	now := j.now()
+	j.pruneMu.Lock()
+	due := !now.Before(j.nextAlert)
+	if due {
+		j.nextAlert = now.Add(j.cfg.AlertEvery)
+	}
+	j.pruneMu.Unlock()
+	if !due {
+		return
+	}
+	if err := j.reconsiderAll(ctx); err != nil {
+		j.log.Warn("incidents not looked at; the next tick tries again", "error", err)
+	}
 }
 
 // pruneIfDue prunes the run history when PruneEvery has passed since this process last did.
@@ -399,6 +505,9 @@ func (j *Jobs) pruneIfDue(ctx context.Context) {
 	}
 	if _, err := j.PruneRuns(ctx); err != nil {
 		j.log.Warn("pruning the run history failed; the next tick after "+j.cfg.PruneEvery.String()+" tries again", "err", err)
+	}
+	if _, err := j.store.PruneAttempts(ctx, j.now().Add(-j.cfg.AttemptRetention)); err != nil {
+		j.log.Warn("pruning the webhooks' deliveries log failed; the next tick after "+j.cfg.PruneEvery.String()+" tries again", "err", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
+	"orderimport/internal/alert"
 	"orderimport/internal/importer"
 	"orderimport/internal/store"
 )
@@ -173,6 +174,9 @@ func (j *Jobs) finish(ctx context.Context, job *river.Job[ImportArgs], task stor
 			"updated", run.Counts.Updated, "deleted", run.Counts.Deleted, "invalid", run.Counts.Invalid, "requests", run.Counts.Requests)
 	}
 	j.runFinished(run)
+	if err := j.Reconsider(ctx, alert.TaskSubject(task.ID)); err != nil {
+		log.Warn("the task's incidents were not looked at; the scheduler does it", "error", err)
+	}
 	return nil
 }
 

@@ -86,6 +86,14 @@ var currencySymbols = map[string]string{
 	"UZS": "сум", "AMD": "֏", "GEL": "₾", "AZN": "₼", "KGS": "сом", "TRY": "₺",
 }
 
+// CurrencySign is the sign readers expect for a currency code (the code itself when it has none).
+func CurrencySign(code string) string {
+	if sym, ok := currencySymbols[code]; ok {
+		return sym
+	}
+	return code
+}
+
 // Money formats an amount (plain decimal text) in a currency (ISO code; "" for none): always
 // two decimals, so that sums line up in a column, and the currency's sign: "84 300,00 ₽",
 // "1 395,16 ₽" in Russian, "₽84,300.00" in English.

@@ -134,6 +134,9 @@ func (p Policy) control(_, address string, _ syscall.RawConn) error {
 	if p.AllowPrivate && reachableWhenPrivate(ip) || IsPublic(ip) {
 		return nil
 	}
+	if p.Webhooks {
+		return p.webhookIP(ip)
+	}
 	return locale.Wrap(locale.M("address_private", "ip", ip.WithZone("").String()), ErrPrivateAddress)
 }
 

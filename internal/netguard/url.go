@@ -26,6 +26,8 @@ type Policy struct {
 	// RootCAs, when set, are the certificate authorities the client trusts instead of the
 	// system's (tests, or a private CA in front of RetailCRM).
 	RootCAs *x509.CertPool
+	// Webhooks: the client calls webhook receivers, not RetailCRM; its refusals say so.
+	Webhooks bool
 }
 
 // maxURLLength bounds the input; no account address comes near it.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -251,6 +252,15 @@ func (r *reader) order() (*Order, error) {
 			o.Status, err = r.str()
 		case "createdAt":
 			o.CreatedAt, err = r.str()
+		case "currency":
+			o.Currency, err = r.str()
+		case "purchaseSumm":
+			var v []byte
+			if v, _, err = r.scalar(); err == nil && v != nil {
+				o.PurchaseSumm = string(v)
+			}
+		case "source":
+			err = r.source(&o.Source)
 		default:
 			err = r.skip()
 		}
@@ -258,6 +268,30 @@ func (r *reader) order() (*Order, error) {
 			return nil, err
 		}
 	}
+}
+
+// source reads an order's source object; anything else (a PHP-style empty []) is no source.
+func (r *reader) source(s *OrderSource) error {
+	if r.dec.PeekKind() != '{' {
+		return r.skip()
+	}
+	return r.members(func(name []byte) (err error) {
+		switch string(name) {
+		case "source":
+			s.Source, err = r.str()
+		case "medium":
+			s.Medium, err = r.str()
+		case "campaign":
+			s.Campaign, err = r.str()
+		case "keyword":
+			s.Keyword, err = r.str()
+		case "content":
+			s.Content, err = r.str()
+		default:
+			err = r.skip()
+		}
+		return err
+	})
 }
 
 // pagination reads RetailCRM's pagination block.
@@ -347,4 +381,17 @@ func (r *reader) errorList() (map[string]string, error) {
 		out = nil
 	}
 	return out, err
+}
+
+// DecodeOrder reads one order object exactly as the list and history answers are read: what
+// RetailCRM sent, with the fields an import uses typed (an emulator's orders, in tests).
+func DecodeOrder(raw []byte) (*Order, error) {
+	o, err := newReader(raw).order()
+	if err == nil && o == nil {
+		err = errNotObject
+	}
+	if err != nil {
+		return nil, fmt.Errorf("retailcrm: decode an order: %w", err)
+	}
+	return o, nil
 }

@@ -108,3 +108,24 @@ func BenchmarkDecodeHistoryPage(b *testing.B) {
 		}
 	}
 }
+
+// DecodeOrder reads the typed fields of an order as the list does: the currency when there is
+// one, the purchase cost as sent, the source by names; a PHP-style empty source is none.
+func TestDecodeOrder(t *testing.T) {
+	o, err := DecodeOrder([]byte(`{"id": 5, "number": "5C", "currency": "KZT", "purchaseSumm": 1000.50, "source": {"source": "yandex",
+		"medium": "cpc", "campaign": "весна", "keyword": "обувь", "content": "баннер", "extra": 1}, "status": "new"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := OrderSource{Source: "yandex", Medium: "cpc", Campaign: "весна", Keyword: "обувь", Content: "баннер"}
+	if o.ID != 5 || o.Currency != "KZT" || o.PurchaseSumm != "1000.50" || o.Source != want || o.Status != "new" {
+		t.Errorf("order %+v", o)
+	}
+	o, err = DecodeOrder([]byte(`{"id": 6, "source": [], "purchaseSumm": null}`))
+	if err != nil || o.Source != (OrderSource{}) || o.PurchaseSumm != "" {
+		t.Errorf("an empty source and no purchase cost: %+v %v", o, err)
+	}
+	if _, err := DecodeOrder([]byte(`[1, 2]`)); err == nil {
+		t.Error("a list decoded as an order")
+	}
+}

@@ -193,7 +193,8 @@ func TestGoldenOrdersList(t *testing.T) {
 		t.Fatalf("%d orders, want 1", len(p.Orders))
 	}
 	o := p.Orders[0]
-	checkOrder(t, o, Order{ID: 7141, Number: "7141C", Site: "moysklad", Status: "assembling", CreatedAt: "2021-02-25 09:37:48"})
+	checkOrder(t, o, Order{ID: 7141, Number: "7141C", Site: "moysklad", Status: "assembling", CreatedAt: "2021-02-25 09:37:48", Currency: "RUB",
+		PurchaseSumm: "60"})
 	if want := rawOrders(t, body)[0]; !bytes.Equal(o.Raw, want) {
 		t.Errorf("Raw differs from the bytes sent (%d vs %d bytes)", len(o.Raw), len(want))
 	}
@@ -235,9 +236,11 @@ func TestGoldenDemoOrders(t *testing.T) {
 	if len(p.Orders) != 2 {
 		t.Fatalf("%d orders", len(p.Orders))
 	}
-	checkOrder(t, p.Orders[0], Order{ID: 53, Number: "53C", ExternalID: "53", Site: "demo-magazin", Status: "no-call", CreatedAt: "2022-01-08 14:43:25"})
+	// Neither names its currency (older payloads); order 53 has a source.
+	checkOrder(t, p.Orders[0], Order{ID: 53, Number: "53C", ExternalID: "53", Site: "demo-magazin", Status: "no-call", CreatedAt: "2022-01-08 14:43:25",
+		PurchaseSumm: "25073", Source: OrderSource{Source: "e.mail.ru", Medium: "cpc", Campaign: "landing_02", Content: "offline ads"}})
 	// Order 73 has neither site nor externalId.
-	checkOrder(t, p.Orders[1], Order{ID: 73, Number: "73C", Status: "prepayed", CreatedAt: "2022-01-17 20:06:32"})
+	checkOrder(t, p.Orders[1], Order{ID: 73, Number: "73C", Status: "prepayed", CreatedAt: "2022-01-17 20:06:32", PurchaseSumm: "1572"})
 	if !bytes.Equal(p.Orders[0].Raw, o53) || !bytes.Equal(p.Orders[1].Raw, o73) {
 		t.Error("Raw differs from the order objects")
 	}
@@ -270,7 +273,8 @@ func TestGoldenHistory(t *testing.T) {
 		string(first.NewValue) != "{\n        \"code\": \"new\"\n      }" {
 		t.Errorf("first entry = %+v (old %s new %s)", first, first.OldValue, first.NewValue)
 	}
-	checkOrder(t, *first.Order, Order{ID: 2031, Number: "14", ExternalID: "14", Site: "BitrixMod", Status: "new", CreatedAt: "2018-10-02 13:00:43"})
+	checkOrder(t, *first.Order, Order{ID: 2031, Number: "14", ExternalID: "14", Site: "BitrixMod", Status: "new", CreatedAt: "2018-10-02 13:00:43",
+		PurchaseSumm: "0"})
 	last := h[99]
 	if last.Created || last.Source != "code" || last.Field != "manager" || string(last.OldValue) != "null" {
 		t.Errorf("last entry = %+v", last)

@@ -19,7 +19,17 @@ type Order struct {
 	Site       string
 	Status     string
 	CreatedAt  string // "Y-m-d H:i:s", naive, in the account's timezone (Settings.Timezone)
-	Raw        json.RawMessage
+	Currency   string // the order's currency code; older payloads carry none
+	Source     OrderSource
+	// PurchaseSumm is the purchase cost as sent (a JSON number's text, "" when absent): in the
+	// account's base currency, whatever the order's.
+	PurchaseSumm string
+	Raw          json.RawMessage
+}
+
+// OrderSource is where an order came from (RetailCRM's "source" object), by names.
+type OrderSource struct {
+	Source, Medium, Campaign, Keyword, Content string
 }
 
 // Pagination is RetailCRM's page descriptor.

@@ -417,3 +417,19 @@ func TestNewKeyringPanicsOnZeroKey(t *testing.T) {
 	}()
 	NewKeyring(Key{})
 }
+
+func TestMACIsKeyedAndSeparatedByPurpose(t *testing.T) {
+	a, _ := GenerateKey()
+	b, _ := GenerateKey()
+	ra, rb := NewKeyring(a), NewKeyring(b)
+	x := ra.MAC("login", []byte("me@example.com"))
+	if len(x) != 32 || !bytes.Equal(x, ra.MAC("login", []byte("me@example.com"))) {
+		t.Fatal("MAC is not a stable 32-byte value")
+	}
+	if bytes.Equal(x, rb.MAC("login", []byte("me@example.com"))) {
+		t.Fatal("another key gives the same MAC")
+	}
+	if bytes.Equal(x, ra.MAC("other", []byte("me@example.com"))) {
+		t.Fatal("another purpose gives the same MAC")
+	}
+}

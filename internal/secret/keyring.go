@@ -3,6 +3,8 @@ package secret
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -256,4 +258,20 @@ func boundAAD(id string, aad []byte) []byte {
 	b := make([]byte, 0, len(sealedVersion)+len(id)+2+len(aad))
 	b = append(b, sealedVersion+"."+id+"."...)
 	return append(b, aad...)
+}
+
+// macLabel separates the keys MAC derives from every other use of the master key.
+const macLabel = "orderimport mac v1\x00"
+
+// MAC is HMAC-SHA256 of data under a key derived from the primary key for purpose: a keyed
+// hash for values that must be compared without being stored readable (what people typed into
+// a sign-in form). It changes when the primary key is rotated, so it suits values that live
+// minutes, not ones kept for good.
+func (r *Keyring) MAC(purpose string, data []byte) []byte {
+	k := r.Primary()
+	derive := hmac.New(sha256.New, k.bytes[:])
+	derive.Write([]byte(macLabel + purpose))
+	m := hmac.New(sha256.New, derive.Sum(nil))
+	m.Write(data)
+	return m.Sum(nil)
 }

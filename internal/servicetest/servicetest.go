@@ -8,6 +8,7 @@ package servicetest
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -17,12 +18,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"orderimport/internal/app"
 	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/jobs"
+	"orderimport/internal/secret"
 	"orderimport/internal/store"
 )
 
@@ -49,6 +52,11 @@ type Options struct {
 	// DB is the database (zero: SQLite in Dir).
 	DB  store.Location
 	Dir string // required for SQLite
+	// Configure adjusts the service's configuration before it is assembled (single sign-on,
+	// trusted proxies, the mail server); url is the address the service will answer at.
+	Configure func(cfg *config.Config, url string)
+	// MailTLS is the TLS settings that trust the test's SMTP server.
+	MailTLS *tls.Config
 }
 
 // Jobs is the job system of tests: runs start when a test asks (the scheduler's tick waits an
@@ -72,6 +80,8 @@ type Service struct {
 	cancel context.CancelFunc
 	done   chan error
 	closed bool
+	cfg    config.Config
+	opts   Options
 }
 
 // Start assembles the service like `orderimport serve` and waits until it answers.
@@ -85,7 +95,7 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 	if o.Jobs == (jobs.Config{}) {
 		o.Jobs = Jobs()
 	}
-	s := &Service{done: make(chan error, 1)}
+	s := &Service{}
 	if o.DB == (store.Location{}) {
 		if o.Dir == "" {
 			return nil, errors.New("servicetest: no directory for the SQLite database")
@@ -101,46 +111,91 @@ func Start(ctx context.Context, o Options) (*Service, error) {
 	s.crm = httptest.NewServer(crm)
 	s.CRM = s.crm.URL
 
-	ctx, s.cancel = context.WithCancel(ctx)
-	cfg := config.Config{DB: o.DB, AllowPrivate: !o.Strict}
-	a, err := app.New(ctx, cfg, o.Log, app.Options{Workers: o.Workers, Migrate: true, Jobs: o.Jobs,
-		Resolver: o.Resolver, RootCAs: o.RootCAs})
-	if err != nil {
-		s.cancel()
-		s.crm.Close()
-		return nil, fmt.Errorf("servicetest: assemble the service: %w", err)
-	}
-	s.App = a
-	fail := func(err error) (*Service, error) {
-		s.cancel()
-		s.crm.Close()
-		a.Close()
-		return nil, err
-	}
-	u, _, err := a.Store.AddUser(ctx, Email, Password, "Shop", false)
-	if err != nil {
-		return fail(fmt.Errorf("servicetest: add the user: %w", err))
-	}
-	s.AccountID, s.UserID = u.AccountID, u.ID
-	if s.Token, _, err = a.Store.CreateToken(ctx, u.ID); err != nil {
-		return fail(fmt.Errorf("servicetest: create a token: %w", err))
-	}
+	// The listener first, so that the configuration can name the service's own address.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fail(fmt.Errorf("servicetest: listen: %w", err))
+		s.crm.Close()
+		return nil, fmt.Errorf("servicetest: listen: %w", err)
 	}
 	s.URL = "http://" + ln.Addr().String()
+	s.cfg = config.Config{DB: o.DB, AllowPrivate: !o.Strict, AllowPrivateWebhooks: !o.Strict}
+	if o.DB.Engine == store.Postgres {
+		// PostgreSQL keeps no key file: the sealing key comes from the environment in
+		// production, a fresh one here, which the service's restarts keep.
+		key, err := secret.GenerateKey()
+		if err != nil {
+			s.crm.Close()
+			ln.Close()
+			return nil, fmt.Errorf("servicetest: a secret key: %w", err)
+		}
+		s.cfg.SecretKey = key.Base64()
+	}
+	if o.Configure != nil {
+		o.Configure(&s.cfg, s.URL)
+	}
+	s.opts = o
+	if err := s.start(ctx, ln, true); err != nil {
+		s.crm.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// start assembles the service on its database, adds the user and its token when first, and
+// serves on ln until stopped.
+func (s *Service) start(ctx context.Context, ln net.Listener, first bool) error {
+	o := s.opts
+	s.done = make(chan error, 1)
+	ctx, s.cancel = context.WithCancel(ctx)
+	a, err := app.New(ctx, s.cfg, o.Log, app.Options{Workers: o.Workers, Migrate: true, Jobs: o.Jobs,
+		Resolver: o.Resolver, RootCAs: o.RootCAs, MailTLS: o.MailTLS})
+	if err != nil {
+		s.cancel()
+		ln.Close()
+		return fmt.Errorf("servicetest: assemble the service: %w", err)
+	}
+	s.App = a
+	fail := func(err error) error {
+		s.cancel()
+		ln.Close()
+		a.Close()
+		return err
+	}
+	if first {
+		u, _, err := a.Store.AddUser(ctx, Email, Password, "Shop", false)
+		if err != nil {
+			return fail(fmt.Errorf("servicetest: add the user: %w", err))
+		}
+		s.AccountID, s.UserID = u.AccountID, u.ID
+		if s.Token, _, err = a.Store.CreateToken(ctx, u.ID); err != nil {
+			return fail(fmt.Errorf("servicetest: create a token: %w", err))
+		}
+	}
 	go func() { s.done <- a.Serve(ctx, ln) }()
 	// Serve starts the job system before it answers: once /healthz answers, stopping the
 	// service is a clean shutdown, never an interrupted start.
 	if err := s.waitHealthy(ctx); err != nil {
 		s.cancel()
 		<-s.done
-		s.crm.Close()
 		a.Close()
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
+}
+
+// Restart stops the service as a signal would and starts it again on the same database,
+// address, emulator, user and token, as an operator's restart does.
+func (s *Service) Restart(ctx context.Context) error {
+	s.cancel()
+	err := <-s.done
+	if err := errors.Join(err, s.App.Close()); err != nil {
+		return fmt.Errorf("servicetest: stop for the restart: %w", err)
+	}
+	ln, err := net.Listen("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		return fmt.Errorf("servicetest: listen again: %w", err)
+	}
+	return s.start(ctx, ln, false)
 }
 
 func (s *Service) waitHealthy(ctx context.Context) error {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"orderimport/internal/access"
 )
 
 // Account is a tenant: a company with its users, counters and import tasks.
@@ -23,12 +25,45 @@ type Account struct {
 	CreatedAt time.Time
 }
 
-// User belongs to exactly one account.
+// User belongs to exactly one account, with one role in it.
 type User struct {
-	ID        int64
-	AccountID int64
-	Email     string
-	CreatedAt time.Time
+	ID          int64
+	AccountID   int64
+	Email       string
+	Role        access.Role
+	Status      string // UserActive, or UserInvited until the invitation is accepted
+	CreatedAt   time.Time
+	TOTPEnabled bool // signs in with a second factor
+}
+
+// User statuses.
+const (
+	UserActive  = "active"
+	UserInvited = "invited"
+)
+
+// userColumns are the columns scanUser reads, of the users table aliased u.
+const userColumns = `u.id, u.account_id, u.email, u.role, u.status, u.created_at, u.totp_enabled_at`
+
+// userDest are the scan destinations of userColumns; call done after the scan.
+func userDest(u *User) (dest []any, done func()) {
+	var totp sql.NullTime
+	var role string
+	return []any{&u.ID, &u.AccountID, &u.Email, &role, &u.Status, &u.CreatedAt, &totp}, func() {
+		u.Role = access.Role(role)
+		u.TOTPEnabled = totp.Valid
+		u.CreatedAt = u.CreatedAt.UTC()
+	}
+}
+
+func scanUser(row interface{ Scan(...any) error }, extra ...any) (User, error) {
+	var u User
+	dest, done := userDest(&u)
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return User{}, err
+	}
+	done()
+	return u, nil
 }
 
 // Token is an API token as listed: never its value.
@@ -103,10 +138,15 @@ func CheckPassword(hash, password string) bool {
 var dummyHash = fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
 	base64.RawStdEncoding.EncodeToString(make([]byte, 16)), base64.RawStdEncoding.EncodeToString(make([]byte, argonKeyLen)))
 
-// AddUser creates a user. When accountName names an existing account the user joins it;
+// AddUser creates an owner. When accountName names an existing account the user joins it;
 // otherwise the account is created (named after accountName, or the email when empty).
 func (s *Store) AddUser(ctx context.Context, email, password, accountName string, mustExist bool) (User, Account, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
+	return s.AddUserWithRole(ctx, email, password, accountName, mustExist, access.Owner)
+}
+
+// AddUserWithRole is AddUser with the user's role.
+func (s *Store) AddUserWithRole(ctx context.Context, email, password, accountName string, mustExist bool, role access.Role) (User, Account, error) {
+	email = NormalizeEmail(email)
 	hash, err := HashPassword(password)
 	if err != nil {
 		return User{}, Account{}, err
@@ -130,9 +170,9 @@ func (s *Store) AddUser(ctx context.Context, email, password, accountName string
 		case err != nil:
 			return err
 		}
-		u = User{AccountID: a.ID, Email: email, CreatedAt: s.nowUTC()}
-		err = tx.QueryRowContext(ctx, `INSERT INTO users (account_id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-			a.ID, email, hash, u.CreatedAt).Scan(&u.ID)
+		u = User{AccountID: a.ID, Email: email, Role: role, Status: UserActive, CreatedAt: s.nowUTC()}
+		err = tx.QueryRowContext(ctx, `INSERT INTO users (account_id, email, password_hash, created_at, role, status) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			a.ID, email, hash, u.CreatedAt, string(role), UserActive).Scan(&u.ID)
 		if isUniqueViolation(err) {
 			return fmt.Errorf("a user with email %s already exists: %w", email, ErrConflict)
 		}
@@ -144,25 +184,34 @@ func (s *Store) AddUser(ctx context.Context, email, password, accountName string
 	return u, a, nil
 }
 
-// UserByEmail finds a user by email (case-insensitive).
+// AccountName is the name of an account.
+func (s *Store) AccountName(ctx context.Context, id int64) (string, error) {
+	var name string
+	if err := s.r.QueryRowContext(ctx, `SELECT name FROM accounts WHERE id = $1`, id).Scan(&name); err != nil {
+		return "", fmt.Errorf("store: account %d: %w", id, notFound(err))
+	}
+	return name, nil
+}
+
+// NormalizeEmail is the form emails are stored and compared in: trimmed, lower-case.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// UserByEmail finds a user by email (case-insensitive), invited users included.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
-	var u User
-	err := s.r.QueryRowContext(ctx, `SELECT id, account_id, email, created_at FROM users WHERE email = $1`,
-		strings.ToLower(strings.TrimSpace(email))).Scan(&u.ID, &u.AccountID, &u.Email, &u.CreatedAt)
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.email = $1`, NormalizeEmail(email)))
 	if err != nil {
 		return User{}, fmt.Errorf("store: user %s: %w", email, notFound(err))
 	}
 	return u, nil
 }
 
-// Authenticate checks an email and password. A wrong password and an unknown email give the
-// same error after the same amount of work.
+// Authenticate checks an email and password. A wrong password, an unknown email and an
+// invited user (who has no password yet) give the same error after the same amount of work.
 func (s *Store) Authenticate(ctx context.Context, email, password string) (User, error) {
-	var u User
 	var hash string
-	err := s.r.QueryRowContext(ctx, `SELECT id, account_id, email, created_at, password_hash FROM users WHERE email = $1`,
-		strings.ToLower(strings.TrimSpace(email))).Scan(&u.ID, &u.AccountID, &u.Email, &u.CreatedAt, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+`, u.password_hash FROM users u WHERE u.email = $1`,
+		NormalizeEmail(email)), &hash)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && u.Status != UserActive) {
 		CheckPassword(dummyHash, password)
 		return User{}, ErrNotFound
 	}
@@ -177,9 +226,7 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (User,
 
 // UserByID loads a user.
 func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
-	var u User
-	err := s.r.QueryRowContext(ctx, `SELECT id, account_id, email, created_at FROM users WHERE id = $1`, id).
-		Scan(&u.ID, &u.AccountID, &u.Email, &u.CreatedAt)
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = $1`, id))
 	if err != nil {
 		return User{}, fmt.Errorf("store: user %d: %w", id, notFound(err))
 	}
@@ -220,10 +267,9 @@ func (s *Store) UserByToken(ctx context.Context, token string) (User, error) {
 	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 200 {
 		return User{}, ErrNotFound
 	}
-	var u User
-	err := s.r.QueryRowContext(ctx, `SELECT u.id, u.account_id, u.email, u.created_at
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userColumns+`
 		FROM api_tokens t JOIN users u ON u.id = t.user_id
-		WHERE t.token_hash = $1 AND t.revoked_at IS NULL`, hashToken(token)).Scan(&u.ID, &u.AccountID, &u.Email, &u.CreatedAt)
+		WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.status = $2`, hashToken(token), UserActive))
 	if err != nil {
 		return User{}, notFound(err)
 	}

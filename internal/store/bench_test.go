@@ -115,3 +115,61 @@ func BenchmarkOrdersSearch(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkRecount re-evaluates 100,000 stored orders of every status group whose counting
+// flips for every order each time (the worst case: every row is written), in batches of
+// RecountBatch; the metric is orders re-evaluated per second. bench/ measures a million.
+func BenchmarkRecount(b *testing.B) {
+	const orders = 100_000
+	st := OpenSQLite(b)
+	ctx := context.Background()
+	u, _, err := st.AddUser(ctx, "bench@example.com", "long enough password", "", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := st.CreateCounter(ctx, u.AccountID, "Shop", "Europe/Moscow")
+	if err != nil {
+		b.Fatal(err)
+	}
+	task, err := st.CreateTask(ctx, store.Task{AccountID: u.AccountID, CounterID: c.ID, Name: "bench", Type: "retailcrm",
+		FrequencyHours: 1, CRMURL: "https://shop.retailcrm.ru", CRMKeySealed: "v1.sealed"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	statuses := []string{"new", "client-confirmed", "assembling", "delivering", "complete", "no-call", "cancel-other"}
+	groups := map[string]string{"new": "new", "client-confirmed": "approval", "assembling": "assembling", "delivering": "delivery",
+		"complete": "complete", "no-call": "cancel", "cancel-other": "cancel"}
+	for page := range orders / 1000 {
+		var rows []store.OrderRow
+		for k := range 10 {
+			for _, r := range benchRows(page*10 + k) {
+				r.Status = statuses[int(r.CRMID)%len(statuses)]
+				rows = append(rows, r)
+			}
+		}
+		if _, err := st.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: c.ID, TaskID: task.ID, Upserts: rows}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	classes := func(counted bool) store.Classes {
+		cls := store.Classes{Statuses: map[string]store.StatusClass{}}
+		for s, g := range groups {
+			cls.Statuses[s] = store.StatusClass{Group: g, Counted: counted == (g != "cancel")}
+		}
+		return cls
+	}
+	ref := &store.Reference{}
+	if _, err := st.Recount(ctx, u.AccountID, task.ID, ref, classes(true)); err != nil {
+		b.Fatal(err)
+	}
+	flip := false
+	b.ResetTimer()
+	for b.Loop() {
+		res, err := st.Recount(ctx, u.AccountID, task.ID, nil, classes(flip))
+		if err != nil || res.Changed != orders {
+			b.Fatal(res, err)
+		}
+		flip = !flip
+	}
+	b.ReportMetric(float64(orders*b.N)/b.Elapsed().Seconds(), "orders/s")
+}

@@ -29,13 +29,23 @@ var CopyTables = []struct{ Name, Key string }{
 	{"import_tasks", "id"},
 	{"runs", "id"},
 	{"sync_state", "task_id"},
+	{"crm_references", "task_id"},
 	{"orders", "id"},
 	{"sessions", "id"},
 	{"audit_log", "id"},
+	{"invitations", "id"},
+	{"recovery_codes", "id"},
+	{"webhooks", "id"},
+	{"webhook_deliveries", "id"},
+	{"webhook_attempts", "id"},
+	{"alert_channels", "id"},
+	{"incidents", "id"},
 }
 
-// NotCopied are the tables an installation copy leaves behind on purpose.
-var NotCopied = []string{"schema_migrations", "crm_account_leases"}
+// NotCopied are the tables an installation copy leaves behind on purpose: bookkeeping, and
+// sign-in state that lives minutes (failed attempts, pending second factors, single sign-on
+// flows under way), which a person simply starts again.
+var NotCopied = []string{"schema_migrations", "crm_account_leases", "login_failures", "login_challenges", "oidc_logins"}
 
 // TableCopy is the outcome of copying one table.
 type TableCopy struct {

@@ -2,12 +2,14 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
 	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
@@ -33,6 +35,12 @@ func TestCopyInstallation(t *testing.T) {
 	if _, _, err := src.CreateSession(ctx, u, time.Now(), time.Hour, "Mozilla/5.0 (X11; Linux)", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := src.Invite(ctx, u.AccountID, "invited@example.com", access.Viewer, "oiv_copy", u.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.ReplaceRecoveryCodes(ctx, u.ID, []string{"aaaa-bbbb-cccc-dddd"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := src.AppendAudit(ctx, store.AuditEvent{AccountID: u.AccountID, UserID: u.ID, Actor: u.Email, Action: "login", IP: "192.0.2.1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +51,19 @@ func TestCopyInstallation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ref := store.Reference{Statuses: []store.RefStatus{{Code: "new", Name: "Новый", Group: "new", Active: true}},
+		Groups: []store.RefGroup{{Code: "new", Name: "Новый"}}, Sites: []store.RefSite{{Code: "shop", Name: "Магазин", Currency: "RUB"}},
+		DefaultCurrency: "RUB"}
+	if _, err := src.Recount(ctx, u.AccountID, task.ID, &ref, store.Classes{Statuses: map[string]store.StatusClass{"new": {Group: "new", Counted: true}}}); err != nil {
+		t.Fatal(err)
+	}
 	rows := make([]store.OrderRow, 0, 2500)
 	for i := range 2500 {
 		rows = append(rows, store.OrderRow{CRMID: int64(i + 1), OrderID: fmt.Sprint(i + 1), OrderDate: "2026-01-02 03:04:05",
 			OrderLocal: "2026-01-02 06:04:05", ItemCount: "1.5", Profit: "394.66", Revenue: "1395.16",
 			Comment: "Позвонить после 18:00, \"домофон\" 12", ContactName: "Иванов Иван", ContactPhone: "79123456789",
-			ContactEmail: "ivan@example.com", Tags: []string{"VIP", "опт"}, Status: "new", Site: "shop", Hash: fmt.Sprintf("h%d", i)})
+			ContactEmail: "ivan@example.com", Tags: []string{"VIP", "опт"}, Status: "new", Site: "shop", Hash: fmt.Sprintf("h%d", i),
+			OrderNumber: fmt.Sprintf("%dC", i+1), Currency: "RUB", Source: store.Source{Source: "yandex", Campaign: "весна"}})
 	}
 	state := store.SyncState{TaskID: task.ID, Phase: "history", HistorySinceID: 4242, BackfillFrom: "2025-01-01", BackfillTo: "2026-01-02", BackfillNext: "2026-01-03"}
 	if _, err := src.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: counter.ID, TaskID: task.ID, Upserts: rows,
@@ -56,6 +71,30 @@ func TestCopyInstallation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := src.FinishRun(ctx, done.ID, store.RunSucceeded, locale.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	hook, err := src.CreateWebhook(ctx, u.AccountID, counter.ID, "https://hooks.example.com/orders", "v1.sealed-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook.Cursor = store.FeedCursor{}
+	d, err := src.NextDelivery(ctx, hook, 100, "msg_copy", func(rows []store.OrderRow) ([]byte, error) { return []byte(`{"changes":[]}`), nil })
+	if err != nil || d == nil {
+		t.Fatal(d, err)
+	}
+	if _, err := src.RecordAttempt(ctx, *d, store.AttemptResult{HTTPStatus: 503, Error: locale.M("webhook_status", "status", 503), At: time.Now()},
+		time.Now().Add(time.Minute), locale.Message{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.CreateAlertChannel(ctx, store.AlertChannel{AccountID: u.AccountID, Type: store.ChannelEmail, Address: "ops@example.com",
+		Language: "ru", BaseURL: "https://orders.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := src.StartIncidentTx(ctx, tx, store.Incident{AccountID: u.AccountID, Subject: fmt.Sprintf("task:%d", task.ID), Kind: "task_failing",
+			TaskID: task.ID, Detail: locale.M("crm_unreachable")})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	running, err := src.CreateRun(ctx, u.AccountID, task.ID, store.RunManual)

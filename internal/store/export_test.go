@@ -19,3 +19,6 @@ func (s *Store) MigrationVersions() ([]int, error) {
 	}
 	return vs, nil
 }
+
+// SetRecountBatch makes Recount re-evaluate n orders per transaction (tests of its batches).
+func (s *Store) SetRecountBatch(n int) { s.recountSize = n }

@@ -36,7 +36,21 @@ type OrderRow struct {
 	Site         string
 	Deleted      bool
 	Hash         string // digest of the mapped fields: equal hash → nothing to write
+	FeedSeq      int64  // the counter's feed position of the order's latest change
 	UpdatedAt    time.Time
+
+	OrderNumber string // RetailCRM's number, as sent
+	Currency    string // the order's currency, else its store's, else the account's default
+	Source      Source
+	// StatusGroup and Counted follow from Status and the task's classes (Classes): ApplyBatch
+	// sets them as it writes, Recount when the classes change.
+	StatusGroup string
+	Counted     bool
+}
+
+// Source is where RetailCRM says an order came from (its source object, by names).
+type Source struct {
+	Source, Medium, Campaign, Keyword, Content string
 }
 
 // SyncState is a task's checkpoint.
@@ -167,13 +181,18 @@ func (s *Store) batchApplied(ctx context.Context, b Batch) (bool, BatchResult, e
 func (s *Store) applyBatchTx(ctx context.Context, tx *sql.Tx, hot *hotStatements, b Batch, out *BatchResult) error {
 	res := BatchResult{}
 	now := s.nowUTC()
+	feed := &feedTx{s: s, counterID: b.CounterID}
 	if len(b.Upserts) > 0 {
-		if err := s.applyUpserts(ctx, tx, hot, b, now, &res); err != nil {
+		cls, _, err := lockClasses(ctx, tx, b.TaskID)
+		if err != nil {
+			return err
+		}
+		if err := s.applyUpserts(ctx, tx, hot, feed, b, cls, now, &res); err != nil {
 			return err
 		}
 	}
 	if len(b.Deletes) > 0 {
-		n, err := s.flagDeleted(ctx, tx, b.TaskID, b.Deletes, now)
+		n, err := s.flagDeleted(ctx, tx, feed, b.TaskID, b.Deletes, now)
 		if err != nil {
 			return err
 		}
@@ -219,8 +238,10 @@ func hotQuery(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, prefix string
 	return tx.QueryContext(ctx, prefix+placeholders(start, n)+`)`, args...)
 }
 
-// applyUpserts writes a batch's rows; hot, when not nil, holds prepared statements.
-func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements, b Batch, now time.Time, res *BatchResult) error {
+// applyUpserts writes a batch's rows, each with the status group and counted flag its status
+// has under cls, stamped with the feed position feed takes; hot, when not nil, holds prepared
+// statements.
+func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements, feed *feedTx, b Batch, cls *Classes, now time.Time, res *BatchResult) error {
 	var byCRM, byID, upsertStmt *sql.Stmt
 	if hot != nil {
 		byCRM, byID, upsertStmt = hot.byCRM, hot.byID, hot.upsert
@@ -254,12 +275,6 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, id := range renamed {
-		if _, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE id = $3`, true, now, id); err != nil {
-			return fmt.Errorf("flag renamed order: %w", err)
-		}
-		res.Deleted++
-	}
 
 	args := make([]any, 0, len(b.Upserts)+1)
 	args = append(args, b.CounterID)
@@ -284,6 +299,29 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	unchanged := func(o *OrderRow) (existingOrder, bool, bool) {
+		e, ok := existing[o.OrderID]
+		return e, ok, ok && e.hash == o.Hash && !e.deleted && e.taskID == b.TaskID && e.crmID == o.CRMID
+	}
+	// The feed position is taken before the first write, so that every writer of the counter
+	// locks its row first and order rows after it.
+	var pos int64
+	changes := len(renamed) > 0
+	for i := 0; i < len(b.Upserts) && !changes; i++ {
+		_, _, same := unchanged(&b.Upserts[i])
+		changes = !same
+	}
+	if changes {
+		if pos, err = feed.position(ctx, tx); err != nil {
+			return err
+		}
+	}
+	for _, id := range renamed {
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE id = $4`, true, now, pos, id); err != nil {
+			return fmt.Errorf("flag renamed order: %w", err)
+		}
+		res.Deleted++
+	}
 
 	// The statements are prepared at most once per batch: re-parsing the upsert for every row
 	// cost SQLite more than executing it (bench: BenchmarkApplyBatchInsert).
@@ -295,9 +333,10 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			}
 		}
 	}()
-	for _, o := range b.Upserts {
-		e, ok := existing[o.OrderID]
-		if ok && e.hash == o.Hash && !e.deleted && e.taskID == b.TaskID && e.crmID == o.CRMID {
+	for i := range b.Upserts {
+		o := &b.Upserts[i]
+		e, ok, same := unchanged(o)
+		if same {
 			res.Unchanged++
 			if b.Mark != 0 {
 				if mark == nil {
@@ -322,10 +361,12 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 				return fmt.Errorf("prepare order upsert: %w", err)
 			}
 		}
+		group, counted := cls.Of(o.Status)
 		_, err = upsert.ExecContext(ctx,
 			b.AccountID, b.CounterID, b.TaskID, o.CRMID, o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount,
 			o.Profit, o.Revenue, o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, string(tags), o.Status, o.Site,
-			false, o.Hash, b.Mark, now)
+			false, o.Hash, b.Mark, now, o.OrderNumber, strings.ToLower(o.OrderNumber), group, o.Currency, counted,
+			o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content, pos)
 		if err != nil {
 			return fmt.Errorf("write order %s: %w", o.OrderID, err)
 		}
@@ -340,14 +381,20 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 
 const upsertOrderSQL = `INSERT INTO orders (account_id, counter_id, task_id, crm_id, order_id, order_date, order_local,
 	session_id, user_id, item_count, profit, revenue, comment, contact_name, contact_phone, contact_email, tags, status, site,
-	deleted, hash, sync_mark, updated_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+	deleted, hash, sync_mark, updated_at, order_number, number_key, status_group, currency, counted,
+	utm_source, utm_medium, utm_campaign, utm_keyword, utm_content, feed_seq)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+	$24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)
 	ON CONFLICT (counter_id, order_id) DO UPDATE SET task_id = excluded.task_id, crm_id = excluded.crm_id,
 	order_date = excluded.order_date, order_local = excluded.order_local, session_id = excluded.session_id,
 	user_id = excluded.user_id, item_count = excluded.item_count, profit = excluded.profit, revenue = excluded.revenue,
 	comment = excluded.comment, contact_name = excluded.contact_name, contact_phone = excluded.contact_phone,
 	contact_email = excluded.contact_email, tags = excluded.tags, status = excluded.status, site = excluded.site,
-	deleted = excluded.deleted, hash = excluded.hash, sync_mark = excluded.sync_mark, updated_at = excluded.updated_at`
+	deleted = excluded.deleted, hash = excluded.hash, sync_mark = excluded.sync_mark, updated_at = excluded.updated_at,
+	order_number = excluded.order_number, number_key = excluded.number_key, status_group = excluded.status_group,
+	currency = excluded.currency, counted = excluded.counted, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium,
+	utm_campaign = excluded.utm_campaign, utm_keyword = excluded.utm_keyword, utm_content = excluded.utm_content,
+	feed_seq = excluded.feed_seq`
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -356,14 +403,18 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, taskID int64, crmIDs []int64, now time.Time) (int64, error) {
-	args := make([]any, 0, len(crmIDs)+3)
-	args = append(args, true, now, taskID, false)
+func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, feed *feedTx, taskID int64, crmIDs []int64, now time.Time) (int64, error) {
+	pos, err := feed.position(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	args := make([]any, 0, len(crmIDs)+4)
+	args = append(args, true, now, pos, taskID, false)
 	for _, id := range crmIDs {
 		args = append(args, id)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE task_id = $3 AND deleted = $4 AND crm_id IN (`+
-		placeholders(5, len(crmIDs))+`)`, args...)
+	res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE task_id = $4 AND deleted = $5 AND crm_id IN (`+
+		placeholders(6, len(crmIDs))+`)`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("flag deleted orders: %w", err)
 	}
@@ -375,8 +426,16 @@ func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, taskID int64, crmID
 func (s *Store) SweepUnmarked(ctx context.Context, accountID, taskID, mark int64, st SyncState) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2 WHERE task_id = $3 AND deleted = $4 AND sync_mark <> $5`,
-			true, s.nowUTC(), taskID, false, mark)
+		var counterID int64
+		if err := tx.QueryRowContext(ctx, `SELECT counter_id FROM import_tasks WHERE id = $1`, taskID).Scan(&counterID); err != nil {
+			return fmt.Errorf("counter of task %d: %w", taskID, notFound(err))
+		}
+		pos, err := s.feedPosition(ctx, tx, counterID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE task_id = $4 AND deleted = $5 AND sync_mark <> $6`,
+			true, s.nowUTC(), pos, taskID, false, mark)
 		if err != nil {
 			return err
 		}
@@ -413,21 +472,27 @@ type OrderFilter struct {
 	IncludeDeleted bool
 	Status         string
 	Site           string
-	Search         string // order id, phone or email
-	TaskID         int64
-	Limit          int
-	Cursor         string
+	Counted        *bool // nil: counted or not
+	// Search finds an order by its id, its RetailCRM number (any case) or internal id, its
+	// email (any case) or, with SearchPhone set, its phone; exact matches only.
+	Search      string
+	SearchPhone string // Search normalised as stored phones are ("": Search as typed)
+	TaskID      int64
+	Limit       int
+	Cursor      string
 }
 
 const orderColumns = `id, counter_id, task_id, crm_id, order_id, order_date, order_local, session_id, user_id, item_count, profit, revenue,
-	comment, contact_name, contact_phone, contact_email, tags, status, site, deleted, hash, updated_at`
+	comment, contact_name, contact_phone, contact_email, tags, status, site, deleted, hash, updated_at, order_number, status_group,
+	currency, counted, utm_source, utm_medium, utm_campaign, utm_keyword, utm_content, feed_seq`
 
 func scanOrder(row scanner) (OrderRow, error) {
 	var o OrderRow
 	var tags string
 	err := row.Scan(&o.ID, &o.CounterID, &o.TaskID, &o.CRMID, &o.OrderID, &o.OrderDate, &o.OrderLocal, &o.SessionID, &o.UserID,
 		&o.ItemCount, &o.Profit, &o.Revenue, &o.Comment, &o.ContactName, &o.ContactPhone, &o.ContactEmail, &tags, &o.Status,
-		&o.Site, &o.Deleted, &o.Hash, &o.UpdatedAt)
+		&o.Site, &o.Deleted, &o.Hash, &o.UpdatedAt, &o.OrderNumber, &o.StatusGroup, &o.Currency, &o.Counted, &o.Source.Source,
+		&o.Source.Medium, &o.Source.Campaign, &o.Source.Keyword, &o.Source.Content, &o.FeedSeq)
 	if err != nil {
 		return o, err
 	}
@@ -487,16 +552,33 @@ func (f OrderFilter) where(accountID, counterID int64) (string, []any, error) {
 	if f.TaskID != 0 {
 		add("task_id = ?", f.TaskID)
 	}
+	if f.Counted != nil {
+		add("counted = ?", *f.Counted)
+	}
 	if q := strings.TrimSpace(f.Search); q != "" {
-		// The matches are found through the three exact-match indexes and the rows by id. The
-		// unary + keeps SQLite from walking the counter's (counter_id, order_local) index for
-		// the ORDER BY instead, which reads every order of the counter to find a handful.
+		// The matches are found through the exact-match indexes and the rows by id. The unary
+		// + keeps SQLite from walking the counter's (counter_id, order_local) index for the
+		// ORDER BY instead, which reads every order of the counter to find a handful.
 		conds[0], conds[1] = "+account_id = $1", "+counter_id = $2"
-		args = append(args, q, strings.ToLower(q))
-		n := len(args)
-		conds = append(conds, fmt.Sprintf(`id IN (SELECT id FROM orders WHERE counter_id = $2 AND order_id = $%d
-			UNION ALL SELECT id FROM orders WHERE counter_id = $2 AND contact_phone = $%d
-			UNION ALL SELECT id FROM orders WHERE counter_id = $2 AND contact_email = $%d)`, n-1, n-1, n))
+		p := func(v any) string {
+			args = append(args, v)
+			return "$" + strconv.Itoa(len(args))
+		}
+		lower := p(strings.ToLower(q))
+		parts := []string{
+			`SELECT id FROM orders WHERE counter_id = $2 AND order_id = ` + p(q),
+			`SELECT id FROM orders WHERE counter_id = $2 AND number_key = ` + lower,
+			`SELECT id FROM orders WHERE counter_id = $2 AND contact_email = ` + lower,
+		}
+		phone := f.SearchPhone
+		if phone == "" {
+			phone = q
+		}
+		parts = append(parts, `SELECT id FROM orders WHERE counter_id = $2 AND contact_phone = `+p(phone))
+		if id, err := strconv.ParseInt(q, 10, 64); err == nil && id > 0 {
+			parts = append(parts, `SELECT id FROM orders WHERE counter_id = $2 AND crm_id = `+p(id))
+		}
+		conds = append(conds, "id IN ("+strings.Join(parts, " UNION ALL ")+")")
 	}
 	if f.Cursor != "" {
 		local, id, err := decodeCursor(f.Cursor)
@@ -573,15 +655,19 @@ func (s *Store) EachOrder(ctx context.Context, accountID, counterID int64, f Ord
 	return rows.Err()
 }
 
-// DayRow is one day of a summary, money as exact decimal text summed by the caller.
+// DayRow is one order of a summary, money as exact decimal text summed by the caller.
 type DayRow struct {
-	Day     string
-	Revenue string
-	Profit  string
+	Day         string
+	Revenue     string
+	Profit      string
+	Currency    string
+	Counted     bool
+	WithSession bool // the order has a session id
 }
 
-// EachOrderMoney streams (day, revenue, profit) of the matching live orders, oldest day first,
-// for summaries summed exactly in Go (SQL SUM over text would go through floating point).
+// EachOrderMoney streams the day, money, currency and flags of the matching live orders, oldest
+// day first, for summaries summed exactly in Go (SQL SUM over text would go through floating
+// point).
 func (s *Store) EachOrderMoney(ctx context.Context, accountID, counterID int64, f OrderFilter, fn func(DayRow) error) error {
 	f.Cursor = ""
 	f.IncludeDeleted = false
@@ -589,17 +675,66 @@ func (s *Store) EachOrderMoney(ctx context.Context, accountID, counterID int64, 
 	if err != nil {
 		return err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT substr(order_local, 1, 10), revenue, profit FROM orders WHERE `+where+` ORDER BY order_local`, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT substr(order_local, 1, 10), revenue, profit, currency, counted, session_id FROM orders
+		WHERE `+where+` ORDER BY order_local`, args...)
 	if err != nil {
 		return fmt.Errorf("store: order money: %w", err)
 	}
 	defer rows.Close()
+	var session string
 	for rows.Next() {
 		var d DayRow
-		if err := rows.Scan(&d.Day, &d.Revenue, &d.Profit); err != nil {
+		if err := rows.Scan(&d.Day, &d.Revenue, &d.Profit, &d.Currency, &d.Counted, &session); err != nil {
 			return fmt.Errorf("store: order money: %w", err)
 		}
+		d.WithSession = session != ""
 		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// SourceRow is one counted order of a traffic source breakdown.
+type SourceRow struct {
+	Key      string // the order's source, medium or campaign ("" when it has none)
+	Revenue  string
+	Profit   string
+	Currency string
+}
+
+// SourceFields are the source fields a breakdown can be made by, with their columns.
+var SourceFields = map[string]string{"utm_source": "utm_source", "utm_medium": "utm_medium", "utm_campaign": "utm_campaign"}
+
+// EachSourceMoney streams the source field (one of SourceFields), money and currency of the
+// matching live orders — the counted ones unless the filter asks for the others — for a
+// breakdown by traffic source summed exactly in Go.
+func (s *Store) EachSourceMoney(ctx context.Context, accountID, counterID int64, field string, f OrderFilter, fn func(SourceRow) error) error {
+	column, ok := SourceFields[field]
+	if !ok {
+		return fmt.Errorf("store: no breakdown by %q", field)
+	}
+	f.Cursor = ""
+	f.IncludeDeleted = false
+	if f.Counted == nil {
+		counted := true
+		f.Counted = &counted
+	}
+	where, args, err := f.where(accountID, counterID)
+	if err != nil {
+		return err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+column+`, revenue, profit, currency FROM orders WHERE `+where, args...)
+	if err != nil {
+		return fmt.Errorf("store: order sources: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r SourceRow
+		if err := rows.Scan(&r.Key, &r.Revenue, &r.Profit, &r.Currency); err != nil {
+			return fmt.Errorf("store: order sources: %w", err)
+		}
+		if err := fn(r); err != nil {
 			return err
 		}
 	}

@@ -25,6 +25,7 @@ const (
 	RunScheduled = "scheduled"
 	RunManual    = "manual"
 	RunResync    = "resync"
+	RunTrigger   = "trigger" // RetailCRM's trigger called the task's URL
 )
 
 // MaxRunIssues caps the issues kept per run; IssuesTotal still counts all of them.

@@ -57,15 +57,16 @@ func (s *Store) SessionByToken(ctx context.Context, token string, now time.Time)
 	}
 	var ss Session
 	var u User
+	dest, done := userDest(&u)
 	err := s.r.QueryRowContext(ctx, `SELECT s.id, s.user_id, s.account_id, s.created_at, s.last_seen_at, s.expires_at, s.user_agent, s.ip,
-		u.id, u.account_id, u.email, u.created_at
+		`+userColumns+`
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.id = $1 AND s.expires_at > $2`, hashToken(token), now.UTC()).
-		Scan(&ss.ID, &ss.UserID, &ss.AccountID, &ss.CreatedAt, &ss.LastSeenAt, &ss.ExpiresAt, &ss.UserAgent, &ss.IP,
-			&u.ID, &u.AccountID, &u.Email, &u.CreatedAt)
+		Scan(append([]any{&ss.ID, &ss.UserID, &ss.AccountID, &ss.CreatedAt, &ss.LastSeenAt, &ss.ExpiresAt, &ss.UserAgent, &ss.IP}, dest...)...)
 	if err != nil {
 		return Session{}, User{}, notFound(err)
 	}
+	done()
 	ss.CreatedAt, ss.LastSeenAt, ss.ExpiresAt = ss.CreatedAt.UTC(), ss.LastSeenAt.UTC(), ss.ExpiresAt.UTC()
 	return ss, u, nil
 }

@@ -52,6 +52,10 @@ type Store struct {
 	path   string
 	now    func() time.Time
 	hot    hotStatements
+	// recountSize overrides RecountBatch (tests).
+	recountSize int
+	// feedWrites tells the feed's listener which counters a committed transaction appended to.
+	feedWrites feedWrites
 }
 
 // Location is a parsed ORDERIMPORT_DB value, with how to use it.
@@ -302,9 +306,12 @@ func (s *Store) txOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
+		s.feedWrites.done(tx, false)
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.feedWrites.done(tx, err == nil)
+	return err
 }
 
 // InTx runs fn in one write transaction, for callers (the scheduler) that must put their own

@@ -31,28 +31,43 @@ type Task struct {
 	RateLimit           float64
 	Mapping             map[string]string // the task's own choices, field → expression, over the defaults
 	BackfillFrom        string            // YYYY-MM-DD or ""
+	BackfillTo          string            // YYYY-MM-DD (inclusive) or ""
+	Counting            *Counting         // what counts in revenue and profit; nil: every group except cancel
+	Sites               []string          // the stores whose orders are imported; nil: every store the key can read
 	Status              string
 	StatusMsg           locale.Message // why the task needs attention; zero when it is ok
 	ConsecutiveFailures int
 	NextRunAt           *time.Time
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	// TriggerSealed is the token of the task's RetailCRM trigger URL, sealed ("" until the task
+	// has one); TriggerRunAt is when the last triggered run was started.
+	TriggerSealed string
+	TriggerRunAt  *time.Time
 }
 
 const taskColumns = `id, account_id, counter_id, name, active, type, frequency_hours, crm_url, crm_key_sealed, crm_key_hint,
-	rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at, created_at, updated_at`
+	rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at, created_at, updated_at,
+	backfill_to, counting, sites, trigger_sealed, trigger_run_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanTask(row scanner) (Task, error) {
 	var t Task
-	var next sql.NullTime
-	var spec, status string
+	var next, triggered sql.NullTime
+	var spec, status, counting, sites string
 	err := row.Scan(&t.ID, &t.AccountID, &t.CounterID, &t.Name, &t.Active, &t.Type, &t.FrequencyHours, &t.CRMURL,
 		&t.CRMKeySealed, &t.CRMKeyHint, &t.RateLimit, &spec, &t.BackfillFrom, &t.Status, &status,
-		&t.ConsecutiveFailures, &next, &t.CreatedAt, &t.UpdatedAt)
+		&t.ConsecutiveFailures, &next, &t.CreatedAt, &t.UpdatedAt, &t.BackfillTo, &counting, &sites, &t.TriggerSealed, &triggered)
 	if err != nil {
 		return t, err
+	}
+	t.TriggerRunAt = nullTime(triggered)
+	if t.Counting, err = decodeCounting(counting); err != nil {
+		return t, fmt.Errorf("counting of task %d: %w", t.ID, err)
+	}
+	if t.Sites, err = decodeSites(sites); err != nil {
+		return t, fmt.Errorf("stores of task %d: %w", t.ID, err)
 	}
 	if next.Valid {
 		n := next.Time.UTC()
@@ -87,6 +102,53 @@ func encodeMapping(m map[string]string) string {
 	return string(b)
 }
 
+// Counting is a task's choice of the orders that count in revenue and profit: those whose
+// status is in one of StatusGroups and is not one of ExcludeStatuses.
+type Counting struct {
+	StatusGroups    []string `json:"status_groups"`
+	ExcludeStatuses []string `json:"exclude_statuses"`
+}
+
+// decodeCounting reads a task's stored counting ("" for the default).
+func decodeCounting(s string) (*Counting, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var c Counting
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func encodeCounting(c *Counting) string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(Counting{StatusGroups: nonNil(c.StatusGroups), ExcludeStatuses: nonNil(c.ExcludeStatuses)}) // lists of strings always marshal
+	return string(b)
+}
+
+// decodeSites reads a task's stored stores ("" for every store).
+func decodeSites(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func encodeSites(sites []string) string {
+	if len(sites) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(sites) // a list of strings always marshals
+	return string(b)
+}
+
 // CreateTask stores a new task. The counter must belong to the same account. An active task
 // is due immediately, so the scheduler starts its first run right after it is saved.
 func (s *Store) CreateTask(ctx context.Context, t Task) (Task, error) {
@@ -104,10 +166,11 @@ func (s *Store) CreateTask(ctx context.Context, t Task) (Task, error) {
 	}
 	err := s.w.QueryRowContext(ctx, `INSERT INTO import_tasks (account_id, counter_id, name, active, type, frequency_hours, crm_url,
 		crm_key_sealed, crm_key_hint, rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at,
-		lease_owner, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, '', $16, $17) RETURNING id`,
+		lease_owner, created_at, updated_at, backfill_to, counting, sites)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, '', $16, $17, $18, $19, $20) RETURNING id`,
 		t.AccountID, t.CounterID, t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint,
-		t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom, t.Status, locale.Encode(t.StatusMsg), t.NextRunAt, t.CreatedAt, t.UpdatedAt).Scan(&t.ID)
+		t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom, t.Status, locale.Encode(t.StatusMsg), t.NextRunAt, t.CreatedAt, t.UpdatedAt,
+		t.BackfillTo, encodeCounting(t.Counting), encodeSites(t.Sites)).Scan(&t.ID)
 	if err != nil {
 		return Task{}, fmt.Errorf("store: create task: %w", err)
 	}
@@ -162,10 +225,11 @@ func (s *Store) UpdateTask(ctx context.Context, t Task) (Task, error) {
 	t.UpdatedAt = s.nowUTC()
 	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET name = $1, active = $2, type = $3, frequency_hours = $4, crm_url = $5,
 		crm_key_sealed = $6, crm_key_hint = $7, rate_limit = $8, mapping = $9, backfill_from = $10, status = $11, status_message = $12,
-		consecutive_failures = $13, next_run_at = $14, updated_at = $15
-		WHERE id = $16 AND account_id = $17 AND deleted_at IS NULL`,
+		consecutive_failures = $13, next_run_at = $14, updated_at = $15, backfill_to = $16, counting = $17, sites = $18
+		WHERE id = $19 AND account_id = $20 AND deleted_at IS NULL`,
 		t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint, t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom,
-		t.Status, locale.Encode(t.StatusMsg), t.ConsecutiveFailures, t.NextRunAt, t.UpdatedAt, t.ID, t.AccountID)
+		t.Status, locale.Encode(t.StatusMsg), t.ConsecutiveFailures, t.NextRunAt, t.UpdatedAt, t.BackfillTo, encodeCounting(t.Counting),
+		encodeSites(t.Sites), t.ID, t.AccountID)
 	if err != nil {
 		return Task{}, fmt.Errorf("store: update task %d: %w", t.ID, err)
 	}

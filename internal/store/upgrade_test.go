@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
 	"orderimport/internal/pgtest"
 	"orderimport/internal/store"
@@ -310,6 +311,173 @@ var upgradeSteps = []upgradeStep{
 			if err != nil || r.Error.Code != "crm_rate_limited" || r.Error.Detail != "HTTP 503" || len(r.Issues) != 1 ||
 				r.Issues[0].Msg.Code != "email_invalid" || r.Issues[0].OrderNumber != "B-2" {
 				t.Errorf("a run written with message codes: %+v %v", r, err)
+			}
+		},
+	},
+	{
+		version: 8, // what counts: the orders' number, status group, currency, counted flag and source; tasks' counting, stores, range end; the kept reference
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET order_number = $1, number_key = $2, status_group = $3, currency = $4, counted = $5,
+				utm_source = $6, utm_medium = $7, utm_campaign = $8, utm_keyword = $9, utm_content = $10 WHERE id = $11`,
+				"A-1C", "a-1c", "complete", "KZT", true, "yandex", "cpc", "весна", "обувь", "баннер", f.orderLive); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET status_group = $1, counted = $2 WHERE id = $3`, "cancel", false, f.orderGone); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE import_tasks SET counting = $1, sites = $2, backfill_to = $3 WHERE id = $4`,
+				`{"status_groups":["complete"],"exclude_statuses":["3"]}`, `["shop-main"]`, "2025-12-31", f.taskLive); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO crm_references (task_id, account_id, reference, classes, classes_version, recount_pending,
+				read_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, f.taskLive, f.acc1,
+				`{"statuses":[{"code":"complete","name":"Выполнен","group":"complete","active":true,"ordering":10},`+
+					`{"code":"cancel-other","name":"Отменён","group":"cancel","active":true,"ordering":60}],`+
+					`"groups":[{"code":"complete","name":"Выполнен","ordering":50},{"code":"cancel","name":"Отменен","ordering":60}],`+
+					`"sites":[{"code":"shop-main","name":"Главный","currency":"KZT"}],"default_currency":"RUB"}`,
+				`{"statuses":{"complete":{"group":"complete","counted":true},"cancel-other":{"group":"cancel","counted":false}},"unknown":false}`,
+				3, false, upgradeT0, upgradeT0)
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			task, err := st.Task(ctx, f.acc1, f.taskLive)
+			if err != nil || task.Counting == nil || !slices.Equal(task.Counting.StatusGroups, []string{"complete"}) ||
+				!slices.Equal(task.Counting.ExcludeStatuses, []string{"3"}) || !slices.Equal(task.Sites, []string{"shop-main"}) ||
+				task.BackfillTo != "2025-12-31" {
+				t.Errorf("the task's counting, stores and range: %+v %v", task, err)
+			}
+			ref, err := st.TaskReference(ctx, f.acc1, f.taskLive)
+			if err != nil || ref.RecountPending || ref.Reference.DefaultCurrency != "RUB" || len(ref.Reference.Statuses) != 2 ||
+				ref.Reference.Sites[0].Currency != "KZT" {
+				t.Errorf("the kept reference: %+v %v", ref, err)
+			}
+			if g, counted := ref.Classes.Of("cancel-other"); g != "cancel" || counted {
+				t.Errorf("the classes of cancel-other: %q %v", g, counted)
+			}
+			orders, _, err := st.Orders(ctx, f.acc1, f.counter1, store.OrderFilter{IncludeDeleted: true, Limit: 10})
+			if err != nil || len(orders) != 2 {
+				t.Fatalf("orders: %d %v", len(orders), err)
+			}
+			live := orders[slices.IndexFunc(orders, func(o store.OrderRow) bool { return o.ID == f.orderLive })]
+			if live.OrderNumber != "A-1C" || live.StatusGroup != "complete" || live.Currency != "KZT" || !live.Counted ||
+				live.Source != (store.Source{Source: "yandex", Medium: "cpc", Campaign: "весна", Keyword: "обувь", Content: "баннер"}) {
+				t.Errorf("the live order's new fields: %+v", live)
+			}
+			for _, q := range []string{"a-1C", "101"} {
+				if os, _, err := st.Orders(ctx, f.acc1, f.counter1, store.OrderFilter{Search: q, Limit: 10}); err != nil || len(os) != 1 || os[0].ID != f.orderLive {
+					t.Errorf("search %q: %+v %v", q, os, err)
+				}
+			}
+			counted := false
+			if os, _, err := st.Orders(ctx, f.acc1, f.counter1, store.OrderFilter{IncludeDeleted: true, Counted: &counted, Limit: 10}); err != nil ||
+				len(os) != 1 || os[0].ID != f.orderGone {
+				t.Errorf("uncounted orders: %+v %v", os, err)
+			}
+		},
+	},
+	{
+		version: 11, // people and access: roles and statuses (earlier users own their accounts), invitations, TOTP, recovery codes
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			invited, err := insertID(ctx, tx, `INSERT INTO users (account_id, email, password_hash, created_at, role, status) VALUES ($1, $2, '', $3, $4, $5)`,
+				f.acc1, "analyst@acme.example", upgradeT0, "viewer", "invited")
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO invitations (account_id, user_id, token_hash, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				f.acc1, invited, sha256Hex("oiv_upgrade-test-link"), f.user1, upgradeT0, upgradeFuture); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = $1, totp_enabled_at = $2, totp_last_step = $3 WHERE id = $4`,
+				"v1.k1.sealed-totp", upgradeT0, 58000000, f.user1); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)`, f.user1, sha256Hex("aaaabbbbccccdddd"))
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			for _, id := range []int64{f.user1, f.user2} {
+				if u, err := st.UserByID(ctx, id); err != nil || u.Role != access.Owner || u.Status != store.UserActive {
+					t.Errorf("a user of before roles: %+v %v, want an active owner", u, err)
+				}
+			}
+			if u, _ := st.UserByID(ctx, f.user1); !u.TOTPEnabled {
+				t.Error("the second factor of user 1 is off")
+			}
+			inv, err := st.InvitationByToken(ctx, "oiv_upgrade-test-link")
+			if err != nil || inv.Email != "analyst@acme.example" || inv.Role != access.Viewer || inv.AccountID != f.acc1 || inv.UsedAt != nil {
+				t.Errorf("the invitation: %+v %v", inv, err)
+			}
+			if n, err := st.RecoveryCodesLeft(ctx, f.user1); err != nil || n != 1 {
+				t.Errorf("recovery codes: %d %v", n, err)
+			}
+		},
+	},
+	{
+		version: 9, // orders flow on: the changes feed, webhooks and their deliveries, the trigger, alerts
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE counters SET feed_seq = $1 WHERE id = $2`, 7, f.counter1); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET feed_seq = $1 WHERE id = $2`, 7, f.orderGone); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE import_tasks SET trigger_hash = $1, trigger_sealed = $2, trigger_run_at = $3 WHERE id = $4`,
+				sha256Hex("upgrade-trigger-token"), "v1.k1.sealed-token", upgradeT0, f.taskLive); err != nil {
+				return err
+			}
+			hook, err := insertID(ctx, tx, `INSERT INTO webhooks (account_id, counter_id, url, secret_sealed, enabled, disabled_reason, disabled_at,
+				cursor_seq, cursor_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				f.acc1, f.counter1, "https://hooks.acme.example/orders", "v1.k1.sealed-secret", false, `{"code":"webhook_gave_up","args":{"hours":24}}`,
+				upgradeT0, 5, f.orderLive, upgradeT0)
+			if err != nil {
+				return err
+			}
+			delivery, err := insertID(ctx, tx, `INSERT INTO webhook_deliveries (webhook_id, account_id, msg_id, type, body, changes, end_seq, end_id,
+				status, attempts, created_at, first_attempt_at, next_attempt_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				hook, f.acc1, "msg_upgrade", "orders.changed", `{"type":"orders.changed"}`, 1, 7, f.orderGone, "abandoned", 2, upgradeT0,
+				upgradeT0, nil, upgradeT0.Add(time.Hour))
+			if err != nil {
+				return err
+			}
+			if _, err := insertID(ctx, tx, `INSERT INTO webhook_attempts (webhook_id, delivery_id, account_id, attempt, status, http_status, error,
+				duration_ms, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				hook, delivery, f.acc1, 2, "failed", 503, `{"code":"webhook_status","args":{"status":503}}`, 120, upgradeT0.Add(time.Hour)); err != nil {
+				return err
+			}
+			if _, err := insertID(ctx, tx, `INSERT INTO alert_channels (account_id, type, address, url, secret_sealed, language, base_url, last_sent_at,
+				last_error, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+				f.acc1, "email", "ops@acme.example", "", "", "ru", "https://orders.acme.example", upgradeT0, "", upgradeT0); err != nil {
+				return err
+			}
+			_, err = insertID(ctx, tx, `INSERT INTO incidents (account_id, subject, kind, task_id, webhook_id, detail, started_at, ended_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				f.acc1, fmt.Sprintf("webhook:%d", hook), "webhook_disabled", 0, hook, `{"code":"webhook_gave_up","args":{"hours":24}}`, upgradeT0, nil)
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			page, err := st.Feed(ctx, f.acc1, f.counter1, store.FeedCursor{}, 10)
+			if err != nil || len(page) == 0 || page[len(page)-1].ID != f.orderGone || page[len(page)-1].FeedSeq != 7 {
+				t.Errorf("the feed: %+v %v", page, err)
+			}
+			if task, err := st.TaskByTrigger(ctx, sha256Hex("upgrade-trigger-token")); err != nil || task.ID != f.taskLive ||
+				task.TriggerSealed != "v1.k1.sealed-token" || task.TriggerRunAt == nil || !task.TriggerRunAt.Equal(upgradeT0) {
+				t.Errorf("the task by its trigger: %+v %v", task, err)
+			}
+			hooks, err := st.Webhooks(ctx, f.acc1, f.counter1)
+			if err != nil || len(hooks) != 1 || hooks[0].Enabled || hooks[0].DisabledReason.Code != "webhook_gave_up" || hooks[0].Cursor.Seq != 5 {
+				t.Fatalf("webhooks: %+v %v", hooks, err)
+			}
+			log, err := st.Attempts(ctx, f.acc1, hooks[0].ID, 0, 10)
+			if err != nil || len(log) != 1 || log[0].MsgID != "msg_upgrade" || log[0].HTTPStatus != 503 || log[0].Error.Code != "webhook_status" {
+				t.Errorf("deliveries log: %+v %v", log, err)
+			}
+			chans, err := st.AlertChannels(ctx, f.acc1)
+			if err != nil || len(chans) != 1 || chans[0].Address != "ops@acme.example" || chans[0].Language != "ru" {
+				t.Errorf("alert channels: %+v %v", chans, err)
+			}
+			incs, err := st.Incidents(ctx, f.acc1, 10)
+			if err != nil || len(incs) != 1 || incs[0].Kind != "webhook_disabled" || incs[0].EndedAt != nil {
+				t.Errorf("incidents: %+v %v", incs, err)
 			}
 		},
 	},

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
@@ -17,6 +18,9 @@ type CounterInput struct {
 
 // CreateCounter validates and saves a counter.
 func (s *Service) CreateCounter(ctx context.Context, accountID int64, in CounterInput) (store.Counter, error) {
+	if err := access.Require(ctx, accountID, access.EditCounters); err != nil {
+		return store.Counter{}, err
+	}
 	name, tz, err := ValidateCounter(in)
 	if err != nil {
 		return store.Counter{}, err

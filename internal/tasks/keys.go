@@ -79,15 +79,25 @@ type ResealReport struct {
 	// a user saved through a process that had not yet noticed the rotation while the last
 	// pass ran (run the command again).
 	Remaining int
-	// Failed are the keys that could not be opened (sealed under a key the keyring does not
-	// hold, or altered): they stay as they are, and their tasks ask for the key again when
-	// they run.
+	// Secrets are the other sealed values — the trigger tokens of tasks, the signing secrets of
+	// webhooks and alert channels — counted the same way.
+	Secrets SecretsReport
+	// Failed are the keys and secrets that could not be opened (sealed under a key the keyring
+	// does not hold, or altered): they stay as they are; their tasks ask for the key again
+	// when they run, their webhooks and channels fail until they are made anew.
 	Failed []ResealFailure
 }
 
-// ResealFailure names a stored key a rotation could not open, and why (never the key).
+// SecretsReport counts the trigger tokens and signing secrets a rotation went through.
+type SecretsReport struct {
+	Total, Resealed, Current, Remaining int
+}
+
+// ResealFailure names a stored key or secret a rotation could not open, and why (never the
+// value): Kind is "crm_key" (ID is the task's), or one of store's sealed secret kinds.
 type ResealFailure struct {
-	TaskID    int64
+	Kind      string
+	ID        int64
 	AccountID int64
 	Reason    string
 }
@@ -97,57 +107,119 @@ type ResealFailure struct {
 // next run of the command.
 const maxResealPasses = 3
 
-// ResealKeys seals every stored CRM key that is not under the keyring's primary key anew,
-// with the same binding to its account. Each key is replaced only if it is still what was
-// read (compare-and-swap), so a user saving a new key meanwhile wins; passes repeat until one
-// finds nothing left to do, which also catches a key sealed under the old key by a process
-// that had not yet noticed the rotation.
+// sealed is one stored sealed value, wherever it is kept.
+type sealed struct {
+	kind      string
+	id        int64
+	accountID int64
+	value     string
+}
+
+// aadOf is the binding a sealed value was sealed with.
+func aadOf(v sealed) []byte {
+	switch v.kind {
+	case store.SecretTriggerToken:
+		return triggerAAD(v.accountID)
+	case store.SecretWebhook, store.SecretAlertChannel:
+		return signingAAD(v.accountID)
+	}
+	return keyAAD(v.accountID)
+}
+
+// ResealKeys seals every stored CRM key, trigger token and signing secret that is not under
+// the keyring's primary key anew, with the same binding to its account. Each is replaced only
+// if it is still what was read (compare-and-swap), so a user saving a new key meanwhile wins;
+// passes repeat until one finds nothing left to do, which also catches a value sealed under
+// the old key by a process that had not yet noticed the rotation.
 func (k *Keys) ResealKeys(ctx context.Context, st *store.Store) (ResealReport, error) {
 	var rep ResealReport
-	failed := map[int64]bool{}
-	for pass := 0; pass < maxResealPasses; pass++ {
-		if err := k.Keyring.Refresh(); err != nil {
-			return rep, fmt.Errorf("tasks: read the keys: %w", err)
+	keys := func() ([]sealed, error) {
+		list, err := st.SealedKeys(ctx)
+		out := make([]sealed, 0, len(list))
+		for _, sk := range list {
+			out = append(out, sealed{kind: "crm_key", id: sk.TaskID, accountID: sk.AccountID, value: sk.Sealed})
 		}
-		keys, err := st.SealedKeys(ctx)
-		if err != nil {
-			return rep, err
-		}
-		resealed := 0
-		for _, sk := range keys {
-			if !k.Keyring.NeedsReseal(sk.Sealed) || failed[sk.TaskID] {
-				continue
-			}
-			next, err := k.Keyring.Reseal(sk.Sealed, keyAAD(sk.AccountID))
-			if err != nil {
-				failed[sk.TaskID] = true
-				rep.Failed = append(rep.Failed, ResealFailure{TaskID: sk.TaskID, AccountID: sk.AccountID, Reason: err.Error()})
-				continue
-			}
-			ok, err := st.ReplaceSealedKey(ctx, sk.TaskID, sk.Sealed, next)
-			if err != nil {
-				return rep, fmt.Errorf("tasks: reseal the key of task %d: %w", sk.TaskID, err)
-			}
-			if ok {
-				resealed++
-			}
-		}
-		rep.Resealed += resealed
-		if resealed == 0 {
-			break
-		}
+		return out, err
 	}
-	keys, err := st.SealedKeys(ctx)
+	secrets := func() ([]sealed, error) {
+		list, err := st.SealedSecrets(ctx)
+		out := make([]sealed, 0, len(list))
+		for _, s := range list {
+			out = append(out, sealed{kind: s.Kind, id: s.ID, accountID: s.AccountID, value: s.Sealed})
+		}
+		return out, err
+	}
+	replace := func(v sealed, next string) (bool, error) {
+		if v.kind == "crm_key" {
+			return st.ReplaceSealedKey(ctx, v.id, v.value, next)
+		}
+		return st.ReplaceSealedSecret(ctx, v.kind, v.id, v.value, next)
+	}
+	r, err := k.reseal(keys, replace)
 	if err != nil {
 		return rep, err
 	}
-	rep.Keys = len(keys)
-	for _, sk := range keys {
-		if k.Keyring.NeedsReseal(sk.Sealed) {
-			rep.Remaining++
-		} else {
-			rep.Current++
+	rep.Keys, rep.Resealed, rep.Current, rep.Remaining, rep.Failed = r.Total, r.Resealed, r.Current, r.Remaining, r.failed
+	if r, err = k.reseal(secrets, replace); err != nil {
+		return rep, err
+	}
+	rep.Secrets = r.SecretsReport
+	rep.Failed = append(rep.Failed, r.failed...)
+	return rep, nil
+}
+
+type resealed struct {
+	SecretsReport
+	failed []ResealFailure
+}
+
+func (k *Keys) reseal(list func() ([]sealed, error), replace func(sealed, string) (bool, error)) (resealed, error) {
+	var out resealed
+	failed := map[string]bool{}
+	name := func(v sealed) string { return fmt.Sprintf("%s:%d", v.kind, v.id) }
+	for pass := 0; pass < maxResealPasses; pass++ {
+		if err := k.Keyring.Refresh(); err != nil {
+			return out, fmt.Errorf("tasks: read the keys: %w", err)
+		}
+		values, err := list()
+		if err != nil {
+			return out, err
+		}
+		n := 0
+		for _, v := range values {
+			if !k.Keyring.NeedsReseal(v.value) || failed[name(v)] {
+				continue
+			}
+			next, err := k.Keyring.Reseal(v.value, aadOf(v))
+			if err != nil {
+				failed[name(v)] = true
+				out.failed = append(out.failed, ResealFailure{Kind: v.kind, ID: v.id, AccountID: v.accountID, Reason: err.Error()})
+				continue
+			}
+			ok, err := replace(v, next)
+			if err != nil {
+				return out, fmt.Errorf("tasks: reseal %s: %w", name(v), err)
+			}
+			if ok {
+				n++
+			}
+		}
+		out.Resealed += n
+		if n == 0 {
+			break
 		}
 	}
-	return rep, nil
+	values, err := list()
+	if err != nil {
+		return out, err
+	}
+	out.Total = len(values)
+	for _, v := range values {
+		if k.Keyring.NeedsReseal(v.value) {
+			out.Remaining++
+		} else {
+			out.Current++
+		}
+	}
+	return out, nil
 }

@@ -1,14 +1,12 @@
 package tasks
 
 import (
-	"context"
 	"net/url"
 	"strconv"
 	"strings"
 
-	"github.com/shopspring/decimal"
-
 	"orderimport/internal/locale"
+	"orderimport/internal/mapping"
 	"orderimport/internal/store"
 )
 
@@ -25,6 +23,12 @@ func OrderQuery(q url.Values) (store.OrderFilter, []FieldError) {
 	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
 	var bad problems
 	f := store.OrderFilter{Status: get("status"), Site: get("site"), Search: get("q"), Cursor: get("cursor"), Limit: DefaultOrdersLimit}
+	if f.Search != "" {
+		// A phone is found however it is typed: normalised as stored phones are.
+		if phone, err := mapping.NormalizePhone(f.Search); err == nil {
+			f.SearchPhone = phone
+		}
+	}
 	for _, k := range []string{"from", "to"} {
 		v := get(k)
 		if v != "" && !isDate(v) {
@@ -48,6 +52,14 @@ func OrderQuery(q url.Values) (store.OrderFilter, []FieldError) {
 		}
 		f.IncludeDeleted = b
 	}
+	if v := get("counted"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad.add("counted", locale.M("boolean_invalid"))
+		} else {
+			f.Counted = &b
+		}
+	}
 	if v := get("import_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || id <= 0 {
@@ -65,58 +77,4 @@ func OrderQuery(q url.Values) (store.OrderFilter, []FieldError) {
 		}
 	}
 	return f, bad
-}
-
-// DaySummary is one day of a counter's orders (or their total, with Date "").
-type DaySummary struct {
-	Date    string
-	Orders  int64
-	Revenue string // exact decimal text
-	Profit  string
-}
-
-// Summary totals a counter's live orders per day and over the filter.
-type Summary struct {
-	Days  []DaySummary
-	Total DaySummary
-}
-
-// Summarize totals a counter's live orders per day, exactly (decimal sums).
-func (s *Service) Summarize(ctx context.Context, accountID, counterID int64, f store.OrderFilter) (Summary, error) {
-	if _, err := s.Store.Counter(ctx, accountID, counterID); err != nil {
-		return Summary{}, err
-	}
-	var out Summary
-	var cur *DaySummary
-	var rev, prof, totRev, totProf decimal.Decimal
-	flush := func() {
-		if cur != nil {
-			cur.Revenue, cur.Profit = rev.String(), prof.String()
-			out.Days = append(out.Days, *cur)
-		}
-	}
-	err := s.Store.EachOrderMoney(ctx, accountID, counterID, f, func(d store.DayRow) error {
-		if cur == nil || cur.Date != d.Day {
-			flush()
-			cur = &DaySummary{Date: d.Day}
-			rev, prof = decimal.Zero, decimal.Zero
-		}
-		cur.Orders++
-		out.Total.Orders++
-		if v, err := decimal.NewFromString(d.Revenue); err == nil {
-			rev = rev.Add(v)
-			totRev = totRev.Add(v)
-		}
-		if v, err := decimal.NewFromString(d.Profit); err == nil {
-			prof = prof.Add(v)
-			totProf = totProf.Add(v)
-		}
-		return nil
-	})
-	flush()
-	if out.Days == nil {
-		out.Days = []DaySummary{}
-	}
-	out.Total.Revenue, out.Total.Profit = totRev.String(), totProf.String()
-	return out, err
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"orderimport/internal/access"
+	"orderimport/internal/counting"
 	"orderimport/internal/importer"
 	"orderimport/internal/locale"
 	"orderimport/internal/retailcrm"
@@ -35,6 +37,8 @@ type PreviewOrder struct {
 type Preview struct {
 	Timezone string         `json:"timezone"`
 	Orders   []PreviewOrder `json:"orders"`
+	// Names names the orders' statuses and stores from the reference read for the preview.
+	Names *Names `json:"-"`
 }
 
 // MaxPreview bounds a preview: it is for eyes, not for export.
@@ -42,6 +46,9 @@ const MaxPreview = 50
 
 // Preview fetches the newest orders and maps them.
 func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput) (*Preview, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return nil, err
+	}
 	if in.Limit == 0 {
 		in.Limit = 10
 	}
@@ -64,6 +71,7 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 		return nil, fmt.Errorf("tasks: counter timezone %q: %w", counter.Timezone, err)
 	}
 	own := map[string]string{}
+	var rule *store.Counting
 	if in.TaskID != 0 {
 		t, err := s.Store.Task(ctx, accountID, in.TaskID)
 		if err != nil {
@@ -72,6 +80,7 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 		for f, e := range t.Mapping {
 			own[f] = e
 		}
+		rule = t.Counting
 	}
 	for f, e := range in.Mapping {
 		if e == nil {
@@ -103,8 +112,15 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 	if err != nil {
 		return nil, crmError(err)
 	}
-	out := &Preview{Timezone: counter.Timezone, Orders: []PreviewOrder{}}
-	mapper := importer.NewMapper(m, p.AccountTZ, counterTZ)
+	// The reference too, so that the orders show their currency, status group and whether they
+	// count exactly as an import would store them.
+	ref, err := liveReference(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	classes := counting.Classify(ref, rule)
+	out := &Preview{Timezone: counter.Timezone, Orders: []PreviewOrder{}, Names: NamesOf(ref)}
+	mapper := importer.NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref)
 	for i := range page.Orders {
 		if len(out.Orders) == in.Limit {
 			break
@@ -113,6 +129,7 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 		row, rejected, issues := mapper.MapOne(o)
 		po := PreviewOrder{CRMID: o.ID, Number: o.Number, Rejected: rejected, Issues: issues}
 		if !rejected {
+			row.StatusGroup, row.Counted = classes.Of(row.Status)
 			po.Order = &row
 		}
 		if po.Issues == nil {

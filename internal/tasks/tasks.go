@@ -16,12 +16,16 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"orderimport/internal/access"
+	"orderimport/internal/alert"
 	"orderimport/internal/audit"
+	"orderimport/internal/importer"
 	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
 	"orderimport/internal/netguard"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/store"
+	"orderimport/internal/webhook"
 )
 
 // Enqueuer starts runs (the job system).
@@ -39,6 +43,15 @@ type Service struct {
 	Limiters   *retailcrm.Limiters
 	Audit      *audit.Log // nil: nothing recorded
 	Now        func() time.Time
+	// The orders' way out: the job system's side of triggers, webhooks and incidents (nil: none
+	// is started), the guard and the sender for webhook receivers, the alerts' notifier.
+	Flow          Flow
+	WebhookPolicy netguard.Policy
+	Sender        *webhook.Sender
+	Alerts        *alert.Notifier
+	// PublicURL is the service's address for the links it hands out (trigger URLs, alerts);
+	// "" takes the address a request reached the service at.
+	PublicURL string
 }
 
 // The rules' limits and defaults.
@@ -80,6 +93,19 @@ type Input struct {
 	RetailCRM      *RetailCRMInput    `json:"retailcrm"`
 	Mapping        map[string]*string `json:"mapping"`
 	BackfillFrom   *string            `json:"backfill_from"`
+	BackfillTo     *string            `json:"backfill_to"`
+	Counting       *CountingInput     `json:"counting"`
+	// Sites are the stores whose orders the task imports; an empty list: every store the key
+	// can read.
+	Sites *[]string `json:"sites"`
+}
+
+// CountingInput is what counts in revenue and profit: orders whose status is in one of
+// StatusGroups and is not one of ExcludeStatuses. {} (both absent or empty) is the default:
+// every group except cancel; ExcludeStatuses alone keeps the default groups.
+type CountingInput struct {
+	StatusGroups    []string `json:"status_groups"`
+	ExcludeStatuses []string `json:"exclude_statuses"`
 }
 
 // changes says what applying an input changed, for what has to follow.
@@ -88,6 +114,11 @@ type changes struct {
 	keyNeeded bool   // the URL or key changed: the new pair is checked against RetailCRM
 	mapping   bool
 	frequency bool
+	counting  bool // what counts changed: the stored orders are re-evaluated
+	// codes: counting or sites name RetailCRM codes that must be checked against the reference
+	codes bool
+	// reread: the task's set of orders changed (stores, date range): its orders are read again
+	reread bool
 }
 
 // apply checks in against the rules and applies it to t; creating makes absent fields take
@@ -126,14 +157,8 @@ func (s *Service) apply(t *store.Task, in Input, creating bool) (changes, error)
 	} else if creating {
 		t.FrequencyHours = DefaultFrequency
 	}
-	if in.BackfillFrom != nil {
-		v := strings.TrimSpace(*in.BackfillFrom)
-		if v != "" && !isDate(v) {
-			bad.add("backfill_from", locale.M("date_invalid"))
-		} else {
-			t.BackfillFrom = v
-		}
-	}
+	applyRange(t, in, creating, &ch, &bad)
+	applyCounting(t, in, creating, &ch, &bad)
 	s.applyConnection(t, in.RetailCRM, creating, &ch, &bad)
 	if in.Mapping != nil || creating {
 		own := make(map[string]string, len(t.Mapping)+len(in.Mapping))
@@ -281,13 +306,25 @@ func (s *Service) Validate(ctx context.Context, accountID, taskID int64, in Inpu
 			return err
 		}
 	}
-	_, err := s.apply(&t, in, taskID == 0)
-	return err
+	ch, err := s.apply(&t, in, taskID == 0)
+	if err != nil || !ch.codes {
+		return err
+	}
+	var ref *store.Reference
+	if taskID != 0 {
+		if kept, err := s.Store.TaskReference(ctx, accountID, taskID); err == nil {
+			ref = &kept.Reference
+		}
+	}
+	return settle(&t, ref)
 }
 
 // Create validates, checks the key against RetailCRM, seals it and saves the task; an active
-// task's first run is enqueued at once.
+// task's first run is enqueued at once. A new connection gives the service a key: owners only.
 func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Input) (store.Task, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks, access.SetKeys); err != nil {
+		return store.Task{}, err
+	}
 	if _, err := s.Store.Counter(ctx, accountID, counterID); err != nil {
 		return store.Task{}, err
 	}
@@ -296,7 +333,15 @@ func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Inp
 	if err != nil {
 		return store.Task{}, err
 	}
-	if err := s.checkKey(ctx, t.CRMURL, ch.key); err != nil {
+	p, err := s.checkKey(ctx, t.CRMURL, ch.key)
+	if err != nil {
+		return store.Task{}, err
+	}
+	ref, err := liveReference(ctx, p)
+	if err != nil {
+		return store.Task{}, err
+	}
+	if err := settle(&t, ref); err != nil {
 		return store.Task{}, err
 	}
 	if t.CRMKeySealed, t.CRMKeyHint, err = s.Keys.Seal(accountID, ch.key); err != nil {
@@ -305,6 +350,13 @@ func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Inp
 	t, err = s.Store.CreateTask(ctx, t)
 	if err != nil {
 		return store.Task{}, err
+	}
+	if err := s.setTrigger(ctx, &t, true); err != nil {
+		return t, err
+	}
+	// Kept at once, so that the task's page names its statuses and stores before its first run.
+	if err := s.recount(ctx, t, ref); err != nil {
+		return t, err
 	}
 	s.Audit.Record(ctx, accountID, audit.ImportCreate, taskTarget(t.ID),
 		locale.M("audit_task_created", "name", t.Name, "counter", t.CounterID, "url", t.CRMURL, "hint", t.CRMKeyHint))
@@ -316,15 +368,16 @@ func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Inp
 	return t, nil
 }
 
-func (s *Service) checkKey(ctx context.Context, u, key string) error {
+func (s *Service) checkKey(ctx context.Context, u, key string) (*importer.Prepared, error) {
 	c, err := s.client(u, key, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := preflight(ctx, c); err != nil {
-		return crmError(err)
+	p, err := preflight(ctx, c)
+	if err != nil {
+		return nil, crmError(err)
 	}
-	return nil
+	return p, nil
 }
 
 // startScheduled enqueues the task's run now and puts its next scheduled run one period
@@ -346,22 +399,45 @@ func (s *Service) startScheduled(ctx context.Context, t *store.Task) error {
 // Update applies a partial change. A new URL or key is checked and sealed; any edit brings a
 // task out of needs_attention (the user has acted on it); activating a task runs it now; a new
 // frequency moves the next run to one new period after the last scheduled one; a changed
-// mapping re-applies itself to the stored orders through a re-sync.
+// mapping re-applies itself to the stored orders through a re-sync. A new key or URL is the
+// owners' to give.
 func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (store.Task, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Task{}, err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return store.Task{}, err
 	}
 	before := t
 	ch, err := s.apply(&t, in, false)
+	if ch.keyNeeded {
+		if err := access.Require(ctx, accountID, access.SetKeys); err != nil {
+			return store.Task{}, err
+		}
+	}
 	if err != nil {
 		return store.Task{}, err
 	}
+	var ref *store.Reference
 	if ch.keyNeeded {
-		if err := s.checkKey(ctx, t.CRMURL, ch.key); err != nil {
+		p, err := s.checkKey(ctx, t.CRMURL, ch.key)
+		if err != nil {
+			return store.Task{}, err
+		}
+		if ref, err = liveReference(ctx, p); err != nil {
 			return store.Task{}, err
 		}
 		if t.CRMKeySealed, t.CRMKeyHint, err = s.Keys.Seal(accountID, ch.key); err != nil {
+			return store.Task{}, err
+		}
+	} else if ch.codes || ch.counting {
+		if ref, err = s.keptReference(ctx, before); err != nil {
+			return store.Task{}, err
+		}
+	}
+	if ref != nil {
+		if err := settle(&t, ref); err != nil {
 			return store.Task{}, err
 		}
 	}
@@ -391,7 +467,16 @@ func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (st
 		s.Audit.Record(ctx, accountID, audit.KeyReplaced, taskTarget(t.ID),
 			locale.M("audit_key_replaced", "old_hint", before.CRMKeyHint, "old_url", before.CRMURL, "hint", t.CRMKeyHint, "url", t.CRMURL))
 	}
-	if ch.mapping {
+	// An edit brings the task out of needs_attention: its incident may be over.
+	s.reconsider(ctx, alert.TaskSubject(t.ID))
+	if ref != nil && (ch.keyNeeded || ch.counting) {
+		// What counts is re-evaluated on the stored orders now, in the database: the totals a
+		// person looks at next already follow the new choice.
+		if err := s.recount(ctx, t, ref); err != nil {
+			return t, err
+		}
+	}
+	if ch.mapping || ch.reread {
 		if _, err := s.Jobs.Enqueue(ctx, t, store.RunResync); err != nil {
 			return t, err
 		}
@@ -409,6 +494,9 @@ var ErrRunActive = locale.Err("run_active")
 // RunNow queues a run (also of an inactive task); when one is queued or running already,
 // that one is returned.
 func (s *Service) RunNow(ctx context.Context, accountID, id int64) (store.Run, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Run{}, err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return store.Run{}, err
@@ -423,6 +511,9 @@ func (s *Service) RunNow(ctx context.Context, accountID, id int64) (store.Run, e
 
 // Delete stops a task for good; its imported orders stay, its sealed key goes.
 func (s *Service) Delete(ctx context.Context, accountID, id int64) error {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return err
@@ -432,12 +523,16 @@ func (s *Service) Delete(ctx context.Context, accountID, id int64) error {
 	}
 	s.Audit.Record(ctx, accountID, audit.ImportDelete, taskTarget(id),
 		locale.M("audit_task_deleted", "name", t.Name, "hint", t.CRMKeyHint, "url", t.CRMURL))
+	s.reconsider(ctx, alert.TaskSubject(id))
 	return nil
 }
 
 // Resync queues a run that re-reads every order and then flags deleted what RetailCRM no
 // longer has.
 func (s *Service) Resync(ctx context.Context, accountID, id int64) (store.Run, error) {
+	if err := access.Require(ctx, accountID, access.EditTasks); err != nil {
+		return store.Run{}, err
+	}
 	t, err := s.Store.Task(ctx, accountID, id)
 	if err != nil {
 		return store.Run{}, err
@@ -480,6 +575,9 @@ func changedFields(a, b store.Task, keyChanged bool) []string {
 	add(a.RateLimit != b.RateLimit, "retailcrm.rate_limit")
 	add(!sameMapping(a.Mapping, b.Mapping), "mapping")
 	add(a.BackfillFrom != b.BackfillFrom, "backfill_from")
+	add(a.BackfillTo != b.BackfillTo, "backfill_to")
+	add(!sameCounting(a.Counting, b.Counting), "counting")
+	add(!sameSet(a.Sites, b.Sites), "sites")
 	return out
 }
 

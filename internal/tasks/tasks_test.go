@@ -3,12 +3,14 @@ package tasks_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
@@ -71,7 +73,8 @@ func service(t *testing.T, now *time.Time, frequency int, next time.Time) (*task
 // without an import started by the save.
 func TestUpdateFrequencyMovesTheNextRun(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	// The use cases are called as the operator would: no request, no role.
+	ctx := access.System(context.Background())
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	next := now.Add(40 * time.Minute) // the last scheduled run was 20 minutes ago
 	svc, j, task := service(t, &now, 1, next)
@@ -139,7 +142,8 @@ func TestStartsOnSave(t *testing.T) {
 // Switching an inactive task on starts its import and schedules the next run one period on.
 func TestUpdateSwitchedOnStartsAnImport(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	// The use cases are called as the operator would: no request, no role.
+	ctx := access.System(context.Background())
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	svc, j, task := service(t, &now, 3, now)
 	off, on := false, true
@@ -188,5 +192,37 @@ func TestValidate(t *testing.T) {
 	}
 	if err := svc.Validate(ctx, task.AccountID, task.ID+1000, tasks.Input{}); !tasks.IsNotFound(err) {
 		t.Fatalf("another task: %v", err)
+	}
+}
+
+// What counts, the stores and the range are checked with the rest: a range that ends before it
+// starts, no group at all, an empty code; group codes that are no RetailCRM group are named
+// even before the task has read RetailCRM's reference.
+func TestValidateCounting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	svc, _, task := service(t, &now, 1, now)
+	from, to := "2026-02-01", "2026-01-31"
+	err := svc.Validate(ctx, task.AccountID, task.ID, tasks.Input{BackfillFrom: &from, BackfillTo: &to,
+		Counting: &tasks.CountingInput{StatusGroups: []string{}}, Sites: &[]string{" "}})
+	var inv *tasks.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("invalid input: %v", err)
+	}
+	got := map[string]string{}
+	for _, f := range inv.Fields {
+		got[f.Field] = f.Msg.Code
+	}
+	want := map[string]string{"backfill_to": "backfill_to_before_from", "counting.status_groups": "counting_groups_empty", "sites": "code_invalid"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+	err = svc.Validate(ctx, task.AccountID, task.ID, tasks.Input{Counting: &tasks.CountingInput{StatusGroups: []string{"complete", "paid"}}})
+	if !errors.As(err, &inv) || len(inv.Fields) != 1 || inv.Fields[0].Msg.Code != "status_group_unknown" || inv.Fields[0].Msg.Arg("code") != "paid" {
+		t.Fatalf("an unknown group: %v", err)
+	}
+	if err := svc.Validate(ctx, task.AccountID, task.ID, tasks.Input{Counting: &tasks.CountingInput{ExcludeStatuses: []string{"no-call"}}}); err != nil {
+		t.Fatalf("statuses left out of the default groups: %v", err)
 	}
 }

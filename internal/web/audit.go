@@ -39,6 +39,24 @@ var auditLabels = map[string]string{
 	audit.KeyReplaced:    "audit.action.key_replaced",
 	audit.RunStart:       "audit.action.run",
 	audit.Resync:         "audit.action.resync",
+
+	audit.LoginSSO:           "audit.action.login_sso",
+	audit.LoginSSORefused:    "audit.action.login_sso_refused",
+	audit.SecondFactorFailed: "audit.action.second_factor_failed",
+	audit.UserInvite:         "audit.action.user_invite",
+	audit.UserJoin:           "audit.action.user_join",
+	audit.UserRole:           "audit.action.user_role",
+	audit.UserRemove:         "audit.action.user_remove",
+	audit.PasswordChange:     "audit.action.password_change",
+	audit.TOTPEnable:         "audit.action.totp_enable",
+	audit.TOTPDisable:        "audit.action.totp_disable",
+	audit.RecoveryCodesNew:   "audit.action.recovery_codes",
+	audit.TriggerRotate:      "audit.action.trigger_rotate",
+	audit.WebhookCreate:      "audit.action.webhook_create",
+	audit.WebhookDelete:      "audit.action.webhook_delete",
+	audit.WebhookEnable:      "audit.action.webhook_enable",
+	audit.AlertChannelCreate: "audit.action.alert_channel_create",
+	audit.AlertChannelDelete: "audit.action.alert_channel_delete",
 }
 
 // auditLog is the account's audit log: who did what, when and from where, newest first.
@@ -52,7 +70,7 @@ func (h *Web) auditLog(w http.ResponseWriter, r *http.Request, vw *view) {
 		}
 		before = n
 	}
-	events, err := h.Store.AuditEvents(r.Context(), vw.Visitor.User.AccountID, before, auditPageSize)
+	events, err := h.People.AuditEvents(r.Context(), vw.Visitor.User.AccountID, before, auditPageSize)
 	if err != nil {
 		h.fail(w, r, vw, err)
 		return

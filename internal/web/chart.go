@@ -31,6 +31,7 @@ type chart struct {
 	FirstDay  string
 	MiddleDay string
 	LastDay   string
+	Currency  string // of the money lines
 }
 
 type bar struct {
@@ -51,8 +52,9 @@ const (
 )
 
 // buildChart lays the days out from the first to the last (or the filter's bounds), days
-// without orders included as zero so that gaps are visible.
-func buildChart(vw *view, days []tasks.DaySummary, from, to string) *chart {
+// without orders included as zero so that gaps are visible: bars of the counted orders, lines
+// of their revenue and profit in currency (the summary's).
+func buildChart(vw *view, days []tasks.DaySummary, from, to, currency string) *chart {
 	if len(days) == 0 {
 		return nil
 	}
@@ -84,7 +86,7 @@ func buildChart(vw *view, days []tasks.DaySummary, from, to string) *chart {
 		}
 		all = append(all, s)
 	}
-	c := &chart{Days: len(all), Width: len(all) * dayWidth, Height: chartHeight,
+	c := &chart{Days: len(all), Width: len(all) * dayWidth, Height: chartHeight, Currency: currency,
 		FirstDay: all[0].Date, MiddleDay: all[len(all)/2].Date, LastDay: all[len(all)-1].Date}
 	rev := make([]float64, len(all))
 	prof := make([]float64, len(all))
@@ -103,7 +105,7 @@ func buildChart(vw *view, days []tasks.DaySummary, from, to string) *chart {
 		c.Bars = append(c.Bars, bar{X: float64(i*dayWidth) + 1, Y: chartHeight - h, W: dayWidth - 2, H: h,
 			Title: vw.T("chart.orders_title", vw.p.Date(d.Date), vw.p.Int(d.Orders))})
 		c.Hits = append(c.Hits, hit{X: float64(i * dayWidth), W: dayWidth,
-			Title: vw.T("chart.money_title", vw.p.Date(d.Date), vw.p.Money(d.Revenue, ""), vw.p.Money(d.Profit, ""))})
+			Title: vw.T("chart.money_title", vw.p.Date(d.Date), vw.p.Money(d.Revenue, currency), vw.p.Money(d.Profit, currency))})
 	}
 	span := maxMoney - minMoney
 	if span == 0 {

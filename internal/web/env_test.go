@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
@@ -135,7 +136,7 @@ func (e *env) counter(name string) store.Counter {
 func (e *env) task(c store.Counter, name string) store.Task {
 	e.t.Helper()
 	active, freq, u, k := true, 1, e.srv.CRM, secretKey
-	t, err := e.srv.App.Tasks.Create(context.Background(), e.srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
+	t, err := e.srv.App.Tasks.Create(access.System(context.Background()), e.srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
 		FrequencyHours: &freq, RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &k}})
 	if err != nil {
 		e.t.Fatal(err)

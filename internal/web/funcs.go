@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/locale"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 )
 
@@ -28,6 +30,7 @@ func (h *Web) funcs(lang string) template.FuncMap {
 		"num":        func(v any) string { return p.Number(fmt.Sprint(v)) },
 		"percent":    func(v any) string { return p.Percent(toInt(v)) },
 		"money":      func(v any, currency string) string { return p.Money(fmt.Sprint(v), currency) },
+		"currency":   locale.CurrencySign,
 		"day":        p.Date,
 		"datetime":   p.DateTime,
 		"counts":     func(c store.Counts) string { return countsText(p, c) },
@@ -41,6 +44,8 @@ func (h *Web) funcs(lang string) template.FuncMap {
 		},
 		"when": func(t any, tz string) string { return whenText(p, t, tz) },
 		"dict": dict,
+		"can":  can,
+		"role": func(r access.Role) string { return p.Msg(people.RoleName(r)) },
 		"add":  func(a, b int) int { return a + b },
 		"hasPrefix": func(s, pre string) bool {
 			return len(s) >= len(pre) && s[:len(pre)] == pre
@@ -83,6 +88,16 @@ func tData(p *locale.Printer, key string, args ...any) template.HTML {
 // dataMark stands for an argument while the text around it is escaped: private-use characters,
 // which neither a catalogue nor the escaping contains.
 func dataMark(i int) string { return "\ue000" + strconv.Itoa(i) + "\ue001" }
+
+// can tells whether the visitor's role may take an action (access's permission names): the
+// pages offer only what it may. An unknown name fails the page, so a typo cannot hide a control.
+func can(v *visitor, perm string) (bool, error) {
+	p, err := access.ParsePermission(perm)
+	if err != nil || v == nil {
+		return false, err
+	}
+	return v.User.Role.Can(p), nil
+}
 
 func toInt(v any) int64 {
 	switch n := v.(type) {

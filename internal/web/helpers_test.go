@@ -3,7 +3,6 @@ package web
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"orderimport/internal/locale"
 	"orderimport/internal/tasks"
@@ -32,48 +31,6 @@ func TestLocalPath(t *testing.T) {
 	}
 }
 
-func TestThrottleSlidingWindow(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	th := newThrottle(3, 10*time.Minute, func() time.Time { return now })
-	for i := 0; i < 3; i++ {
-		if w := th.retryAfter("a"); w != 0 {
-			t.Fatalf("attempt %d refused (%v) before the limit", i+1, w)
-		}
-		th.fail("a")
-		now = now.Add(time.Minute)
-	}
-	// Failures at 12:00, 12:01, 12:02; now 12:03: blocked until the first leaves at 12:10.
-	if w := th.retryAfter("a"); w != 7*time.Minute {
-		t.Fatalf("retry after %v, want 7m", w)
-	}
-	if w := th.retryAfter("b"); w != 0 {
-		t.Fatalf("another key is blocked too: %v", w)
-	}
-	now = now.Add(7 * time.Minute)
-	if w := th.retryAfter("a"); w != 0 {
-		t.Fatalf("still blocked after the oldest failure left the window: %v", w)
-	}
-	th.fail("a")
-	if w := th.retryAfter("a"); w == 0 {
-		t.Fatal("three failures within the window again, yet not blocked")
-	}
-	th.reset("a")
-	if w := th.retryAfter("a"); w != 0 {
-		t.Fatalf("reset did not clear: %v", w)
-	}
-	// Keys whose failures are all old are forgotten: memory stays bounded.
-	th.fail("old")
-	now = now.Add(time.Hour)
-	th.fail("new")
-	th.mu.Lock()
-	_, kept := th.fails["old"]
-	th.mu.Unlock()
-	if kept {
-		t.Fatal("a key with no recent failures is still held")
-	}
-}
-
 func TestChartFillsGapsAndScales(t *testing.T) {
 	t.Parallel()
 	vw := &view{Lang: "ru", p: locale.For("ru")}
@@ -81,7 +38,7 @@ func TestChartFillsGapsAndScales(t *testing.T) {
 		{Date: "2025-03-01", Orders: 2, Revenue: "1000.50", Profit: "200"},
 		{Date: "2025-03-04", Orders: 4, Revenue: "2500000", Profit: "-300"},
 	}
-	c := buildChart(vw, days, "2025-02-28", "")
+	c := buildChart(vw, days, "2025-02-28", "", "RUB")
 	if c.Days != 5 || len(c.Bars) != 5 || c.FirstDay != "2025-02-28" || c.LastDay != "2025-03-04" {
 		t.Fatalf("days %d bars %d %s..%s: want 28 Feb to 4 Mar, gaps as zero days", c.Days, len(c.Bars), c.FirstDay, c.LastDay)
 	}
@@ -94,14 +51,14 @@ func TestChartFillsGapsAndScales(t *testing.T) {
 	if c.MoneyMax != "2,5 млн" {
 		t.Fatalf("axis label %q, want a compact 2,5 млн", c.MoneyMax)
 	}
-	if !strings.Contains(c.Bars[4].Title, "04.03.2025") || !strings.Contains(c.Hits[1].Title, "1\u00a0000,50") {
+	if !strings.Contains(c.Bars[4].Title, "04.03.2025") || !strings.Contains(c.Hits[1].Title, "1\u00a0000,50\u00a0₽") {
 		t.Fatalf("titles %q / %q", c.Bars[4].Title, c.Hits[1].Title)
 	}
-	if buildChart(vw, nil, "", "") != nil {
+	if buildChart(vw, nil, "", "", "") != nil {
 		t.Fatal("no days, no chart")
 	}
 	long := []tasks.DaySummary{{Date: "2020-01-01", Orders: 1, Revenue: "1", Profit: "1"}, {Date: "2025-01-01", Orders: 1, Revenue: "1", Profit: "1"}}
-	if c := buildChart(vw, long, "", ""); c.Days != maxChartDays || c.LastDay != "2025-01-01" {
+	if c := buildChart(vw, long, "", "", "RUB"); c.Days != maxChartDays || c.LastDay != "2025-01-01" {
 		t.Fatalf("a five-year range: %d days up to %s, want the newest %d", c.Days, c.LastDay, maxChartDays)
 	}
 }

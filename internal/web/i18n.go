@@ -18,7 +18,8 @@ const dateTimeLayout = "2006-01-02 15:04:05"
 
 // scriptPrefixes are the catalogue entries the page's script needs: its own (js.) and those it
 // shows while following a run or rendering a preview.
-var scriptPrefixes = []string{"js.", "run.status.", "progress.", "preview.", "choice.custom_field", "form.suggested", "plural.orders.", "number."}
+var scriptPrefixes = []string{"js.", "run.status.", "progress.", "preview.", "choice.custom_field", "form.suggested", "plural.orders.", "number.",
+	"form.status_inactive", "form.counting_unreadable"}
 
 // forScript is the script's share of the catalogue, with the number format of the language, so
 // that a number the script writes reads like one the server wrote.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"orderimport/internal/access"
 	"orderimport/internal/importer"
 	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
@@ -68,8 +69,17 @@ func TestCataloguesComplete(t *testing.T) {
 	for _, k := range []string{"created", "updated", "deleted", "invalid", "none"} {
 		used["run.counts."+k] = "countsText"
 	}
-	for _, e := range []errorPage{{"error.notfound.title", "error.notfound.text"}, {"error.internal.title", "error.internal.text"}, {"error.csrf.title", "error.csrf.text"}, {"error.toolarge.title", "error.toolarge.text"}, {"error.busy.title", "error.busy.text"}} {
+	for _, e := range []errorPage{{Title: "error.notfound.title", Text: "error.notfound.text"}, {Title: "error.internal.title", Text: "error.internal.text"},
+		{Title: "error.csrf.title", Text: "error.csrf.text"}, {Title: "error.toolarge.title", Text: "error.toolarge.text"},
+		{Title: "error.busy.title", Text: "error.busy.text"},
+		{Title: "error.forbidden.title", Text: "error.forbidden.text"}, {Title: "twofa.gone.title", Text: "twofa.gone.text"}} {
 		used[e.Title], used[e.Text] = "error pages", "error pages"
+	}
+	for _, k := range []string{"sso.refused.title", "sso.back_to_login", "invite.refused.title"} {
+		used[k] = "error pages"
+	}
+	for _, r := range access.Roles {
+		used["users.role_help."+string(r)] = "roles"
 	}
 	var missing []string
 	for k, where := range used {

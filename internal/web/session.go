@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"orderimport/internal/audit"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 )
 
@@ -173,7 +174,7 @@ func (h *Web) user(next func(http.ResponseWriter, *http.Request, *view)) http.Ha
 			}
 		}
 		ctx := audit.WithActor(context.WithValue(r.Context(), visitorKey{}, v), audit.FromRequest(r, v.User, audit.ViaSession))
-		next(w, r.WithContext(ctx), vw)
+		next(w, r.WithContext(people.Principal(ctx, v.User)), vw)
 	})
 }
 

@@ -199,7 +199,7 @@ func TestLoginThrottling(t *testing.T) {
 	}
 	p := e.post("/login", url.Values{"email": {uitest.Email}, "password": {uitest.Password}})
 	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" ||
-		!strings.Contains(text(p.body), "Слишком много неудачных попыток входа. Попробуйте снова через 15 мин.") {
+		!strings.Contains(text(p.body), "Слишком много неудачных попыток. Попробуйте снова через 15 мин.") {
 		t.Fatalf("sixth attempt: %d %q %s", p.status, p.header.Get("Retry-After"), text(p.body))
 	}
 	// Per IP: many accounts tried from one place.

@@ -5,7 +5,8 @@ import (
 )
 
 type settingsData struct {
-	Tasks int
+	Tasks    int
+	Webhooks int
 }
 
 // settings is the counter's Настройки page; its Данные section leads to Импорт заказов.
@@ -20,8 +21,13 @@ func (h *Web) settings(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
+	hooks, err := h.Store.Webhooks(r.Context(), c.AccountID, c.ID)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
 	vw.Section = "settings"
 	vw.Title = vw.T("settings.title")
 	vw.Crumbs = []crumb{{Label: vw.T("settings.title")}}
-	h.render(w, r, vw, "settings.html", settingsData{Tasks: len(tasks)})
+	h.render(w, r, vw, "settings.html", settingsData{Tasks: len(tasks), Webhooks: len(hooks)})
 }

@@ -3,9 +3,11 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"orderimport/internal/store"
+	"orderimport/internal/tasks"
 )
 
 type taskData struct {
@@ -21,6 +23,60 @@ type taskData struct {
 	RunError *fieldErr
 	Progress progress
 	Back     string
+	Counts   countsView
+	// The RetailCRM trigger's URL ("" when it cannot be opened: a rotation makes a new one),
+	// and how current the task's orders are.
+	TriggerURL string
+	Fresh      freshView
+}
+
+// freshView is a task's freshness in the visitor's words.
+type freshView struct {
+	AsOf        string // "14:05" today, else with the date; "" before any success
+	Ago         string // "3 мин назад"
+	LastSuccess string
+	Cursor      string
+	Requests    int64
+	Pace        string
+}
+
+// countsView is what the task counts and which stores it reads, by RetailCRM's names.
+type countsView struct {
+	Default  bool
+	Groups   string // names, comma-separated
+	Excluded string
+	Sites    string // "" for every store the key can read
+}
+
+func newCountsView(tc tasks.TaskCounting, t store.Task) countsView {
+	name := func(code string, look func(*store.Reference, string) (string, bool)) string {
+		if tc.Reference != nil {
+			if n, ok := look(tc.Reference, code); ok && n != "" {
+				return n
+			}
+		}
+		return code
+	}
+	group := func(r *store.Reference, c string) (string, bool) { g, ok := r.Group(c); return g.Name, ok }
+	status := func(r *store.Reference, c string) (string, bool) { s, ok := r.Status(c); return s.Name, ok }
+	site := func(r *store.Reference, c string) (string, bool) { s, ok := r.Site(c); return s.Name, ok }
+	v := countsView{Default: tc.Default}
+	var parts []string
+	for _, c := range tc.Counting.StatusGroups {
+		parts = append(parts, name(c, group))
+	}
+	v.Groups = strings.Join(parts, ", ")
+	parts = parts[:0]
+	for _, c := range tc.Counting.ExcludeStatuses {
+		parts = append(parts, name(c, status))
+	}
+	v.Excluded = strings.Join(parts, ", ")
+	parts = parts[:0]
+	for _, c := range t.Sites {
+		parts = append(parts, name(c, site))
+	}
+	v.Sites = strings.Join(parts, ", ")
+	return v
 }
 
 // progress is a running run's pace as first rendered; the page's script keeps it current
@@ -51,7 +107,12 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
-	d := taskData{Task: t, Runs: runs, Back: taskPath(t, "")}
+	tc, err := h.Tasks.Counting(r.Context(), t)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	d := taskData{Task: t, Runs: runs, Back: taskPath(t, ""), Counts: newCountsView(tc, t)}
 	if id, err := strconv.ParseInt(r.URL.Query().Get("run"), 10, 64); err == nil {
 		run, err := h.Store.Run(r.Context(), t.AccountID, id)
 		if err != nil || run.TaskID != t.ID {
@@ -73,6 +134,20 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 			d.RunError = msgErr(vw, d.Run.Error)
 		}
 	}
+	// A task made before triggers existed gets its URL now; one sealed under a key this process
+	// does not hold cannot be shown, and the page says so instead of failing.
+	if u, err := h.Tasks.TriggerURL(r.Context(), &t, baseURL(r)); err == nil {
+		d.TriggerURL = u
+	} else if store.IsBusy(err) {
+		h.fail(w, r, vw, err)
+		return
+	}
+	f, err := h.Tasks.Freshness(r.Context(), t)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	d.Fresh = freshText(vw, f, c.Timezone, h.now())
 	if d.Run != nil && !d.Run.Finished() {
 		d.Live = true
 		d.Progress = runProgress(vw, *d.Run, h.now())
@@ -81,6 +156,30 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 	vw.Title = t.Name
 	vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: t.Name, Data: true})
 	h.render(w, r, vw, "task.html", d)
+}
+
+// freshText words a task's freshness: the moment its orders are current as of, in the
+// counter's zone (the time alone when it is today there), and how long ago that was.
+func freshText(vw *view, f tasks.Freshness, tz string, now time.Time) freshView {
+	fv := freshView{Cursor: f.Cursor, Requests: f.RequestsToday, Pace: vw.p.Number(strconv.FormatFloat(f.PaceRPS, 'f', -1, 64))}
+	if f.AsOf != nil {
+		fv.AsOf, fv.Ago = asOfText(vw, *f.AsOf, tz, now)
+		fv.LastSuccess = whenText(vw.p, f.LastSuccessAt, tz)
+	}
+	return fv
+}
+
+// asOfText is "14:05" (or "05.12.2026 14:05" when it is not today in the zone) and "3 мин назад".
+func asOfText(vw *view, at time.Time, tz string, now time.Time) (string, string) {
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	when := vw.p.Time(at, loc)
+	if at.In(loc).Format(time.DateOnly) == now.In(loc).Format(time.DateOnly) {
+		when = vw.p.Clock(at, loc)
+	}
+	return when, vw.p.Ago(max(now.Sub(at), 0))
 }
 
 func runProgress(vw *view, r store.Run, now time.Time) progress {
@@ -136,4 +235,19 @@ func (h *Web) loadTask(r *http.Request, vw *view) (store.Task, store.Counter, er
 
 func taskPath(t store.Task, rest string) string {
 	return "/imports/" + strconv.FormatInt(t.ID, 10) + rest
+}
+
+// rotateTrigger gives the task a new trigger URL; the old one stops working at once.
+func (h *Web) rotateTrigger(w http.ResponseWriter, r *http.Request, vw *view) {
+	id, err := pathID(r)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	t, err := h.Tasks.RotateTrigger(r.Context(), vw.Visitor.User.AccountID, id)
+	if err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
+	redirect(w, r, taskPath(t, "?done=trigger_rotated#trigger"))
 }

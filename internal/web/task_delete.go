@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"orderimport/internal/access"
 	"orderimport/internal/store"
 )
 
@@ -16,6 +17,9 @@ func (h *Web) deleteTask(w http.ResponseWriter, r *http.Request, vw *view) {
 	t, c, err := h.loadTask(r, vw)
 	if err != nil {
 		h.fail(w, r, vw, err)
+		return
+	}
+	if !h.may(w, r, vw, access.EditTasks) {
 		return
 	}
 	if r.Method == http.MethodPost {

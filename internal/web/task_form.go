@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"orderimport/internal/access"
+	"orderimport/internal/counting"
 	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
 	"orderimport/internal/store"
@@ -37,6 +39,16 @@ type taskForm struct {
 	KeySealed    string // a typed key, sealed to this session, so a re-rendered form keeps it
 	KeyKept      bool   // a key is known without typing it again
 	BackfillFrom string
+	BackfillTo   string
+	// What counts and which stores: RetailCRM's reference as the form knows it (nil before a
+	// check of a new connection), the choice, and its layout.
+	Reference     *formReference
+	ReferenceJSON string
+	Counting      countingState
+	CountGroups   []countGroupRow
+	SiteRows      []siteRow
+	// Estimate is what the first run reads, in words («≈ 84 000 заказов, около 2 минут»).
+	Estimate template.HTML
 	// Whether saving starts an import (tasks.StartsOnSave) with the Активность switch on and
 	// off: the note says the one the switch shows, also when the script flips it.
 	StartsIfOn, StartsIfOff bool
@@ -111,6 +123,12 @@ func fieldAnchor(field string) string {
 		return "f-key"
 	case field == "backfill_from":
 		return "f-backfill"
+	case field == "backfill_to":
+		return "f-backfill-to"
+	case strings.HasPrefix(field, "counting."):
+		return "counting"
+	case field == "sites":
+		return "sites-list"
 	case strings.HasPrefix(field, "mapping."):
 		return "map-" + strings.TrimPrefix(field, "mapping.")
 	}
@@ -134,6 +152,14 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 		h.fail(w, r, vw, err)
 		return
 	}
+	// The form is for those who may save it: a new connection gives the service a key.
+	perms := []access.Permission{access.EditTasks}
+	if task == nil {
+		perms = append(perms, access.SetKeys)
+	}
+	if !h.may(w, r, vw, perms...) {
+		return
+	}
 	f := &taskForm{New: task == nil, Errors: map[string]*fieldErr{}}
 	f.StartsIfOn, f.StartsIfOff = tasks.StartsOnSave(task, true), tasks.StartsOnSave(task, false)
 	if task == nil {
@@ -147,18 +173,28 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 		vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: task.Name, Href: taskPath(*task, ""), Data: true}, crumb{Label: vw.T("task.edit")})
 	}
 	if r.Method == http.MethodGet {
-		h.fillFromTask(f, task)
+		if err := h.fillFromTask(r, f, task); err != nil {
+			h.fail(w, r, vw, err)
+			return
+		}
 		h.buildRows(vw, f, taskSpec(task))
+		buildCounting(f)
 		h.render(w, r, vw, "task_form.html", f)
 		return
 	}
 
 	spec, key := h.readForm(r, vw, f, task)
+	if err := h.countingFromForm(r, f, task); err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
 	switch r.PostFormValue("action") {
 	case "check":
 		h.formCheck(r, vw, f, task, key)
 	case "preview":
 		h.formPreview(r, vw, f, c, task, spec, key)
+	case "estimate":
+		h.formEstimate(r, vw, f, task, key)
 	default:
 		if h.formSave(w, r, vw, f, c, task, spec, key) {
 			return
@@ -173,6 +209,7 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 	}
 	h.finishErrors(vw, f)
 	h.buildRows(vw, f, spec)
+	buildCounting(f)
 	status := http.StatusOK
 	if len(f.Errors) > 0 {
 		status = http.StatusUnprocessableEntity
@@ -181,13 +218,51 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 }
 
 // fillFromTask starts the form from the task, or from the defaults of a new task.
-func (h *Web) fillFromTask(f *taskForm, t *store.Task) {
+func (h *Web) fillFromTask(r *http.Request, f *taskForm, t *store.Task) error {
 	if t == nil {
 		f.Active, f.Type, f.Frequency = true, tasks.TypeRetailCRM, strconv.Itoa(tasks.DefaultFrequency)
-		return
+		f.Counting = countingFromTask(counting.Effective(nil, nil), nil)
+		return nil
 	}
 	f.Name, f.Active, f.Type, f.Frequency = t.Name, t.Active, t.Type, strconv.Itoa(t.FrequencyHours)
-	f.URL, f.KeyHint, f.KeyKept, f.BackfillFrom = t.CRMURL, t.CRMKeyHint, true, t.BackfillFrom
+	f.URL, f.KeyHint, f.KeyKept, f.BackfillFrom, f.BackfillTo = t.CRMURL, t.CRMKeyHint, true, t.BackfillFrom, t.BackfillTo
+	return h.taskCounting(r, f, t)
+}
+
+// taskCounting starts the choice of what counts from the task's own, laid out over the
+// reference it kept.
+func (h *Web) taskCounting(r *http.Request, f *taskForm, t *store.Task) error {
+	tc, err := h.Tasks.Counting(r.Context(), *t)
+	if err != nil {
+		return err
+	}
+	f.Counting = countingFromTask(tc.Counting, t.Sites)
+	if tc.Reference != nil && f.Reference == nil {
+		f.Reference = keptFormReference(tc.Reference)
+	}
+	return nil
+}
+
+// countingFromForm reads the choice of what counts as posted, laid out over the reference the
+// form carries or the task kept; a form that did not show it keeps the task's (or the default).
+func (h *Web) countingFromForm(r *http.Request, f *taskForm, t *store.Task) error {
+	readReference(r, f)
+	var own countingState
+	switch {
+	case t != nil:
+		if err := h.taskCounting(r, f, t); err != nil {
+			return err
+		}
+		own = f.Counting
+	default:
+		own = countingFromTask(counting.Effective(nil, nil), nil)
+	}
+	f.Counting = countingState{}
+	readCounting(r, f)
+	if !f.Counting.Shown {
+		f.Counting = own
+	}
+	return nil
 }
 
 // readForm reads the posted form into f and returns the mapping as typed (field → expression,
@@ -265,6 +340,29 @@ func (h *Web) formCheck(r *http.Request, vw *view, f *taskForm, task *store.Task
 	}
 	f.Check = res
 	f.CustomFields = res.CustomFields
+	f.Reference = referenceOf(res)
+	// What the first run reads is worth knowing as soon as the key works.
+	h.formEstimate(r, vw, f, task, key)
+}
+
+// formEstimate says how many orders the first run reads and how long it takes.
+func (h *Web) formEstimate(r *http.Request, vw *view, f *taskForm, task *store.Task, key string) {
+	in := tasks.EstimateInput{RetailCRM: tasks.RetailCRMInput{URL: &f.URL}, BackfillFrom: f.BackfillFrom, BackfillTo: f.BackfillTo}
+	if key != "" {
+		in.RetailCRM.APIKey = &key
+	}
+	if task != nil {
+		in.TaskID = task.ID
+	}
+	if sites := sitesInput(f); sites != nil {
+		in.Sites = *sites
+	}
+	e, err := h.Tasks.Estimate(r.Context(), vw.Visitor.User.AccountID, in)
+	if err != nil {
+		h.serviceError(vw, f, err)
+		return
+	}
+	f.Estimate = vw.Msg(tasks.EstimateText(e))
 }
 
 func (h *Web) formPreview(r *http.Request, vw *view, f *taskForm, c store.Counter, task *store.Task, spec map[string]string, key string) {
@@ -293,7 +391,8 @@ func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *task
 	// with their own words.
 	freq, _ := strconv.Atoi(f.Frequency)
 	in := tasks.Input{Name: &f.Name, Active: &f.Active, Type: &f.Type, FrequencyHours: &freq,
-		RetailCRM: &tasks.RetailCRMInput{URL: &f.URL}, Mapping: specInput(spec), BackfillFrom: &f.BackfillFrom}
+		RetailCRM: &tasks.RetailCRMInput{URL: &f.URL}, Mapping: specInput(spec), BackfillFrom: &f.BackfillFrom, BackfillTo: &f.BackfillTo,
+		Counting: countingInput(f), Sites: sitesInput(f)}
 	if key != "" {
 		in.RetailCRM.APIKey = &key
 	}
@@ -316,6 +415,11 @@ func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *task
 		saved, err = h.Tasks.Create(r.Context(), acc, c.ID, in)
 	} else {
 		saved, err = h.Tasks.Update(r.Context(), acc, task.ID, in)
+	}
+	if errors.Is(err, access.ErrForbidden) {
+		// A key typed by someone whose role may not give one.
+		h.fail(w, r, vw, err)
+		return true
 	}
 	if err != nil && saved.ID == 0 {
 		h.serviceError(vw, f, err)
@@ -367,6 +471,8 @@ func (h *Web) serviceError(vw *view, f *taskForm, err error) {
 		f.Errors[ce.Field] = msgErr(vw, ce.Msg)
 	case tasks.IsNotFound(err):
 		f.Errors["form"] = textErr(vw, "error.notfound.text")
+	case errors.Is(err, access.ErrForbidden):
+		f.Errors["form"] = textErr(vw, "error.forbidden.text")
 	default:
 		h.Log.Error("import task form", "error", err)
 		f.Errors["form"] = textErr(vw, "error.internal.text")
@@ -375,7 +481,8 @@ func (h *Web) serviceError(vw *view, f *taskForm, err error) {
 
 // finishErrors lists the errors in the form's order for the summary at its top.
 func (h *Web) finishErrors(vw *view, f *taskForm) {
-	order := []string{"form", "name", "type", "frequency_hours", "retailcrm", "retailcrm.url", "url", "retailcrm.api_key", "api_key", "backfill_from"}
+	order := []string{"form", "name", "type", "frequency_hours", "retailcrm", "retailcrm.url", "url", "retailcrm.api_key", "api_key", "backfill_from",
+		"backfill_to", "counting.status_groups", "counting.exclude_statuses", "sites"}
 	for _, fi := range mapping.Fields {
 		order = append(order, "mapping."+fi.Name)
 	}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"orderimport/internal/locale"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/crmemu"
+	"orderimport/internal/locale"
 	"orderimport/internal/mapping"
 	"orderimport/internal/store"
 )
@@ -315,7 +316,7 @@ func TestTaskPage(t *testing.T) {
 	// RetailCRM stops accepting the key: the task needs attention, the reason is shown.
 	other := e.task(c, "Второй ключ")
 	e.srv.Emu.RemoveKey(secretKey)
-	if _, err := e.srv.App.Tasks.RunNow(ctx, e.srv.AccountID, other.ID); err != nil {
+	if _, err := e.srv.App.Tasks.RunNow(access.System(ctx), e.srv.AccountID, other.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.srv.WaitRuns(ctx, other.ID, time.Minute); err != nil {

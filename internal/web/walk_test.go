@@ -2,17 +2,23 @@ package web_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
+	"orderimport/internal/access"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/locale"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 	"orderimport/internal/web/uitest"
@@ -33,7 +39,7 @@ const readable = `(() => {
   const options = [];
   document.body.querySelectorAll("select").forEach(sel => {
     if (sel.closest(skip) || sel.getClientRects().length === 0) { return; }
-    sel.querySelectorAll("optgroup").forEach(g => options.push(g.label));
+    sel.querySelectorAll("optgroup").forEach(g => { if (!g.matches(skip)) { options.push(g.label); } });
     sel.querySelectorAll("option").forEach(o => { if (!o.matches(skip)) { options.push(o.textContent); } });
   });
   document.body.querySelectorAll(skip + ", select").forEach(el => {
@@ -209,10 +215,11 @@ func toggle(id string) chromedp.Action[chromedp.Void] {
 func TestBrowserLanguageWalk(t *testing.T) {
 	t.Parallel()
 	ctx := chromium(t)
-	e := newEnv(t, 200)
+	e := newEnvCurrencies(t, 200)
 	s := e.srv
 	st, svc, acc := s.App.Store, s.App.Tasks, s.AccountID
-	bg := context.Background()
+	// The test's own setup acts as the operator; the pages act as the signed-in user.
+	bg := access.System(context.Background())
 	w := &walker{t: t, ctx: ctx, srv: s, states: map[string]bool{}}
 
 	// Logged out: the login form empty, with a wrong password, and throttled (an email other
@@ -352,8 +359,17 @@ func TestBrowserLanguageWalk(t *testing.T) {
 	must(t, chromedp.Do(ctx, toggle("f-active")), "switch off")
 	saveNote("active task, switched off", false)
 	w.page("delete", "/imports/"+tid+"/delete")
+	// A counting of the task's own, stores chosen: the task page names them.
+	own := []string{"complete", "delivery"}
+	mainOnly := []string{crmemu.SiteMain}
+	_, err = svc.Update(bg, acc, task.ID, tasks.Input{Counting: &tasks.CountingInput{StatusGroups: own, ExcludeStatuses: []string{"delivered"}}, Sites: &mainOnly})
+	must(t, err, "an own counting")
+	w.page("task, own counting", "/imports/"+tid)
+	w.page("edit, own counting", "/imports/"+tid+"/edit", chromedp.WaitVisible(chromedp.ID("cg-complete")))
 	w.page("orders", "/counters/"+cid+"/orders", chromedp.WaitVisible(chromedp.ID("chart")))
-	w.page("orders, bad filters", "/counters/"+cid+"/orders?from=2025-13-45&to=tomorrow&include_deleted=maybe&import_id=x&cursor=garbage")
+	w.page("orders, bad filters", "/counters/"+cid+"/orders?from=2025-13-45&to=tomorrow&include_deleted=maybe&import_id=x&cursor=garbage&counted=maybe&by=utm_term&sort=x")
+	w.page("orders, not counted", "/counters/"+cid+"/orders?counted=false")
+	w.page("orders, by campaign, sorted by orders", "/counters/"+cid+"/orders?by=utm_campaign&sort=orders")
 	w.page("orders, nothing matches", "/counters/"+cid+"/orders?q=nothing-like-this")
 	w.page("orders, none", "/counters/"+strconv.FormatInt(empty.ID, 10)+"/orders")
 
@@ -402,10 +418,110 @@ func TestBrowserLanguageWalk(t *testing.T) {
 	if o, _ := st.Task(bg, acc, old.ID); o.Status != store.TaskNeedsAttention {
 		t.Fatalf("the task with a removed key: %s", o.Status)
 	}
+	// A key that may not read RetailCRM's reference: the run says so once, about no order.
+	noRef := crmemu.FullAccess()
+	noRef.Scopes = slices.DeleteFunc(noRef.Scopes, func(s string) bool { return s == "reference_read" })
+	s.Emu.SetKey("no-reference-0000", noRef)
+	blind := inactiveTask(t, e, shop, "Заказы без справочников", "no-reference-0000")
+	_, err = svc.RunNow(bg, acc, blind.ID)
+	must(t, err, "run without the reference")
+	if r, err := s.WaitRuns(bg, blind.ID, time.Minute); err != nil || r.IssuesTotal == 0 {
+		t.Fatalf("the run without the reference: %+v %v", r, err)
+	}
+	w.page("task, reference unreadable", "/imports/"+strconv.FormatInt(blind.ID, 10))
 	w.page("imports, needs attention", "/counters/"+cid+"/imports")
 	w.page("task, needs attention", "/imports/"+strconv.FormatInt(old.ID, 10))
 	w.page("home, needs attention", "/")
 	w.page("audit", "/audit")
+
+	// Webhooks: none; a URL refused; one added, its secret shown once; its page after a test
+	// that went through and one that did not; a webhook switched off after failing for a day.
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/down") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer receiver.Close()
+	hooks := "/counters/" + cid + "/webhooks"
+	w.page("webhooks, none", hooks)
+	w.visit("webhooks, address refused", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(hooks, lang)),
+			fill(map[string]string{"#webhook-url": "ftp://hooks.example.com/x"}),
+			uitest.Submit(chromedp.CSS(`form[action="`+hooks+`"] button`)),
+			chromedp.WaitVisible(chromedp.ID("webhook-url-err")),
+		)
+	})
+	w.visit("webhooks, added", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(hooks, lang)),
+			fill(map[string]string{"#webhook-url": receiver.URL + "/orders-" + lang}),
+			uitest.Submit(chromedp.CSS(`form[action="`+hooks+`"] button`)),
+			chromedp.WaitVisible(chromedp.ID("webhook-secret")),
+		)
+	})
+	list, err := st.Webhooks(bg, acc, shop.ID)
+	must(t, err, "the webhooks")
+	hook := "/webhooks/" + strconv.FormatInt(list[0].ID, 10)
+	w.visit("webhook, test delivered", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(hook, lang)),
+			uitest.Submit(chromedp.CSS(`form[action="`+hook+`/test"] button`)),
+			chromedp.WaitVisible(chromedp.ID("test-result")),
+		)
+	})
+	downURL := receiver.URL + "/down"
+	down, _, err := svc.CreateWebhook(bg, acc, shop.ID, tasks.WebhookInput{URL: &downURL})
+	must(t, err, "a webhook whose receiver is down")
+	downPath := "/webhooks/" + strconv.FormatInt(down.ID, 10)
+	w.visit("webhook, test failed", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(downPath, lang)),
+			uitest.Submit(chromedp.CSS(`form[action="`+downPath+`/test"] button`)),
+			chromedp.WaitVisible(chromedp.ID("test-result")),
+		)
+	})
+	d, err := st.NextDelivery(bg, store.Webhook{ID: down.ID, AccountID: acc, CounterID: shop.ID}, 100, "msg_walk",
+		func([]store.OrderRow) ([]byte, error) { return []byte(`{}`), nil })
+	must(t, err, "a delivery")
+	_, err = st.RecordAttempt(bg, *d, store.AttemptResult{HTTPStatus: 503, Error: locale.M("webhook_status", "status", 503), At: time.Now()},
+		time.Time{}, locale.M("webhook_gave_up", "hours", 24, "last", locale.M("webhook_status", "status", 503)))
+	must(t, err, "give the delivery up")
+	w.page("webhook, switched off", downPath)
+	w.page("webhooks, one switched off", hooks)
+
+	// Alerts: none; a channel added with its secret; a test that did not go; an invalid form;
+	// the incidents so far (the task that needs attention).
+	w.page("alerts, none", "/alerts")
+	w.visit("alerts, invalid", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/alerts", lang)),
+			fill(map[string]string{"#ch-address": "not an address"}),
+			uitest.Submit(chromedp.CSS(`form[action="/alerts/channels"] button`)),
+			chromedp.WaitVisible(chromedp.ID("ch-address-err")),
+		)
+	})
+	w.visit("alerts, channel added", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/alerts", lang)),
+			chromedp.Click(chromedp.ID("ch-type-webhook"), chromedp.NodeVisible),
+			fill(map[string]string{"#ch-url": receiver.URL + "/down"}),
+			uitest.Submit(chromedp.CSS(`form[action="/alerts/channels"] button`)),
+			chromedp.WaitVisible(chromedp.ID("channel-secret")),
+		)
+	})
+	chans, err := st.AlertChannels(bg, acc)
+	must(t, err, "the alert channels")
+	testPath := "/alerts/channels/" + strconv.FormatInt(chans[0].ID, 10) + "/test"
+	w.visit("alerts, test failed", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/alerts", lang)),
+			uitest.Submit(chromedp.CSS(`form[action="`+testPath+`"] button`)),
+			chromedp.WaitVisible(chromedp.ID("test-result")),
+		)
+	})
+	w.page("alerts, channels and incidents", "/alerts")
+
 	w.page("not found", "/counters/999999/orders")
 	w.page("no such page", "/no/such/page")
 	w.visit("stale form", func(lang string) chromedp.Action[chromedp.Void] {
@@ -420,6 +536,8 @@ func TestBrowserLanguageWalk(t *testing.T) {
 		t.Fatalf("a stale form deleted the task: %v", err)
 	}
 
+	walkPeople(t, w, e, tid)
+
 	t.Logf("read %d pages", w.pages)
 	for _, l := range w.leaks {
 		t.Error(l)
@@ -431,8 +549,140 @@ func TestBrowserLanguageWalk(t *testing.T) {
 func inactiveTask(t *testing.T, e *env, c store.Counter, name, key string) store.Task {
 	t.Helper()
 	active, freq, u := false, 3, e.srv.CRM
-	task, err := e.srv.App.Tasks.Create(context.Background(), e.srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
+	task, err := e.srv.App.Tasks.Create(access.System(context.Background()), e.srv.AccountID, c.ID, tasks.Input{Name: &name, Active: &active,
 		FrequencyHours: &freq, RetailCRM: &tasks.RetailCRMInput{URL: &u, APIKey: &key}})
 	must(t, err, "create "+name)
 	return task
 }
+
+// walkPeople walks the pages of people and access, signed in as the owner and then not: the
+// people page (an invitation made, one refused), a removal to confirm, the account page (a wrong
+// current password), two-factor enrolment (a wrong code, the recovery codes), an invitation link
+// (signed in, a common password, unknown), single sign-on when it is off, the second step of a
+// sign-in (ended, asked for, a wrong code), and what a viewer sees and is refused.
+func walkPeople(t *testing.T, w *walker, e *env, tid string) {
+	t.Helper()
+	s, ctx := e.srv, w.ctx
+	bg := access.System(context.Background())
+	st, acc := s.App.Store, s.AccountID
+	viewer, _, err := st.AddUserWithRole(bg, "viewer@example.com", uitest.Password, "Shop", true, access.Viewer)
+	must(t, err, "a viewer")
+
+	w.page("people", "/users")
+	w.visit("people, invitation made", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/users", lang)),
+			chromedp.SendKeys(chromedp.ID("invite-email"), "colleague@example.com"),
+			uitest.Submit(chromedp.CSS(`form[action="/users"] button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.ID("invite-link")),
+		)
+	})
+	w.visit("people, invitation refused", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/users", lang)),
+			chromedp.SendKeys(chromedp.ID("invite-email"), uitest.Email),
+			uitest.Submit(chromedp.CSS(`form[action="/users"] button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.ID("invite-email-err")),
+		)
+	})
+	w.page("remove a user", "/users/"+itoa(viewer.ID)+"/remove")
+	w.page("account", "/account")
+	w.visit("account, wrong password", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/account", lang)),
+			chromedp.SendKeys(chromedp.ID("current_password"), "not my password"),
+			chromedp.SendKeys(chromedp.ID("password"), "a brand new password"),
+			chromedp.SendKeys(chromedp.ID("password_confirm"), "a brand new password"),
+			uitest.Submit(chromedp.CSS(`form[action="/account/password"] button`)),
+			chromedp.WaitVisible(chromedp.ID("current_password-err")),
+		)
+	})
+	w.page("two-factor enrolment", "/account/2fa", chromedp.WaitVisible(chromedp.ID("twofa-qr")))
+	w.visit("two-factor enrolment, wrong code", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/account/2fa", lang)),
+			chromedp.SendKeys(chromedp.ID("code"), "000000"),
+			uitest.Submit(chromedp.CSS(`form[action="/account/2fa"] button`)),
+			chromedp.WaitVisible(chromedp.ID("code-err")),
+		)
+	})
+	// The recovery codes, once per language: each visit enrols anew (the app reads the secret
+	// shown), and the second factor is turned off again for the next.
+	w.visit("two-factor recovery codes", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Func(func(context.Context, *chromedp.Target) error { return st.DisableTOTP(bg, s.UserID) }),
+			chromedp.Navigate(s.URL+withLang("/account/2fa", lang)),
+			chromedp.WaitVisible(chromedp.ID("twofa-secret")),
+			chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				secret, err := chromedp.Text(chromedp.ID("twofa-secret"), chromedp.NodeVisible)(ctx, tg)
+				if err != nil {
+					return err
+				}
+				code, err := totp.GenerateCode(strings.ReplaceAll(secret, " ", ""), time.Now())
+				if err != nil {
+					return err
+				}
+				_, err = chromedp.SendKeys(chromedp.ID("code"), code)(ctx, tg)
+				return err
+			}),
+			uitest.Submit(chromedp.CSS(`form[action="/account/2fa"] button`)),
+			chromedp.WaitVisible(chromedp.ID("recovery-codes")),
+		)
+	})
+	must(t, st.DisableTOTP(bg, s.UserID), "turn the owner's second factor off")
+
+	inv, err := s.App.People.Invite(bg, acc, people.InviteInput{Email: ptrTo("new@example.com")}, s.URL, "ru")
+	must(t, err, "an invitation")
+	link := strings.TrimPrefix(inv.Link, s.URL)
+	w.page("invitation, signed in", link)
+	must(t, chromedp.Do(ctx, chromedp.Navigate(s.URL+"/"), uitest.Submit(chromedp.CSS(`form[action="/logout"] button`))), "log out")
+	w.page("invitation", link, chromedp.WaitVisible(chromedp.ID("password")))
+	w.visit("invitation, common password", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang(link, lang)),
+			chromedp.SendKeys(chromedp.ID("password"), "password1"),
+			chromedp.SendKeys(chromedp.ID("password_confirm"), "password1"),
+			uitest.Submit(chromedp.CSS(`form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.ID("password-err")),
+		)
+	})
+	w.page("invitation, unknown link", "/invite/oiv_nothing-here")
+	w.page("single sign-on, off", "/auth/oidc/callback?state=x&code=y")
+	w.page("second step, none pending", "/login/2fa")
+
+	// A user with two-factor authentication: the second step, and a wrong code.
+	twofa, _, err := st.AddUserWithRole(bg, "twofa@example.com", uitest.Password, "Shop", true, access.Editor)
+	must(t, err, "a user with two-factor authentication")
+	as := access.With(context.Background(), twofa.ID, twofa.AccountID, twofa.Role)
+	en, err := s.App.People.BeginTOTP(as)
+	must(t, err, "enrol")
+	code, _ := totp.GenerateCode(en.Secret, time.Now())
+	_, err = s.App.People.ConfirmTOTP(as, code)
+	must(t, err, "confirm")
+	signIn := func(lang, email string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.Navigate(s.URL+withLang("/login", lang)),
+			chromedp.SendKeys(chromedp.ID("email"), email),
+			chromedp.SendKeys(chromedp.ID("password"), uitest.Password),
+			uitest.Submit(chromedp.CSS(`form[action="/login"] button`)),
+		)
+	}
+	w.visit("second step", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(signIn(lang, "twofa@example.com"), chromedp.WaitVisible(chromedp.ID("code")))
+	})
+	w.visit("second step, wrong code", func(lang string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(signIn(lang, "twofa@example.com"), chromedp.WaitVisible(chromedp.ID("code")),
+			chromedp.SendKeys(chromedp.ID("code"), "000000"),
+			uitest.Submit(chromedp.CSS(`form[action="/login/2fa"] button`)),
+			chromedp.WaitVisible(chromedp.ID("code-form-err")),
+		)
+	})
+
+	// A viewer: the pages without what the role may not do, and a refusal.
+	must(t, chromedp.Do(ctx, signIn("ru", "viewer@example.com"), chromedp.WaitVisible(chromedp.CSS("main"))), "sign in as the viewer")
+	w.page("home, as a viewer", "/")
+	w.page("task, as a viewer", "/imports/"+tid)
+	w.page("forbidden", "/imports/"+tid+"/edit")
+}
+
+func ptrTo(s string) *string { return &s }

@@ -2,8 +2,10 @@
 // template (miniflux style). Pages work without JavaScript; a small embedded script adds the
 // live parts (connection check, preview and run progress through the JSON API). Russian is
 // the default language, English a switch away; every word comes from the message catalogues
-// of internal/locale, and every rule from the use cases of internal/tasks: this package only
-// reads forms, calls a use case and shows its answer or its messages.
+// of internal/locale, and every rule from the use cases of internal/tasks and internal/people:
+// this package only reads forms, calls a use case and shows its answer or its messages. What the
+// visitor's role may not do is not offered (the templates ask "can"), and refused with a page
+// that says so when asked for anyway.
 package web
 
 import (
@@ -23,8 +25,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"orderimport/internal/access"
 	"orderimport/internal/audit"
 	"orderimport/internal/locale"
+	"orderimport/internal/people"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
@@ -39,20 +43,13 @@ var staticFS embed.FS
 // expressions) is a few kilobytes.
 const MaxFormBytes = 1 << 20
 
-// Login throttling: per email against guessing one account's password, per IP against
-// trying many accounts from one place.
-const (
-	loginWindow     = 15 * time.Minute
-	loginFailsEmail = 5
-	loginFailsIP    = 20
-)
-
 // Web serves the HTML UI.
 type Web struct {
-	Store *store.Store
-	Tasks *tasks.Service
-	Log   *slog.Logger
-	Audit *audit.Log // logins, failed logins and logouts; nil: not recorded
+	Store  *store.Store
+	Tasks  *tasks.Service
+	People *people.Service
+	Log    *slog.Logger
+	Audit  *audit.Log // logouts; nil: not recorded (the sign-ins are the people use cases')
 
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
@@ -61,20 +58,15 @@ type Web struct {
 	jsCatalogs    map[string]map[string]string
 	pages         map[string]map[string]*template.Template // language → page file → template
 	staticVersion string
-	byEmail       *throttle
-	byIP          *throttle
 }
 
 // New parses the templates and catalogues; errors here are programming errors caught by
 // every test that builds the UI.
-func New(st *store.Store, svc *tasks.Service, log *slog.Logger) (*Web, error) {
+func New(st *store.Store, svc *tasks.Service, ppl *people.Service, log *slog.Logger) (*Web, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Web{Store: st, Tasks: svc, Log: log, IdleTimeout: DefaultIdleTimeout, AbsoluteTimeout: DefaultAbsoluteTimeout}
-	clock := func() time.Time { return h.now() }
-	h.byEmail = newThrottle(loginFailsEmail, loginWindow, clock)
-	h.byIP = newThrottle(loginFailsIP, loginWindow, clock)
+	h := &Web{Store: st, Tasks: svc, People: ppl, Log: log, IdleTimeout: DefaultIdleTimeout, AbsoluteTimeout: DefaultAbsoluteTimeout}
 	if err := locale.Check(); err != nil {
 		return nil, err
 	}
@@ -104,7 +96,7 @@ func (h *Web) now() time.Time {
 }
 
 // Mux is where routes are mounted: an *http.ServeMux, or a wrapper that also records the
-// patterns (the tenant isolation test enumerates every route from it).
+// patterns (the role matrix test enumerates every route from it).
 type Mux interface {
 	Handle(pattern string, handler http.Handler)
 	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
@@ -115,6 +107,12 @@ func (h *Web) Register(mux Mux) {
 	mux.Handle("GET /static/", h.static())
 	mux.HandleFunc("GET /login", h.login)
 	mux.HandleFunc("POST /login", h.login)
+	mux.HandleFunc("GET /login/2fa", h.secondFactor)
+	mux.HandleFunc("POST /login/2fa", h.secondFactor)
+	mux.HandleFunc("GET /auth/oidc/start", h.ssoStart)
+	mux.HandleFunc("GET /auth/oidc/callback", h.ssoCallback)
+	mux.HandleFunc("GET /invite/{token}", h.invitation)
+	mux.HandleFunc("POST /invite/{token}", h.invitation)
 	mux.Handle("POST /logout", h.user(h.logout))
 	mux.Handle("GET /{$}", h.user(h.home))
 	mux.Handle("POST /counters", h.user(h.createCounter))
@@ -133,6 +131,28 @@ func (h *Web) Register(mux Mux) {
 	mux.Handle("POST /imports/{id}/delete", h.user(h.deleteTask))
 	mux.Handle("GET /counters/{id}/orders", h.user(h.orders))
 	mux.Handle("GET /audit", h.user(h.auditLog))
+	mux.Handle("GET /users", h.user(h.users))
+	mux.Handle("POST /users", h.user(h.users))
+	mux.Handle("POST /users/{id}/role", h.user(h.userRole))
+	mux.Handle("GET /users/{id}/remove", h.user(h.userRemove))
+	mux.Handle("POST /users/{id}/remove", h.user(h.userRemove))
+	mux.Handle("GET /account", h.user(h.account))
+	mux.Handle("POST /account/password", h.user(h.accountPassword))
+	mux.Handle("GET /account/2fa", h.user(h.totpEnrol))
+	mux.Handle("POST /account/2fa", h.user(h.totpEnrol))
+	mux.Handle("POST /account/2fa/disable", h.user(h.totpDisable))
+	mux.Handle("POST /account/2fa/recovery", h.user(h.totpRecovery))
+	mux.Handle("POST /imports/{id}/trigger/rotate", h.user(h.rotateTrigger))
+	mux.Handle("GET /counters/{id}/webhooks", h.user(h.webhooks))
+	mux.Handle("POST /counters/{id}/webhooks", h.user(h.webhooks))
+	mux.Handle("GET /webhooks/{id}", h.user(h.webhook))
+	mux.Handle("POST /webhooks/{id}/test", h.user(h.testWebhook))
+	mux.Handle("POST /webhooks/{id}/enable", h.user(h.enableWebhook))
+	mux.Handle("POST /webhooks/{id}/delete", h.user(h.deleteWebhook))
+	mux.Handle("GET /alerts", h.user(h.alerts))
+	mux.Handle("POST /alerts/channels", h.user(h.createChannel))
+	mux.Handle("POST /alerts/channels/{id}/test", h.user(h.testChannel))
+	mux.Handle("POST /alerts/channels/{id}/delete", h.user(h.deleteChannel))
 	mux.HandleFunc("/", h.notFound)
 }
 
@@ -195,6 +215,15 @@ var notices = map[string]string{
 	"paused":          "notice.paused",
 	"resumed":         "notice.resumed",
 	"logged_out":      "notice.logged_out",
+	"role_changed":    "notice.role_changed",
+	"user_removed":    "notice.user_removed",
+	"password_set":    "notice.password_set",
+	"totp_off":        "notice.totp_off",
+	"welcome":         "notice.welcome",
+	"trigger_rotated": "notice.trigger_rotated",
+	"webhook_enabled": "notice.webhook_enabled",
+	"webhook_deleted": "notice.webhook_deleted",
+	"channel_deleted": "notice.channel_deleted",
 }
 
 func (h *Web) newView(w http.ResponseWriter, r *http.Request, v *visitor) *view {
@@ -268,12 +297,16 @@ func (h *Web) renderStatus(w http.ResponseWriter, r *http.Request, vw *view, sta
 }
 
 type errorPage struct {
-	Title string // catalogue keys
-	Text  string
+	Title    string // catalogue keys
+	Text     string
+	Message  template.HTML // words already rendered (a use case's message, view.Msg), shown instead of Text
+	Link     string        // where to go on, "" for the start page
+	LinkText string        // its catalogue key
 }
 
 // fail answers an error from the layers below: absent (or another account's) is a 404 page,
-// anything else is logged and a 500 page says so without details.
+// what the visitor's role may not do a 403 page, anything else is logged and a 500 page says so
+// without details.
 func (h *Web) fail(w http.ResponseWriter, r *http.Request, vw *view, err error) {
 	if errors.Is(err, store.ErrNotFound) {
 		h.renderStatus(w, r, vw, http.StatusNotFound, "error.html", errorPage{Title: "error.notfound.title", Text: "error.notfound.text"})
@@ -285,8 +318,22 @@ func (h *Web) fail(w http.ResponseWriter, r *http.Request, vw *view, err error) 
 		h.renderStatus(w, r, vw, http.StatusServiceUnavailable, "error.html", errorPage{Title: "error.busy.title", Text: "error.busy.text"})
 		return
 	}
+	if errors.Is(err, access.ErrForbidden) {
+		h.renderStatus(w, r, vw, http.StatusForbidden, "error.html", errorPage{Title: "error.forbidden.title", Text: "error.forbidden.text"})
+		return
+	}
 	h.Log.Error("page failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	h.renderStatus(w, r, vw, http.StatusInternalServerError, "error.html", errorPage{Title: "error.internal.title", Text: "error.internal.text"})
+}
+
+// may asks the role model whether the visitor may take the actions a page leads to (a form that
+// only they may send) and answers the 403 page when not.
+func (h *Web) may(w http.ResponseWriter, r *http.Request, vw *view, perms ...access.Permission) bool {
+	if err := access.Require(r.Context(), vw.Visitor.User.AccountID, perms...); err != nil {
+		h.fail(w, r, vw, err)
+		return false
+	}
+	return true
 }
 
 func (h *Web) notFound(w http.ResponseWriter, r *http.Request) {

@@ -209,6 +209,8 @@
             clearFieldError("f-key");
             showCheck(result, res.data);
             offerCustomFields(res.data.custom_fields || [], res.data.suggestions || {});
+            fillReference(res.data);
+            runEstimate();
           })
           .catch(function () { busy(checkButton, false); message(result, T("js.network")); });
       });
@@ -274,6 +276,163 @@
         }
       });
     }
+
+    // ---- What counts: the status groups and statuses, the stores ----
+
+    var groupsBox = document.getElementById("count-groups");
+    var sitesList = document.getElementById("sites-list");
+
+    // syncGroup greys out a group's statuses while the group itself is not checked: they do not
+    // count whatever their boxes say (and are not sent).
+    function syncGroup(group) {
+      var box = group.querySelector('input[name="count_group"]');
+      group.classList.toggle("off", !box.checked);
+      group.querySelectorAll('input[name="count_status"]').forEach(function (s) { s.disabled = !box.checked; });
+    }
+    if (groupsBox) {
+      groupsBox.querySelectorAll(".count-group").forEach(syncGroup);
+      groupsBox.addEventListener("change", function (ev) {
+        if (ev.target.name === "count_group") { syncGroup(ev.target.closest(".count-group")); }
+      });
+    }
+
+    function clone(id) { return document.getElementById(id).content.firstElementChild.cloneNode(true); }
+
+    // fillReference lays out the account's groups, statuses and stores as the check named them,
+    // keeping what was already chosen for the codes already on the form.
+    function fillReference(data) {
+      if (!groupsBox || !sitesList) { return; }
+      var groups = data.status_groups || [];
+      var sites = data.sites || [];
+      document.getElementById("reference").value = JSON.stringify({ status_groups: groups, sites: sites,
+        default_currency: data.default_currency || "", reference_readable: !!data.reference_readable });
+      var groupOn = {}, statusOff = {}, siteOn = {};
+      var hadSites = sitesList.querySelectorAll("input").length > 0;
+      groupsBox.querySelectorAll('input[name="count_group"]').forEach(function (b) { groupOn[b.value] = b.checked; });
+      groupsBox.querySelectorAll('input[name="count_status"]').forEach(function (b) { if (!b.checked) { statusOff[b.value] = true; } });
+      sitesList.querySelectorAll("input").forEach(function (b) { siteOn[b.value] = b.checked; });
+      groupsBox.querySelectorAll(".count-group").forEach(function (g) { g.remove(); });
+      groups.forEach(function (g) {
+        var node = clone("count-group-tpl");
+        node.dataset.group = g.code;
+        var box = node.querySelector("input");
+        box.id = "cg-" + g.code;
+        box.value = g.code;
+        box.checked = Object.prototype.hasOwnProperty.call(groupOn, g.code) ? groupOn[g.code] : g.counted_by_default;
+        var label = node.querySelector("label");
+        label.htmlFor = box.id;
+        label.textContent = g.name;
+        var ul = node.querySelector("ul");
+        (g.statuses || []).forEach(function (st) {
+          var li = clone("count-status-tpl");
+          var sb = li.querySelector("input");
+          sb.id = "cs-" + st.code;
+          sb.value = st.code;
+          sb.checked = !statusOff[st.code];
+          var sl = li.querySelector("label");
+          sl.htmlFor = sb.id;
+          sl.querySelector("span").textContent = st.name;
+          if (!st.active) {
+            var note = document.createElement("span");
+            note.className = "muted small";
+            note.textContent = " " + T("form.status_inactive");
+            sl.appendChild(note);
+          }
+          ul.appendChild(li);
+        });
+        groupsBox.appendChild(node);
+        syncGroup(node);
+      });
+      sitesList.textContent = "";
+      sites.forEach(function (st) {
+        var li = clone("site-tpl");
+        var b = li.querySelector("input");
+        b.id = "site-" + st.code;
+        b.value = st.code;
+        b.checked = !hadSites || !Object.prototype.hasOwnProperty.call(siteOn, st.code) || siteOn[st.code];
+        var l = li.querySelector("label");
+        l.htmlFor = b.id;
+        var spans = l.querySelectorAll("span");
+        spans[0].textContent = st.name;
+        spans[1].textContent = st.code + (st.currency ? " · " + st.currency : "");
+        sitesList.appendChild(li);
+      });
+      if (!form.querySelector('input[name="counting_shown"]')) {
+        var shown = document.createElement("input");
+        shown.type = "hidden";
+        shown.name = "counting_shown";
+        shown.value = "1";
+        groupsBox.parentNode.insertBefore(shown, groupsBox);
+      }
+      var wait = document.getElementById("counting-wait");
+      if (wait) { wait.hidden = true; }
+      var unreadable = document.getElementById("counting-unreadable");
+      if (!data.reference_readable && !unreadable) {
+        unreadable = document.createElement("p");
+        unreadable.className = "alert";
+        unreadable.id = "counting-unreadable";
+        unreadable.textContent = T("form.counting_unreadable");
+        groupsBox.parentNode.insertBefore(unreadable, groupsBox);
+      } else if (data.reference_readable && unreadable) {
+        unreadable.remove();
+      }
+    }
+
+    // ---- The estimate of the first import ----
+
+    var estimateButton = form.querySelector('[data-js="estimate"]');
+    var estimateResult = document.getElementById("estimate-result");
+
+    // chosenSites are the stores the task would import ([] for every store).
+    function chosenSites() {
+      if (!sitesList) { return []; }
+      var boxes = Array.prototype.slice.call(sitesList.querySelectorAll("input"));
+      var on = boxes.filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+      return on.length === boxes.length ? [] : on;
+    }
+
+    // runEstimate asks the API what the first run reads; false when the page cannot (the key is
+    // kept by the server: the button posts the form instead).
+    function runEstimate() {
+      if (!estimateResult || !canUseAPI()) { return false; }
+      var body = {
+        retailcrm: { url: urlInput.value.trim() },
+        backfill_from: form.querySelector("#f-backfill").value,
+        backfill_to: form.querySelector("#f-backfill-to").value,
+        sites: chosenSites()
+      };
+      if (keyInput.value.trim() !== "") { body.retailcrm.api_key = keyInput.value.trim(); }
+      if (form.dataset.task !== undefined && urlInput.value.trim() === originalURL) { body.task_id = Number(form.dataset.task); }
+      estimateResult.textContent = T("js.working");
+      api("POST", "/api/v1/imports/estimate", body)
+        .then(function (res) {
+          if (res.status === 200) {
+            estimateResult.textContent = res.data.text;
+          } else {
+            estimateResult.textContent = (res.data.error && res.data.error.message) || T("js.network");
+          }
+        })
+        .catch(function () { estimateResult.textContent = T("js.network"); });
+      return true;
+    }
+    if (estimateButton) {
+      estimateButton.addEventListener("click", function (ev) {
+        if (estimateButton.dataset.jsOff) { return; }
+        if (runEstimate()) { ev.preventDefault(); }
+      });
+    }
+    // Once an estimate is on the form, it follows the dates and the stores.
+    var estimateTimer = 0;
+    function reestimate() {
+      if (!estimateResult || estimateResult.textContent.trim() === "") { return; }
+      window.clearTimeout(estimateTimer);
+      estimateTimer = window.setTimeout(runEstimate, 400);
+    }
+    ["f-backfill", "f-backfill-to"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) { el.addEventListener("change", reestimate); }
+    });
+    if (sitesList) { sitesList.addEventListener("change", reestimate); }
 
     var previewButton = form.querySelector('[data-js="preview"]');
     if (previewButton) {

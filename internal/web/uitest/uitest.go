@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"orderimport/internal/config"
 	"orderimport/internal/crmemu"
 	"orderimport/internal/servicetest"
 )
@@ -39,7 +40,13 @@ type Server struct {
 // assembled as every test of the whole service does it (internal/servicetest). Private CRM
 // addresses are allowed: the emulator listens on loopback.
 func Start(ctx context.Context, dir string, emu crmemu.Options, log *slog.Logger) (*Server, error) {
-	s, err := servicetest.Start(ctx, servicetest.Options{Emulator: emu, Log: log, Dir: dir})
+	return StartWith(ctx, dir, emu, log, nil)
+}
+
+// StartWith is Start with the service's configuration adjusted by configure (single sign-on,
+// trusted proxies) before it is assembled; configure learns the service's URL too.
+func StartWith(ctx context.Context, dir string, emu crmemu.Options, log *slog.Logger, configure func(cfg *config.Config, url string)) (*Server, error) {
+	s, err := servicetest.Start(ctx, servicetest.Options{Emulator: emu, Log: log, Dir: dir, Configure: configure})
 	if err != nil {
 		return nil, fmt.Errorf("uitest: %w", err)
 	}
