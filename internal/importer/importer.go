@@ -271,6 +271,12 @@ type Prepared struct {
 	Settings    *retailcrm.Settings
 	AccountTZ   *time.Location
 	Sites       []string
+
+	// reference is the account's reference as a run's preflight read it alongside the key
+	// check (referenceRead), once per run like the rest of the preflight.
+	reference     store.Reference
+	referenceErr  error
+	referenceRead bool
 }
 
 // Preflight asks RetailCRM what the key may do and which timezone the account uses.

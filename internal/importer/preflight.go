@@ -11,7 +11,8 @@ import (
 
 // A run works in time slices (the worker hands a long backfill back to the queue every minute),
 // and each slice is a call of Run. The preflight is asked once per run, not per slice: a slice
-// that continues a run in the same process takes the answers of the run's first slice. That is
+// that continues a run in the same process takes the answers of the run's first slice (the
+// account's reference included). That is
 // what one long slice would have done, and the checks that rely on the preflight hold the same
 // way: a change of the key's stores or the account's timezone during the run is seen by the key
 // check at the run's end or by the next run's preflight (docs/CORRECTNESS.md). A slice in
@@ -42,14 +43,23 @@ func (im *Importer) preflight(ctx context.Context, c *retailcrm.Client, runID in
 	}
 	// The settings are asked for alongside the key check: one answer time instead of two
 	// before a run can start. A key that fails its check wastes that one request.
+	// So is the reference (statuses, status groups, stores): every answer time before the
+	// first page is a second the run cannot use.
 	settings := newFlight[*retailcrm.Settings](ctx, func(float64) int { return 1 })
 	defer settings.stop()
 	settings.start(c.Settings)
+	ref := readReferenceAhead(ctx, c)
+	defer ref.stop()
 	p, err := preflightWith(ctx, c, func(context.Context) (*retailcrm.Settings, error) { return settings.next() })
 	if err != nil {
 		return nil, err
 	}
-	im.preflights.keep(runID, id, *p, im.now())
+	p.reference, p.referenceErr = ref.take(p.Settings)
+	p.referenceRead = true
+	if p.referenceErr == nil {
+		// A reference that failed to read is asked again by the next slice, not remembered.
+		im.preflights.keep(runID, id, *p, im.now())
+	}
 	return p, nil
 }
 

@@ -12,39 +12,79 @@ import (
 )
 
 // ReadReference reads RetailCRM's reference: the statuses with their groups and names, the
-// status groups, the stores with their names and currencies (three requests, no orders), and
-// takes the account's default currency from its settings. A key that may not read the
-// reference (no reference_read) gives a reference marked Unreadable, with nothing in it.
+// status groups, the stores with their names and currencies (three requests, no orders, asked
+// at once so that they cost one answer time), and takes the account's default currency from its
+// settings. A key that may not read the reference (no reference_read) gives a reference marked
+// Unreadable, with nothing in it.
 func ReadReference(ctx context.Context, c *retailcrm.Client, settings *retailcrm.Settings) (store.Reference, error) {
+	ahead := readReferenceAhead(ctx, c)
+	defer ahead.stop()
+	return ahead.take(settings)
+}
+
+// referenceAhead is the reference being read while something else is asked for.
+type referenceAhead struct {
+	fl *flight[referencePart]
+}
+
+type referencePart struct {
+	statuses []retailcrm.Status
+	groups   []retailcrm.StatusGroup
+	sites    []retailcrm.Site
+}
+
+func readReferenceAhead(ctx context.Context, c *retailcrm.Client) *referenceAhead {
+	ra := &referenceAhead{fl: newFlight[referencePart](ctx, func(float64) int { return 3 })}
+	ra.fl.start(func(ctx context.Context) (referencePart, error) {
+		v, err := c.Statuses(ctx)
+		return referencePart{statuses: v}, err
+	})
+	ra.fl.start(func(ctx context.Context) (referencePart, error) {
+		v, err := c.StatusGroups(ctx)
+		return referencePart{groups: v}, err
+	})
+	ra.fl.start(func(ctx context.Context) (referencePart, error) {
+		v, err := c.Sites(ctx)
+		return referencePart{sites: v}, err
+	})
+	return ra
+}
+
+// take waits for the three answers; the first error decides.
+func (ra *referenceAhead) take(settings *retailcrm.Settings) (store.Reference, error) {
 	ref := store.Reference{}
 	if settings != nil {
 		ref.DefaultCurrency = settings.DefaultCurrency
 	}
-	statuses, err := c.Statuses(ctx)
-	if err == nil {
-		for _, s := range statuses {
+	var first error
+	for ra.fl.pending() > 0 {
+		part, err := ra.fl.next()
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		for _, s := range part.statuses {
 			ref.Statuses = append(ref.Statuses, store.RefStatus{Code: s.Code, Name: s.Name, Group: s.Group, Active: s.Active, Ordering: s.Ordering})
 		}
-		var groups []retailcrm.StatusGroup
-		if groups, err = c.StatusGroups(ctx); err == nil {
-			for _, g := range groups {
-				ref.Groups = append(ref.Groups, store.RefGroup{Code: g.Code, Name: g.Name, Ordering: g.Ordering})
-			}
+		for _, g := range part.groups {
+			ref.Groups = append(ref.Groups, store.RefGroup{Code: g.Code, Name: g.Name, Ordering: g.Ordering})
+		}
+		for _, s := range part.sites {
+			ref.Sites = append(ref.Sites, store.RefSite{Code: s.Code, Name: s.Name, Currency: s.Currency})
 		}
 	}
-	if err == nil {
-		var sites []retailcrm.Site
-		if sites, err = c.Sites(ctx); err == nil {
-			for _, s := range sites {
-				ref.Sites = append(ref.Sites, store.RefSite{Code: s.Code, Name: s.Name, Currency: s.Currency})
-			}
-		}
-	}
-	if retailcrm.IsKind(err, retailcrm.KindAccessDenied) {
+	if retailcrm.IsKind(first, retailcrm.KindAccessDenied) {
 		return store.Reference{DefaultCurrency: ref.DefaultCurrency, Unreadable: true}, nil
 	}
-	return ref, err
+	if first != nil {
+		return store.Reference{}, first
+	}
+	return ref, nil
 }
+
+func (ra *referenceAhead) stop() { ra.fl.stop() }
 
 // keepReference reads the reference at the start of every run, keeps it with the task and
 // brings the task's stored orders in line with it: a status RetailCRM moved to another group,
@@ -52,7 +92,10 @@ func ReadReference(ctx context.Context, c *retailcrm.Client, settings *retailcrm
 // orders again. A reference the key may not read leaves the last one kept in force, and the
 // run says so once.
 func (r *run) keepReference(ctx context.Context, p *Prepared, prev store.Run) (*store.Reference, error) {
-	ref, err := ReadReference(ctx, r.client, p.Settings)
+	ref, err := p.reference, p.referenceErr
+	if !p.referenceRead {
+		ref, err = ReadReference(ctx, r.client, p.Settings)
+	}
 	if err != nil {
 		return nil, r.classify(ctx, err)
 	}
