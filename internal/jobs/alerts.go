@@ -40,6 +40,12 @@ type alertWorker struct {
 // Timeout: a mail server gets its bounded steps (mail.DefaultTimeout each), a URL its 10 s.
 func (w *alertWorker) Timeout(*river.Job[AlertArgs]) time.Duration { return 3 * time.Minute }
 
+// NextRetry waits Config.AlertRetryBase × attempt⁴ after a failed attempt.
+func (w *alertWorker) NextRetry(job *river.Job[AlertArgs]) time.Time {
+	a := time.Duration(max(job.Attempt, 1))
+	return time.Now().Add(w.j.cfg.AlertRetryBase * a * a * a * a) // River schedules by the wall clock
+}
+
 func (w *alertWorker) Work(ctx context.Context, job *river.Job[AlertArgs]) error {
 	return w.j.sendAlert(ctx, job.Args)
 }

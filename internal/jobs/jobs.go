@@ -115,6 +115,11 @@ type Config struct {
 	// AlertEvery is how often the scheduler looks for incidents no run reports — a task that
 	// went too long without a success, one a user fixed (default a minute).
 	AlertEvery time.Duration
+	// AlertRetryBase scales the waits between failed attempts to send an alert: base ×
+	// attempt⁴ (default a second: 1 s, 16 s, 81 s, 4 min… about 7 hours over its 10 attempts),
+	// so a mail server that refuses for a while gets the alert later, and a dead one is not
+	// hammered.
+	AlertRetryBase time.Duration
 	// AttemptRetention is how long the webhooks' deliveries log is kept (default 30 days).
 	AttemptRetention time.Duration
 }
@@ -161,6 +166,9 @@ func (c *Config) defaults() {
 	}
 	if c.TriggerEvery == 0 {
 		c.TriggerEvery = 10 * time.Second
+	}
+	if c.AlertRetryBase == 0 {
+		c.AlertRetryBase = time.Second
 	}
 	if c.AlertEvery == 0 {
 		c.AlertEvery = time.Minute
