@@ -41,11 +41,12 @@ type ceilingRun struct {
 
 // The kinds of requests of a first run, in the order a run makes them; why each exists is in
 // kindWhy.
-var requestKinds = []string{"key check", "settings", "feed end", "sizing", "pages", "extra pages", "feed checks", "re-fetches", "key check at the end"}
+var requestKinds = []string{"key check", "settings", "reference", "feed end", "sizing", "pages", "extra pages", "feed checks", "re-fetches", "key check at the end"}
 
 var kindWhy = map[string]string{
 	"key check":            "the preflight: may the key read orders, which stores",
 	"settings":             "the preflight: the account's timezone, in which RetailCRM's times are read",
+	"reference":            "the account's statuses with their groups, its status groups and its stores (what counts, names, currencies): read at every run, the three at once alongside the key check",
 	"feed end":             "where the change feed ends before any order is read: one read of the last day, and a jump to the end when that is more than a page",
 	"sizing":               "the count of the orders (one window or several), and for several the list's last page, naming the oldest day",
 	"pages":                "the ideal: ⌈orders ÷ 100⌉",
@@ -257,6 +258,8 @@ func classifyRequests(uris []string, orders int) map[string]int {
 			k["key check at the end"]++
 		case u.Path == "/api/v5/settings":
 			k["settings"]++
+		case strings.HasPrefix(u.Path, "/api/v5/reference/"):
+			k["reference"]++
 		case u.Path == "/api/v5/orders/history" && !paged:
 			k["feed end"]++
 		case u.Path == "/api/v5/orders/history":

