@@ -27,10 +27,12 @@ var CopyTables = []struct{ Name, Key string }{
 	{"api_tokens", "id"},
 	{"counters", "id"},
 	{"import_tasks", "id"},
+	{"mapping_versions", "id"},
 	{"runs", "id"},
 	{"sync_state", "task_id"},
 	{"crm_references", "task_id"},
 	{"orders", "id"},
+	{"order_events", "id"},
 	{"sessions", "id"},
 	{"audit_log", "id"},
 	{"invitations", "id"},
@@ -74,6 +76,7 @@ const (
 	kindBool
 	kindFloat
 	kindTime
+	kindBytes
 )
 
 type copyColumn struct {
@@ -185,6 +188,8 @@ func (s *Store) copyColumns(ctx context.Context, table string) (cols []copyColum
 			c.kind = kindFloat
 		case "timestamp with time zone", "timestamp without time zone":
 			c.kind = kindTime
+		case "bytea":
+			c.kind = kindBytes
 		default:
 			return nil, "", fmt.Errorf("store: copy: column %s.%s has type %s, which the copy does not know", table, name, typ)
 		}
@@ -288,6 +293,8 @@ func (s *Store) checksum(ctx context.Context, table, key string, cols []copyColu
 			dest[i] = new(sql.NullFloat64)
 		case kindTime:
 			dest[i] = new(sql.NullTime)
+		case kindBytes:
+			dest[i] = new(nullBytes)
 		}
 	}
 	var n int64
@@ -341,6 +348,10 @@ func canonical(h hash.Hash, v any) any {
 			t := v.Time.UTC().Truncate(time.Microsecond)
 			tag, text, out = 't', t.Format(time.RFC3339Nano), t
 		}
+	case *nullBytes:
+		if *v != nil {
+			tag, text, out = 'x', string(*v), []byte(*v)
+		}
 	}
 	if tag == 0 {
 		h.Write([]byte{'N', 0})
@@ -351,6 +362,24 @@ func canonical(h hash.Hash, v any) any {
 	h.Write([]byte{':'})
 	h.Write([]byte(text))
 	return out
+}
+
+// nullBytes scans a binary column (the kept raw orders): nil for NULL, a copy of the bytes
+// otherwise (a non-nil empty slice for an empty value).
+type nullBytes []byte
+
+func (b *nullBytes) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*b = nil
+	case []byte:
+		*b = append([]byte{}, v...)
+	case string:
+		*b = []byte(v)
+	default:
+		return fmt.Errorf("binary column holds %T", v)
+	}
+	return nil
 }
 
 // continueIdentity makes the identity sequence hand out ids after the copied ones.

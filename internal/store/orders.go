@@ -46,6 +46,9 @@ type OrderRow struct {
 	// sets them as it writes, Recount when the classes change.
 	StatusGroup string
 	Counted     bool
+	// Raw is the RetailCRM order the row was mapped from, compressed by the importer: ApplyBatch
+	// stores it with the row when it is not nil and keeps the stored one when it is.
+	Raw []byte
 }
 
 // Source is where RetailCRM says an order came from (its source object, by names).
@@ -115,6 +118,10 @@ type Batch struct {
 	State    *SyncState
 	RunID    int64
 	Progress *RunProgress // counts before this batch; the batch's own counts are added
+	// Cause is the timeline source of the batch's changes (SourceHistory, SourceTrigger, …);
+	// "" derives it: SourceResync for a batch with a Mark, SourceHistory for one whose State is
+	// in the history phase, SourceBackfill otherwise.
+	Cause string
 }
 
 // BatchResult counts what a batch changed.
@@ -182,21 +189,25 @@ func (s *Store) applyBatchTx(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	res := BatchResult{}
 	now := s.nowUTC()
 	feed := &feedTx{s: s, counterID: b.CounterID}
+	tl := &timelineTx{counterID: b.CounterID, taskID: b.TaskID, runID: b.RunID, source: b.eventSource(), at: now}
 	if len(b.Upserts) > 0 {
 		cls, _, err := lockClasses(ctx, tx, b.TaskID)
 		if err != nil {
 			return err
 		}
-		if err := s.applyUpserts(ctx, tx, hot, feed, b, cls, now, &res); err != nil {
+		if err := s.applyUpserts(ctx, tx, hot, feed, tl, b, cls, now, &res); err != nil {
 			return err
 		}
 	}
 	if len(b.Deletes) > 0 {
-		n, err := s.flagDeleted(ctx, tx, feed, b.TaskID, b.Deletes, now)
+		n, err := s.flagDeleted(ctx, tx, feed, tl, b.TaskID, b.Deletes, now)
 		if err != nil {
 			return err
 		}
 		res.Deleted += n
+	}
+	if err := tl.write(ctx, tx); err != nil {
+		return err
 	}
 	if b.State != nil {
 		if err := s.saveSyncStateTx(ctx, tx, b.AccountID, *b.State); err != nil {
@@ -239,9 +250,9 @@ func hotQuery(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, prefix string
 }
 
 // applyUpserts writes a batch's rows, each with the status group and counted flag its status
-// has under cls, stamped with the feed position feed takes; hot, when not nil, holds prepared
-// statements.
-func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements, feed *feedTx, b Batch, cls *Classes, now time.Time, res *BatchResult) error {
+// has under cls, stamped with the feed position feed takes, and adds their changes to tl; hot,
+// when not nil, holds prepared statements.
+func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements, feed *feedTx, tl *timelineTx, b Batch, cls *Classes, now time.Time, res *BatchResult) error {
 	var byCRM, byID, upsertStmt *sql.Stmt
 	if hot != nil {
 		byCRM, byID, upsertStmt = hot.byCRM, hot.byID, hot.upsert
@@ -320,7 +331,22 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		if _, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE id = $4`, true, now, pos, id); err != nil {
 			return fmt.Errorf("flag renamed order: %w", err)
 		}
+		tl.deletion(id)
 		res.Deleted++
+	}
+	// The timeline needs the old values of the rows about to change, and only of those: an
+	// unchanged order costs nothing more than before.
+	var changedIDs []int64
+	for i := range b.Upserts {
+		if e, ok, same := unchanged(&b.Upserts[i]); ok && !same {
+			changedIDs = append(changedIDs, e.id)
+		}
+	}
+	var before map[int64]*OrderRow
+	if len(changedIDs) > 0 {
+		if before, err = oldRows(ctx, tx, changedIDs); err != nil {
+			return err
+		}
 	}
 
 	// The statements are prepared at most once per batch: re-parsing the upsert for every row
@@ -362,13 +388,26 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			}
 		}
 		group, counted := cls.Of(o.Status)
+		var raw any
+		if o.Raw != nil {
+			raw = o.Raw
+		}
 		_, err = upsert.ExecContext(ctx,
 			b.AccountID, b.CounterID, b.TaskID, o.CRMID, o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount,
 			o.Profit, o.Revenue, o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, string(tags), o.Status, o.Site,
 			false, o.Hash, b.Mark, now, o.OrderNumber, strings.ToLower(o.OrderNumber), group, o.Currency, counted,
-			o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content, pos)
+			o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content, pos, raw)
 		if err != nil {
 			return fmt.Errorf("write order %s: %w", o.OrderID, err)
+		}
+		if old := before[e.id]; ok && old != nil {
+			next := *o
+			next.StatusGroup, next.Counted, next.Deleted = group, counted, false
+			if changes := diffOrders(old, &next); changes != nil {
+				if err := tl.add(e.id, changes); err != nil {
+					return err
+				}
+			}
 		}
 		if ok && !e.deleted {
 			res.Updated++
@@ -382,9 +421,9 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 const upsertOrderSQL = `INSERT INTO orders (account_id, counter_id, task_id, crm_id, order_id, order_date, order_local,
 	session_id, user_id, item_count, profit, revenue, comment, contact_name, contact_phone, contact_email, tags, status, site,
 	deleted, hash, sync_mark, updated_at, order_number, number_key, status_group, currency, counted,
-	utm_source, utm_medium, utm_campaign, utm_keyword, utm_content, feed_seq)
+	utm_source, utm_medium, utm_campaign, utm_keyword, utm_content, feed_seq, raw)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-	$24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)
+	$24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)
 	ON CONFLICT (counter_id, order_id) DO UPDATE SET task_id = excluded.task_id, crm_id = excluded.crm_id,
 	order_date = excluded.order_date, order_local = excluded.order_local, session_id = excluded.session_id,
 	user_id = excluded.user_id, item_count = excluded.item_count, profit = excluded.profit, revenue = excluded.revenue,
@@ -394,7 +433,7 @@ const upsertOrderSQL = `INSERT INTO orders (account_id, counter_id, task_id, crm
 	order_number = excluded.order_number, number_key = excluded.number_key, status_group = excluded.status_group,
 	currency = excluded.currency, counted = excluded.counted, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium,
 	utm_campaign = excluded.utm_campaign, utm_keyword = excluded.utm_keyword, utm_content = excluded.utm_content,
-	feed_seq = excluded.feed_seq`
+	feed_seq = excluded.feed_seq, raw = COALESCE(excluded.raw, orders.raw)`
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -403,20 +442,45 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, feed *feedTx, taskID int64, crmIDs []int64, now time.Time) (int64, error) {
+// flagDeleted flags deleted the task's live orders with the given RetailCRM ids, each with its
+// deletion event in tl.
+func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, feed *feedTx, tl *timelineTx, taskID int64, crmIDs []int64, now time.Time) (int64, error) {
 	pos, err := feed.position(ctx, tx)
 	if err != nil {
 		return 0, err
 	}
-	args := make([]any, 0, len(crmIDs)+4)
-	args = append(args, true, now, pos, taskID, false)
+	args := make([]any, 0, len(crmIDs)+2)
+	args = append(args, taskID, false)
 	for _, id := range crmIDs {
 		args = append(args, id)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE task_id = $4 AND deleted = $5 AND crm_id IN (`+
-		placeholders(6, len(crmIDs))+`)`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM orders WHERE task_id = $1 AND deleted = $2 AND crm_id IN (`+placeholders(3, len(crmIDs))+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("find deleted orders: %w", err)
+	}
+	var ids []any
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("find deleted orders: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("find deleted orders: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE id IN (`+placeholders(4, len(ids))+`)`,
+		append([]any{true, now, pos}, ids...)...)
 	if err != nil {
 		return 0, fmt.Errorf("flag deleted orders: %w", err)
+	}
+	for _, id := range ids {
+		tl.deletion(id.(int64))
 	}
 	return res.RowsAffected()
 }
@@ -434,8 +498,21 @@ func (s *Store) SweepUnmarked(ctx context.Context, accountID, taskID, mark int64
 		if err != nil {
 			return err
 		}
+		now := s.nowUTC()
+		runID, err := runOfTask(ctx, tx, taskID)
+		if err != nil {
+			return err
+		}
+		// The sweep's deletions enter the timeline in the same transaction, by statement: a
+		// re-sync may find thousands of orders gone.
+		if err := recordDeletions(ctx, tx, now, runID, SourceResync, `task_id = $4 AND deleted = $5 AND sync_mark <> $6`, taskID, false, mark); err != nil {
+			return err
+		}
+		if err := trimDeleted(ctx, tx, `task_id = $2 AND deleted = $3 AND sync_mark <> $4`, taskID, false, mark); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE task_id = $4 AND deleted = $5 AND sync_mark <> $6`,
-			true, s.nowUTC(), pos, taskID, false, mark)
+			true, now, pos, taskID, false, mark)
 		if err != nil {
 			return err
 		}

@@ -44,11 +44,25 @@ type Task struct {
 	// has one); TriggerRunAt is when the last triggered run was started.
 	TriggerSealed string
 	TriggerRunAt  *time.Time
+	// PII is what the task keeps of a buyer's contacts: PIIKeep, PIIHash or PIIDrop.
+	PII string
+	// OrdersRetentionDays deletes the task's orders once their order date is older (nil: kept).
+	OrdersRetentionDays *int
+	// SavedBy is the user saving the task (0: the service): a new mapping version names them.
+	// It is not a column of the task.
+	SavedBy int64
 }
+
+// What a task keeps of a buyer's contacts (contact_name, contact_phone, contact_email).
+const (
+	PIIKeep = "keep" // as the mapping derives them
+	PIIHash = "hash" // phone and email as SHA-256 hex of the normalised value, no name
+	PIIDrop = "drop" // none of the three
+)
 
 const taskColumns = `id, account_id, counter_id, name, active, type, frequency_hours, crm_url, crm_key_sealed, crm_key_hint,
 	rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at, created_at, updated_at,
-	backfill_to, counting, sites, trigger_sealed, trigger_run_at`
+	backfill_to, counting, sites, trigger_sealed, trigger_run_at, pii, orders_retention_days`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -56,11 +70,17 @@ func scanTask(row scanner) (Task, error) {
 	var t Task
 	var next, triggered sql.NullTime
 	var spec, status, counting, sites string
+	var retention sql.NullInt64
 	err := row.Scan(&t.ID, &t.AccountID, &t.CounterID, &t.Name, &t.Active, &t.Type, &t.FrequencyHours, &t.CRMURL,
 		&t.CRMKeySealed, &t.CRMKeyHint, &t.RateLimit, &spec, &t.BackfillFrom, &t.Status, &status,
-		&t.ConsecutiveFailures, &next, &t.CreatedAt, &t.UpdatedAt, &t.BackfillTo, &counting, &sites, &t.TriggerSealed, &triggered)
+		&t.ConsecutiveFailures, &next, &t.CreatedAt, &t.UpdatedAt, &t.BackfillTo, &counting, &sites, &t.TriggerSealed, &triggered,
+		&t.PII, &retention)
 	if err != nil {
 		return t, err
+	}
+	if retention.Valid {
+		days := int(retention.Int64)
+		t.OrdersRetentionDays = &days
 	}
 	t.TriggerRunAt = nullTime(triggered)
 	if t.Counting, err = decodeCounting(counting); err != nil {
@@ -164,13 +184,22 @@ func (s *Store) CreateTask(ctx context.Context, t Task) (Task, error) {
 	if t.Active {
 		t.NextRunAt = &now
 	}
-	err := s.w.QueryRowContext(ctx, `INSERT INTO import_tasks (account_id, counter_id, name, active, type, frequency_hours, crm_url,
-		crm_key_sealed, crm_key_hint, rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at,
-		lease_owner, created_at, updated_at, backfill_to, counting, sites)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, '', $16, $17, $18, $19, $20) RETURNING id`,
-		t.AccountID, t.CounterID, t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint,
-		t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom, t.Status, locale.Encode(t.StatusMsg), t.NextRunAt, t.CreatedAt, t.UpdatedAt,
-		t.BackfillTo, encodeCounting(t.Counting), encodeSites(t.Sites)).Scan(&t.ID)
+	if t.PII == "" {
+		t.PII = PIIKeep
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO import_tasks (account_id, counter_id, name, active, type, frequency_hours, crm_url,
+			crm_key_sealed, crm_key_hint, rate_limit, mapping, backfill_from, status, status_message, consecutive_failures, next_run_at,
+			lease_owner, created_at, updated_at, backfill_to, counting, sites, pii, orders_retention_days)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0, $15, '', $16, $17, $18, $19, $20, $21, $22) RETURNING id`,
+			t.AccountID, t.CounterID, t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint,
+			t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom, t.Status, locale.Encode(t.StatusMsg), t.NextRunAt, t.CreatedAt, t.UpdatedAt,
+			t.BackfillTo, encodeCounting(t.Counting), encodeSites(t.Sites), t.PII, t.OrdersRetentionDays).Scan(&t.ID)
+		if err != nil {
+			return err
+		}
+		return s.saveMappingVersion(ctx, tx, t, now)
+	})
 	if err != nil {
 		return Task{}, fmt.Errorf("store: create task: %w", err)
 	}
@@ -221,20 +250,32 @@ func (s *Store) Tasks(ctx context.Context, accountID, counterID int64) ([]Task, 
 
 // UpdateTask writes the editable fields of a task. The caller decides the new status and
 // next run (an edit clears needs_attention; activating makes the task due now).
+// A mapping that differs from the task's latest version becomes its next version, in the same
+// transaction.
 func (s *Store) UpdateTask(ctx context.Context, t Task) (Task, error) {
 	t.UpdatedAt = s.nowUTC()
-	res, err := s.w.ExecContext(ctx, `UPDATE import_tasks SET name = $1, active = $2, type = $3, frequency_hours = $4, crm_url = $5,
-		crm_key_sealed = $6, crm_key_hint = $7, rate_limit = $8, mapping = $9, backfill_from = $10, status = $11, status_message = $12,
-		consecutive_failures = $13, next_run_at = $14, updated_at = $15, backfill_to = $16, counting = $17, sites = $18
-		WHERE id = $19 AND account_id = $20 AND deleted_at IS NULL`,
-		t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint, t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom,
-		t.Status, locale.Encode(t.StatusMsg), t.ConsecutiveFailures, t.NextRunAt, t.UpdatedAt, t.BackfillTo, encodeCounting(t.Counting),
-		encodeSites(t.Sites), t.ID, t.AccountID)
+	if t.PII == "" {
+		t.PII = PIIKeep
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE import_tasks SET name = $1, active = $2, type = $3, frequency_hours = $4, crm_url = $5,
+			crm_key_sealed = $6, crm_key_hint = $7, rate_limit = $8, mapping = $9, backfill_from = $10, status = $11, status_message = $12,
+			consecutive_failures = $13, next_run_at = $14, updated_at = $15, backfill_to = $16, counting = $17, sites = $18, pii = $19,
+			orders_retention_days = $20
+			WHERE id = $21 AND account_id = $22 AND deleted_at IS NULL`,
+			t.Name, t.Active, t.Type, t.FrequencyHours, t.CRMURL, t.CRMKeySealed, t.CRMKeyHint, t.RateLimit, encodeMapping(t.Mapping), t.BackfillFrom,
+			t.Status, locale.Encode(t.StatusMsg), t.ConsecutiveFailures, t.NextRunAt, t.UpdatedAt, t.BackfillTo, encodeCounting(t.Counting),
+			encodeSites(t.Sites), t.PII, t.OrdersRetentionDays, t.ID, t.AccountID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.saveMappingVersion(ctx, tx, t, t.UpdatedAt)
+	})
 	if err != nil {
 		return Task{}, fmt.Errorf("store: update task %d: %w", t.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return Task{}, fmt.Errorf("store: update task %d: %w", t.ID, ErrNotFound)
 	}
 	return t, nil
 }

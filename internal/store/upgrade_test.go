@@ -481,6 +481,43 @@ var upgradeSteps = []upgradeStep{
 			}
 		},
 	},
+	{
+		version: 10, // order memory: timelines, kept raw orders, mapping versions, pii and retention
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO order_events (order_row_id, counter_id, task_id, at, run_id, source, changes)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.orderLive, f.counter1, f.taskLive, upgradeT0, f.runDone, "history",
+				`{"revenue":{"old":"100.00","new":"150.50"}}`); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET raw = $1 WHERE id = $2`, []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xff}, f.orderLive); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO mapping_versions (account_id, task_id, version, mapping, created_at, created_by_id, created_by)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, f.acc1, f.taskLive, 2, `{"revenue":"order.totalSumm"}`, upgradeT0, f.user1, "owner@acme.example"); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE import_tasks SET pii = $1, orders_retention_days = $2 WHERE id = $3`, "hash", 365, f.taskLive)
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			ev, err := st.Timeline(ctx, f.acc1, f.counter1, "A-1")
+			if err != nil || len(ev) != 1 || ev[0].RunID != f.runDone || ev[0].Source != "history" || ev[0].Changes["revenue"].New != "150.50" {
+				t.Errorf("the timeline: %+v %v", ev, err)
+			}
+			raws, err := st.RawOrders(ctx, f.taskLive, 0, 10)
+			if err != nil || len(raws) != 1 || raws[0].ID != f.orderLive || string(raws[0].Raw) != string([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xff}) {
+				t.Errorf("raw orders: %+v %v", raws, err)
+			}
+			vs, err := st.MappingVersions(ctx, f.acc1, f.taskLive)
+			if err != nil || len(vs) != 2 || vs[0].Version != 2 || vs[0].CreatedBy != "owner@acme.example" || vs[0].Mapping["revenue"] != "order.totalSumm" {
+				t.Errorf("mapping versions: %+v %v", vs, err)
+			}
+			task, err := st.Task(ctx, f.acc1, f.taskLive)
+			if err != nil || task.PII != store.PIIHash || task.OrdersRetentionDays == nil || *task.OrdersRetentionDays != 365 {
+				t.Errorf("the task's pii and retention: %+v %v", task, err)
+			}
+		},
+	},
 }
 
 func TestUpgradeFromEveryVersion(t *testing.T) {

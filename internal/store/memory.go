@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MappingVersion is one mapping a task was saved with.
+type MappingVersion struct {
+	Version     int
+	Mapping     map[string]string // the task's own choices, as Task.Mapping
+	CreatedAt   time.Time
+	CreatedByID int64  // 0: the service
+	CreatedBy   string // the user's email when the version was saved ("" for the service)
+}
+
+// saveMappingVersion records t's mapping as the task's next version when it differs from the
+// latest one (inside the transaction that saves the task).
+func (s *Store) saveMappingVersion(ctx context.Context, tx *sql.Tx, t Task, at time.Time) error {
+	spec := encodeMapping(t.Mapping)
+	var last int
+	var latest string
+	err := tx.QueryRowContext(ctx, `SELECT version, mapping FROM mapping_versions WHERE task_id = $1 ORDER BY version DESC LIMIT 1`, t.ID).
+		Scan(&last, &latest)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("latest mapping version of task %d: %w", t.ID, err)
+	}
+	if err == nil && latest == spec {
+		return nil
+	}
+	email := ""
+	if t.SavedBy != 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT email FROM users WHERE id = $1`, t.SavedBy).Scan(&email); err != nil {
+			return fmt.Errorf("author %d of a mapping version: %w", t.SavedBy, notFound(err))
+		}
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO mapping_versions (account_id, task_id, version, mapping, created_at, created_by_id, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.AccountID, t.ID, last+1, spec, at, t.SavedBy, email)
+	if err != nil {
+		return fmt.Errorf("save mapping version %d of task %d: %w", last+1, t.ID, err)
+	}
+	return nil
+}
+
+// MappingVersions lists a task's mapping versions, the newest first.
+func (s *Store) MappingVersions(ctx context.Context, accountID, taskID int64) ([]MappingVersion, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT version, mapping, created_at, created_by_id, created_by FROM mapping_versions
+		WHERE task_id = $1 AND account_id = $2 ORDER BY version DESC`, taskID, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("store: mapping versions of task %d: %w", taskID, err)
+	}
+	defer rows.Close()
+	out := []MappingVersion{}
+	for rows.Next() {
+		v, err := scanMappingVersion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: mapping versions of task %d: %w", taskID, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: mapping versions of task %d: %w", taskID, err)
+	}
+	return out, nil
+}
+
+// MappingVersionOf loads one of a task's mapping versions.
+func (s *Store) MappingVersionOf(ctx context.Context, accountID, taskID int64, version int) (MappingVersion, error) {
+	v, err := scanMappingVersion(s.r.QueryRowContext(ctx, `SELECT version, mapping, created_at, created_by_id, created_by FROM mapping_versions
+		WHERE task_id = $1 AND account_id = $2 AND version = $3`, taskID, accountID, version))
+	if err != nil {
+		return MappingVersion{}, fmt.Errorf("store: mapping version %d of task %d: %w", version, taskID, notFound(err))
+	}
+	return v, nil
+}
+
+func scanMappingVersion(row scanner) (MappingVersion, error) {
+	var v MappingVersion
+	var spec string
+	if err := row.Scan(&v.Version, &spec, &v.CreatedAt, &v.CreatedByID, &v.CreatedBy); err != nil {
+		return v, err
+	}
+	v.CreatedAt = v.CreatedAt.UTC()
+	var err error
+	if v.Mapping, err = decodeMapping(spec); err != nil {
+		return v, fmt.Errorf("mapping version %d: %w", v.Version, err)
+	}
+	return v, nil
+}
+
+// RawOrder is a stored order's kept RetailCRM order, compressed as the importer stored it.
+type RawOrder struct {
+	ID    int64 // the order row's id
+	CRMID int64
+	Raw   []byte
+}
+
+// RawOrders reads up to limit of the task's live orders that have a kept raw order, after the
+// order row afterID, by row id: a re-map walks a task's orders in batches with it and resumes
+// from the last id it applied.
+func (s *Store) RawOrders(ctx context.Context, taskID, afterID int64, limit int) ([]RawOrder, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, crm_id, raw FROM orders WHERE task_id = $1 AND deleted = $2 AND raw IS NOT NULL AND id > $3
+		ORDER BY id LIMIT $4`, taskID, false, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
+	}
+	defer rows.Close()
+	out := make([]RawOrder, 0, min(limit, 1000))
+	for rows.Next() {
+		var o RawOrder
+		if err := rows.Scan(&o.ID, &o.CRMID, &o.Raw); err != nil {
+			return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
+	}
+	return out, nil
+}
+
+// RetainedTask is a task whose orders expire Days days after their order date.
+type RetainedTask struct {
+	TaskID, CounterID int64
+	Days              int
+}
+
+// RetainedTasks lists the tasks with an orders retention, deleted tasks included (their orders
+// stay in the tracker, and so does the promise to delete them in time).
+func (s *Store) RetainedTasks(ctx context.Context) ([]RetainedTask, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, counter_id, orders_retention_days FROM import_tasks
+		WHERE orders_retention_days IS NOT NULL ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: tasks with an orders retention: %w", err)
+	}
+	defer rows.Close()
+	var out []RetainedTask
+	for rows.Next() {
+		var t RetainedTask
+		if err := rows.Scan(&t.TaskID, &t.CounterID, &t.Days); err != nil {
+			return nil, fmt.Errorf("store: tasks with an orders retention: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// ExpireOrders deletes for good the task's orders whose order date (UTC) is before cutoff, at
+// most limit per transaction until none is left, and returns how many went. Each goes in the
+// feed's way: it takes a feed position and stays as a tombstone — deleted, its order_id, RetailCRM
+// id and dates and nothing else; every mapped value, its kept raw order and its timeline are
+// gone — so a reader of the feed or a webhook learns that it is gone, whenever it reads. A
+// tombstone has an empty hash: it is not taken again, and an order RetailCRM sends again is
+// stored anew.
+func (s *Store) ExpireOrders(ctx context.Context, task RetainedTask, cutoff time.Time, limit int) (int64, error) {
+	before := cutoff.UTC().Format(time.DateTime)
+	var total int64
+	for {
+		var n int64
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM orders WHERE task_id = $1 AND order_date < $2 AND hash <> '' ORDER BY id LIMIT $3`,
+				task.TaskID, before, limit)
+			if err != nil {
+				return err
+			}
+			var ids []any
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(ids) == 0 {
+				return err
+			}
+			pos, err := s.feedPosition(ctx, tx, task.CounterID)
+			if err != nil {
+				return err
+			}
+			in := placeholders(5, len(ids))
+			res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, hash = '', raw = NULL, feed_seq = $2, updated_at = $3,
+				session_id = '', user_id = '', item_count = '', profit = '', revenue = '', comment = '', contact_name = '',
+				contact_phone = '', contact_email = '', tags = '[]', status = '', site = '', order_number = '', number_key = '',
+				status_group = '', currency = '', counted = $4, utm_source = '', utm_medium = '', utm_campaign = '',
+				utm_keyword = '', utm_content = '' WHERE id IN (`+in+`)`, append([]any{true, pos, s.nowUTC(), false}, ids...)...)
+			if err != nil {
+				return err
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `DELETE FROM order_events WHERE order_row_id IN (`+placeholders(1, len(ids))+`)`, ids...)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("store: expire orders of task %d before %s: %w", task.TaskID, before, err)
+		}
+		total += n
+		if n < int64(limit) {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,340 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The timeline of an order: every stored change of its exported fields is an event — which
+// fields, from what to what, when, by which run and why (its source) — written by the store in
+// the transaction that changes the order, so an order and its history never disagree.
+//
+// What is an event: an update that changes at least one exported field, a deletion flag set
+// (deleted false → true) and a restoration (true → false, with the fields that changed on the
+// way). What is not: an order's first import (the timeline starts at its first change, so a
+// backfill writes no event; its state then is the oldest "old" of each field, or the current
+// value when the field never changed); a re-import whose mapped fields did not change (the hash
+// check skips it before anything is read); a re-evaluation of status_group and counted after
+// the task's counting rules changed (Recount: the order did not change, the rule did, and the
+// audit log records the rule change; recording it would add an event to every order of the
+// task at once).
+//
+// Growth is bounded twice: an order keeps at most MaxOrderEvents events (the oldest go, in the
+// transaction that adds one more), and events older than EventRetention are deleted daily
+// (DeleteOldEvents).
+
+// Timeline sources: why an order changed.
+const (
+	SourceBackfill = "backfill"
+	SourceHistory  = "history"
+	SourceResync   = "resync"
+	SourceRemap    = "remap"
+	SourceTrigger  = "trigger"
+)
+
+// MaxOrderEvents is how many events an order keeps at most.
+const MaxOrderEvents = 200
+
+// EventRetention is how long an event is kept.
+const EventRetention = 400 * 24 * time.Hour
+
+// Change is one field's change: its values before and after, as the API exports them (text,
+// a list of tags, true/false).
+type Change struct {
+	Old any `json:"old"`
+	New any `json:"new"`
+}
+
+// OrderEvent is one entry of an order's timeline.
+type OrderEvent struct {
+	At      time.Time
+	RunID   int64 // 0: no run made the change
+	Source  string
+	Changes map[string]Change
+}
+
+// deletedChange is the change of a deletion flagged.
+const deletedChange = `{"deleted":{"old":false,"new":true}}`
+
+// exportedValues lists an order's exported fields as the timeline names and values them (the
+// API's names, docs/API.md). order_id is the order's identity, not a field that changes.
+func exportedValues(o *OrderRow) [][2]any {
+	tags := o.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return [][2]any{
+		{"order_date", o.OrderLocal}, {"order_number", o.OrderNumber}, {"session_id", o.SessionID}, {"user_id", o.UserID},
+		{"item_count", o.ItemCount}, {"profit", o.Profit}, {"revenue", o.Revenue}, {"currency", o.Currency},
+		{"comment", o.Comment}, {"contact_name", o.ContactName}, {"contact_phone", o.ContactPhone},
+		{"contact_email", o.ContactEmail}, {"tags", tags}, {"status", o.Status}, {"status_group", o.StatusGroup},
+		{"counted", o.Counted}, {"site", o.Site}, {"utm_source", o.Source.Source}, {"utm_medium", o.Source.Medium},
+		{"utm_campaign", o.Source.Campaign}, {"utm_keyword", o.Source.Keyword}, {"utm_content", o.Source.Content},
+		{"deleted", o.Deleted},
+	}
+}
+
+// TimelineFields are the fields a timeline event can name, in the order the API lists an
+// order's fields.
+var TimelineFields = func() []string {
+	var out []string
+	for _, kv := range exportedValues(&OrderRow{}) {
+		out = append(out, kv[0].(string))
+	}
+	return out
+}()
+
+// diffOrders is what changed from old to new, nil when no exported field did.
+func diffOrders(old, new *OrderRow) map[string]Change {
+	a, b := exportedValues(old), exportedValues(new)
+	var out map[string]Change
+	for i := range a {
+		if sameValue(a[i][1], b[i][1]) {
+			continue
+		}
+		if out == nil {
+			out = map[string]Change{}
+		}
+		out[a[i][0].(string)] = Change{Old: a[i][1], New: b[i][1]}
+	}
+	return out
+}
+
+func sameValue(a, b any) bool {
+	if x, ok := a.([]string); ok {
+		return slices.Equal(x, b.([]string))
+	}
+	return a == b
+}
+
+// eventSource is the timeline source of a batch: its Cause, else what the batch is — a
+// re-sync's (it carries a mark), a history page's (its checkpoint is in the history phase),
+// otherwise a backfill's.
+func (b *Batch) eventSource() string {
+	switch {
+	case b.Cause != "":
+		return b.Cause
+	case b.Mark != 0:
+		return SourceResync
+	case b.State != nil && b.State.Phase == "history":
+		return SourceHistory
+	}
+	return SourceBackfill
+}
+
+// pendingEvent is an event about to be written with its batch.
+type pendingEvent struct {
+	rowID   int64
+	changes string
+}
+
+// timelineTx collects a transaction's events and writes them together.
+type timelineTx struct {
+	counterID, taskID, runID int64
+	source                   string
+	at                       time.Time
+	events                   []pendingEvent
+}
+
+func (t *timelineTx) add(rowID int64, changes map[string]Change) error {
+	b, err := json.Marshal(changes)
+	if err != nil {
+		return fmt.Errorf("encode the changes of order row %d: %w", rowID, err)
+	}
+	t.events = append(t.events, pendingEvent{rowID: rowID, changes: string(b)})
+	return nil
+}
+
+// deletion adds the event of a deletion flagged.
+func (t *timelineTx) deletion(rowID int64) {
+	t.events = append(t.events, pendingEvent{rowID: rowID, changes: deletedChange})
+}
+
+// eventRowsPerInsert bounds one INSERT's rows (8 parameters each, under SQLite's and
+// PostgreSQL's parameter limits).
+const eventRowsPerInsert = 100
+
+// write inserts the collected events and trims the orders that got one to MaxOrderEvents.
+func (t *timelineTx) write(ctx context.Context, tx *sql.Tx) error {
+	if len(t.events) == 0 {
+		return nil
+	}
+	for start := 0; start < len(t.events); start += eventRowsPerInsert {
+		chunk := t.events[start:min(len(t.events), start+eventRowsPerInsert)]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO order_events (order_row_id, counter_id, task_id, at, run_id, source, changes) VALUES `)
+		args := make([]any, 0, 7*len(chunk))
+		for i, e := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(" + placeholders(len(args)+1, 7) + ")")
+			args = append(args, e.rowID, t.counterID, t.taskID, t.at, t.runID, t.source, e.changes)
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("record order changes: %w", err)
+		}
+	}
+	ids := make([]int64, 0, len(t.events))
+	for _, e := range t.events {
+		ids = append(ids, e.rowID)
+	}
+	return trimEvents(ctx, tx, ids)
+}
+
+// trimEvents deletes the oldest events of the given orders beyond MaxOrderEvents.
+func trimEvents(ctx context.Context, tx *sql.Tx, rowIDs []int64) error {
+	slices.Sort(rowIDs)
+	rowIDs = slices.Compact(rowIDs)
+	for start := 0; start < len(rowIDs); start += eventRowsPerInsert {
+		chunk := rowIDs[start:min(len(rowIDs), start+eventRowsPerInsert)]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, MaxOrderEvents)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM order_events WHERE id IN (SELECT id FROM (
+			SELECT id, ROW_NUMBER() OVER (PARTITION BY order_row_id ORDER BY id DESC) AS n FROM order_events
+			WHERE order_row_id IN (`+placeholders(2, len(chunk))+`)) newest WHERE n > $1)`, args...)
+		if err != nil {
+			return fmt.Errorf("trim order timelines: %w", err)
+		}
+	}
+	return nil
+}
+
+// recordDeletions writes one deletion event for each order that where (a condition on orders,
+// its parameters from $4 on) selects, before they are flagged: INSERT … SELECT, so a re-sync's
+// sweep of thousands of orders is one statement.
+func recordDeletions(ctx context.Context, tx *sql.Tx, at time.Time, runID int64, source string, where string, args ...any) error {
+	all := append([]any{at, runID, source}, args...)
+	_, err := tx.ExecContext(ctx, `INSERT INTO order_events (order_row_id, counter_id, task_id, at, run_id, source, changes)
+		SELECT id, counter_id, task_id, $1, $2, $3, '`+deletedChange+`' FROM orders WHERE `+where, all...)
+	if err != nil {
+		return fmt.Errorf("record order deletions: %w", err)
+	}
+	return nil
+}
+
+// trimDeleted trims the timelines of the orders where (its parameters from $2 on) selects.
+func trimDeleted(ctx context.Context, tx *sql.Tx, where string, args ...any) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM order_events WHERE id IN (SELECT id FROM (
+		SELECT e.id, ROW_NUMBER() OVER (PARTITION BY e.order_row_id ORDER BY e.id DESC) AS n FROM order_events e
+		WHERE e.order_row_id IN (SELECT id FROM orders WHERE `+where+`)) newest WHERE n > $1)`,
+		append([]any{MaxOrderEvents}, args...)...)
+	if err != nil {
+		return fmt.Errorf("trim order timelines: %w", err)
+	}
+	return nil
+}
+
+// oldRows reads the stored state of the given order rows (those whose hash differs from what a
+// batch brings), by id.
+func oldRows(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*OrderRow, error) {
+	out := make(map[int64]*OrderRow, len(ids))
+	for start := 0; start < len(ids); start += eventRowsPerInsert {
+		chunk := ids[start:min(len(ids), start+eventRowsPerInsert)]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id IN (`+placeholders(1, len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read orders before their change: %w", err)
+		}
+		for rows.Next() {
+			o, err := scanOrder(rows)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read orders before their change: %w", err)
+			}
+			out[o.ID] = &o
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read orders before their change: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Order loads one of a counter's orders by its order_id (deleted ones included).
+func (s *Store) Order(ctx context.Context, accountID, counterID int64, orderID string) (OrderRow, error) {
+	o, err := scanOrder(s.r.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE counter_id = $1 AND account_id = $2 AND order_id = $3`,
+		counterID, accountID, orderID))
+	if err != nil {
+		return OrderRow{}, fmt.Errorf("store: order %q of counter %d: %w", orderID, counterID, notFound(err))
+	}
+	return o, nil
+}
+
+// Timeline lists an order's events, oldest first (at most MaxOrderEvents).
+func (s *Store) Timeline(ctx context.Context, accountID, counterID int64, orderID string) ([]OrderEvent, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT e.at, e.run_id, e.source, e.changes FROM order_events e
+		JOIN orders o ON o.id = e.order_row_id
+		WHERE o.counter_id = $1 AND o.account_id = $2 AND o.order_id = $3 ORDER BY e.id`, counterID, accountID, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("store: timeline of order %q: %w", orderID, err)
+	}
+	defer rows.Close()
+	out := []OrderEvent{}
+	for rows.Next() {
+		var e OrderEvent
+		var changes string
+		if err := rows.Scan(&e.At, &e.RunID, &e.Source, &changes); err != nil {
+			return nil, fmt.Errorf("store: timeline of order %q: %w", orderID, err)
+		}
+		e.At = e.At.UTC()
+		if err := json.Unmarshal([]byte(changes), &e.Changes); err != nil {
+			return nil, fmt.Errorf("store: timeline of order %q: event changes: %w", orderID, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: timeline of order %q: %w", orderID, err)
+	}
+	return out, nil
+}
+
+// DeleteOldEvents deletes the events recorded before `before`, at most limit of them per
+// transaction so the writer is never held long; it returns how many went.
+func (s *Store) DeleteOldEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
+	var total int64
+	for {
+		var n int64
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `DELETE FROM order_events WHERE id IN (SELECT id FROM order_events WHERE at < $1 ORDER BY id LIMIT $2)`,
+				before.UTC(), limit)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("store: delete order events before %s: %w", before.UTC().Format(time.RFC3339), err)
+		}
+		total += n
+		if n < int64(limit) {
+			return total, nil
+		}
+	}
+}
+
+// runOfTask is the task's running run, 0 when none (the events of a re-sync's sweep name it).
+func runOfTask(ctx context.Context, tx *sql.Tx, taskID int64) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE task_id = $1 AND status = $2 ORDER BY id DESC LIMIT 1`, taskID, RunRunning).Scan(&id)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("the running run of task %d: %w", taskID, err)
+	}
+	return id, nil
+}
