@@ -155,6 +155,10 @@ func (m *Mapping) Spec() map[string]string {
 type Env struct {
 	AccountTZ *time.Location // RetailCRM account's time zone (settings.timezone); nil = UTC
 	CounterTZ *time.Location // the counter's time zone, for Result.Date; nil = Europe/Moscow
+	// PII is what is kept of the buyer's contacts: PIIKeep ("" too), PIIHash or PIIDrop. Under
+	// PIIHash and PIIDrop no issue carries a contact's value (nor an expression's diagnostic
+	// about it, which may quote it).
+	PII string
 }
 
 // Order is one order in the tracker's fields.
@@ -256,6 +260,14 @@ func (m *Mapping) Map(raw []byte, env Env) Result {
 		if m.progs[i] == nil {
 			continue
 		}
+		s.hashed = false
+		if isContact(f.Name) {
+			skip, hash := contactPolicy(env.PII, f.Name)
+			if skip {
+				continue
+			}
+			s.hashed = hash
+		}
 		r.used = 0
 		val, err := eval(m.progs[i], vars)
 		if err != nil {
@@ -301,6 +313,9 @@ func orderNumber(o map[string]any) string {
 type storer struct {
 	res       *Result
 	accountTZ *time.Location
+	// hashed: the field is a contact kept only as HashContact, so its issues carry neither its
+	// value nor a diagnostic (which may quote it).
+	hashed bool
 }
 
 // fail records a problem with a field: for a required field the order is
@@ -317,6 +332,9 @@ func (s *storer) fail(f FieldInfo, value string, reason locale.Message) {
 }
 
 func (s *storer) issue(f FieldInfo, value string, msg locale.Message) {
+	if s.hashed {
+		value, msg.Detail = "", ""
+	}
 	s.res.Issues = append(s.res.Issues, Issue{Field: f.Name, Value: strings.Clone(value), Msg: msg})
 }
 
@@ -371,12 +389,18 @@ func (s *storer) store(f FieldInfo, v any) {
 		if err != nil {
 			s.issue(f, issueValue(v), messageOf(err))
 		}
+		if s.hashed {
+			p = HashContact(p)
+		}
 		o.ContactPhone = p
 	case FieldContactEmail:
 		in := s.text(f, v, 0)
 		e, err := NormalizeEmail(in)
 		if err != nil {
 			s.issue(f, issueValue(v), messageOf(err))
+		}
+		if s.hashed {
+			e = HashContact(e)
 		}
 		o.ContactEmail = strings.Clone(e)
 	case FieldTags:

@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -559,6 +561,67 @@ func TestMapReadsOnlyWhatIsNeeded(t *testing.T) {
 			if a, b := m.Map(o.raw, env), whole.Map(o.raw, env); !reflect.DeepEqual(a, b) {
 				t.Errorf("%v on %s: projected %+v\nwhole %+v", spec, o.source, a, b)
 			}
+		}
+	}
+}
+
+func TestMapPII(t *testing.T) {
+	m, err := Compile(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := []byte(`{"id": 5, "number": "5A", "createdAt": "2021-01-01 10:00:00", "firstName": "Анна", "lastName": "Петрова",
+		"phone": "+7 (912) 345-67-89", "email": "  Anna.Petrova@Example.RU "}`)
+	keep := m.Map(order, Env{})
+	if keep.Order.ContactPhone != "79123456789" || keep.Order.ContactEmail != "anna.petrova@example.ru" || keep.Order.ContactName == "" {
+		t.Fatalf("keep: %+v", keep.Order)
+	}
+	hashed := m.Map(order, Env{PII: PIIHash})
+	sum := func(s string) string {
+		h := sha256.Sum256([]byte(s))
+		return hex.EncodeToString(h[:])
+	}
+	if hashed.Order.ContactPhone != sum("79123456789") || hashed.Order.ContactEmail != sum("anna.petrova@example.ru") ||
+		hashed.Order.ContactName != "" || hashed.Rejected {
+		t.Fatalf("hash: %+v", hashed.Order)
+	}
+	dropped := m.Map(order, Env{PII: PIIDrop})
+	if dropped.Order.ContactPhone != "" || dropped.Order.ContactEmail != "" || dropped.Order.ContactName != "" || dropped.Order.OrderID != "5" {
+		t.Fatalf("drop: %+v", dropped.Order)
+	}
+	// An invalid phone or email is an issue that does not repeat it under hash and drop.
+	bad := []byte(`{"id": 6, "number": "6A", "createdAt": "2021-01-01 10:00:00", "firstName": "Очень Секретное Имя",
+		"phone": "secret-phone-12", "email": "secret@@mail"}`)
+	for _, mode := range []string{PIIKeep, PIIHash, PIIDrop} {
+		r := m.Map(bad, Env{PII: mode})
+		leaked := false
+		for _, is := range r.Issues {
+			if strings.Contains(is.Value+is.Msg.Detail, "secret") {
+				leaked = true
+			}
+		}
+		if mode == PIIKeep && (len(r.Issues) != 2 || !leaked) {
+			t.Errorf("keep: issues %+v, want both values shown", r.Issues)
+		}
+		if mode == PIIHash && (len(r.Issues) != 2 || leaked) {
+			t.Errorf("hash: issues %+v, want two without the values", r.Issues)
+		}
+		if mode == PIIDrop && len(r.Issues) != 0 {
+			t.Errorf("drop: issues %+v, want none", r.Issues)
+		}
+		if r.Order.ContactPhone != "" || r.Order.ContactEmail != "" {
+			t.Errorf("%s: invalid contacts stored %+v", mode, r.Order)
+		}
+	}
+	// An expression's diagnostic about a contact is not shown under hash either.
+	m, err = Compile(map[string]string{"contact_phone": `order.phone + 1`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := m.Map(bad, Env{PII: PIIHash})
+	for _, is := range r.Issues {
+		if is.Field == FieldContactPhone && (is.Value != "" || is.Msg.Detail != "" || is.Msg.Code != "expression_failed") {
+			t.Errorf("an expression failure under hash: %+v", is)
 		}
 	}
 }
