@@ -244,9 +244,13 @@ func (p *Printer) fill(text string, args map[string]any, words, data func(string
 	return b.String()
 }
 
-// fieldValue shows a task setting's value in a list of changes: switches as words, the
+// fieldValue shows a task setting's value in a list of changes: a choice by its words
+// ("taskfield.<field>.<value>"), switches as words, the
 // frequency as "каждые 3 часа", other numbers in the reader's format.
 func (p *Printer) fieldValue(field, v string) string {
+	if k := "taskfield." + field + "." + v; p.Has(k) {
+		return p.T(k)
+	}
 	if k := "taskfield.bool." + v; p.Has(k) {
 		return p.T(k)
 	}

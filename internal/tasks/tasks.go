@@ -98,6 +98,10 @@ type Input struct {
 	// Sites are the stores whose orders the task imports; an empty list: every store the key
 	// can read.
 	Sites *[]string `json:"sites"`
+	// PII is what the task keeps of a buyer's contacts: "keep" (the default), "hash" or "drop".
+	PII *string `json:"pii"`
+	// OrdersRetentionDays deletes orders older than that many days (by order date); null: kept.
+	OrdersRetentionDays OptionalDays `json:"orders_retention_days"`
 }
 
 // CountingInput is what counts in revenue and profit: orders whose status is in one of
@@ -119,6 +123,9 @@ type changes struct {
 	codes bool
 	// reread: the task's set of orders changed (stores, date range): its orders are read again
 	reread bool
+	// pii: what is kept of contacts changed: the stored orders are rewritten as a mapping change
+	// rewrites them
+	pii bool
 }
 
 // apply checks in against the rules and applies it to t; creating makes absent fields take
@@ -159,6 +166,7 @@ func (s *Service) apply(t *store.Task, in Input, creating bool) (changes, error)
 	}
 	applyRange(t, in, creating, &ch, &bad)
 	applyCounting(t, in, creating, &ch, &bad)
+	applyMemory(t, in, creating, &ch, &bad)
 	s.applyConnection(t, in.RetailCRM, creating, &ch, &bad)
 	if in.Mapping != nil || creating {
 		own := make(map[string]string, len(t.Mapping)+len(in.Mapping))
@@ -328,7 +336,7 @@ func (s *Service) Create(ctx context.Context, accountID, counterID int64, in Inp
 	if _, err := s.Store.Counter(ctx, accountID, counterID); err != nil {
 		return store.Task{}, err
 	}
-	t := store.Task{AccountID: accountID, CounterID: counterID}
+	t := store.Task{AccountID: accountID, CounterID: counterID, SavedBy: author(ctx)}
 	ch, err := s.apply(&t, in, true)
 	if err != nil {
 		return store.Task{}, err
@@ -410,6 +418,7 @@ func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (st
 		return store.Task{}, err
 	}
 	before := t
+	t.SavedBy = author(ctx)
 	ch, err := s.apply(&t, in, false)
 	if ch.keyNeeded {
 		if err := access.Require(ctx, accountID, access.SetKeys); err != nil {
@@ -476,8 +485,8 @@ func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (st
 			return t, err
 		}
 	}
-	if ch.mapping || ch.reread {
-		if _, err := s.Jobs.Enqueue(ctx, t, store.RunResync); err != nil {
+	if ch.mapping || ch.reread || ch.pii {
+		if err := s.remap(ctx, t); err != nil {
 			return t, err
 		}
 	} else if StartsOnSave(&before, t.Active) {
@@ -578,6 +587,8 @@ func changedFields(a, b store.Task, keyChanged bool) []string {
 	add(a.BackfillTo != b.BackfillTo, "backfill_to")
 	add(!sameCounting(a.Counting, b.Counting), "counting")
 	add(!sameSet(a.Sites, b.Sites), "sites")
+	add(a.PII != b.PII, fmt.Sprintf("pii:%s:%s", a.PII, b.PII))
+	add(!sameDays(a.OrdersRetentionDays, b.OrdersRetentionDays), "orders_retention_days")
 	return out
 }
 
