@@ -99,6 +99,9 @@ func (a *API) Register(mux Mux) {
 	h("DELETE /api/v1/alerts/channels/{id}", a.deleteChannel)
 	h("POST /api/v1/alerts/channels/{id}/test", a.testChannel)
 	h("GET /api/v1/alerts/incidents", a.listIncidents)
+	h("GET /api/v1/counters/{id}/orders/{order_id}/timeline", a.orderTimeline)
+	h("GET /api/v1/imports/{id}/mappings", a.listMappings)
+	h("POST /api/v1/imports/{id}/mappings/{version}/restore", a.restoreMapping)
 	mux.Handle("/api/", a.authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all answers every method, so the mux never says 405 by itself.
 		if allowed := known.methods(r); len(allowed) > 0 {

@@ -23,6 +23,8 @@ type taskJSON struct {
 	Counting          store.Counting    `json:"counting"`
 	CountingIsDefault bool              `json:"counting_default"`
 	Sites             []string          `json:"sites"`
+	PII               string            `json:"pii"`
+	RetentionDays     *int              `json:"orders_retention_days"`
 	Names             namesJSON         `json:"names"`
 	Status            string            `json:"status"`
 	StatusCode        string            `json:"status_code"`
@@ -63,6 +65,7 @@ func (a *API) taskOut(r *http.Request, t store.Task) (taskJSON, error) {
 	}
 	out.BackfillTo, out.Counting, out.CountingIsDefault = t.BackfillTo, tc.Counting, tc.Default
 	out.Sites = t.Sites
+	out.PII, out.RetentionDays = t.PII, t.OrdersRetentionDays
 	if out.Sites == nil {
 		out.Sites = []string{}
 	}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -372,6 +374,35 @@ func walkAPI(c *specClient, redirector string, gate *gatedCRM) exchange {
 	c.call("GET", orders+"/summary?counted=true&group_by=utm_source&sort=orders", nil, 200)
 	c.call("GET", orders+"?counted=false&limit=3", nil, 200)
 	c.call("GET", orders+"/summary?group_by=utm_term", nil, 400)
+
+	// Order memory: an order's timeline, the task's contacts and retention, its mapping
+	// versions, a restore, and one of a version today's rules refuse.
+	var listed struct {
+		Orders []struct {
+			OrderID string `json:"order_id"`
+		} `json:"orders"`
+	}
+	c.decode(c.call("GET", orders+"?limit=1", nil, 200), &listed)
+	if len(listed.Orders) == 0 {
+		t.Fatal("no order to read the timeline of")
+	}
+	c.call("GET", orders+"/"+url.PathEscape(listed.Orders[0].OrderID)+"/timeline", nil, 200)
+	c.call("GET", orders+"/no-such-order/timeline", nil, 404)
+	c.call("PATCH", taskPath, map[string]any{"pii": "hash", "orders_retention_days": 365}, 200)
+	c.call("PATCH", taskPath, map[string]any{"pii": "sha1", "orders_retention_days": 0}, 422)
+	c.call("PATCH", taskPath, map[string]any{"mapping": map[string]any{"comment": "customerComment + \" !\""}, "orders_retention_days": nil}, 200)
+	c.call("GET", taskPath+"/mappings", nil, 200)
+	c.call("POST", taskPath+"/mappings/1/restore", nil, 200)
+	c.call("POST", taskPath+"/mappings/999/restore", nil, 404)
+	err := e.app.Store.InTx(t.Context(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(t.Context(), `INSERT INTO mapping_versions (account_id, task_id, version, mapping, created_at, created_by_id, created_by)
+			VALUES ($1, $2, 1000, $3, $4, 0, '')`, e.acc, task.ID, `{"revenue_net":"totalSumm"}`, time.Now().UTC())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.call("POST", taskPath+"/mappings/1000/restore", nil, 422)
 
 	// Changing and deleting a task.
 	c.call("PATCH", taskPath, map[string]any{"name": "Orders, hourly", "frequency_hours": 3, "active": false}, 200)

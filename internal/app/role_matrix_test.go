@@ -49,6 +49,7 @@ type ids struct {
 	chanAPIDelete, chanUIDelete map[string]int64
 	receiver                    string // a webhook receiver's URL
 	trigger                     string // the path of the task's trigger URL
+	order                       string // an order of the counter (its order_id)
 }
 
 func webhookOf(in ids, _ string) int64 { return in.webhook }
@@ -183,6 +184,14 @@ var matrix = map[string]routeCase{
 		least: access.Editor, owner: []int{204}, order: 1},
 	"POST /api/v1/alerts/channels/{id}/test": {path: pathOf("/api/v1/alerts/channels/%d/test", channelOf), least: access.Editor, owner: []int{200}},
 	"GET /api/v1/alerts/incidents":           {path: fixed("/api/v1/alerts/incidents"), least: access.Viewer, owner: []int{200}, other: 200, check: noOwnerData},
+	// Order memory: reading a timeline and the mapping versions is everyone's, restoring one the
+	// editors' (version 1 is the current mapping: restoring it changes nothing).
+	"GET /api/v1/counters/{id}/orders/{order_id}/timeline": {path: func(in ids, _ string) string {
+		return fmt.Sprintf("/api/v1/counters/%d/orders/%s/timeline", in.counter, in.order)
+	}, least: access.Viewer, owner: []int{200}},
+	"GET /api/v1/imports/{id}/mappings": {path: pathOf("/api/v1/imports/%d/mappings", taskOf), least: access.Viewer, owner: []int{200}},
+	"POST /api/v1/imports/{id}/mappings/{version}/restore": {path: pathOf("/api/v1/imports/%d/mappings/1/restore", taskOf),
+		least: access.Editor, owner: []int{200}},
 	// RetailCRM's trigger: the token in the path is the credential, whoever calls.
 	"GET /hooks/retailcrm/{token}":  {path: func(in ids, _ string) string { return in.trigger }, owner: []int{202}, open: true},
 	"POST /hooks/retailcrm/{token}": {path: func(in ids, _ string) string { return in.trigger }, owner: []int{202}, open: true},
@@ -379,6 +388,11 @@ func TestRoleMatrix(t *testing.T) {
 	in.counter = obj.ID
 	in.task = e.createTask(in.counter, ownerMarker, true)
 	in.run = e.lastRun(in.task).ID
+	in.order = "matrix-order-1"
+	if _, err := e.app.Store.ApplyBatch(ctx, store.Batch{AccountID: e.acc, CounterID: in.counter, TaskID: in.task, Upserts: []store.OrderRow{{
+		CRMID: 999_999, OrderID: in.order, OrderDate: "2026-01-01 10:00:00", OrderLocal: "2026-01-01 13:00:00", Revenue: "10", Hash: "matrix"}}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, who := range []string{asOwner, asEditor} {
 		in.apiDelete[who] = e.createTask(in.counter, ownerMarker+" api "+who, false)
 		in.uiDelete[who] = e.createTask(in.counter, ownerMarker+" ui "+who, false)
