@@ -22,6 +22,7 @@ type hotStatements struct {
 	mu                  sync.Mutex
 	ready               bool
 	upsert, byCRM, byID *sql.Stmt
+	event               *sql.Stmt // one timeline event (timeline.go)
 }
 
 const (
@@ -56,11 +57,12 @@ func (s *Store) prepareHot(ctx context.Context) *hotStatements {
 	h.upsert = prep(upsertOrderSQL)
 	h.byCRM = prep(liveByCRMIDSQL + placeholders(hotByCRMArgsStart, hotPage) + `)`)
 	h.byID = prep(existingByIDSQL + placeholders(hotByIDArgsStart, hotPage) + `)`)
-	if h.upsert == nil || h.byCRM == nil || h.byID == nil {
+	h.event = prep(insertEventSQL)
+	if h.upsert == nil || h.byCRM == nil || h.byID == nil || h.event == nil {
 		for _, st := range stmts {
 			st.Close()
 		}
-		h.upsert, h.byCRM, h.byID = nil, nil, nil
+		h.upsert, h.byCRM, h.byID, h.event = nil, nil, nil, nil
 		return nil
 	}
 	h.ready = true
@@ -73,7 +75,7 @@ func (s *Store) closeHot() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var first error
-	for _, st := range []*sql.Stmt{h.upsert, h.byCRM, h.byID} {
+	for _, st := range []*sql.Stmt{h.upsert, h.byCRM, h.byID, h.event} {
 		if st != nil {
 			if err := st.Close(); err != nil && first == nil {
 				first = fmt.Errorf("store: close prepared statement: %w", err)

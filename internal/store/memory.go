@@ -188,7 +188,7 @@ func (s *Store) ExpireOrders(ctx context.Context, task RetainedTask, cutoff time
 				session_id = '', user_id = '', item_count = '', profit = '', revenue = '', comment = '', contact_name = '',
 				contact_phone = '', contact_email = '', tags = '[]', status = '', site = '', order_number = '', number_key = '',
 				status_group = '', currency = '', counted = $4, utm_source = '', utm_medium = '', utm_campaign = '',
-				utm_keyword = '', utm_content = '' WHERE id IN (`+in+`)`, append([]any{true, pos, s.nowUTC(), false}, ids...)...)
+				utm_keyword = '', utm_content = '', events = 0 WHERE id IN (`+in+`)`, append([]any{true, pos, s.nowUTC(), false}, ids...)...)
 			if err != nil {
 				return err
 			}

@@ -125,6 +125,16 @@ func TestTimelineIsBounded(t *testing.T) {
 		if ev, _ := st.Timeline(ctx, u.AccountID, c.ID, "1"); len(ev) != 0 {
 			t.Errorf("%d events left", len(ev))
 		}
+		// The order's count of events followed: new changes are kept, none trimmed early.
+		for i := range 3 {
+			o := row(1, "1", "2026-01-01 10:00:00", fmt.Sprintf("%d.50", i))
+			if _, err := st.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: c.ID, TaskID: task.ID, Upserts: []store.OrderRow{o}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ev, _ := st.Timeline(ctx, u.AccountID, c.ID, "1"); len(ev) != 3 {
+			t.Errorf("%d events after 3 new changes, want 3", len(ev))
+		}
 	})
 }
 

@@ -189,7 +189,7 @@ func (s *Store) applyBatchTx(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	res := BatchResult{}
 	now := s.nowUTC()
 	feed := &feedTx{s: s, counterID: b.CounterID}
-	tl := &timelineTx{counterID: b.CounterID, taskID: b.TaskID, runID: b.RunID, source: b.eventSource(), at: now}
+	tl := &timelineTx{perRow: s.engine == SQLite, counterID: b.CounterID, taskID: b.TaskID, runID: b.RunID, source: b.eventSource(), at: now}
 	if len(b.Upserts) > 0 {
 		cls, _, err := lockClasses(ctx, tx, b.TaskID)
 		if err != nil {
@@ -206,7 +206,7 @@ func (s *Store) applyBatchTx(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		}
 		res.Deleted += n
 	}
-	if err := tl.write(ctx, tx); err != nil {
+	if err := tl.write(ctx, tx, hot); err != nil {
 		return err
 	}
 	if b.State != nil {
@@ -328,10 +328,12 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		}
 	}
 	for _, id := range renamed {
-		if _, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE id = $4`, true, now, pos, id); err != nil {
+		var count int
+		if err := tx.QueryRowContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3, events = events + 1 WHERE id = $4 RETURNING events`,
+			true, now, pos, id).Scan(&count); err != nil {
 			return fmt.Errorf("flag renamed order: %w", err)
 		}
-		tl.deletion(id)
+		tl.deletion(id, count)
 		res.Deleted++
 	}
 	// The timeline needs the old values of the rows about to change, and only of those: an
@@ -342,7 +344,7 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			changedIDs = append(changedIDs, e.id)
 		}
 	}
-	var before map[int64]*OrderRow
+	var before map[int64]*oldRow
 	if len(changedIDs) > 0 {
 		if before, err = oldRows(ctx, tx, changedIDs); err != nil {
 			return err
@@ -392,21 +394,30 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		if o.Raw != nil {
 			raw = o.Raw
 		}
+		// The timeline's event, if the order's exported fields changed: known before the row is
+		// written, since the row carries its count of events.
+		var changes map[string]Change
+		events := 0
+		if old := before[e.id]; ok && old != nil {
+			next := *o
+			next.StatusGroup, next.Counted, next.Deleted = group, counted, false
+			changes = diffOrders(&old.OrderRow, &next)
+			events = old.events
+			if changes != nil {
+				events++
+			}
+		}
 		_, err = upsert.ExecContext(ctx,
 			b.AccountID, b.CounterID, b.TaskID, o.CRMID, o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount,
 			o.Profit, o.Revenue, o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, string(tags), o.Status, o.Site,
 			false, o.Hash, b.Mark, now, o.OrderNumber, strings.ToLower(o.OrderNumber), group, o.Currency, counted,
-			o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content, pos, raw)
+			o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content, pos, raw, min(events, MaxOrderEvents))
 		if err != nil {
 			return fmt.Errorf("write order %s: %w", o.OrderID, err)
 		}
-		if old := before[e.id]; ok && old != nil {
-			next := *o
-			next.StatusGroup, next.Counted, next.Deleted = group, counted, false
-			if changes := diffOrders(old, &next); changes != nil {
-				if err := tl.add(e.id, changes); err != nil {
-					return err
-				}
+		if changes != nil {
+			if err := tl.add(e.id, changes, events); err != nil {
+				return err
 			}
 		}
 		if ok && !e.deleted {
@@ -421,9 +432,9 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 const upsertOrderSQL = `INSERT INTO orders (account_id, counter_id, task_id, crm_id, order_id, order_date, order_local,
 	session_id, user_id, item_count, profit, revenue, comment, contact_name, contact_phone, contact_email, tags, status, site,
 	deleted, hash, sync_mark, updated_at, order_number, number_key, status_group, currency, counted,
-	utm_source, utm_medium, utm_campaign, utm_keyword, utm_content, feed_seq, raw)
+	utm_source, utm_medium, utm_campaign, utm_keyword, utm_content, feed_seq, raw, events)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-	$24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)
+	$24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)
 	ON CONFLICT (counter_id, order_id) DO UPDATE SET task_id = excluded.task_id, crm_id = excluded.crm_id,
 	order_date = excluded.order_date, order_local = excluded.order_local, session_id = excluded.session_id,
 	user_id = excluded.user_id, item_count = excluded.item_count, profit = excluded.profit, revenue = excluded.revenue,
@@ -433,7 +444,7 @@ const upsertOrderSQL = `INSERT INTO orders (account_id, counter_id, task_id, crm
 	order_number = excluded.order_number, number_key = excluded.number_key, status_group = excluded.status_group,
 	currency = excluded.currency, counted = excluded.counted, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium,
 	utm_campaign = excluded.utm_campaign, utm_keyword = excluded.utm_keyword, utm_content = excluded.utm_content,
-	feed_seq = excluded.feed_seq, raw = COALESCE(excluded.raw, orders.raw)`
+	feed_seq = excluded.feed_seq, raw = COALESCE(excluded.raw, orders.raw), events = excluded.events`
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -474,15 +485,26 @@ func (s *Store) flagDeleted(ctx context.Context, tx *sql.Tx, feed *feedTx, tl *t
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE id IN (`+placeholders(4, len(ids))+`)`,
-		append([]any{true, now, pos}, ids...)...)
+	rows, err = tx.QueryContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3, events = events + 1
+		WHERE id IN (`+placeholders(4, len(ids))+`) RETURNING id, events`, append([]any{true, now, pos}, ids...)...)
 	if err != nil {
 		return 0, fmt.Errorf("flag deleted orders: %w", err)
 	}
-	for _, id := range ids {
-		tl.deletion(id.(int64))
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var id int64
+		var count int
+		if err := rows.Scan(&id, &count); err != nil {
+			return 0, fmt.Errorf("flag deleted orders: %w", err)
+		}
+		tl.deletion(id, count)
+		n++
 	}
-	return res.RowsAffected()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("flag deleted orders: %w", err)
+	}
+	return n, nil
 }
 
 // SweepUnmarked flags deleted every live order of the task that a finished re-sync did not
@@ -508,15 +530,15 @@ func (s *Store) SweepUnmarked(ctx context.Context, accountID, taskID, mark int64
 		if err := recordDeletions(ctx, tx, now, runID, SourceResync, `task_id = $4 AND deleted = $5 AND sync_mark <> $6`, taskID, false, mark); err != nil {
 			return err
 		}
-		if err := trimDeleted(ctx, tx, `task_id = $2 AND deleted = $3 AND sync_mark <> $4`, taskID, false, mark); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3 WHERE task_id = $4 AND deleted = $5 AND sync_mark <> $6`,
+		rows, err := tx.QueryContext(ctx, `UPDATE orders SET deleted = $1, updated_at = $2, feed_seq = $3, events = events + 1
+			WHERE task_id = $4 AND deleted = $5 AND sync_mark <> $6 RETURNING id, events`,
 			true, now, pos, taskID, false, mark)
 		if err != nil {
 			return err
 		}
-		n, _ = res.RowsAffected()
+		if n, err = trimOver(ctx, tx, rows); err != nil {
+			return err
+		}
 		return s.saveSyncStateTx(ctx, tx, accountID, st)
 	})
 	if err != nil {

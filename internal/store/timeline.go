@@ -25,8 +25,9 @@ import (
 // task at once).
 //
 // Growth is bounded twice: an order keeps at most MaxOrderEvents events (the oldest go, in the
-// transaction that adds one more), and events older than EventRetention are deleted daily
-// (DeleteOldEvents).
+// transaction that adds one more; orders.events counts an order's events, written with the row,
+// so the bound costs nothing below it and one index probe at it), and events older than
+// EventRetention are deleted daily (DeleteOldEvents).
 
 // Timeline sources: why an order changed.
 const (
@@ -127,85 +128,161 @@ func (b *Batch) eventSource() string {
 	return SourceBackfill
 }
 
-// pendingEvent is an event about to be written with its batch.
+// pendingEvent is an event about to be written with its batch: its order row, its changes as
+// JSON, and how many of the order's oldest events go to keep it within MaxOrderEvents.
 type pendingEvent struct {
 	rowID   int64
 	changes string
+	excess  int
+	// recount: the order's count of events went over the bound and is set back to it (the
+	// writers of upserts store the bounded count themselves)
+	recount bool
 }
 
 // timelineTx collects a transaction's events and writes them together.
 type timelineTx struct {
+	// perRow: events are inserted one by one through a prepared statement (SQLite: no round
+	// trips, and parsing a statement of hundreds of parameters cost more than running it);
+	// otherwise a statement inserts up to eventRowsPerInsert (PostgreSQL: one round trip).
+	perRow                   bool
 	counterID, taskID, runID int64
 	source                   string
 	at                       time.Time
 	events                   []pendingEvent
 }
 
-func (t *timelineTx) add(rowID int64, changes map[string]Change) error {
+// add records an update's changes; count is the order's number of events with this one.
+func (t *timelineTx) add(rowID int64, changes map[string]Change, count int) error {
 	b, err := json.Marshal(changes)
 	if err != nil {
 		return fmt.Errorf("encode the changes of order row %d: %w", rowID, err)
 	}
-	t.events = append(t.events, pendingEvent{rowID: rowID, changes: string(b)})
+	t.events = append(t.events, pendingEvent{rowID: rowID, changes: string(b), excess: max(0, count-MaxOrderEvents)})
 	return nil
 }
 
-// deletion adds the event of a deletion flagged.
-func (t *timelineTx) deletion(rowID int64) {
-	t.events = append(t.events, pendingEvent{rowID: rowID, changes: deletedChange})
+// deletion records a deletion flagged; count is the order's number of events with this one, as
+// the flagging statement counted it.
+func (t *timelineTx) deletion(rowID int64, count int) {
+	excess := max(0, count-MaxOrderEvents)
+	t.events = append(t.events, pendingEvent{rowID: rowID, changes: deletedChange, excess: excess, recount: excess > 0})
 }
 
-// eventRowsPerInsert bounds one INSERT's rows (8 parameters each, under SQLite's and
+// eventRowsPerInsert bounds one INSERT's rows (7 parameters each, under SQLite's and
 // PostgreSQL's parameter limits).
 const eventRowsPerInsert = 100
 
-// write inserts the collected events and trims the orders that got one to MaxOrderEvents.
-func (t *timelineTx) write(ctx context.Context, tx *sql.Tx) error {
+const insertEventSQL = `INSERT INTO order_events (order_row_id, counter_id, task_id, at, run_id, source, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+// write inserts the collected events and trims the orders that went over MaxOrderEvents; hot,
+// when not nil, holds the prepared insert.
+func (t *timelineTx) write(ctx context.Context, tx *sql.Tx, hot *hotStatements) error {
 	if len(t.events) == 0 {
 		return nil
 	}
-	for start := 0; start < len(t.events); start += eventRowsPerInsert {
-		chunk := t.events[start:min(len(t.events), start+eventRowsPerInsert)]
-		var sb strings.Builder
-		sb.WriteString(`INSERT INTO order_events (order_row_id, counter_id, task_id, at, run_id, source, changes) VALUES `)
-		args := make([]any, 0, 7*len(chunk))
-		for i, e := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
+	if t.perRow {
+		var insert *sql.Stmt
+		var err error
+		if hot != nil && hot.event != nil {
+			insert = tx.StmtContext(ctx, hot.event)
+		} else if insert, err = tx.PrepareContext(ctx, insertEventSQL); err != nil {
+			return fmt.Errorf("prepare order events: %w", err)
+		}
+		defer insert.Close()
+		for _, e := range t.events {
+			if _, err := insert.ExecContext(ctx, e.rowID, t.counterID, t.taskID, t.at, t.runID, t.source, e.changes); err != nil {
+				return fmt.Errorf("record order changes: %w", err)
 			}
-			sb.WriteString("(" + placeholders(len(args)+1, 7) + ")")
-			args = append(args, e.rowID, t.counterID, t.taskID, t.at, t.runID, t.source, e.changes)
 		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return fmt.Errorf("record order changes: %w", err)
+	} else {
+		for start := 0; start < len(t.events); start += eventRowsPerInsert {
+			chunk := t.events[start:min(len(t.events), start+eventRowsPerInsert)]
+			var sb strings.Builder
+			sb.WriteString(`INSERT INTO order_events (order_row_id, counter_id, task_id, at, run_id, source, changes) VALUES `)
+			args := make([]any, 0, 7*len(chunk))
+			for i, e := range chunk {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				sb.WriteString("(" + placeholders(len(args)+1, 7) + ")")
+				args = append(args, e.rowID, t.counterID, t.taskID, t.at, t.runID, t.source, e.changes)
+			}
+			if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+				return fmt.Errorf("record order changes: %w", err)
+			}
 		}
 	}
-	ids := make([]int64, 0, len(t.events))
+	var trim *sql.Stmt
 	for _, e := range t.events {
-		ids = append(ids, e.rowID)
-	}
-	return trimEvents(ctx, tx, ids)
-}
-
-// trimEvents deletes the oldest events of the given orders beyond MaxOrderEvents.
-func trimEvents(ctx context.Context, tx *sql.Tx, rowIDs []int64) error {
-	slices.Sort(rowIDs)
-	rowIDs = slices.Compact(rowIDs)
-	for start := 0; start < len(rowIDs); start += eventRowsPerInsert {
-		chunk := rowIDs[start:min(len(rowIDs), start+eventRowsPerInsert)]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, MaxOrderEvents)
-		for _, id := range chunk {
-			args = append(args, id)
+		if e.excess == 0 {
+			continue
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM order_events WHERE id IN (SELECT id FROM (
-			SELECT id, ROW_NUMBER() OVER (PARTITION BY order_row_id ORDER BY id DESC) AS n FROM order_events
-			WHERE order_row_id IN (`+placeholders(2, len(chunk))+`)) newest WHERE n > $1)`, args...)
-		if err != nil {
-			return fmt.Errorf("trim order timelines: %w", err)
+		if trim == nil {
+			var err error
+			if trim, err = tx.PrepareContext(ctx, trimEventsSQL); err != nil {
+				return fmt.Errorf("prepare the trim of order timelines: %w", err)
+			}
+			defer trim.Close()
+		}
+		if err := trimOrder(ctx, tx, trim, e.rowID, e.excess, e.recount); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+const trimEventsSQL = `DELETE FROM order_events WHERE id IN (SELECT id FROM order_events WHERE order_row_id = $1 ORDER BY id LIMIT $2)`
+
+// trimOrder deletes an order's excess oldest events through trim (trimEventsSQL; nil: a one-off
+// statement) and, with recount, sets its count of events back to MaxOrderEvents.
+func trimOrder(ctx context.Context, tx *sql.Tx, trim *sql.Stmt, rowID int64, excess int, recount bool) error {
+	var err error
+	if trim != nil {
+		_, err = trim.ExecContext(ctx, rowID, excess)
+	} else {
+		_, err = tx.ExecContext(ctx, trimEventsSQL, rowID, excess)
+	}
+	if err != nil {
+		return fmt.Errorf("trim the timeline of order row %d: %w", rowID, err)
+	}
+	if recount {
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET events = $1 WHERE id = $2`, MaxOrderEvents, rowID); err != nil {
+			return fmt.Errorf("trim the timeline of order row %d: %w", rowID, err)
+		}
+	}
+	return nil
+}
+
+// trimOver reads rows of (order row id, its count of events) — a re-sync's sweep — trims every
+// order over MaxOrderEvents back to it and returns how many rows it read.
+func trimOver(ctx context.Context, tx *sql.Tx, rows *sql.Rows) (int64, error) {
+	type over struct {
+		id     int64
+		events int
+	}
+	var trim []over
+	var n int64
+	for rows.Next() {
+		var o over
+		if err := rows.Scan(&o.id, &o.events); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("count order events: %w", err)
+		}
+		n++
+		if o.events > MaxOrderEvents {
+			trim = append(trim, o)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("count order events: %w", err)
+	}
+	for _, o := range trim {
+		if err := trimOrder(ctx, tx, nil, o.id, o.events-MaxOrderEvents, true); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // recordDeletions writes one deletion event for each order that where (a condition on orders,
@@ -221,39 +298,34 @@ func recordDeletions(ctx context.Context, tx *sql.Tx, at time.Time, runID int64,
 	return nil
 }
 
-// trimDeleted trims the timelines of the orders where (its parameters from $2 on) selects.
-func trimDeleted(ctx context.Context, tx *sql.Tx, where string, args ...any) error {
-	_, err := tx.ExecContext(ctx, `DELETE FROM order_events WHERE id IN (SELECT id FROM (
-		SELECT e.id, ROW_NUMBER() OVER (PARTITION BY e.order_row_id ORDER BY e.id DESC) AS n FROM order_events e
-		WHERE e.order_row_id IN (SELECT id FROM orders WHERE `+where+`)) newest WHERE n > $1)`,
-		append([]any{MaxOrderEvents}, args...)...)
-	if err != nil {
-		return fmt.Errorf("trim order timelines: %w", err)
-	}
-	return nil
+// oldRow is an order row as stored before a change, with its count of events.
+type oldRow struct {
+	OrderRow
+	events int
 }
 
 // oldRows reads the stored state of the given order rows (those whose hash differs from what a
 // batch brings), by id.
-func oldRows(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*OrderRow, error) {
-	out := make(map[int64]*OrderRow, len(ids))
+func oldRows(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*oldRow, error) {
+	out := make(map[int64]*oldRow, len(ids))
 	for start := 0; start < len(ids); start += eventRowsPerInsert {
 		chunk := ids[start:min(len(ids), start+eventRowsPerInsert)]
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id IN (`+placeholders(1, len(chunk))+`)`, args...)
+		rows, err := tx.QueryContext(ctx, `SELECT events, `+orderColumns+` FROM orders WHERE id IN (`+placeholders(1, len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("read orders before their change: %w", err)
 		}
 		for rows.Next() {
-			o, err := scanOrder(rows)
+			var events int
+			o, err := scanOrder(prefixed{rows, &events})
 			if err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("read orders before their change: %w", err)
 			}
-			out[o.ID] = &o
+			out[o.ID] = &oldRow{OrderRow: o, events: events}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -262,6 +334,14 @@ func oldRows(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*OrderRow,
 	}
 	return out, nil
 }
+
+// prefixed scans one column before the ones its scanner's caller asks for.
+type prefixed struct {
+	row   scanner
+	first any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.row.Scan(append([]any{p.first}, dest...)...) }
 
 // Order loads one of a counter's orders by its order_id (deleted ones included).
 func (s *Store) Order(ctx context.Context, accountID, counterID int64, orderID string) (OrderRow, error) {
@@ -302,19 +382,47 @@ func (s *Store) Timeline(ctx context.Context, accountID, counterID int64, orderI
 }
 
 // DeleteOldEvents deletes the events recorded before `before`, at most limit of them per
-// transaction so the writer is never held long; it returns how many went.
+// transaction (limit ≤ 1000, one statement's parameters) so the writer is never held long; it
+// returns how many went.
 func (s *Store) DeleteOldEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
 	var total int64
 	for {
 		var n int64
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM order_events WHERE id IN (SELECT id FROM order_events WHERE at < $1 ORDER BY id LIMIT $2)`,
-				before.UTC(), limit)
+			n = 0
+			rows, err := tx.QueryContext(ctx, `SELECT id, order_row_id FROM order_events WHERE at < $1 ORDER BY id LIMIT $2`, before.UTC(), limit)
 			if err != nil {
 				return err
 			}
-			n, err = res.RowsAffected()
-			return err
+			var ids []any
+			gone := map[int64]int{}
+			for rows.Next() {
+				var id, row int64
+				if err := rows.Scan(&id, &row); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+				gone[row]++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(ids) == 0 {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM order_events WHERE id IN (`+placeholders(1, len(ids))+`)`, ids...)
+			if err != nil {
+				return err
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return err
+			}
+			// The orders' counts of events follow, so that the bound never trims an event early.
+			for row, k := range gone {
+				if _, err := tx.ExecContext(ctx, `UPDATE orders SET events = events - $1 WHERE id = $2`, k, row); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			return total, fmt.Errorf("store: delete order events before %s: %w", before.UTC().Format(time.RFC3339), err)

@@ -489,7 +489,7 @@ var upgradeSteps = []upgradeStep{
 				`{"revenue":{"old":"100.00","new":"150.50"}}`); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE orders SET raw = $1 WHERE id = $2`, []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xff}, f.orderLive); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET raw = $1, events = $2 WHERE id = $3`, []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xff}, 1, f.orderLive); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO mapping_versions (account_id, task_id, version, mapping, created_at, created_by_id, created_by)

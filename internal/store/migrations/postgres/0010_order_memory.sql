@@ -16,6 +16,8 @@ CREATE TABLE order_events (
 );
 CREATE INDEX order_events_order ON order_events(order_row_id, id);
 CREATE INDEX order_events_at ON order_events(at);
+-- How many events an order has: the bound on them is checked against it, not by counting.
+ALTER TABLE orders ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
 
 -- The RetailCRM order an order row was mapped from, compressed (NULL: not kept), so that a new
 -- mapping can be applied to the stored orders without reading them from RetailCRM again.
