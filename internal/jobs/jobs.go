@@ -122,6 +122,9 @@ type Config struct {
 	AlertRetryBase time.Duration
 	// AttemptRetention is how long the webhooks' deliveries log is kept (default 30 days).
 	AttemptRetention time.Duration
+	// EventRetention is how long an order's timeline events are kept (default
+	// store.EventRetention, 400 days); the daily order-memory job deletes older ones.
+	EventRetention time.Duration
 }
 
 func (c *Config) defaults() {
@@ -175,6 +178,9 @@ func (c *Config) defaults() {
 	}
 	if c.AttemptRetention == 0 {
 		c.AttemptRetention = 30 * 24 * time.Hour
+	}
+	if c.EventRetention == 0 {
+		c.EventRetention = store.EventRetention
 	}
 }
 
@@ -252,6 +258,7 @@ func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (
 		river.AddWorker(workers, &deliverWorker{j: j})
 		river.AddWorker(workers, &triggerWorker{j: j})
 		river.AddWorker(workers, &alertWorker{j: j})
+		river.AddWorker(workers, &memoryWorker{j: j})
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{
 			"imports":  {MaxWorkers: cfg.Workers},
@@ -264,6 +271,7 @@ func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.TickInterval), func() (river.JobArgs, *river.InsertOpts) {
 				return TickArgs{}, nil
 			}, &river.PeriodicJobOpts{RunOnStart: true}),
+			memoryJob(),
 		}
 		if st.Engine() == store.SQLite {
 			// SQLite has no LISTEN/NOTIFY: poll often so "run now" starts promptly.
