@@ -90,6 +90,23 @@ var TimelineFields = func() []string {
 	return out
 }()
 
+// FieldValue is one exported field of an order, named as the timeline names it.
+type FieldValue struct {
+	Field string
+	Value any
+}
+
+// ExportedValues lists an order's fields as the timeline names and values them, in
+// TimelineFields' order.
+func ExportedValues(o *OrderRow) []FieldValue {
+	kvs := exportedValues(o)
+	out := make([]FieldValue, len(kvs))
+	for i, kv := range kvs {
+		out[i] = FieldValue{Field: kv[0].(string), Value: kv[1]}
+	}
+	return out
+}
+
 // diffOrders is what changed from old to new, nil when no exported field did.
 func diffOrders(old, new *OrderRow) map[string]Change {
 	a, b := exportedValues(old), exportedValues(new)

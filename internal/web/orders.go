@@ -42,10 +42,11 @@ type ordersData struct {
 	FreshAt, FreshAgo string
 }
 
-// orderView is an order of the table with the names of its codes.
+// orderView is an order of the table with the names of its codes and its page.
 type orderView struct {
 	store.OrderRow
 	StatusName, GroupName, SiteName string
+	URL                             string
 }
 
 type currencyMoney struct {
@@ -120,7 +121,7 @@ func (h *Web) orders(w http.ResponseWriter, r *http.Request, vw *view) {
 	}
 	for _, o := range orders {
 		d.Orders = append(d.Orders, orderView{OrderRow: o, StatusName: names.Status(o.TaskID, o.Status),
-			GroupName: names.Group(o.TaskID, o.StatusGroup), SiteName: names.Site(o.TaskID, o.Site)})
+			GroupName: names.Group(o.TaskID, o.StatusGroup), SiteName: names.Site(o.TaskID, o.Site), URL: orderPath(c, o.OrderID)})
 	}
 	page := counterPath(c, "/orders")
 	if next != "" {

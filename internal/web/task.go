@@ -1,11 +1,14 @@
 package web
 
 import (
+	"cmp"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"orderimport/internal/mapping"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
@@ -28,6 +31,54 @@ type taskData struct {
 	// and how current the task's orders are.
 	TriggerURL string
 	Fresh      freshView
+	// What the task keeps, and its mapping's history with one version compared to the current
+	// mapping (?version=).
+	PII       string
+	Retention string
+	Versions  []versionView
+	Diff      *versionDiff
+}
+
+// versionView is one saved mapping of the task.
+type versionView struct {
+	Version int
+	At, By  string // By: "" when the service saved it
+	Current bool
+	DiffURL string
+}
+
+// versionDiff compares a saved mapping with the current one, field by field (effective
+// mappings: the defaults with the task's own choices); Problems say why it would not compile
+// today (then it cannot be restored).
+type versionDiff struct {
+	Version  int
+	Rows     []diffRow
+	Problems []diffProblem
+	Same     bool
+}
+
+type diffRow struct {
+	Field     fieldName
+	Then, Now string
+}
+
+type diffProblem struct {
+	Field fieldName
+	Err   *fieldErr
+}
+
+// fieldName is a mapping field by its title; a field today's rules do not know (in an old
+// version) by its name, as data.
+type fieldName struct {
+	Label string
+	Data  bool
+}
+
+func fieldNameOf(vw *view, name string) fieldName {
+	if k := "field." + name; vw.p.Has(k) {
+		return fieldName{Label: vw.T(k)}
+	}
+	return fieldName{Label: name, Data: true}
 }
 
 // freshView is a task's freshness in the visitor's words.
@@ -148,6 +199,10 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 		return
 	}
 	d.Fresh = freshText(vw, f, c.Timezone, h.now())
+	if err := h.memoryView(r, vw, &d, c.Timezone); err != nil {
+		h.fail(w, r, vw, err)
+		return
+	}
 	if d.Run != nil && !d.Run.Finished() {
 		d.Live = true
 		d.Progress = runProgress(vw, *d.Run, h.now())
@@ -156,6 +211,53 @@ func (h *Web) task(w http.ResponseWriter, r *http.Request, vw *view) {
 	vw.Title = t.Name
 	vw.Crumbs = append(importsCrumbs(vw, c, false), crumb{Label: t.Name, Data: true})
 	h.render(w, r, vw, "task.html", d)
+}
+
+// memoryView fills in what the task keeps of contacts and orders, and its mapping versions with
+// the one ?version= asks for compared to the current mapping.
+func (h *Web) memoryView(r *http.Request, vw *view, d *taskData, tz string) error {
+	t := d.Task
+	d.PII = vw.T("task.pii." + cmp.Or(t.PII, store.PIIKeep))
+	if t.OrdersRetentionDays != nil {
+		d.Retention = vw.p.Plural("days", int64(*t.OrdersRetentionDays))
+	}
+	versions, err := h.Tasks.MappingVersions(r.Context(), t.AccountID, t.ID)
+	if err != nil {
+		return err
+	}
+	want, _ := strconv.Atoi(r.URL.Query().Get("version"))
+	for i, v := range versions {
+		vv := versionView{Version: v.Version, At: whenText(vw.p, v.CreatedAt, tz), By: v.CreatedBy, Current: i == 0,
+			DiffURL: taskPath(t, "?version="+strconv.Itoa(v.Version)+"#mappings")}
+		d.Versions = append(d.Versions, vv)
+		if v.Version != want || i == 0 {
+			continue
+		}
+		diff := &versionDiff{Version: v.Version}
+		then, now := tasks.EffectiveMapping(v.Mapping), tasks.EffectiveMapping(t.Mapping)
+		for _, f := range mapping.Fields {
+			if then[f.Name] != now[f.Name] {
+				diff.Rows = append(diff.Rows, diffRow{Field: fieldNameOf(vw, f.Name), Then: then[f.Name], Now: now[f.Name]})
+			}
+		}
+		for name := range then {
+			if _, known := now[name]; !known {
+				diff.Rows = append(diff.Rows, diffRow{Field: fieldNameOf(vw, name), Then: then[name]})
+			}
+		}
+		diff.Same = len(diff.Rows) == 0
+		if _, err := tasks.CompileMapping(v.Mapping); err != nil {
+			var inv *tasks.InvalidError
+			if !errors.As(err, &inv) {
+				return err
+			}
+			for _, fe := range inv.Fields {
+				diff.Problems = append(diff.Problems, diffProblem{Field: fieldNameOf(vw, strings.TrimPrefix(fe.Field, "mapping.")), Err: msgErr(vw, fe.Msg)})
+			}
+		}
+		d.Diff = diff
+	}
+	return nil
 }
 
 // freshText words a task's freshness: the moment its orders are current as of, in the

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -40,6 +41,12 @@ type taskForm struct {
 	KeyKept      bool   // a key is known without typing it again
 	BackfillFrom string
 	BackfillTo   string
+	// What the task keeps: pii as chosen and as saved (switching away from keep is explained),
+	// the retention in days as typed ("" keeps orders); RetentionSent: the form had the field
+	// (a form without it leaves the retention as it is).
+	PII, SavedPII string
+	Retention     string
+	RetentionSent bool
 	// What counts and which stores: RetailCRM's reference as the form knows it (nil before a
 	// check of a new connection), the choice, and its layout.
 	Reference     *formReference
@@ -125,6 +132,10 @@ func fieldAnchor(field string) string {
 		return "f-backfill"
 	case field == "backfill_to":
 		return "f-backfill-to"
+	case field == "pii":
+		return "f-pii"
+	case field == "orders_retention_days":
+		return "f-retention"
 	case strings.HasPrefix(field, "counting."):
 		return "counting"
 	case field == "sites":
@@ -221,8 +232,14 @@ func (h *Web) taskForm(w http.ResponseWriter, r *http.Request, vw *view) {
 func (h *Web) fillFromTask(r *http.Request, f *taskForm, t *store.Task) error {
 	if t == nil {
 		f.Active, f.Type, f.Frequency = true, tasks.TypeRetailCRM, strconv.Itoa(tasks.DefaultFrequency)
+		f.PII, f.SavedPII = store.PIIKeep, store.PIIKeep
 		f.Counting = countingFromTask(counting.Effective(nil, nil), nil)
 		return nil
+	}
+	f.PII = cmp.Or(t.PII, store.PIIKeep)
+	f.SavedPII = f.PII
+	if t.OrdersRetentionDays != nil {
+		f.Retention = strconv.Itoa(*t.OrdersRetentionDays)
 	}
 	f.Name, f.Active, f.Type, f.Frequency = t.Name, t.Active, t.Type, strconv.Itoa(t.FrequencyHours)
 	f.URL, f.KeyHint, f.KeyKept, f.BackfillFrom, f.BackfillTo = t.CRMURL, t.CRMKeyHint, true, t.BackfillFrom, t.BackfillTo
@@ -274,6 +291,13 @@ func (h *Web) readForm(r *http.Request, vw *view, f *taskForm, task *store.Task)
 	f.Frequency = strings.TrimSpace(r.PostFormValue("frequency_hours"))
 	f.URL = strings.TrimSpace(r.PostFormValue("retailcrm_url"))
 	f.BackfillFrom = strings.TrimSpace(r.PostFormValue("backfill_from"))
+	f.SavedPII = store.PIIKeep
+	if task != nil {
+		f.SavedPII = cmp.Or(task.PII, store.PIIKeep)
+	}
+	f.PII = cmp.Or(r.PostFormValue("pii"), f.SavedPII)
+	_, f.RetentionSent = r.PostForm["orders_retention_days"]
+	f.Retention = strings.TrimSpace(r.PostFormValue("orders_retention_days"))
 	if raw := r.PostFormValue("custom_fields"); raw != "" {
 		// Carried from an earlier check in this form; only used to offer choices, whose
 		// expressions are compiled like any typed one.
@@ -392,7 +416,16 @@ func (h *Web) formSave(w http.ResponseWriter, r *http.Request, vw *view, f *task
 	freq, _ := strconv.Atoi(f.Frequency)
 	in := tasks.Input{Name: &f.Name, Active: &f.Active, Type: &f.Type, FrequencyHours: &freq,
 		RetailCRM: &tasks.RetailCRMInput{URL: &f.URL}, Mapping: specInput(spec), BackfillFrom: &f.BackfillFrom, BackfillTo: &f.BackfillTo,
-		Counting: countingInput(f), Sites: sitesInput(f)}
+		Counting: countingInput(f), Sites: sitesInput(f), PII: &f.PII}
+	if f.RetentionSent {
+		in.OrdersRetentionDays = tasks.OptionalDays{Set: true}
+		if f.Retention != "" {
+			// Text that is not a whole number reaches the rules as 0, which they refuse with
+			// their own words.
+			days, _ := strconv.Atoi(f.Retention)
+			in.OrdersRetentionDays = tasks.Days(days)
+		}
+	}
 	if key != "" {
 		in.RetailCRM.APIKey = &key
 	}
@@ -482,7 +515,7 @@ func (h *Web) serviceError(vw *view, f *taskForm, err error) {
 // finishErrors lists the errors in the form's order for the summary at its top.
 func (h *Web) finishErrors(vw *view, f *taskForm) {
 	order := []string{"form", "name", "type", "frequency_hours", "retailcrm", "retailcrm.url", "url", "retailcrm.api_key", "api_key", "backfill_from",
-		"backfill_to", "counting.status_groups", "counting.exclude_statuses", "sites"}
+		"backfill_to", "counting.status_groups", "counting.exclude_statuses", "sites", "pii", "orders_retention_days"}
 	for _, fi := range mapping.Fields {
 		order = append(order, "mapping."+fi.Name)
 	}

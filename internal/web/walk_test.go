@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -372,6 +373,43 @@ func TestBrowserLanguageWalk(t *testing.T) {
 	w.page("orders, by campaign, sorted by orders", "/counters/"+cid+"/orders?by=utm_campaign&sort=orders")
 	w.page("orders, nothing matches", "/counters/"+cid+"/orders?q=nothing-like-this")
 	w.page("orders, none", "/counters/"+strconv.FormatInt(empty.ID, 10)+"/orders")
+
+	// Order memory: an order with a history (a change, a deletion, a restoration), one without,
+	// and the task's mapping versions compared — one that would restore, one today's rules
+	// refuse.
+	listed, _, err := st.Orders(bg, acc, shop.ID, store.OrderFilter{Limit: 2})
+	must(t, err, "two orders")
+	if len(listed) < 2 {
+		t.Fatal("the walk needs two orders")
+	}
+	changed := listed[0]
+	changed.Revenue, changed.Tags, changed.Hash = "123456.78", []string{"vip", "опт"}, changed.Hash+"-walk"
+	for _, b := range []store.Batch{
+		{Upserts: []store.OrderRow{changed}, Cause: store.SourceHistory},
+		{Deletes: []int64{changed.CRMID}, Cause: store.SourceTrigger},
+		{Upserts: []store.OrderRow{changed}, Mark: 1},
+	} {
+		b.AccountID, b.CounterID, b.TaskID = acc, shop.ID, task.ID
+		_, err := st.ApplyBatch(bg, b)
+		must(t, err, "an order's history")
+	}
+	w.page("order, with its history", "/counters/"+cid+"/orders/"+url.PathEscape(changed.OrderID), chromedp.WaitVisible(chromedp.ID("timeline")))
+	w.page("order, never changed", "/counters/"+cid+"/orders/"+url.PathEscape(listed[1].OrderID), chromedp.WaitVisible(chromedp.ID("timeline-empty")))
+	must(t, st.InTx(bg, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(bg, `INSERT INTO mapping_versions (account_id, task_id, version, mapping, created_at, created_by_id, created_by)
+			VALUES ($1, $2, 100, $3, $4, 0, ''), ($1, $2, 101, $5, $4, 0, '')`, acc, task.ID, `{"comment":"","tags":"customerComment"}`,
+			time.Now().UTC(), `{"revenue_net":"totalSumm"}`)
+		return err
+	}), "old mapping versions")
+	// The task's mapping saved once more: its newest version is the current one again.
+	current, err := st.Task(bg, acc, task.ID)
+	must(t, err, "the task")
+	current.Mapping = map[string]string{"comment": "customerComment"}
+	_, err = st.UpdateTask(bg, current)
+	must(t, err, "a newer mapping")
+	w.page("task, a mapping version compared", "/imports/"+tid+"?version=100", chromedp.WaitVisible(chromedp.ID("mapping-diff")))
+	w.page("task, a mapping version that no longer compiles", "/imports/"+tid+"?version=101&done=mapping_invalid",
+		chromedp.WaitVisible(chromedp.ID("mapping-problems")))
 
 	// A run RetailCRM failed with its own errors.
 	s.Emu.InjectFault(crmemu.Fault500, 5, "/api/v5/orders")

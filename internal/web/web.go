@@ -127,9 +127,11 @@ func (h *Web) Register(mux Mux) {
 	mux.Handle("POST /imports/{id}/run", h.user(h.runNow))
 	mux.Handle("POST /imports/{id}/active", h.user(h.setActive))
 	mux.Handle("POST /imports/{id}/resync", h.user(h.resync))
+	mux.Handle("POST /imports/{id}/mappings/{version}/restore", h.user(h.restoreMapping))
 	mux.Handle("GET /imports/{id}/delete", h.user(h.deleteTask))
 	mux.Handle("POST /imports/{id}/delete", h.user(h.deleteTask))
 	mux.Handle("GET /counters/{id}/orders", h.user(h.orders))
+	mux.Handle("GET /counters/{id}/orders/{order_id}", h.user(h.order))
 	mux.Handle("GET /audit", h.user(h.auditLog))
 	mux.Handle("GET /users", h.user(h.users))
 	mux.Handle("POST /users", h.user(h.users))
@@ -206,24 +208,26 @@ func dataHTML(s string) string {
 
 // notices are the messages a redirect may ask for; anything else in ?done= is ignored.
 var notices = map[string]string{
-	"counter_created": "notice.counter_created",
-	"task_saved":      "notice.task_saved",
-	"task_deleted":    "notice.task_deleted",
-	"run_queued":      "notice.run_queued",
-	"resync_queued":   "notice.resync_queued",
-	"resync_busy":     "notice.resync_busy",
-	"paused":          "notice.paused",
-	"resumed":         "notice.resumed",
-	"logged_out":      "notice.logged_out",
-	"role_changed":    "notice.role_changed",
-	"user_removed":    "notice.user_removed",
-	"password_set":    "notice.password_set",
-	"totp_off":        "notice.totp_off",
-	"welcome":         "notice.welcome",
-	"trigger_rotated": "notice.trigger_rotated",
-	"webhook_enabled": "notice.webhook_enabled",
-	"webhook_deleted": "notice.webhook_deleted",
-	"channel_deleted": "notice.channel_deleted",
+	"counter_created":  "notice.counter_created",
+	"task_saved":       "notice.task_saved",
+	"task_deleted":     "notice.task_deleted",
+	"run_queued":       "notice.run_queued",
+	"resync_queued":    "notice.resync_queued",
+	"resync_busy":      "notice.resync_busy",
+	"paused":           "notice.paused",
+	"resumed":          "notice.resumed",
+	"logged_out":       "notice.logged_out",
+	"role_changed":     "notice.role_changed",
+	"user_removed":     "notice.user_removed",
+	"password_set":     "notice.password_set",
+	"totp_off":         "notice.totp_off",
+	"welcome":          "notice.welcome",
+	"trigger_rotated":  "notice.trigger_rotated",
+	"webhook_enabled":  "notice.webhook_enabled",
+	"webhook_deleted":  "notice.webhook_deleted",
+	"channel_deleted":  "notice.channel_deleted",
+	"mapping_restored": "notice.mapping_restored",
+	"mapping_invalid":  "notice.mapping_invalid",
 }
 
 func (h *Web) newView(w http.ResponseWriter, r *http.Request, v *visitor) *view {
