@@ -15,7 +15,7 @@ import (
 	"orderimport/internal/store"
 )
 
-var rowHeader = regexp.MustCompile(`<th scope="row" data-label="[^"]*"><span translate="no">([^<]+)`)
+var rowHeader = regexp.MustCompile(`<th scope="row" data-label="[^"]*"><a href="([^"]+)" translate="no">([^<]+)`)
 
 // ordersTable is the part of a page from the orders table on (the breakdown by traffic source
 // above it has row headings of its own).
@@ -52,7 +52,14 @@ func TestOrdersPage(t *testing.T) {
 			t.Fatalf("page %d: %d", pages, p.status)
 		}
 		for _, m := range rowHeader.FindAllStringSubmatch(ordersTable(p.body), -1) {
-			seen = append(seen, strings.TrimSpace(html.UnescapeString(m[1])))
+			id := strings.TrimSpace(html.UnescapeString(m[2]))
+			seen = append(seen, id)
+			// Each order links to its page.
+			if len(seen) == 1 {
+				if op := e.get(html.UnescapeString(m[1])); op.status != 200 || !strings.Contains(op.body, "История изменений") || !strings.Contains(op.body, html.EscapeString(id)) {
+					t.Fatalf("the page of order %s (%s): %d", id, m[1], op.status)
+				}
+			}
 		}
 		path = ""
 		if m := nextLink.FindStringSubmatch(p.body); m != nil {
@@ -118,7 +125,7 @@ func TestOrdersPage(t *testing.T) {
 	// Search by order id and by phone.
 	one := all[7]
 	p = e.get(base + "?q=" + one.OrderID)
-	if rows := rowHeader.FindAllStringSubmatch(ordersTable(p.body), -1); len(rows) != 1 || strings.TrimSpace(rows[0][1]) != one.OrderID {
+	if rows := rowHeader.FindAllStringSubmatch(ordersTable(p.body), -1); len(rows) != 1 || strings.TrimSpace(rows[0][2]) != one.OrderID {
 		t.Fatalf("search by id %s: %v", one.OrderID, rows)
 	}
 	for _, o := range all {
