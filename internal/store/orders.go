@@ -576,6 +576,9 @@ type OrderFilter struct {
 	// email (any case) or, with SearchPhone set, its phone; exact matches only.
 	Search      string
 	SearchPhone string // Search normalised as stored phones are ("": Search as typed)
+	// SearchHashes are the hashes a task with pii=hash stores for what Search is (its phone's,
+	// its email's): an order is found by them too.
+	SearchHashes []string
 	TaskID      int64
 	Limit       int
 	Cursor      string
@@ -674,6 +677,11 @@ func (f OrderFilter) where(accountID, counterID int64) (string, []any, error) {
 			phone = q
 		}
 		parts = append(parts, `SELECT id FROM orders WHERE counter_id = $2 AND contact_phone = `+p(phone))
+		for _, h := range f.SearchHashes {
+			ph := p(h)
+			parts = append(parts, `SELECT id FROM orders WHERE counter_id = $2 AND contact_phone = `+ph,
+				`SELECT id FROM orders WHERE counter_id = $2 AND contact_email = `+ph)
+		}
 		if id, err := strconv.ParseInt(q, 10, 64); err == nil && id > 0 {
 			parts = append(parts, `SELECT id FROM orders WHERE counter_id = $2 AND crm_id = `+p(id))
 		}

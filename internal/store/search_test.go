@@ -21,6 +21,9 @@ func TestOrdersSearch(t *testing.T) {
 		}
 		rows[0].ContactPhone, rows[1].ContactPhone, rows[2].ContactPhone = "79123456789", "79123456789", "79990000000"
 		rows[2].ContactEmail = "buyer@example.com"
+		hashed := row(4, "H-1", "2026-03-04 10:00:00", "40") // a task with pii=hash stores SHA-256 hex
+		hashed.ContactEmail = "1f3c1d4b0c7c5a5d7a6a4a0f4d3b2c1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"
+		rows = append(rows, hashed)
 		if _, err := st.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: c.ID, TaskID: task.ID, Upserts: rows}); err != nil {
 			t.Fatal(err)
 		}
@@ -50,6 +53,7 @@ func TestOrdersSearch(t *testing.T) {
 			{store.OrderFilter{Search: "BUYER@example.com"}, "[A-3]"},
 			{store.OrderFilter{Search: "79123456789", From: "2026-03-02"}, "[A-2]"},
 			{store.OrderFilter{Search: "nobody"}, "[]"},
+			{store.OrderFilter{Search: "hashed@example.com", SearchHashes: []string{hashed.ContactEmail}}, "[H-1]"},
 		} {
 			if got := ids(tc.f); fmtList(got) != tc.want {
 				t.Errorf("%+v: got %v, want %s", tc.f, got, tc.want)

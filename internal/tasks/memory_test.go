@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"orderimport/internal/access"
+	"orderimport/internal/mapping"
 	"orderimport/internal/store"
 	"orderimport/internal/tasks"
 )
@@ -106,5 +107,18 @@ func TestMappingVersionsAndRestore(t *testing.T) {
 	}
 	if _, err := svc.RestoreMapping(viewer, task.AccountID, task.ID, 2); !errors.Is(err, access.ErrForbidden) {
 		t.Fatalf("a viewer restoring: %v", err)
+	}
+}
+
+// The orders search finds an order of a pii=hash task by the phone or email as typed.
+func TestSearchFindsHashedContacts(t *testing.T) {
+	t.Parallel()
+	f, bad := tasks.OrderQuery(map[string][]string{"q": {" Anna.Petrova@Example.RU "}})
+	if len(bad) > 0 || !slices.Contains(f.SearchHashes, mapping.HashContact("anna.petrova@example.ru")) {
+		t.Fatalf("an email: %+v %v", f, bad)
+	}
+	f, _ = tasks.OrderQuery(map[string][]string{"q": {"+7 (912) 345-67-89"}})
+	if !slices.Contains(f.SearchHashes, mapping.HashContact("79123456789")) {
+		t.Fatalf("a phone: %+v", f)
 	}
 }

@@ -27,6 +27,14 @@ func OrderQuery(q url.Values) (store.OrderFilter, []FieldError) {
 		// A phone is found however it is typed: normalised as stored phones are.
 		if phone, err := mapping.NormalizePhone(f.Search); err == nil {
 			f.SearchPhone = phone
+			if phone != "" {
+				f.SearchHashes = append(f.SearchHashes, mapping.HashContact(phone))
+			}
+		}
+		// Tasks that keep contacts only hashed (pii=hash) are searched by the hash of what
+		// was typed, normalised as they were.
+		if email, err := mapping.NormalizeEmail(f.Search); err == nil && email != "" {
+			f.SearchHashes = append(f.SearchHashes, mapping.HashContact(email))
 		}
 	}
 	for _, k := range []string{"from", "to"} {
