@@ -579,9 +579,9 @@ type OrderFilter struct {
 	// SearchHashes are the hashes a task with pii=hash stores for what Search is (its phone's,
 	// its email's): an order is found by them too.
 	SearchHashes []string
-	TaskID      int64
-	Limit       int
-	Cursor      string
+	TaskID       int64
+	Limit        int
+	Cursor       string
 }
 
 const orderColumns = `id, counter_id, task_id, crm_id, order_id, order_date, order_local, session_id, user_id, item_count, profit, revenue,
