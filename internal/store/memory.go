@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -206,4 +207,168 @@ func (s *Store) ExpireOrders(ctx context.Context, task RetainedTask, cutoff time
 			return total, nil
 		}
 	}
+}
+
+// contactFields are the exported fields that hold a buyer's contacts.
+var contactFields = []string{"contact_name", "contact_phone", "contact_email"}
+
+// isContact tells a contact field.
+func isContact(field string) bool {
+	return field == "contact_name" || field == "contact_phone" || field == "contact_email"
+}
+
+// withheld is a contact value as a task that keeps no clear contacts (pii hash or drop) may
+// keep it in a timeline: empty and SHA-256 hex values as they are, anything else (a clear
+// phone, email or name, from before the switch) as nil.
+func withheld(v any) any {
+	s, _ := v.(string)
+	if s == "" || isSHA256Hex(s) {
+		return v
+	}
+	return nil
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// keepsClearContacts tells whether the task keeps contacts in clear (pii keep).
+func keepsClearContacts(ctx context.Context, tx *sql.Tx, taskID int64) (bool, error) {
+	var pii string
+	err := tx.QueryRowContext(ctx, `SELECT pii FROM import_tasks WHERE id = $1`, taskID).Scan(&pii)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("what task %d keeps of contacts: %w", taskID, err)
+	}
+	return pii == "" || pii == PIIKeep, nil
+}
+
+// ForgetClearContacts removes every clear contact the task's records still hold outside its
+// orders (which its re-map rewrites): the old and new contact values of its orders' timeline
+// events (a SHA-256 hex value stays) and the values of its runs' issues about contact fields.
+// A task switched to pii hash or drop calls it in the same breath as the switch.
+func (s *Store) ForgetClearContacts(ctx context.Context, accountID, taskID int64) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var owner int64
+		if err := tx.QueryRowContext(ctx, `SELECT account_id FROM import_tasks WHERE id = $1`, taskID).Scan(&owner); err != nil || owner != accountID {
+			return ErrNotFound
+		}
+		if err := forgetEventContacts(ctx, tx, taskID); err != nil {
+			return err
+		}
+		return forgetIssueContacts(ctx, tx, taskID)
+	})
+	if err != nil {
+		return fmt.Errorf("store: forget the clear contacts of task %d: %w", taskID, err)
+	}
+	return nil
+}
+
+func forgetEventContacts(ctx context.Context, tx *sql.Tx, taskID int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, changes FROM order_events WHERE task_id = $1 AND changes LIKE $2`, taskID, `%"contact_%`)
+	if err != nil {
+		return fmt.Errorf("read order events: %w", err)
+	}
+	type rewrite struct {
+		id      int64
+		changes string
+	}
+	var out []rewrite
+	for rows.Next() {
+		var id int64
+		var text string
+		if err := rows.Scan(&id, &text); err != nil {
+			rows.Close()
+			return fmt.Errorf("read order events: %w", err)
+		}
+		var changes map[string]Change
+		if err := json.Unmarshal([]byte(text), &changes); err != nil {
+			rows.Close()
+			return fmt.Errorf("decode the changes of order event %d: %w", id, err)
+		}
+		for _, f := range contactFields {
+			if ch, ok := changes[f]; ok {
+				changes[f] = Change{Old: withheld(ch.Old), New: withheld(ch.New)}
+			}
+		}
+		b, err := json.Marshal(changes)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		if string(b) != text {
+			out = append(out, rewrite{id, string(b)})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read order events: %w", err)
+	}
+	for _, r := range out {
+		if _, err := tx.ExecContext(ctx, `UPDATE order_events SET changes = $1 WHERE id = $2`, r.changes, r.id); err != nil {
+			return fmt.Errorf("rewrite order event %d: %w", r.id, err)
+		}
+	}
+	return nil
+}
+
+func forgetIssueContacts(ctx context.Context, tx *sql.Tx, taskID int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, issues FROM runs WHERE task_id = $1 AND issues LIKE $2`, taskID, `%"contact_%`)
+	if err != nil {
+		return fmt.Errorf("read run issues: %w", err)
+	}
+	type rewrite struct {
+		id     int64
+		issues string
+	}
+	var out []rewrite
+	for rows.Next() {
+		var id int64
+		var text string
+		if err := rows.Scan(&id, &text); err != nil {
+			rows.Close()
+			return fmt.Errorf("read run issues: %w", err)
+		}
+		var list []Issue
+		if err := json.Unmarshal([]byte(text), &list); err != nil {
+			rows.Close()
+			return fmt.Errorf("decode the issues of run %d: %w", id, err)
+		}
+		changed := false
+		for i := range list {
+			if isContact(list[i].Field) && (list[i].Value != "" || list[i].Msg.Detail != "") {
+				list[i].Value, list[i].Msg.Detail = "", ""
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		b, err := json.Marshal(list)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		out = append(out, rewrite{id, string(b)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read run issues: %w", err)
+	}
+	for _, r := range out {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET issues = $1 WHERE id = $2`, r.issues, r.id); err != nil {
+			return fmt.Errorf("rewrite the issues of run %d: %w", r.id, err)
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"orderimport/internal/locale"
 	"orderimport/internal/store"
 )
 
@@ -285,6 +286,62 @@ func TestExpireOrdersDeletesWhatIsDue(t *testing.T) {
 		})
 		if err != nil || !reflect.DeepEqual(kept, []string{"3", "4"}) {
 			t.Errorf("live orders: %v %v", kept, err)
+		}
+	})
+}
+
+// A task that keeps no clear contacts has none in its timeline or its runs' issues: those
+// recorded before the switch are cleared, and the rewrite after it records no clear side.
+func TestClearContactsForgotten(t *testing.T) {
+	engines(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		u, c, task := seedAccount(t, st, "pii@example.com")
+		apply := func(o store.OrderRow) {
+			t.Helper()
+			if _, err := st.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: c.ID, TaskID: task.ID, Upserts: []store.OrderRow{o}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o := row(1, "1", "2026-01-01 10:00:00", "1")
+		o.ContactPhone, o.ContactName = "79123456789", "Анна"
+		apply(o)
+		o.ContactPhone, o.Hash = "79990000000", "2"
+		apply(o)
+		run, err := st.CreateRun(ctx, u.AccountID, task.ID, store.RunManual)
+		if err != nil {
+			t.Fatal(err)
+		}
+		issues := []store.Issue{{OrderID: "1", Field: "contact_phone", Value: "+7 912 BAD", Msg: locale.M("phone_invalid").WithDetail("+7 912 BAD")},
+			{OrderID: "1", Field: "revenue", Value: "abc", Msg: locale.M("number_invalid")}}
+		if err := st.UpdateRun(ctx, run.ID, store.RunProgress{NewIssues: issues, NewIssueCount: 2}); err != nil {
+			t.Fatal(err)
+		}
+		task.PII = store.PIIHash
+		if _, err := st.UpdateTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.ForgetClearContacts(ctx, u.AccountID, task.ID); err != nil {
+			t.Fatal(err)
+		}
+		hash := "5f0c6f2a8d3f6b7a0b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f708"
+		o.ContactPhone, o.ContactName, o.Hash = hash, "", "3"
+		apply(o)
+		ev, err := st.Timeline(ctx, u.AccountID, c.ID, "1")
+		if err != nil || len(ev) != 2 {
+			t.Fatalf("timeline: %+v %v", ev, err)
+		}
+		if ch := ev[0].Changes["contact_phone"]; ch.Old != nil || ch.New != nil {
+			t.Errorf("a change recorded before the switch kept a clear phone: %+v", ch)
+		}
+		if ch := ev[1].Changes["contact_phone"]; ch.Old != nil || ch.New != hash {
+			t.Errorf("the rewrite recorded %+v, want old withheld and the hash", ch)
+		}
+		if ch := ev[1].Changes["contact_name"]; ch.Old != nil || ch.New != "" {
+			t.Errorf("the rewrite recorded the name %+v", ch)
+		}
+		got, err := st.Run(ctx, u.AccountID, run.ID)
+		if err != nil || len(got.Issues) != 2 || got.Issues[0].Value != "" || got.Issues[0].Msg.Detail != "" || got.Issues[1].Value != "abc" {
+			t.Errorf("issues: %+v %v", got.Issues, err)
 		}
 	})
 }

@@ -405,6 +405,9 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			events = old.events
 			if changes != nil {
 				events++
+				if err := tl.withhold(ctx, tx, changes); err != nil {
+					return err
+				}
 			}
 		}
 		_, err = upsert.ExecContext(ctx,

@@ -166,6 +166,32 @@ type timelineTx struct {
 	source                   string
 	at                       time.Time
 	events                   []pendingEvent
+	clear                    *bool // the task keeps clear contacts; nil until a change asks
+}
+
+// withhold keeps clear contacts out of changes when the task keeps none (pii hash or drop):
+// the rewrite of its orders after the switch changes each contact from clear to hashed or
+// empty, and the clear side is not recorded. What the task keeps is read once per transaction,
+// and only for a change of a contact.
+func (t *timelineTx) withhold(ctx context.Context, tx *sql.Tx, changes map[string]Change) error {
+	for _, f := range contactFields {
+		ch, ok := changes[f]
+		if !ok {
+			continue
+		}
+		if t.clear == nil {
+			keep, err := keepsClearContacts(ctx, tx, t.taskID)
+			if err != nil {
+				return err
+			}
+			t.clear = &keep
+		}
+		if *t.clear {
+			return nil
+		}
+		changes[f] = Change{Old: withheld(ch.Old), New: withheld(ch.New)}
+	}
+	return nil
 }
 
 // add records an update's changes; count is the order's number of events with this one.

@@ -485,6 +485,13 @@ func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (st
 			return t, err
 		}
 	}
+	if ch.pii && t.PII != mapping.PIIKeep {
+		// The timeline and the runs' issues are cleared of clear contacts now; the orders
+		// themselves are rewritten by the re-map that follows.
+		if err := s.Store.ForgetClearContacts(ctx, accountID, t.ID); err != nil {
+			return t, err
+		}
+	}
 	if ch.mapping || ch.reread || ch.pii {
 		if err := s.remap(ctx, t); err != nil {
 			return t, err
