@@ -22,8 +22,6 @@ ALTER TABLE orders ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
 -- The RetailCRM order an order row was mapped from, compressed (NULL: not kept), so that a new
 -- mapping can be applied to the stored orders without reading them from RetailCRM again.
 ALTER TABLE orders ADD COLUMN raw BLOB;
--- Retention reads a task's orders by their date.
-CREATE INDEX orders_task_date ON orders(task_id, order_date);
 
 -- Every mapping a task was saved with, numbered from 1 per task; who saved it (0 and '': the
 -- service, as for the mappings tasks had before this version, which become their version 1).
