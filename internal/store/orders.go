@@ -396,7 +396,7 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		}
 		// The timeline's event, if the order's exported fields changed: known before the row is
 		// written, since the row carries its count of events.
-		var changes map[string]Change
+		var changes []fieldChange
 		events := 0
 		if old := before[e.id]; ok && old != nil {
 			next := *o

@@ -107,27 +107,82 @@ func ExportedValues(o *OrderRow) []FieldValue {
 	return out
 }
 
-// diffOrders is what changed from old to new, nil when no exported field did.
-func diffOrders(old, new *OrderRow) map[string]Change {
-	a, b := exportedValues(old), exportedValues(new)
-	var out map[string]Change
-	for i := range a {
-		if sameValue(a[i][1], b[i][1]) {
-			continue
+// fieldChange is one changed field of an event being recorded.
+type fieldChange struct {
+	field    string
+	old, new any
+}
+
+// diffOrders is what changed from old to new, in TimelineFields' order; nil when no exported
+// field did. It compares the fields as they are and boxes only the changed ones: a page of 100
+// changed orders compares 2,300 fields.
+func diffOrders(old, new *OrderRow) []fieldChange {
+	var out []fieldChange
+	text := func(field, a, b string) {
+		if a != b {
+			out = append(out, fieldChange{field, a, b})
 		}
-		if out == nil {
-			out = map[string]Change{}
-		}
-		out[a[i][0].(string)] = Change{Old: a[i][1], New: b[i][1]}
 	}
+	flag := func(field string, a, b bool) {
+		if a != b {
+			out = append(out, fieldChange{field, a, b})
+		}
+	}
+	text("order_date", old.OrderLocal, new.OrderLocal)
+	text("order_number", old.OrderNumber, new.OrderNumber)
+	text("session_id", old.SessionID, new.SessionID)
+	text("user_id", old.UserID, new.UserID)
+	text("item_count", old.ItemCount, new.ItemCount)
+	text("profit", old.Profit, new.Profit)
+	text("revenue", old.Revenue, new.Revenue)
+	text("currency", old.Currency, new.Currency)
+	text("comment", old.Comment, new.Comment)
+	text("contact_name", old.ContactName, new.ContactName)
+	text("contact_phone", old.ContactPhone, new.ContactPhone)
+	text("contact_email", old.ContactEmail, new.ContactEmail)
+	if !slices.Equal(old.Tags, new.Tags) {
+		out = append(out, fieldChange{"tags", nonNil(old.Tags), nonNil(new.Tags)})
+	}
+	text("status", old.Status, new.Status)
+	text("status_group", old.StatusGroup, new.StatusGroup)
+	flag("counted", old.Counted, new.Counted)
+	text("site", old.Site, new.Site)
+	text("utm_source", old.Source.Source, new.Source.Source)
+	text("utm_medium", old.Source.Medium, new.Source.Medium)
+	text("utm_campaign", old.Source.Campaign, new.Source.Campaign)
+	text("utm_keyword", old.Source.Keyword, new.Source.Keyword)
+	text("utm_content", old.Source.Content, new.Source.Content)
+	flag("deleted", old.Deleted, new.Deleted)
 	return out
 }
 
-func sameValue(a, b any) bool {
-	if x, ok := a.([]string); ok {
-		return slices.Equal(x, b.([]string))
+// encodeChanges is an event's changes as stored: a JSON object, field by field in the order
+// given.
+func encodeChanges(changes []fieldChange) (string, error) {
+	buf := make([]byte, 0, 64*len(changes))
+	buf = append(buf, '{')
+	for i, c := range changes {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		old, err := json.Marshal(c.old)
+		if err != nil {
+			return "", err
+		}
+		new, err := json.Marshal(c.new)
+		if err != nil {
+			return "", err
+		}
+		buf = append(buf, '"')
+		buf = append(buf, c.field...)
+		buf = append(buf, `":{"old":`...)
+		buf = append(buf, old...)
+		buf = append(buf, `,"new":`...)
+		buf = append(buf, new...)
+		buf = append(buf, '}')
 	}
-	return a == b
+	buf = append(buf, '}')
+	return string(buf), nil
 }
 
 // eventSource is the timeline source of a batch: its Cause, else what the batch is — a
@@ -173,10 +228,9 @@ type timelineTx struct {
 // the rewrite of its orders after the switch changes each contact from clear to hashed or
 // empty, and the clear side is not recorded. What the task keeps is read once per transaction,
 // and only for a change of a contact.
-func (t *timelineTx) withhold(ctx context.Context, tx *sql.Tx, changes map[string]Change) error {
-	for _, f := range contactFields {
-		ch, ok := changes[f]
-		if !ok {
+func (t *timelineTx) withhold(ctx context.Context, tx *sql.Tx, changes []fieldChange) error {
+	for i, ch := range changes {
+		if !isContact(ch.field) {
 			continue
 		}
 		if t.clear == nil {
@@ -189,18 +243,18 @@ func (t *timelineTx) withhold(ctx context.Context, tx *sql.Tx, changes map[strin
 		if *t.clear {
 			return nil
 		}
-		changes[f] = Change{Old: withheld(ch.Old), New: withheld(ch.New)}
+		changes[i].old, changes[i].new = withheld(ch.old), withheld(ch.new)
 	}
 	return nil
 }
 
 // add records an update's changes; count is the order's number of events with this one.
-func (t *timelineTx) add(rowID int64, changes map[string]Change, count int) error {
-	b, err := json.Marshal(changes)
+func (t *timelineTx) add(rowID int64, changes []fieldChange, count int) error {
+	text, err := encodeChanges(changes)
 	if err != nil {
 		return fmt.Errorf("encode the changes of order row %d: %w", rowID, err)
 	}
-	t.events = append(t.events, pendingEvent{rowID: rowID, changes: string(b), excess: max(0, count-MaxOrderEvents)})
+	t.events = append(t.events, pendingEvent{rowID: rowID, changes: text, excess: max(0, count-MaxOrderEvents)})
 	return nil
 }
 
