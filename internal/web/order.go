@@ -71,11 +71,31 @@ func (h *Web) order(w http.ResponseWriter, r *http.Request, vw *view) {
 	for _, kv := range store.ExportedValues(&o) {
 		current[kv.Field] = kv.Value
 	}
+	// RetailCRM's codes by their names in the task's reference, as the orders list shows them.
+	named := func(field string, v any) any {
+		code, ok := v.(string)
+		if !ok || code == "" {
+			return v
+		}
+		var name string
+		switch field {
+		case "status":
+			name = names.Status(o.TaskID, code)
+		case "status_group":
+			name = names.Group(o.TaskID, code)
+		case "site":
+			name = names.Site(o.TaskID, code)
+		}
+		if name == "" {
+			return v
+		}
+		return name
+	}
 	for _, f := range store.TimelineFields {
 		if f == "deleted" {
 			continue
 		}
-		v := fieldText(vw, f, current[f], o.Currency)
+		v := fieldText(vw, f, named(f, current[f]), o.Currency)
 		v.Label = vw.T("order.field." + f)
 		d.Fields = append(d.Fields, v)
 	}
@@ -94,7 +114,7 @@ func (h *Web) order(w http.ResponseWriter, r *http.Request, vw *view) {
 				continue
 			}
 			ev.Changes = append(ev.Changes, changeView{Label: vw.T("order.field." + f),
-				Old: fieldText(vw, f, ch.Old, currency), New: fieldText(vw, f, ch.New, currency)})
+				Old: fieldText(vw, f, named(f, ch.Old), currency), New: fieldText(vw, f, named(f, ch.New), currency)})
 		}
 		d.Events = append(d.Events, ev)
 	}
