@@ -64,6 +64,9 @@ func TestCopyInstallation(t *testing.T) {
 			Comment: "Позвонить после 18:00, \"домофон\" 12", ContactName: "Иванов Иван", ContactPhone: "79123456789",
 			ContactEmail: "ivan@example.com", Tags: []string{"VIP", "опт"}, Status: "new", Site: "shop", Hash: fmt.Sprintf("h%d", i),
 			OrderNumber: fmt.Sprintf("%dC", i+1), Currency: "RUB", Source: store.Source{Source: "yandex", Campaign: "весна"}})
+		if i%3 == 0 { // kept raw orders: binary, NUL and high bytes included
+			rows[i].Raw = []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, byte(i), 0xff}
+		}
 	}
 	state := store.SyncState{TaskID: task.ID, Phase: "history", HistorySinceID: 4242, BackfillFrom: "2025-01-01", BackfillTo: "2026-01-02", BackfillNext: "2026-01-03"}
 	if _, err := src.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: counter.ID, TaskID: task.ID, Upserts: rows,
