@@ -133,6 +133,7 @@ func (pr *firstProbes) orders(ctx context.Context) (int, error) {
 // marking), and only when the feed is caught up are the unmarked rows flagged deleted. Rows
 // are updated in place, so reports never lose an order during the re-sync.
 func (r *run) startResync(ctx context.Context, st store.SyncState, fp string) (store.SyncState, error) {
+	st.RemapAfter = 0 // a re-map under way is overtaken: everything is read again
 	st.Phase = PhaseBackfill
 	// The day the backfill ends is today again: orders created since the first run and never
 	// changed are known only to the list, not to the feed after the cursor.

@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -261,6 +262,18 @@ type run struct {
 	baseReq  int64
 	sizing   *sizing    // a first run's count of its orders (startBackfill)
 	feedSeen *feedCache // the feed as the backfill's window checks read it (catchUp)
+	kind     string     // the run's kind (store.RunScheduled, RunTrigger, …)
+	cause    string     // the timeline source of the batches being applied ("": the store's guess)
+	keeper   *keeper    // packs the kept copies of orders (keep.go)
+}
+
+// runCause is the timeline source of a run's batches outside a re-map: a run the RetailCRM
+// trigger started says so; otherwise the store tells backfill, history and re-sync apart.
+func (r *run) runCause() string {
+	if r.kind == store.RunTrigger {
+		return store.SourceTrigger
+	}
+	return ""
 }
 
 // Prepare checks the task's key against RetailCRM and compiles its mapping: the preflight
@@ -336,6 +349,8 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 	// A run continued after a time slice or a restart keeps counting where it stopped.
 	r.counts = prev.Counts
 	r.baseReq = prev.Counts.Requests
+	r.kind = prev.Kind
+	r.cause = r.runCause()
 	r.phase, r.done, r.total = prev.Phase, prev.ProgressDone, prev.ProgressTotal
 
 	c, err := im.Client(task)
@@ -385,20 +400,38 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		return err
 	}
 	r.tz = p.AccountTZ
-	r.mapper = NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref)
+	if r.keeper, err = im.newKeeper(ctx, task.ID, task.PII); err != nil {
+		return err
+	}
+	r.mapper = NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref).WithPII(task.PII)
+	r.mapper.keep = r.keeper
 	fp := fingerprint(m.Spec(), counter.Timezone, p, r.sites, task, ref)
 
 	switch {
 	case st.Phase == "":
 		st, err = r.startBackfill(ctx, st, fp, probes)
 	case st.Fingerprint != fp:
-		// The stored rows were derived under another mapping, timezone, store access or
-		// backfill start: only a full re-read makes them equal the CRM again.
+		var local bool
+		if local, err = r.canRemap(ctx, st, fp); err != nil {
+			return err
+		}
+		if local {
+			st, err = r.startRemap(ctx, st, fp)
+			break
+		}
+		// The stored rows were derived from another account timezone, store access or date
+		// range, or their copies cannot give what changed: only a full re-read makes them
+		// equal the CRM again.
 		r.log.Info("what the stored orders were derived from changed; re-syncing")
 		st, err = r.startResync(ctx, st, fp)
 	}
 	if err != nil {
 		return err
+	}
+	if st.Phase == PhaseRemap {
+		if st, err = r.remap(ctx, st); err != nil {
+			return err
+		}
 	}
 	if st.Phase == PhaseBackfill {
 		st, err = r.backfill(ctx, st)
@@ -461,26 +494,53 @@ func sitesKey(sites []string) string {
 	return strings.Join(s, ",")
 }
 
-// fingerprint digests everything the stored rows of a task are derived from besides the
-// orders themselves. The mapping is the effective one (defaults merged), so equal mappings
-// written differently agree and a change of a default counts. The account timezone is in it
-// because naive RetailCRM times are read in it; the stores read because orders of a store
-// the key lost (or the task left) can no longer be seen or heard of; the date range because
-// it bounds the task's orders; the stores' currencies and the default one because an order
-// without a currency of its own takes them. "rows=2" names the fields a row holds: rows
-// stored before orders kept their number, currency and source are read again once.
+// fingerprint is a digest of what the stored orders were derived from, in parts: source is
+// what decides which orders are read and how RetailCRM's times are read (the account's zone
+// with its "set at" time, so that a change undone before the next run still moves it; the key's
+// stores; the task's date range; the version of what rows hold: stored before orders kept their
+// RetailCRM order, they are read again once); derive is what the mapping makes of a kept order
+// (expressions, the effective ones with the defaults merged, so that equal mappings written
+// differently agree; the counter's zone, pii, currencies of the reference); pii and contact say what
+// the contacts were derived under (remap.go). Equal sources with another derivation are re-mapped
+// locally; another source is read again.
 func fingerprint(spec map[string]string, counterTZ string, p *Prepared, sites []string, task store.Task, ref *store.Reference) string {
+	src := sha256.New()
+	fmt.Fprintf(src, "rows=3\naccount_tz=%s@%s\nsites=%s\nbackfill_from=%s\nbackfill_to=%s\n",
+		p.AccountTZ.String(), p.Settings.TimezoneSetAt, sitesKey(sites), task.BackfillFrom, task.BackfillTo)
 	mappingJSON, _ := json.Marshal(spec) // map keys are sorted: equal mappings, equal text
-	h := sha256.New()
-	// The zone's "set at" time is in it too: a change undone before the next run still moves
-	// it, and orders read while the other zone was in force are then read again.
-	fmt.Fprintf(h, "mapping=%s\ncounter_tz=%s\naccount_tz=%s@%s\nsites=%s\nbackfill_from=%s\n",
-		mappingJSON, counterTZ, p.AccountTZ.String(), p.Settings.TimezoneSetAt, sitesKey(sites), task.BackfillFrom)
-	fmt.Fprintf(h, "rows=2\nbackfill_to=%s\ndefault_currency=%s\n", task.BackfillTo, ref.DefaultCurrency)
+	derive := sha256.New()
+	fmt.Fprintf(derive, "mapping=%s\ncounter_tz=%s\npii=%s\ndefault_currency=%s\n", mappingJSON, counterTZ, piiMode(task.PII), ref.DefaultCurrency)
 	for _, s := range ref.Sites {
-		fmt.Fprintf(h, "currency[%s]=%s\n", s.Code, s.Currency)
+		fmt.Fprintf(derive, "currency[%s]=%s\n", s.Code, s.Currency)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	contact := sha256.New()
+	fmt.Fprintf(contact, "pii=%s\nname=%s\nphone=%s\nemail=%s\n", piiMode(task.PII), spec["contact_name"], spec["contact_phone"], spec["contact_email"])
+	return print{source: short(src), derive: short(derive), pii: piiMode(task.PII), contact: short(contact)}.String()
+}
+
+func short(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)[:12]) }
+
+func piiMode(p string) string {
+	if p == "" {
+		return mapping.PIIKeep
+	}
+	return p
+}
+
+// print is a fingerprint's parts.
+type print struct{ source, derive, pii, contact string }
+
+func (p print) String() string {
+	return "v3;" + p.source + ";" + p.derive + ";" + p.pii + ";" + p.contact
+}
+
+// parsePrint reads a fingerprint; one of an earlier version (or none) is not a print.
+func parsePrint(s string) (print, bool) {
+	parts := strings.Split(s, ";")
+	if len(parts) != 5 || parts[0] != "v3" {
+		return print{}, false
+	}
+	return print{source: parts[1], derive: parts[2], pii: parts[3], contact: parts[4]}, true
 }
 
 func (im *Importer) logger() *slog.Logger {
@@ -531,6 +591,14 @@ type Mapper struct {
 	// defaultProfit: profit is the default formula, which subtracts purchaseSumm (in the
 	// account's base currency) from totalSumm (in the order's).
 	defaultProfit bool
+	// keep, when set, packs the copy of each order the row keeps (keep.go).
+	keep *keeper
+}
+
+// WithPII maps under a task's pii setting (mapping.PIIKeep, PIIHash, PIIDrop).
+func (mp *Mapper) WithPII(pii string) *Mapper {
+	mp.env.PII = pii
+	return mp
 }
 
 // NewMapper binds a compiled mapping to the account's and the counter's timezones.
@@ -564,6 +632,12 @@ func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool,
 		issues = append(issues, is)
 	}
 	row.Hash = RowHash(&row)
+	if mp.keep != nil {
+		if packed, digest := mp.keep.keep(o.Raw); packed != nil {
+			row.Raw = packed
+			row.Hash += "/" + digest
+		}
+	}
 	return row, false, issues
 }
 
@@ -701,10 +775,15 @@ func (r *run) apply(ctx context.Context, b preparedBatch, st *store.SyncState, m
 	p.NewIssueCount = int64(len(b.issues))
 	res, err := r.im.Store.ApplyBatch(ctx, store.Batch{
 		AccountID: r.task.AccountID, CounterID: r.task.CounterID, TaskID: r.task.ID,
-		Upserts: b.rows, Deletes: b.deletes, Mark: mark, State: st, RunID: r.runID, Progress: p,
+		Upserts: b.rows, Deletes: b.deletes, Mark: mark, State: st, RunID: r.runID, Progress: p, Cause: r.cause,
 	})
 	if err != nil {
 		return err
+	}
+	if r.keeper != nil {
+		if err := r.train(ctx); err != nil {
+			return err
+		}
 	}
 	r.counts.Created += res.Created
 	r.counts.Updated += res.Updated

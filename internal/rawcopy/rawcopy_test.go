@@ -127,7 +127,7 @@ func TestPackUnpackWithAndWithoutDictionary(t *testing.T) {
 }
 
 // BenchmarkPack reports the bytes a kept copy of a full emulator order takes, without and with
-// a dictionary trained on 1,000 of the account's orders.
+// a dictionary trained on TrainSamples of the account's orders.
 func BenchmarkPack(b *testing.B) {
 	orders := crmemu.New(crmemu.Options{Seed: 1, Orders: 3000}).Orders(crmemu.DemoKey)
 	samples := make([][]byte, 0, TrainSamples)

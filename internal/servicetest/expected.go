@@ -29,7 +29,7 @@ func ExpectedRows(emu *crmemu.Emulator, key string, task store.Task, counterTZ s
 	}
 	ref := Reference(emu)
 	classes := counting.Classify(&ref, task.Counting)
-	mp := importer.NewMapper(m, emu.Location(), ctz).WithReference(&ref)
+	mp := importer.NewMapper(m, emu.Location(), ctz).WithReference(&ref).WithPII(task.PII)
 	out := map[int64]store.OrderRow{}
 	byOrderID := map[string]int64{}
 	for _, raw := range emu.Orders(key) {

@@ -31,6 +31,7 @@ var CopyTables = []struct{ Name, Key string }{
 	{"runs", "id"},
 	{"sync_state", "task_id"},
 	{"crm_references", "task_id"},
+	{"raw_dicts", "id"},
 	{"orders", "id"},
 	{"order_events", "id"},
 	{"sessions", "id"},

@@ -76,6 +76,13 @@ func TestCopyInstallation(t *testing.T) {
 	if _, err := src.FinishRun(ctx, done.ID, store.RunSucceeded, locale.Message{}); err != nil {
 		t.Fatal(err)
 	}
+	dictID, err := src.ReserveRawDict(ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SetRawDict(ctx, dictID, []byte{0x37, 0xa4, 0x30, 0xec, 1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
 	hook, err := src.CreateWebhook(ctx, u.AccountID, counter.ID, "https://hooks.example.com/orders", "v1.sealed-secret")
 	if err != nil {
 		t.Fatal(err)

@@ -92,19 +92,23 @@ func scanMappingVersion(row scanner) (MappingVersion, error) {
 	return v, nil
 }
 
-// RawOrder is a stored order's kept RetailCRM order, compressed as the importer stored it.
+// RawOrder is a stored order's kept RetailCRM order, compressed as the importer stored it, with
+// the contacts stored for it (under pii=hash the kept copy has none, and a re-map that leaves
+// the contacts' expressions alone carries the stored hashes over).
 type RawOrder struct {
 	ID    int64 // the order row's id
 	CRMID int64
 	Raw   []byte
+
+	ContactName, ContactPhone, ContactEmail string
 }
 
 // RawOrders reads up to limit of the task's live orders that have a kept raw order, after the
 // order row afterID, by row id: a re-map walks a task's orders in batches with it and resumes
 // from the last id it applied.
 func (s *Store) RawOrders(ctx context.Context, taskID, afterID int64, limit int) ([]RawOrder, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, crm_id, raw FROM orders WHERE task_id = $1 AND deleted = $2 AND raw IS NOT NULL AND id > $3
-		ORDER BY id LIMIT $4`, taskID, false, afterID, limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, crm_id, raw, contact_name, contact_phone, contact_email FROM orders
+		WHERE task_id = $1 AND deleted = $2 AND raw IS NOT NULL AND id > $3 ORDER BY id LIMIT $4`, taskID, false, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 	}
@@ -112,7 +116,7 @@ func (s *Store) RawOrders(ctx context.Context, taskID, afterID int64, limit int)
 	out := make([]RawOrder, 0, min(limit, 1000))
 	for rows.Next() {
 		var o RawOrder
-		if err := rows.Scan(&o.ID, &o.CRMID, &o.Raw); err != nil {
+		if err := rows.Scan(&o.ID, &o.CRMID, &o.Raw, &o.ContactName, &o.ContactPhone, &o.ContactEmail); err != nil {
 			return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 		}
 		out = append(out, o)

@@ -67,6 +67,7 @@ type SyncState struct {
 	BackfillNext   string // next day to read; > BackfillTo when done
 	ResyncMark     int64  // non-zero while a re-sync is marking what RetailCRM still has
 	Fingerprint    string // digest of what the stored orders were derived from (the importer's business)
+	RemapAfter     int64  // in the "remap" phase: the last order row re-mapped (0: none yet)
 	UpdatedAt      time.Time
 }
 
@@ -75,8 +76,8 @@ func (s *Store) SyncState(ctx context.Context, taskID int64) (SyncState, error) 
 	st := SyncState{TaskID: taskID}
 	err := s.patiently(ctx, func() error {
 		return s.w.QueryRowContext(ctx, `SELECT phase, history_since_id, history_start, backfill_from, backfill_to, backfill_next, resync_mark,
-			fingerprint, updated_at FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID, &st.HistoryStart,
-			&st.BackfillFrom, &st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.Fingerprint, &st.UpdatedAt)
+			fingerprint, remap_after, updated_at FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID, &st.HistoryStart,
+			&st.BackfillFrom, &st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.Fingerprint, &st.RemapAfter, &st.UpdatedAt)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
@@ -89,14 +90,14 @@ func (s *Store) SyncState(ctx context.Context, taskID int64) (SyncState, error) 
 
 func (s *Store) saveSyncStateTx(ctx context.Context, tx *sql.Tx, accountID int64, st SyncState) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (task_id, account_id, phase, history_since_id, history_start, backfill_from,
-		backfill_to, backfill_next, resync_mark, fingerprint, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		backfill_to, backfill_next, resync_mark, fingerprint, remap_after, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 		ON CONFLICT (task_id) DO UPDATE SET phase = excluded.phase, history_since_id = excluded.history_since_id,
 		history_start = excluded.history_start, backfill_from = excluded.backfill_from, backfill_to = excluded.backfill_to,
 		backfill_next = excluded.backfill_next, resync_mark = excluded.resync_mark, fingerprint = excluded.fingerprint,
-		updated_at = excluded.updated_at`,
+		remap_after = excluded.remap_after, updated_at = excluded.updated_at`,
 		st.TaskID, accountID, st.Phase, st.HistorySinceID, st.HistoryStart, st.BackfillFrom, st.BackfillTo, st.BackfillNext,
-		st.ResyncMark, st.Fingerprint, s.nowUTC())
+		st.ResyncMark, st.Fingerprint, st.RemapAfter, s.nowUTC())
 	if err != nil {
 		return fmt.Errorf("store: save sync state of task %d: %w", st.TaskID, err)
 	}
@@ -310,9 +311,12 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// unchanged: the order's exported fields are what is stored (its kept raw order may have
+	// changed in what the mapping does not read: then only the copy and the hash are written,
+	// with no feed position and no timeline event, since nothing a reader sees changed).
 	unchanged := func(o *OrderRow) (existingOrder, bool, bool) {
 		e, ok := existing[o.OrderID]
-		return e, ok, ok && e.hash == o.Hash && !e.deleted && e.taskID == b.TaskID && e.crmID == o.CRMID
+		return e, ok, ok && sameFields(e.hash, o.Hash) && !e.deleted && e.taskID == b.TaskID && e.crmID == o.CRMID
 	}
 	// The feed position is taken before the first write, so that every writer of the counter
 	// locks its row first and order rows after it.
@@ -353,9 +357,9 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 
 	// The statements are prepared at most once per batch: re-parsing the upsert for every row
 	// cost SQLite more than executing it (bench: BenchmarkApplyBatchInsert).
-	var mark, upsert *sql.Stmt
+	var mark, upsert, rawOnly *sql.Stmt
 	defer func() {
-		for _, st := range []*sql.Stmt{mark, upsert} {
+		for _, st := range []*sql.Stmt{mark, upsert, rawOnly} {
 			if st != nil {
 				st.Close()
 			}
@@ -366,6 +370,20 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		e, ok, same := unchanged(o)
 		if same {
 			res.Unchanged++
+			if e.hash != o.Hash {
+				if rawOnly == nil {
+					if rawOnly, err = tx.PrepareContext(ctx, `UPDATE orders SET raw = $1, hash = $2 WHERE id = $3`); err != nil {
+						return fmt.Errorf("prepare kept order update: %w", err)
+					}
+				}
+				var raw any
+				if o.Raw != nil {
+					raw = o.Raw
+				}
+				if _, err := rawOnly.ExecContext(ctx, raw, o.Hash, e.id); err != nil {
+					return fmt.Errorf("keep order %s as sent: %w", o.OrderID, err)
+				}
+			}
 			if b.Mark != 0 {
 				if mark == nil {
 					if mark, err = tx.PrepareContext(ctx, `UPDATE orders SET sync_mark = $1 WHERE id = $2`); err != nil {

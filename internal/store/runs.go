@@ -26,6 +26,7 @@ const (
 	RunManual    = "manual"
 	RunResync    = "resync"
 	RunTrigger   = "trigger" // RetailCRM's trigger called the task's URL
+	RunRemap     = "remap"   // the mapping changed: the stored orders are re-mapped from their kept copies
 )
 
 // MaxRunIssues caps the issues kept per run; IssuesTotal still counts all of them.

@@ -518,6 +518,26 @@ var upgradeSteps = []upgradeStep{
 			}
 		},
 	},
+	{
+		version: 12, // re-mapping stored orders: the re-map's checkpoint, compression dictionaries
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE sync_state SET remap_after = $1 WHERE task_id = $2`, f.orderLive, f.taskLive); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO raw_dicts (task_id, dict, created_at) VALUES ($1, $2, $3)`, f.taskLive, []byte{0x37, 0xa4, 0x30, 0xec, 1}, upgradeT0)
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			ss, err := st.SyncState(ctx, f.taskLive)
+			if err != nil || ss.RemapAfter != f.orderLive {
+				t.Errorf("the re-map's checkpoint: %+v %v", ss, err)
+			}
+			dicts, err := st.RawDicts(ctx, f.taskLive)
+			if err != nil || len(dicts) != 1 || string(dicts[0].Data) != string([]byte{0x37, 0xa4, 0x30, 0xec, 1}) {
+				t.Errorf("dictionaries: %+v %v", dicts, err)
+			}
+		},
+	},
 }
 
 func TestUpgradeFromEveryVersion(t *testing.T) {

@@ -85,10 +85,11 @@ func author(ctx context.Context) int64 {
 	return p.UserID
 }
 
-// remap rewrites the task's stored orders under its saved mapping and pii: a re-sync for now,
-// which reads every order again and applies them.
+// remap rewrites the task's stored orders under its saved mapping and pii: a run of kind remap,
+// which applies them to the orders' kept copies without reading RetailCRM (and reads again only
+// what the copies cannot give: the importer decides, remap.go).
 func (s *Service) remap(ctx context.Context, t store.Task) error {
-	_, err := s.Jobs.Enqueue(ctx, t, store.RunResync)
+	_, err := s.Jobs.Enqueue(ctx, t, store.RunRemap)
 	return err
 }
 

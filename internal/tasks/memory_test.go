@@ -44,8 +44,8 @@ func TestPIIAndRetentionRules(t *testing.T) {
 	if got, err = svc.Update(ctx, task.AccountID, task.ID, tasks.Input{PII: &hash}); err != nil || got.PII != store.PIIHash || *got.OrdersRetentionDays != 400 {
 		t.Fatalf("pii hash: %+v %v", got, err)
 	}
-	if kinds := j.enqueued(); !slices.Equal(kinds, []string{store.RunResync}) {
-		t.Fatalf("a change of pii started %v, want a re-sync", kinds)
+	if kinds := j.enqueued(); !slices.Equal(kinds, []string{store.RunRemap}) {
+		t.Fatalf("a change of pii started %v, want a re-map", kinds)
 	}
 	if err := json.Unmarshal([]byte(`{"orders_retention_days": null}`), &in); err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestMappingVersionsAndRestore(t *testing.T) {
 	if vs, _ = svc.MappingVersions(ctx, task.AccountID, task.ID); len(vs) != 3 || len(vs[0].Mapping) != 0 {
 		t.Fatalf("after the restore: %+v", vs)
 	}
-	if kinds := j.enqueued(); !slices.Equal(kinds, []string{store.RunResync, store.RunResync}) {
+	if kinds := j.enqueued(); !slices.Equal(kinds, []string{store.RunRemap, store.RunRemap}) {
 		t.Fatalf("enqueued %v: the change and the restore each rewrite the orders", kinds)
 	}
 	// A version that today's rules refuse (a field that does not exist any more).

@@ -492,7 +492,11 @@ func (s *Service) Update(ctx context.Context, accountID, id int64, in Input) (st
 			return t, err
 		}
 	}
-	if ch.mapping || ch.reread || ch.pii {
+	if ch.reread {
+		if _, err := s.Jobs.Enqueue(ctx, t, store.RunResync); err != nil {
+			return t, err
+		}
+	} else if ch.mapping || ch.pii {
 		if err := s.remap(ctx, t); err != nil {
 			return t, err
 		}

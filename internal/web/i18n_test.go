@@ -57,10 +57,10 @@ func TestCataloguesComplete(t *testing.T) {
 	for _, s := range []string{store.RunQueued, store.RunRunning, store.RunSucceeded, store.RunSucceededWithWarnings, store.RunFailed, store.RunInterrupted} {
 		used["run.status."+s] = "run statuses"
 	}
-	for _, k := range []string{store.RunScheduled, store.RunManual, store.RunResync} {
+	for _, k := range []string{store.RunScheduled, store.RunManual, store.RunResync, store.RunRemap} {
 		used["run.kind."+k] = "run kinds"
 	}
-	for _, p := range []string{importer.PhaseBackfill, importer.PhaseHistory, "waiting"} {
+	for _, p := range []string{importer.PhaseBackfill, importer.PhaseHistory, importer.PhaseRemap, "waiting"} {
 		used["progress.phase."+p] = "run phases"
 	}
 	for _, f := range mapping.Fields {

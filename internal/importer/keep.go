@@ -1,0 +1,122 @@
+package importer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+
+	"orderimport/internal/mapping"
+	"orderimport/internal/rawcopy"
+)
+
+// Kept orders: every stored order keeps the RetailCRM order it was mapped from (rawcopy), so
+// that a new mapping is applied to the stored orders without reading them again (remap.go).
+// Under pii=hash and pii=drop the copy is kept without personal data (rawcopy.Strip).
+//
+// The copies of a task are compressed with a dictionary trained on its own orders, once it has
+// seen rawcopy.TrainSamples of them: the first run keeps the first orders without one (their
+// copies stay readable, and a re-sync or re-map writes them anew with it).
+
+// codec is the process's codec: dictionaries are loaded once per process and task.
+var codec = rawcopy.NewCodec()
+
+// keeper packs the copies of one run's task.
+type keeper struct {
+	taskID int64
+	strip  bool // pii=hash or drop: copies without personal data
+
+	mu      sync.Mutex
+	dict    uint32 // the dictionary copies are packed with; 0 while the task has none
+	samples [][]byte
+	gaveUp  bool // training failed in this run: no more samples
+}
+
+// newKeeper loads the task's dictionaries.
+func (im *Importer) newKeeper(ctx context.Context, taskID int64, pii string) (*keeper, error) {
+	k := &keeper{taskID: taskID, strip: pii != "" && pii != mapping.PIIKeep}
+	dicts, err := im.Store.RawDicts(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range dicts {
+		if err := codec.Add(rawcopy.Dict{ID: uint32(d.ID), Data: d.Data}); err != nil {
+			return nil, fmt.Errorf("importer: dictionary %d of task %d: %w", d.ID, taskID, err)
+		}
+		k.dict = uint32(d.ID)
+	}
+	return k, nil
+}
+
+// keep is the copy of raw to store (compressed) and the digest of what it holds; raw is an
+// order the mapping accepted, so a JSON object. Until the task has a dictionary, copies without
+// personal data are gathered to train one.
+func (k *keeper) keep(raw []byte) (packed []byte, digest string) {
+	kept := raw
+	var stripped []byte
+	if k.strip || k.wantsSamples() {
+		var err error
+		if stripped, err = rawcopy.Strip(raw); err != nil {
+			return nil, "" // not an object after all: no copy, and a re-map reads it again
+		}
+		if k.strip {
+			kept = stripped
+		}
+	}
+	sum := sha256.Sum256(kept)
+	k.mu.Lock()
+	dict := k.dict
+	if dict == 0 && !k.gaveUp && stripped != nil && len(k.samples) < rawcopy.TrainSamples {
+		k.samples = append(k.samples, stripped)
+	}
+	k.mu.Unlock()
+	return codec.Pack(nil, kept, dict), hex.EncodeToString(sum[:8])
+}
+
+func (k *keeper) wantsSamples() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.dict == 0 && !k.gaveUp && len(k.samples) < rawcopy.TrainSamples
+}
+
+// train makes the task's dictionary once enough samples are in (called by the goroutine that
+// applies batches, between two of them): the copies packed after it use it.
+func (r *run) train(ctx context.Context) error {
+	k := r.keeper
+	k.mu.Lock()
+	ready := k.dict == 0 && len(k.samples) >= rawcopy.TrainSamples
+	samples := k.samples
+	k.mu.Unlock()
+	if !ready {
+		return nil
+	}
+	id, err := r.im.Store.ReserveRawDict(ctx, r.task.ID)
+	if err != nil {
+		return err
+	}
+	d, err := rawcopy.Train(uint32(id), samples)
+	if err != nil {
+		// Copies are kept without one; the next run gathers samples again.
+		r.log.Warn("no compression dictionary for the kept orders", "error", err)
+		k.mu.Lock()
+		k.samples, k.gaveUp = nil, true
+		k.mu.Unlock()
+		return nil
+	}
+	if err := r.im.Store.SetRawDict(ctx, id, d.Data); err != nil {
+		return err
+	}
+	if err := codec.Add(d); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.dict, k.samples = d.ID, nil
+	k.mu.Unlock()
+	r.log.Info("kept orders are compressed with a dictionary trained on the task's orders", "dict_id", d.ID, "bytes", len(d.Data))
+	return nil
+}
+
+// UnpackKept unpacks a kept copy as this process's codec can (the dictionaries of the tasks it
+// ran are known to it).
+func UnpackKept(packed []byte) ([]byte, error) { return codec.Unpack(nil, packed) }

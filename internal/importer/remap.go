@@ -1,0 +1,181 @@
+package importer
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"orderimport/internal/locale"
+	"orderimport/internal/mapping"
+	"orderimport/internal/rawcopy"
+	"orderimport/internal/retailcrm"
+	"orderimport/internal/store"
+)
+
+// Re-mapping: when only what the stored rows are derived from by the mapping changed (its
+// expressions, the counter's timezone, pii, the currencies of the reference) and every live
+// order of the task keeps its RetailCRM order, a run applies the new mapping to the kept copies
+// instead of reading RetailCRM again: the "remap" phase. It walks the task's orders by row id
+// in batches; each batch commits its rows with the checkpoint (the last row id re-mapped) in one
+// transaction, exactly as an import's page does, so a crash resumes after the last committed
+// batch and each order is re-mapped whole or not at all. Then the run follows the change feed
+// as usual: an order changed in RetailCRM meanwhile is read again and mapped anew.
+//
+// A copy that no longer unpacks (damaged) is read again from RetailCRM, by id, in the same
+// batch, and the run says so. Under pii=hash a kept copy has no contacts: the stored hashes are
+// carried over, which is sound as long as the contacts' expressions did not change (otherwise
+// the run re-reads everything: canRemap).
+
+// PhaseRemap is the phase of a run re-mapping the stored orders.
+const PhaseRemap = "remap"
+
+// remapBatch is how many orders a re-map commits at once: as many as pages of the largest size
+// would bring, a few hundred kilobytes of copies in memory.
+const remapBatch = 500
+
+// canRemap tells whether the orders stored under the checkpoint's fingerprint can be brought to
+// fp by re-mapping their kept copies.
+func (r *run) canRemap(ctx context.Context, st store.SyncState, fp string) (bool, error) {
+	if st.Phase != PhaseHistory && st.Phase != PhaseRemap {
+		return false, nil // a backfill under way reads on with the new mapping from where it is
+	}
+	old, ok := parsePrint(st.Fingerprint)
+	now, _ := parsePrint(fp)
+	if !ok || old.source != now.source {
+		return false, nil
+	}
+	// Stripped copies have no contacts to apply new contact expressions to: those need them
+	// read again. Copies kept in clear (pii was keep) or contacts dropped need nothing.
+	if old.contact != now.contact && old.pii != mapping.PIIKeep && now.pii != mapping.PIIDrop {
+		return false, nil
+	}
+	missing, err := r.im.Store.LiveOrdersWithoutRaw(ctx, r.task.ID)
+	if err != nil {
+		return false, err
+	}
+	return missing == 0, nil
+}
+
+// startRemap begins (or, after another change, begins again) re-mapping the stored orders.
+func (r *run) startRemap(ctx context.Context, st store.SyncState, fp string) (store.SyncState, error) {
+	r.log.Info("what the stored orders are mapped with changed; re-mapping the kept copies")
+	st.Phase, st.RemapAfter, st.Fingerprint = PhaseRemap, 0, fp
+	r.done = 0
+	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// remap applies the mapping to the kept copies of the task's live orders after st.RemapAfter.
+func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, error) {
+	r.phase, r.cause = PhaseRemap, store.SourceRemap
+	defer func() { r.cause = r.runCause() }()
+	for first := true; ; first = false {
+		// Every slice re-maps at least one batch, so that a run always gets on.
+		if !first && r.sliceOver() {
+			return st, ErrSliceDone
+		}
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		kept, err := r.im.Store.RawOrders(ctx, r.task.ID, st.RemapAfter, remapBatch)
+		if err != nil {
+			return st, err
+		}
+		if len(kept) == 0 {
+			break
+		}
+		b, err := r.remapBatch(ctx, kept)
+		if err != nil {
+			return st, err
+		}
+		st.RemapAfter = kept[len(kept)-1].ID
+		r.done += int64(len(kept))
+		r.cursor = "remap:" + strconv.FormatInt(st.RemapAfter, 10)
+		if err := r.apply(ctx, b, &st, 0); err != nil {
+			return st, err
+		}
+	}
+	st.Phase, st.RemapAfter = PhaseHistory, 0
+	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// remapBatch maps a batch of kept copies; damaged ones are read again from RetailCRM.
+func (r *run) remapBatch(ctx context.Context, kept []store.RawOrder) (preparedBatch, error) {
+	orders := make([]retailcrm.Order, 0, len(kept))
+	stored := make(map[int64]*keptOrder, len(kept))
+	var damaged []int64
+	var issues []store.Issue
+	for i := range kept {
+		k := &kept[i]
+		raw, err := codec.Unpack(nil, k.Raw)
+		var o *retailcrm.Order
+		if err == nil {
+			o, err = retailcrm.DecodeOrder(raw)
+		}
+		if err != nil {
+			damaged = append(damaged, k.CRMID)
+			r.log.Warn("a kept order cannot be read; it is read again from RetailCRM", "order_row_id", k.ID, "error", err)
+			continue
+		}
+		ko := &keptOrder{RawOrder: k}
+		if r.task.PII == mapping.PIIHash {
+			ko.stripped = stripped(raw)
+		}
+		stored[o.ID] = ko
+		orders = append(orders, *o)
+	}
+	b := r.prepare(orders, nil)
+	r.carryContacts(&b, stored)
+	if len(damaged) > 0 {
+		rf, err := r.refetch(ctx, damaged, 0)
+		if err != nil {
+			return preparedBatch{}, err
+		}
+		b.fetched += rf.batch.fetched
+		b.rows = append(b.rows, rf.batch.rows...)
+		b.deletes = append(b.deletes, rf.batch.deletes...)
+		b.invalid += rf.batch.invalid
+		b.issues = append(b.issues, rf.batch.issues...)
+		issues = append(issues, store.Issue{Msg: locale.M("kept_order_unreadable", "count", len(damaged))})
+	}
+	b.issues = append(b.issues, issues...)
+	return b, nil
+}
+
+// carryContacts keeps the stored contacts of orders whose copy was kept without them (pii=hash):
+// the mapping found nothing to hash in the copy, the stored hash is what it would give.
+func (r *run) carryContacts(b *preparedBatch, stored map[int64]*keptOrder) {
+	if r.task.PII != mapping.PIIHash {
+		return
+	}
+	for i := range b.rows {
+		row := &b.rows[i]
+		k := stored[row.CRMID]
+		if k == nil || !k.stripped {
+			continue
+		}
+		row.ContactName, row.ContactPhone, row.ContactEmail = "", k.ContactPhone, k.ContactEmail
+		suffix := ""
+		if j := strings.IndexByte(row.Hash, '/'); j >= 0 {
+			suffix = row.Hash[j:]
+		}
+		row.Hash = RowHash(row) + suffix
+	}
+}
+
+// keptOrder is a kept copy being re-mapped.
+type keptOrder struct {
+	*store.RawOrder
+	stripped bool // kept without personal data
+}
+
+// stripped reports whether a kept copy has no personal data left (kept under pii=hash or drop).
+func stripped(raw []byte) bool {
+	s, err := rawcopy.Strip(raw)
+	return err == nil && len(s) == len(raw)
+}
