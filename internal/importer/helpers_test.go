@@ -63,7 +63,7 @@ func rowDiff(got, want store.OrderRow) string {
 // harness is one task of one account in a fresh SQLite database, imported from an emulator
 // over HTTP: the directed tests' fixture (the model test builds its own, randomized).
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	emu  *crmemu.Emulator
 	srv  *httptest.Server
 	st   *store.Store
@@ -76,13 +76,13 @@ type harness struct {
 	cfg  importer.Config
 }
 
-func newHarness(t *testing.T, opts crmemu.Options, cfg importer.Config, task store.Task) *harness {
+func newHarness(t testing.TB, opts crmemu.Options, cfg importer.Config, task store.Task) *harness {
 	t.Helper()
 	return newHarnessWrapped(t, opts, cfg, task, nil)
 }
 
 // newHarnessWrapped serves the emulator through wrap (a RetailCRM that differs on purpose).
-func newHarnessWrapped(t *testing.T, opts crmemu.Options, cfg importer.Config, task store.Task, wrap func(http.Handler) http.Handler) *harness {
+func newHarnessWrapped(t testing.TB, opts crmemu.Options, cfg importer.Config, task store.Task, wrap func(http.Handler) http.Handler) *harness {
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, key: crmemu.DemoKey, ctz: "Europe/Moscow", now: time.Now}

@@ -663,10 +663,10 @@ func nonZero(n string) bool {
 
 // mapOrders maps fetched orders; rejected ones become issues and count as invalid, and are
 // returned by id so that a stale stored copy can be flagged.
-func (r *run) mapOrders(orders []retailcrm.Order) (rows []store.OrderRow, rejected []int64, issues []store.Issue) {
+func (r *run) mapOrders(mp *Mapper, orders []retailcrm.Order) (rows []store.OrderRow, rejected []int64, issues []store.Issue) {
 	rows = make([]store.OrderRow, 0, len(orders))
 	for i := range orders {
-		row, rej, is := r.mapper.MapOne(&orders[i])
+		row, rej, is := mp.MapOne(&orders[i])
 		issues = append(issues, is...)
 		if rej {
 			rejected = append(rejected, orders[i].ID)
@@ -744,6 +744,11 @@ type preparedBatch struct {
 // prepare maps a batch. It reads only the task and the mapper, never the run's counters, so
 // a walk may prepare one page while the last is being applied.
 func (r *run) prepare(orders []retailcrm.Order, gone []int64) preparedBatch {
+	return r.prepareWith(r.mapper, orders, gone)
+}
+
+// prepareWith is prepare with another mapper (a re-map's, which keeps the copies it has).
+func (r *run) prepareWith(mp *Mapper, orders []retailcrm.Order, gone []int64) preparedBatch {
 	fetched := len(orders)
 	if from, to := r.task.BackfillFrom, r.task.BackfillTo; from != "" || to != "" {
 		// The task imports the orders created within its date range. The change feed also
@@ -758,7 +763,7 @@ func (r *run) prepare(orders []retailcrm.Order, gone []int64) preparedBatch {
 		}
 		orders = kept
 	}
-	rows, rejected, issues := r.mapOrders(orders)
+	rows, rejected, issues := r.mapOrders(mp, orders)
 	// An order that no longer maps (its required field went bad) is no longer in the mapped
 	// set; a stale copy of it must not linger in reports.
 	deletes := append(slices.Clone(gone), rejected...)

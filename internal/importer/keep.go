@@ -64,14 +64,26 @@ func (k *keeper) keep(raw []byte) (packed []byte, digest string) {
 			kept = stripped
 		}
 	}
-	sum := sha256.Sum256(kept)
 	k.mu.Lock()
 	dict := k.dict
 	if dict == 0 && !k.gaveUp && stripped != nil && len(k.samples) < rawcopy.TrainSamples {
 		k.samples = append(k.samples, stripped)
 	}
 	k.mu.Unlock()
-	return codec.Pack(nil, kept, dict), hex.EncodeToString(sum[:8])
+	return codec.Pack(nil, kept, dict), digestOf(kept)
+}
+
+// digestOf is the digest of a kept copy that the row's hash carries.
+func digestOf(kept []byte) string {
+	sum := sha256.Sum256(kept)
+	return hex.EncodeToString(sum[:8])
+}
+
+// current is the dictionary copies are packed with now.
+func (k *keeper) current() uint32 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.dict
 }
 
 func (k *keeper) wantsSamples() bool {

@@ -15,8 +15,8 @@ import (
 // Re-mapping: when only what the stored rows are derived from by the mapping changed (its
 // expressions, the counter's timezone, pii, the currencies of the reference) and every live
 // order of the task keeps its RetailCRM order, a run applies the new mapping to the kept copies
-// instead of reading RetailCRM again: the "remap" phase. It walks the task's orders by row id
-// in batches; each batch commits its rows with the checkpoint (the last row id re-mapped) in one
+// instead of reading RetailCRM again: the "remap" phase. It walks the task's orders by RetailCRM
+// id in batches; each batch commits its rows with the checkpoint (the last row id re-mapped) in one
 // transaction, exactly as an import's page does, so a crash resumes after the last committed
 // batch and each order is re-mapped whole or not at all. Then the run follows the change feed
 // as usual: an order changed in RetailCRM meanwhile is read again and mapped anew.
@@ -71,6 +71,32 @@ func (r *run) startRemap(ctx context.Context, st store.SyncState, fp string) (st
 func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, error) {
 	r.phase, r.cause = PhaseRemap, store.SourceRemap
 	defer func() { r.cause = r.runCause() }()
+	// A batch is mapped while the one before it is stored: reading and applying stay in this
+	// goroutine and in order, the mapping of the next batch (its own orders: RetailCRM ids above
+	// the batch being stored) runs alongside.
+	fl := newFlight[remapped](ctx, func(float64) int { return 2 })
+	defer fl.stop()
+	after, drained := st.RemapAfter, false
+	ahead := func() error {
+		if drained {
+			return nil
+		}
+		kept, err := r.im.Store.RawOrders(ctx, r.task.ID, after, remapBatch)
+		if err != nil {
+			return err
+		}
+		if len(kept) == 0 {
+			drained = true
+			return nil
+		}
+		last := kept[len(kept)-1].CRMID
+		after = last
+		fl.start(func(ctx context.Context) (remapped, error) {
+			b, err := r.remapBatch(ctx, kept)
+			return remapped{b: b, last: last, n: len(kept)}, err
+		})
+		return nil
+	}
 	for first := true; ; first = false {
 		// Every slice re-maps at least one batch, so that a run always gets on.
 		if !first && r.sliceOver() {
@@ -79,21 +105,22 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		kept, err := r.im.Store.RawOrders(ctx, r.task.ID, st.RemapAfter, remapBatch)
-		if err != nil {
-			return st, err
+		for fl.pending() < 2 && !drained {
+			if err := ahead(); err != nil {
+				return st, err
+			}
 		}
-		if len(kept) == 0 {
+		if fl.pending() == 0 {
 			break
 		}
-		b, err := r.remapBatch(ctx, kept)
+		got, err := fl.next()
 		if err != nil {
 			return st, err
 		}
-		st.RemapAfter = kept[len(kept)-1].ID
-		r.done += int64(len(kept))
+		st.RemapAfter = got.last
+		r.done += int64(got.n)
 		r.cursor = "remap:" + strconv.FormatInt(st.RemapAfter, 10)
-		if err := r.apply(ctx, b, &st, 0); err != nil {
+		if err := r.apply(ctx, got.b, &st, 0); err != nil {
 			return st, err
 		}
 	}
@@ -102,6 +129,13 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 		return st, err
 	}
 	return st, nil
+}
+
+// remapped is a batch mapped ahead: what to store, and the checkpoint that goes with it.
+type remapped struct {
+	b    preparedBatch
+	last int64 // the RetailCRM id of the batch's last order
+	n    int
 }
 
 // remapBatch maps a batch of kept copies; damaged ones are read again from RetailCRM.
@@ -122,15 +156,35 @@ func (r *run) remapBatch(ctx context.Context, kept []store.RawOrder) (preparedBa
 			r.log.Warn("a kept order cannot be read; it is read again from RetailCRM", "order_row_id", k.ID, "error", err)
 			continue
 		}
-		ko := &keptOrder{RawOrder: k}
-		if r.task.PII == mapping.PIIHash {
+		ko := &keptOrder{RawOrder: k, raw: raw}
+		if r.keeper.strip {
 			ko.stripped = stripped(raw)
 		}
 		stored[o.ID] = ko
 		orders = append(orders, *o)
 	}
-	b := r.prepare(orders, nil)
+	// The copies are kept as they are (a copy is packed again only when it must lose its
+	// personal data now): the mapper packs none.
+	bare := *r.mapper
+	bare.keep = nil
+	b := r.prepareWith(&bare, orders, nil)
 	r.carryContacts(&b, stored)
+	for i := range b.rows {
+		row := &b.rows[i]
+		k := stored[row.CRMID]
+		if k == nil {
+			continue
+		}
+		kept := k.raw
+		row.Raw = k.Raw
+		if r.keeper.strip && !k.stripped {
+			if s, err := rawcopy.Strip(k.raw); err == nil {
+				kept = s
+				row.Raw = codec.Pack(nil, s, r.keeper.current())
+			}
+		}
+		row.Hash += "/" + digestOf(kept)
+	}
 	if len(damaged) > 0 {
 		rf, err := r.refetch(ctx, damaged, 0)
 		if err != nil {
@@ -171,7 +225,8 @@ func (r *run) carryContacts(b *preparedBatch, stored map[int64]*keptOrder) {
 // keptOrder is a kept copy being re-mapped.
 type keptOrder struct {
 	*store.RawOrder
-	stripped bool // kept without personal data
+	raw      []byte // unpacked
+	stripped bool   // kept without personal data
 }
 
 // stripped reports whether a kept copy has no personal data left (kept under pii=hash or drop).

@@ -103,12 +103,14 @@ type RawOrder struct {
 	ContactName, ContactPhone, ContactEmail string
 }
 
-// RawOrders reads up to limit of the task's live orders that have a kept raw order, after the
-// order row afterID, by row id: a re-map walks a task's orders in batches with it and resumes
-// from the last id it applied.
-func (s *Store) RawOrders(ctx context.Context, taskID, afterID int64, limit int) ([]RawOrder, error) {
+// RawOrders reads up to limit of the task's live orders that have a kept raw order, with
+// RetailCRM ids above afterCRMID, in RetailCRM id order (the task's index on it): a re-map walks
+// a task's orders in batches with it and resumes after the last id it applied. A live order is
+// one row per RetailCRM id, and rows a re-map creates (an order under a new order_id) have ids
+// it has passed: each order is read once.
+func (s *Store) RawOrders(ctx context.Context, taskID, afterCRMID int64, limit int) ([]RawOrder, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, crm_id, raw, contact_name, contact_phone, contact_email FROM orders
-		WHERE task_id = $1 AND deleted = $2 AND raw IS NOT NULL AND id > $3 ORDER BY id LIMIT $4`, taskID, false, afterID, limit)
+		WHERE task_id = $1 AND crm_id > $2 AND deleted = $3 AND raw IS NOT NULL ORDER BY crm_id LIMIT $4`, taskID, afterCRMID, false, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 	}

@@ -67,7 +67,7 @@ type SyncState struct {
 	BackfillNext   string // next day to read; > BackfillTo when done
 	ResyncMark     int64  // non-zero while a re-sync is marking what RetailCRM still has
 	Fingerprint    string // digest of what the stored orders were derived from (the importer's business)
-	RemapAfter     int64  // in the "remap" phase: the last order row re-mapped (0: none yet)
+	RemapAfter     int64  // in the "remap" phase: the RetailCRM id of the last order re-mapped (0: none yet)
 	UpdatedAt      time.Time
 }
 

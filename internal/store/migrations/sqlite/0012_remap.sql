@@ -1,7 +1,8 @@
 -- Schema version 12 (SQLite): re-mapping stored orders.
 --
--- Where a re-map of a task's stored orders has got to: the last order row (orders.id) whose
--- kept raw order it applied the new mapping to, committed with that batch (0: from the start).
+-- Where a re-map of a task's stored orders has got to: the RetailCRM id (orders.crm_id) of the
+-- last order whose kept raw order it applied the new mapping to, committed with that batch (0:
+-- from the start).
 ALTER TABLE sync_state ADD COLUMN remap_after INTEGER NOT NULL DEFAULT 0;
 
 -- Compression dictionaries trained on a task's orders (without personal data). A kept raw order
