@@ -72,6 +72,7 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 	}
 	own := map[string]string{}
 	var rule *store.Counting
+	pii := ""
 	if in.TaskID != 0 {
 		t, err := s.Store.Task(ctx, accountID, in.TaskID)
 		if err != nil {
@@ -80,7 +81,7 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 		for f, e := range t.Mapping {
 			own[f] = e
 		}
-		rule = t.Counting
+		rule, pii = t.Counting, t.PII
 	}
 	for f, e := range in.Mapping {
 		if e == nil {
@@ -120,7 +121,9 @@ func (s *Service) Preview(ctx context.Context, accountID int64, in PreviewInput)
 	}
 	classes := counting.Classify(ref, rule)
 	out := &Preview{Timezone: counter.Timezone, Orders: []PreviewOrder{}, Names: NamesOf(ref)}
-	mapper := importer.NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref)
+	// Under the task's pii, as the import would store them: a preview shows no clear contact of
+	// a task that keeps none.
+	mapper := importer.NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref).WithPII(pii)
 	for i := range page.Orders {
 		if len(out.Orders) == in.Limit {
 			break
