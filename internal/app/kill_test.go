@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,7 +115,7 @@ type killRun struct {
 }
 
 // A real kill -9 of the process running an import — once in the middle of the backfill, once
-// in the middle of the change-feed catch-up — and a restart on the same SQLite file: the
+// in the middle of the change-feed catch-up, once in the middle of a re-map — and a restart on the same SQLite file: the
 // interrupted run says so, the task resumes from its last checkpoint, and the final orders are
 // exactly RetailCRM's.
 func TestKill9(t *testing.T) {
@@ -244,14 +245,47 @@ func TestKill9(t *testing.T) {
 	}
 	assertRows(t, "after a kill -9 mid-history", e.csv(counter, "")[1:], e.expectedCSV(t, "Europe/Moscow"))
 
-	// Every run ended, and said how: two interrupted by the kills, none left "running".
+	// 3. Kill -9 in the middle of a re-map: enough orders for dozens of batches, a new mapping
+	// of revenue, and the kill once some batches are committed. The re-map resumes from its
+	// checkpoint and reads no order from RetailCRM.
+	for range 15000 {
+		emu.CreateOrder(crmemu.OrderInput{})
+	}
+	if r := e.runNow(task.ID); !succeeded(r) {
+		t.Fatalf("the run importing 15,000 new orders: %+v", r)
+	}
+	var orderReads atomic.Int64
+	emu.OnRequest(func(r *http.Request) {
+		if r.URL.Path == "/api/v5/orders" {
+			orderReads.Add(1)
+		}
+	})
+	revenue := "(totalSumm ?? 0) + 1"
+	if st := e.do("PATCH", fmt.Sprintf("/api/v1/imports/%d", task.ID), map[string]any{"mapping": map[string]any{"revenue": revenue}}, nil); st != 200 {
+		t.Fatalf("mapping change: %d", st)
+	}
+	victim = waitFor("a re-map with committed batches", func(r killRun) bool {
+		return r.Status == store.RunRunning && r.Phase == "remap" && r.Pages >= 2
+	})
+	c.kill(t)
+	t.Logf("killed mid-remap: %+v", victim)
+	restart()
+	resumed = waitFor("the resumed re-map to succeed", func(r killRun) bool { return r.ID >= victim.ID && ok(r) })
+	t.Logf("resumed: %+v", resumed)
+	if n := orderReads.Load(); n != 0 {
+		t.Errorf("the re-map, killed and resumed, read orders %d times", n)
+	}
+	assertRows(t, "after a kill -9 mid-remap", e.csv(counter, "")[1:],
+		e.expectedTask(t, store.Task{Mapping: map[string]string{"revenue": revenue}}, "Europe/Moscow"))
+
+	// Every run ended, and said how: three interrupted by the kills, none left "running".
 	var runs struct{ Runs []killRun }
 	e.do("GET", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &runs)
 	statuses := map[string]int{}
 	for _, r := range runs.Runs {
 		statuses[r.Status]++
 	}
-	if statuses[store.RunInterrupted] != 2 || statuses[store.RunRunning]+statuses[store.RunQueued] != 0 {
-		t.Errorf("runs after two kills: %v", statuses)
+	if statuses[store.RunInterrupted] != 3 || statuses[store.RunRunning]+statuses[store.RunQueued] != 0 {
+		t.Errorf("runs after three kills: %v", statuses)
 	}
 }
