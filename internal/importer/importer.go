@@ -403,6 +403,7 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 	if r.keeper, err = im.newKeeper(ctx, task.ID, task.PII); err != nil {
 		return err
 	}
+	defer r.keeper.trained()
 	r.mapper = NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref).WithPII(task.PII)
 	r.mapper.keep = r.keeper
 	fp := fingerprint(m.Spec(), counter.Timezone, p, r.sites, task, ref)
@@ -786,9 +787,7 @@ func (r *run) apply(ctx context.Context, b preparedBatch, st *store.SyncState, m
 		return err
 	}
 	if r.keeper != nil {
-		if err := r.train(ctx); err != nil {
-			return err
-		}
+		r.train(ctx)
 	}
 	r.counts.Created += res.Created
 	r.counts.Updated += res.Updated

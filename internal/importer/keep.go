@@ -27,10 +27,12 @@ type keeper struct {
 	taskID int64
 	strip  bool // pii=hash or drop: copies without personal data
 
-	mu      sync.Mutex
-	dict    uint32 // the dictionary copies are packed with; 0 while the task has none
-	samples [][]byte
-	gaveUp  bool // training failed in this run: no more samples
+	mu       sync.Mutex
+	dict     uint32 // the dictionary copies are packed with; 0 while the task has none
+	samples  [][]byte
+	gaveUp   bool          // training failed in this run: no more samples
+	training bool          // a dictionary is being trained (train)
+	done     chan struct{} // closed when the training started by this run is over
 }
 
 // newKeeper loads the task's dictionaries.
@@ -92,41 +94,62 @@ func (k *keeper) wantsSamples() bool {
 	return k.dict == 0 && !k.gaveUp && len(k.samples) < rawcopy.TrainSamples
 }
 
-// train makes the task's dictionary once enough samples are in (called by the goroutine that
-// applies batches, between two of them): the copies packed after it use it.
-func (r *run) train(ctx context.Context) error {
+// train starts making the task's dictionary once enough samples are in (called by the
+// goroutine that applies batches, between two of them). Training takes about half a second of a
+// core: it runs beside the import, whose copies use the dictionary once it is stored, and the
+// run waits for it at its end (trained).
+func (r *run) train(ctx context.Context) {
 	k := r.keeper
 	k.mu.Lock()
-	ready := k.dict == 0 && len(k.samples) >= rawcopy.TrainSamples
+	ready := k.dict == 0 && !k.gaveUp && !k.training && len(k.samples) >= rawcopy.TrainSamples
 	samples := k.samples
+	if ready {
+		k.training, k.samples = true, nil
+	}
 	k.mu.Unlock()
 	if !ready {
-		return nil
+		return
 	}
+	k.done = make(chan struct{})
+	go func() {
+		defer close(k.done)
+		d, err := r.makeDict(ctx, samples)
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		k.training = false
+		if err != nil {
+			// Copies are kept without one; the next run gathers samples again.
+			r.log.Warn("no compression dictionary for the kept orders", "error", err)
+			k.gaveUp = true
+			return
+		}
+		k.dict = d.ID
+		r.log.Info("kept orders are compressed with a dictionary trained on the task's orders", "dict_id", d.ID, "bytes", len(d.Data))
+	}()
+}
+
+// makeDict trains a dictionary under a reserved id and stores it.
+func (r *run) makeDict(ctx context.Context, samples [][]byte) (rawcopy.Dict, error) {
 	id, err := r.im.Store.ReserveRawDict(ctx, r.task.ID)
 	if err != nil {
-		return err
+		return rawcopy.Dict{}, err
 	}
 	d, err := rawcopy.Train(uint32(id), samples)
 	if err != nil {
-		// Copies are kept without one; the next run gathers samples again.
-		r.log.Warn("no compression dictionary for the kept orders", "error", err)
-		k.mu.Lock()
-		k.samples, k.gaveUp = nil, true
-		k.mu.Unlock()
-		return nil
+		return rawcopy.Dict{}, err
 	}
 	if err := r.im.Store.SetRawDict(ctx, id, d.Data); err != nil {
-		return err
+		return rawcopy.Dict{}, err
 	}
-	if err := codec.Add(d); err != nil {
-		return err
+	return d, codec.Add(d)
+}
+
+// trained waits for a dictionary being trained (the run's last writes are done; the training
+// must not outlive the run that started it).
+func (k *keeper) trained() {
+	if k != nil && k.done != nil {
+		<-k.done
 	}
-	k.mu.Lock()
-	k.dict, k.samples = d.ID, nil
-	k.mu.Unlock()
-	r.log.Info("kept orders are compressed with a dictionary trained on the task's orders", "dict_id", d.ID, "bytes", len(d.Data))
-	return nil
 }
 
 // UnpackKept unpacks a kept copy as this process's codec can (the dictionaries of the tasks it
