@@ -47,7 +47,7 @@ var kindWhy = map[string]string{
 	"key check":            "the preflight: may the key read orders, which stores",
 	"settings":             "the preflight: the account's timezone, in which RetailCRM's times are read",
 	"reference":            "the account's statuses with their groups, its status groups and its stores (what counts, names, currencies): read at every run, the three at once alongside the key check",
-	"feed end":             "where the change feed ends before any order is read: one read of the last day, and a jump to the end when that is more than a page",
+	"feed end":             "where the change feed ends before any order is read: one read of its last hours, and a jump to the end when that is more than a page",
 	"sizing":               "the count of the orders (one window or several), and for several the list's last page, naming the oldest day",
 	"pages":                "the ideal: ⌈orders ÷ 100⌉",
 	"extra pages":          "each window's last page is partial; a window read again; pages asked for ahead past a window's end",

@@ -144,6 +144,10 @@ func run(ctx context.Context, out, only string) error {
 		{"orders-filtered", nav("/counters/" + c + "/orders?status=complete&from=" + time.Now().AddDate(0, -1, 0).Format("2006-01-02"))},
 		{"orders-en", nav("/counters/" + c + "/orders?lang=en")},
 		{"orders-uncounted", nav("/counters/" + c + "/orders?counted=false")},
+		{"order", nav("/counters/" + c + "/orders/" + strconv.Itoa(historyOrder))},
+		{"webhooks", nav("/counters/" + c + "/webhooks")},
+		{"alerts", nav("/alerts")},
+		{"users", nav("/users")},
 		{"audit", nav("/audit")},
 		{"not-found", nav("/counters/999")},
 	}
@@ -206,6 +210,10 @@ func save(ctx context.Context, out, name string, w widthSpec, only string) error
 	return nil
 }
 
+// historyOrder is the RetailCRM id (and, under the default mapping, the order id) of the order
+// whose page shows a history.
+const historyOrder = 7
+
 type seeded struct {
 	counter, task, attention, running int64
 }
@@ -233,6 +241,21 @@ func seed(ctx context.Context, srv *uitest.Server, slowURL string) (seeded, erro
 	ids.task = task.ID
 	if _, err := srv.WaitRuns(ctx, task.ID, 2*time.Minute); err != nil {
 		return ids, err
+	}
+	// An order that changed in RetailCRM after the import, twice: its page shows its history.
+	for _, changes := range [][]crmemu.Change{
+		{{Field: "status", Value: "complete"}, {Field: "customer_comment", Value: "Позвонить после 18:00"}},
+		{{Field: "phone", Value: "+7 (912) 345-67-89"}},
+	} {
+		if err := srv.Emu.UpdateOrder(historyOrder, changes...); err != nil {
+			return ids, err
+		}
+		if _, err := svc.RunNow(ctx, acc, task.ID); err != nil {
+			return ids, err
+		}
+		if _, err := srv.WaitRuns(ctx, task.ID, time.Minute); err != nil {
+			return ids, err
+		}
 	}
 	old, err := svc.Create(ctx, acc, main.ID, input("Заказы (старый ключ)", srv.CRM, "old-key-0000", false, nil))
 	if err != nil {

@@ -68,7 +68,10 @@ type Config struct {
 	// WindowMaxAttempts bounds re-reads of a window whose count keeps drifting.
 	WindowMaxAttempts int
 	// HistoryLookback is how far before "now" the first run starts looking for the end of
-	// the change feed: it covers clock skew between us and RetailCRM.
+	// the change feed: it covers clock skew between us and RetailCRM (default an hour, far more
+	// than two NTP-synchronised clocks drift apart). The zone of the account is not known yet
+	// when the feed is first read, so up to 26 hours more are read (15 in Moscow); a longer lookback
+	// only makes a busy account's first read longer than a page, and the end is then jumped to.
 	HistoryLookback time.Duration
 	// MaxAttempts per RetailCRM request (retries included).
 	MaxAttempts int
@@ -93,7 +96,7 @@ func (c *Config) defaults() {
 		c.WindowMaxAttempts = 4
 	}
 	if c.HistoryLookback == 0 {
-		c.HistoryLookback = 24 * time.Hour
+		c.HistoryLookback = time.Hour
 	}
 }
 

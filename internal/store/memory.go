@@ -287,61 +287,57 @@ func (s *Store) ForgetClearContacts(ctx context.Context, accountID, taskID int64
 }
 
 func forgetEventContacts(ctx context.Context, tx *sql.Tx, taskID int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, changes FROM order_events WHERE task_id = $1 AND changes LIKE $2`, taskID, `%"contact_%`)
-	if err != nil {
-		return fmt.Errorf("read order events: %w", err)
-	}
-	type rewrite struct {
-		id      int64
-		changes string
-	}
-	var out []rewrite
-	for rows.Next() {
-		var id int64
-		var text string
-		if err := rows.Scan(&id, &text); err != nil {
-			rows.Close()
-			return fmt.Errorf("read order events: %w", err)
-		}
-		var changes map[string]Change
-		if err := json.Unmarshal([]byte(text), &changes); err != nil {
-			rows.Close()
-			return fmt.Errorf("decode the changes of order event %d: %w", id, err)
-		}
-		for _, f := range contactFields {
-			if ch, ok := changes[f]; ok {
-				changes[f] = Change{Old: withheld(ch.Old), New: withheld(ch.New)}
+	return rewriteTexts(ctx, tx, "order events",
+		`SELECT id, changes FROM order_events WHERE task_id = $1 AND changes LIKE $2`, `UPDATE order_events SET changes = $1 WHERE id = $2`,
+		[]any{taskID, `%"contact_%`}, func(text string) (string, error) {
+			var changes map[string]Change
+			if err := json.Unmarshal([]byte(text), &changes); err != nil {
+				return "", err
 			}
-		}
-		b, err := json.Marshal(changes)
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		if string(b) != text {
-			out = append(out, rewrite{id, string(b)})
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read order events: %w", err)
-	}
-	for _, r := range out {
-		if _, err := tx.ExecContext(ctx, `UPDATE order_events SET changes = $1 WHERE id = $2`, r.changes, r.id); err != nil {
-			return fmt.Errorf("rewrite order event %d: %w", r.id, err)
-		}
-	}
-	return nil
+			for _, f := range contactFields {
+				if ch, ok := changes[f]; ok {
+					changes[f] = Change{Old: withheld(ch.Old), New: withheld(ch.New)}
+				}
+			}
+			b, err := json.Marshal(changes)
+			return string(b), err
+		})
 }
 
 func forgetIssueContacts(ctx context.Context, tx *sql.Tx, taskID int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, issues FROM runs WHERE task_id = $1 AND issues LIKE $2`, taskID, `%"contact_%`)
+	return rewriteTexts(ctx, tx, "run issues",
+		`SELECT id, issues FROM runs WHERE task_id = $1 AND issues LIKE $2`, `UPDATE runs SET issues = $1 WHERE id = $2`,
+		[]any{taskID, `%"contact_%`}, func(text string) (string, error) {
+			var list []Issue
+			if err := json.Unmarshal([]byte(text), &list); err != nil {
+				return "", err
+			}
+			changed := false
+			for i := range list {
+				if isContact(list[i].Field) && (list[i].Value != "" || list[i].Msg.Detail != "") {
+					list[i].Value, list[i].Msg.Detail = "", ""
+					changed = true
+				}
+			}
+			if !changed {
+				return text, nil
+			}
+			b, err := json.Marshal(list)
+			return string(b), err
+		})
+}
+
+// rewriteTexts reads (id, text) rows with sel and writes back, with update, each text that fix
+// changes. The rows are read whole before the first write (one statement at a time per
+// transaction).
+func rewriteTexts(ctx context.Context, tx *sql.Tx, what, sel, update string, args []any, fix func(string) (string, error)) error {
+	rows, err := tx.QueryContext(ctx, sel, args...)
 	if err != nil {
-		return fmt.Errorf("read run issues: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	type rewrite struct {
-		id     int64
-		issues string
+		id   int64
+		text string
 	}
 	var out []rewrite
 	for rows.Next() {
@@ -349,37 +345,24 @@ func forgetIssueContacts(ctx context.Context, tx *sql.Tx, taskID int64) error {
 		var text string
 		if err := rows.Scan(&id, &text); err != nil {
 			rows.Close()
-			return fmt.Errorf("read run issues: %w", err)
+			return fmt.Errorf("read %s: %w", what, err)
 		}
-		var list []Issue
-		if err := json.Unmarshal([]byte(text), &list); err != nil {
-			rows.Close()
-			return fmt.Errorf("decode the issues of run %d: %w", id, err)
-		}
-		changed := false
-		for i := range list {
-			if isContact(list[i].Field) && (list[i].Value != "" || list[i].Msg.Detail != "") {
-				list[i].Value, list[i].Msg.Detail = "", ""
-				changed = true
-			}
-		}
-		if !changed {
-			continue
-		}
-		b, err := json.Marshal(list)
+		fixed, err := fix(text)
 		if err != nil {
 			rows.Close()
-			return err
+			return fmt.Errorf("rewrite %s %d: %w", what, id, err)
 		}
-		out = append(out, rewrite{id, string(b)})
+		if fixed != text {
+			out = append(out, rewrite{id, fixed})
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read run issues: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	for _, r := range out {
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET issues = $1 WHERE id = $2`, r.issues, r.id); err != nil {
-			return fmt.Errorf("rewrite the issues of run %d: %w", r.id, err)
+		if _, err := tx.ExecContext(ctx, update, r.text, r.id); err != nil {
+			return fmt.Errorf("rewrite %s %d: %w", what, r.id, err)
 		}
 	}
 	return nil
