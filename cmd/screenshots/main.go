@@ -109,6 +109,7 @@ func run(ctx context.Context, out, only string) error {
 				chromedp.WaitVisible(chromedp.ID("f-url")),
 				chromedp.SendKeys(chromedp.ID("f-url"), srv.CRM),
 				chromedp.SendKeys(chromedp.ID("f-key"), crmemu.DemoKey),
+				centered(`[data-js="check"]`),
 				chromedp.Click(chromedp.CSS(`[data-js="check"]`)),
 				chromedp.WaitVisible(chromedp.CSS("#check-result .check-ok")),
 				chromedp.WaitVisible(chromedp.ID("cg-cancel")),
@@ -118,6 +119,7 @@ func run(ctx context.Context, out, only string) error {
 					return err
 				}),
 				chromedp.SendKeys(chromedp.ID("f-name"), "Заказы"),
+				centered(`[data-js="preview"]`),
 				chromedp.Click(chromedp.CSS(`[data-js="preview"]`)),
 				chromedp.WaitVisible(chromedp.CSS("#preview-result tbody tr")),
 			)
@@ -175,7 +177,11 @@ func run(ctx context.Context, out, only string) error {
 			if only != "" && s.name != only {
 				continue
 			}
-			if err := s.open(bctx); err != nil {
+			// A page that never shows what it waits for fails the run instead of hanging it.
+			sctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
+			err := s.open(sctx)
+			cancel()
+			if err != nil {
 				return fmt.Errorf("%s (%s): %w", s.name, w.suffix, err)
 			}
 			if err := save(bctx, out, s.name, w, only); err != nil {
@@ -213,6 +219,15 @@ func save(ctx context.Context, out, name string, w widthSpec, only string) error
 // historyOrder is the RetailCRM id (and, under the default mapping, the order id) of the order
 // whose page shows a history.
 const historyOrder = 7
+
+// centered scrolls the element sel names to the middle of the viewport: a click chromedp scrolls
+// to lands at the viewport's edge, where on a phone the sticky header takes it.
+func centered(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`(() => { document.querySelector(` + strconv.Quote(sel) + `).scrollIntoView({block: "center"}); return true; })()`)(ctx, t)
+		return err
+	})
+}
 
 type seeded struct {
 	counter, task, attention, running int64
