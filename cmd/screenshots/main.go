@@ -224,7 +224,7 @@ const historyOrder = 7
 // to lands at the viewport's edge, where on a phone the sticky header takes it.
 func centered(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool](`(() => { document.querySelector(` + strconv.Quote(sel) + `).scrollIntoView({block: "center"}); return true; })()`)(ctx, t)
+		_, err := chromedp.Evaluate[bool](`(() => { document.querySelector(`+strconv.Quote(sel)+`).scrollIntoView({block: "center"}); return true; })()`)(ctx, t)
 		return err
 	})
 }
