@@ -17,7 +17,7 @@ func TestDepthFollowsPaceAndAnswerTime(t *testing.T) {
 		t.Errorf("nothing measured yet: depth %d, want 2", got)
 	}
 	a.answered(orders, 800*time.Millisecond)
-	if got := a.depth(orders, 32, math.Inf(1)); got != 10 { // ⌈9.85/s × 0.8 s⌉ + 2
+	if got := a.depth(orders, 32, math.Inf(1)); got != 10 { // ⌈9.7/s × 0.8 s⌉ + 2
 		t.Errorf("800 ms answers at 10/s: depth %d, want 10", got)
 	}
 	if got := a.depth(orders, 4, math.Inf(1)); got != 4 {
