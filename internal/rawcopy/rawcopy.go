@@ -17,6 +17,7 @@ package rawcopy
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/dict"
@@ -59,9 +60,16 @@ type Codec struct {
 	dec   *zstd.Decoder // rebuilt when a dictionary is added
 }
 
+// encoderOptions are the options of every encoder. EncodeAll takes one of the encoder's states
+// for the whole call and waits when none is free: pages in flight are mapped side by side, so
+// there is a state per core (each some hundreds of KiB), not one that makes them queue.
+func encoderOptions(extra ...zstd.EOption) []zstd.EOption {
+	return append([]zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0))}, extra...)
+}
+
 // NewCodec returns a codec that knows no dictionary yet.
 func NewCodec() *Codec {
-	plain, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	plain, err := zstd.NewWriter(nil, encoderOptions()...)
 	if err != nil {
 		panic(fmt.Sprintf("rawcopy: zstd encoder: %v", err)) // only for invalid options
 	}
@@ -75,7 +83,7 @@ func (c *Codec) Add(d Dict) error {
 	if _, ok := c.dicts[d.ID]; ok {
 		return nil
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithEncoderDict(d.Data))
+	enc, err := zstd.NewWriter(nil, encoderOptions(zstd.WithEncoderDict(d.Data))...)
 	if err != nil {
 		return fmt.Errorf("rawcopy: dictionary %d: %w", d.ID, err)
 	}
