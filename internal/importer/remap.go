@@ -128,6 +128,13 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
 		return st, err
 	}
+	if r.keeper.strip {
+		// A re-map under hash or drop may have replaced clear contacts (a switch from keep):
+		// what the database still holds of the old rows goes too.
+		if err := r.im.Store.Scrub(ctx); err != nil {
+			r.log.Warn("what the re-map replaced could not be cleared from the database yet", "error", err)
+		}
+	}
 	return st, nil
 }
 

@@ -56,6 +56,7 @@ func (j *Jobs) ForgetDue(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jobs: forget expired orders: %w", err)
 	}
+	var forgot int64
 	for _, t := range due {
 		n, err := j.store.ExpireOrders(ctx, t, now.AddDate(0, 0, -t.Days), memoryBatch)
 		if err != nil {
@@ -63,6 +64,14 @@ func (j *Jobs) ForgetDue(ctx context.Context) error {
 		}
 		if n > 0 {
 			j.log.Info("expired orders deleted", "task_id", t.TaskID, "orders", n, "retention_days", t.Days)
+		}
+		forgot += n
+	}
+	if forgot > 0 || events > 0 {
+		// The deleted rows' contacts go from the database's files too (a failure here leaves
+		// them until the next day's run, not the deletions undone).
+		if err := j.store.Scrub(ctx); err != nil {
+			j.log.Warn("what the retention deleted could not be cleared from the database yet", "error", err)
 		}
 	}
 	return nil

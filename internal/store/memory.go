@@ -367,3 +367,27 @@ func rewriteTexts(ctx context.Context, tx *sql.Tx, what, sel, update string, arg
 	}
 	return nil
 }
+
+// ErrScrubIncomplete is returned by Scrub when readers kept part of the write-ahead log in
+// use; the next Scrub finishes the work.
+var ErrScrubIncomplete = errors.New("store: the write-ahead log is still read; it is cleared next time")
+
+// Scrub clears what deleted or rewritten rows leave behind outside the live rows, after a
+// task's contacts were rewritten (pii hash or drop) or orders were deleted for retention. On
+// SQLite the file overwrites freed space with zeros (secure_delete), but the write-ahead log
+// still holds the pages as they were before, until it is checkpointed and cut to zero bytes:
+// this does that. On PostgreSQL the server's files are the server's (old row versions stay in
+// them until VACUUM reuses their space; docs/SECURITY.md says what an operator does).
+func (s *Store) Scrub(ctx context.Context) error {
+	if s.engine != SQLite {
+		return nil
+	}
+	var busy, logPages, done int64
+	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil {
+		return fmt.Errorf("store: checkpoint the write-ahead log: %w", err)
+	}
+	if busy != 0 {
+		return ErrScrubIncomplete
+	}
+	return nil
+}

@@ -121,7 +121,11 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		}
 	}
 	// Pragmas go in the DSN so that every pooled connection gets them, not only the first.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
+	// secure_delete: what a write replaces or deletes is overwritten with zeros, so that the file
+	// keeps no clear contact a task's pii=hash or drop rewrote, an order retention deleted or a
+	// person erased (in free space of a page or on the free list, where a copy of the disk would
+	// still show it).
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_time_format=sqlite"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
