@@ -15,6 +15,7 @@ import (
 
 	"orderimport/internal/crmemu"
 	"orderimport/internal/importer"
+	"orderimport/internal/pgtest"
 	"orderimport/internal/retailcrm"
 	"orderimport/internal/secret"
 	"orderimport/internal/servicetest"
@@ -84,6 +85,33 @@ func newHarness(t testing.TB, opts crmemu.Options, cfg importer.Config, task sto
 // newHarnessWrapped serves the emulator through wrap (a RetailCRM that differs on purpose).
 func newHarnessWrapped(t testing.TB, opts crmemu.Options, cfg importer.Config, task store.Task, wrap func(http.Handler) http.Handler) *harness {
 	t.Helper()
+	return newHarnessAt(t, store.Location{}, opts, cfg, task, wrap)
+}
+
+// newHarnessOn is newHarness on the database of an engine: SQLite in a temporary directory, or
+// a throwaway schema of the PostgreSQL test server.
+func newHarnessOn(t testing.TB, engine store.Engine, opts crmemu.Options, cfg importer.Config, task store.Task) *harness {
+	t.Helper()
+	var loc store.Location
+	if engine == store.Postgres {
+		loc = store.Location{Engine: store.Postgres, URL: pgtest.Schema(t)}
+	}
+	return newHarnessAt(t, loc, opts, cfg, task, nil)
+}
+
+// engines runs fn as a parallel subtest per database engine.
+func engines(t *testing.T, fn func(t *testing.T, engine store.Engine)) {
+	for _, engine := range []store.Engine{store.SQLite, store.Postgres} {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			fn(t, engine)
+		})
+	}
+}
+
+// newHarnessAt is the harness on loc (zero: SQLite in a temporary directory).
+func newHarnessAt(t testing.TB, loc store.Location, opts crmemu.Options, cfg importer.Config, task store.Task, wrap func(http.Handler) http.Handler) *harness {
+	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, key: crmemu.DemoKey, ctz: "Europe/Moscow", now: time.Now}
 	if opts.Now != nil {
@@ -99,7 +127,10 @@ func newHarnessWrapped(t testing.TB, opts crmemu.Options, cfg importer.Config, t
 	}
 	h.srv = httptest.NewServer(handler)
 	t.Cleanup(h.srv.Close)
-	st, err := store.Open(ctx, store.Location{Engine: store.SQLite, Path: filepath.Join(t.TempDir(), "test.db")})
+	if loc == (store.Location{}) {
+		loc = store.Location{Engine: store.SQLite, Path: filepath.Join(t.TempDir(), "test.db")}
+	}
+	st, err := store.Open(ctx, loc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,10 +55,14 @@ func (h *harness) saveTask() {
 // mapping gives the first rows back exactly.
 func TestRemapReadsNoOrderAndEqualsAFreshImport(t *testing.T) {
 	t.Parallel()
+	engines(t, remapEqualsAFreshImport)
+}
+
+func remapEqualsAFreshImport(t *testing.T, engine store.Engine) {
 	// Both accounts are generated at the same instant: the same seed gives the same orders.
 	at := time.Now().Truncate(time.Second)
 	account := crmemu.Options{Seed: 21, Orders: 1200, Now: func() time.Time { return at }}
-	h := newHarness(t, account, importer.Config{}, store.Task{})
+	h := newHarnessOn(t, engine, account, importer.Config{}, store.Task{})
 	h.mustRun()
 	h.verify("the first run")
 	first := storedRows(t, h.st, h.task.ID)
@@ -91,7 +95,7 @@ func TestRemapReadsNoOrderAndEqualsAFreshImport(t *testing.T) {
 	h.verify("after the re-map")
 
 	// A fresh import with the new mapping, into another database, stores the same.
-	fresh := newHarness(t, account, importer.Config{}, store.Task{Mapping: otherMapping})
+	fresh := newHarnessOn(t, engine, account, importer.Config{}, store.Task{Mapping: otherMapping})
 	fresh.mustRun()
 	if d := diffRows(storedRows(t, h.st, h.task.ID), storedRows(t, fresh.st, fresh.task.ID)); d != "" {
 		t.Errorf("re-mapped and freshly imported orders differ: %s", d)
@@ -112,9 +116,13 @@ func TestRemapReadsNoOrderAndEqualsAFreshImport(t *testing.T) {
 // checkpoint and ends exact; a re-map overtaken by another change starts again.
 func TestRemapResumesFromItsCheckpoint(t *testing.T) {
 	t.Parallel()
+	engines(t, remapResumes)
+}
+
+func remapResumes(t *testing.T, engine store.Engine) {
 	now := time.Now()
 	clock := &now
-	h := newHarness(t, crmemu.Options{Seed: 22, Orders: 1300}, importer.Config{}, store.Task{})
+	h := newHarnessOn(t, engine, crmemu.Options{Seed: 22, Orders: 1300}, importer.Config{}, store.Task{})
 	h.im.Now = func() time.Time { return *clock }
 	h.mustRun()
 	reads := orderReads(h)
@@ -160,7 +168,11 @@ func TestRemapResumesFromItsCheckpoint(t *testing.T) {
 // needs the clear values and reads the orders again.
 func TestRemapUnderPIIHash(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, crmemu.Options{Seed: 23, Orders: 300}, importer.Config{}, store.Task{})
+	engines(t, remapUnderPIIHash)
+}
+
+func remapUnderPIIHash(t *testing.T, engine store.Engine) {
+	h := newHarnessOn(t, engine, crmemu.Options{Seed: 23, Orders: 300}, importer.Config{}, store.Task{})
 	h.mustRun()
 	reads := orderReads(h)
 
