@@ -112,4 +112,3 @@ func asJSON(t *testing.T, v any) string {
 	b, _ = json.Marshal(norm)
 	return string(b)
 }
-
