@@ -358,12 +358,14 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	// The statements are prepared at most once per batch: re-parsing the upsert for every row
 	// cost SQLite more than executing it (bench: BenchmarkApplyBatchInsert).
 	var mark, upsert, rawOnly *sql.Stmt
+	updates := updateStatements{}
 	defer func() {
 		for _, st := range []*sql.Stmt{mark, upsert, rawOnly} {
 			if st != nil {
 				st.Close()
 			}
 		}
+		updates.close()
 	}()
 	for i := range b.Upserts {
 		o := &b.Upserts[i]
@@ -428,6 +430,25 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 				}
 			}
 		}
+		if old := before[e.id]; ok && old != nil && !e.deleted && e.taskID == b.TaskID && e.crmID == o.CRMID {
+			// A stored order that changed: only its changed columns are written (see changedColumns).
+			set := changedColumns(&old.OrderRow, o, string(tags), group, counted)
+			set = append(set, column{"hash", o.Hash}, column{"sync_mark", b.Mark}, column{"updated_at", now},
+				column{"feed_seq", pos}, column{"events", min(events, MaxOrderEvents)})
+			if raw != nil {
+				set = append(set, column{"raw", raw})
+			}
+			if err := updates.exec(ctx, tx, e.id, set); err != nil {
+				return fmt.Errorf("write order %s: %w", o.OrderID, err)
+			}
+			if changes != nil {
+				if err := tl.add(e.id, changes, events); err != nil {
+					return err
+				}
+			}
+			res.Updated++
+			continue
+		}
 		_, err = upsert.ExecContext(ctx,
 			b.AccountID, b.CounterID, b.TaskID, o.CRMID, o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount,
 			o.Profit, o.Revenue, o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, string(tags), o.Status, o.Site,
@@ -448,6 +469,95 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		}
 	}
 	return nil
+}
+
+// column is one column an update writes, and its value.
+type column struct {
+	name  string
+	value any
+}
+
+// changedColumns are the columns of a stored order (old, as read back) that the new row o
+// changes, with their new values. A stored order is updated by these alone, not by the upsert:
+// SQLite rewrites the entry of every index whose columns an UPDATE's SET names, whatever the
+// values, and the upsert names all of them — eight indexes for a revenue that changed. The
+// columns are TEXT, booleans and integers read back as written, so equal values mean equal
+// contents.
+func changedColumns(old, o *OrderRow, tags, group string, counted bool) []column {
+	var set []column
+	str := func(name, was, now string) {
+		if was != now {
+			set = append(set, column{name, now})
+		}
+	}
+	str("order_date", old.OrderDate, o.OrderDate)
+	str("order_local", old.OrderLocal, o.OrderLocal)
+	str("session_id", old.SessionID, o.SessionID)
+	str("user_id", old.UserID, o.UserID)
+	str("item_count", old.ItemCount, o.ItemCount)
+	str("profit", old.Profit, o.Profit)
+	str("revenue", old.Revenue, o.Revenue)
+	str("comment", old.Comment, o.Comment)
+	str("contact_name", old.ContactName, o.ContactName)
+	str("contact_phone", old.ContactPhone, o.ContactPhone)
+	str("contact_email", old.ContactEmail, o.ContactEmail)
+	oldTags, _ := json.Marshal(nonNil(old.Tags))
+	str("tags", string(oldTags), tags)
+	str("status", old.Status, o.Status)
+	str("site", old.Site, o.Site)
+	if old.OrderNumber != o.OrderNumber {
+		set = append(set, column{"order_number", o.OrderNumber}, column{"number_key", strings.ToLower(o.OrderNumber)})
+	}
+	str("status_group", old.StatusGroup, group)
+	str("currency", old.Currency, o.Currency)
+	if old.Counted != counted {
+		set = append(set, column{"counted", counted})
+	}
+	str("utm_source", old.Source.Source, o.Source.Source)
+	str("utm_medium", old.Source.Medium, o.Source.Medium)
+	str("utm_campaign", old.Source.Campaign, o.Source.Campaign)
+	str("utm_keyword", old.Source.Keyword, o.Source.Keyword)
+	str("utm_content", old.Source.Content, o.Source.Content)
+	return set
+}
+
+// updateStatements are a batch's UPDATE statements by the columns they set: the orders of a
+// batch mostly change alike (a re-map of revenue, status changes), so few are prepared.
+type updateStatements map[string]*sql.Stmt
+
+func (u updateStatements) exec(ctx context.Context, tx *sql.Tx, id int64, set []column) error {
+	var key strings.Builder
+	args := make([]any, 0, len(set)+1)
+	for _, c := range set {
+		key.WriteString(c.name)
+		key.WriteByte(',')
+		args = append(args, c.value)
+	}
+	st := u[key.String()]
+	if st == nil {
+		var q strings.Builder
+		q.WriteString("UPDATE orders SET ")
+		for i, c := range set {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "%s = $%d", c.name, i+1)
+		}
+		fmt.Fprintf(&q, " WHERE id = $%d", len(set)+1)
+		var err error
+		if st, err = tx.PrepareContext(ctx, q.String()); err != nil {
+			return fmt.Errorf("prepare order update: %w", err)
+		}
+		u[key.String()] = st
+	}
+	_, err := st.ExecContext(ctx, append(args, id)...)
+	return err
+}
+
+func (u updateStatements) close() {
+	for _, st := range u {
+		st.Close()
+	}
 }
 
 const upsertOrderSQL = `INSERT INTO orders (account_id, counter_id, task_id, crm_id, order_id, order_date, order_local,
