@@ -49,12 +49,13 @@ type settings struct {
 	readDuration   time.Duration
 	readConcurrent int
 	recountOrders  int
+	remapOrders    int
 	feedOrders     int
 	hookOrders     int
 	trials         int
 }
 
-var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading", "recount", "flow"}
+var sections = []string{"ceiling", "owncost", "memory", "incremental", "peer", "scheduler", "reading", "recount", "flow", "remap"}
 
 func main() {
 	if len(os.Args) > 1 {
@@ -204,6 +205,7 @@ func (c *settings) sizes() {
 		c.readDuration = 5 * time.Second
 		c.readConcurrent = 8
 		c.recountOrders = 100_000
+		c.remapOrders = 20_000
 		c.feedOrders = 20_000
 		c.hookOrders = 10_000
 		c.trials = 3
@@ -222,6 +224,7 @@ func (c *settings) sizes() {
 	c.readDuration = 15 * time.Second
 	c.readConcurrent = 16
 	c.recountOrders = 1_000_000
+	c.remapOrders = 1_000_000
 	c.feedOrders = 200_000
 	c.hookOrders = 100_000
 	c.trials = 20

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -81,4 +82,15 @@ func (s *Store) LiveOrdersWithoutRaw(ctx context.Context, taskID int64) (int64, 
 		return 0, fmt.Errorf("store: orders of task %d without a kept copy: %w", taskID, err)
 	}
 	return n, nil
+}
+
+// RawBytes is the size of the task's kept RetailCRM orders, compressed as stored (what order
+// memory costs a task, for the benchmarks and an operator sizing a disk).
+func (s *Store) RawBytes(ctx context.Context, taskID int64) (int64, error) {
+	var n sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT SUM(LENGTH(raw)) FROM orders WHERE task_id = $1`, taskID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: size of the kept orders of task %d: %w", taskID, err)
+	}
+	return n.Int64, nil
 }
