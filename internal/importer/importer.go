@@ -268,7 +268,6 @@ type run struct {
 	kind     string     // the run's kind (store.RunScheduled, RunTrigger, …)
 	cause    string     // the timeline source of the batches being applied ("": the store's guess)
 	keeper   *keeper    // packs the kept copies of orders (keep.go)
-	mapTime  smoothed   // how long mapping a page of orders takes (room, walk.go)
 }
 
 // runCause is the timeline source of a run's batches outside a re-map: a run the RetailCRM
@@ -768,11 +767,7 @@ func (r *run) prepareWith(mp *Mapper, orders []retailcrm.Order, gone []int64) pr
 		}
 		orders = kept
 	}
-	began := time.Now()
 	rows, rejected, issues := r.mapOrders(mp, orders)
-	if len(orders) > 0 {
-		r.mapTime.add(time.Since(began))
-	}
 	// An order that no longer maps (its required field went bad) is no longer in the mapped
 	// set; a stale copy of it must not linger in reports.
 	deletes := append(slices.Clone(gone), rejected...)

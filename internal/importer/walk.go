@@ -155,15 +155,10 @@ func (w window) holds(d string) bool {
 	return (w.openStart || d >= w.from.Format(day)) && (w.openEnd || d <= w.to.Format(day))
 }
 
-// room is the room of a flight of reads of kind (flight.go). A fetch of order pages maps its
-// page before the reader can take it, so the time that takes counts as much as the answer's.
+// room is the room of a flight of reads of kind (flight.go).
 func (r *run) room(kind retailcrm.Read) func(rate float64) int {
 	return func(rate float64) int {
-		var work time.Duration
-		if kind == retailcrm.OrderPages {
-			work = r.mapTime.get()
-		}
-		return r.client.Depth(kind, r.im.Config.PageSize, r.im.Config.MaxInFlight, rate, work)
+		return r.client.Depth(kind, r.im.Config.PageSize, r.im.Config.MaxInFlight, rate)
 	}
 }
 

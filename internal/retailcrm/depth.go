@@ -53,13 +53,11 @@ func (a *accountLimiter) answered(class string, d time.Duration) {
 	}
 }
 
-// depth is how many requests of class one reader should keep outstanding: those being answered
-// or worked on after their answer (work: what the reader's fetch does with an answer before
-// handing it over, such as mapping a page of orders), one waiting for its turn at the pace and
-// one whose answer is being stored, and at most most. The rate answered is the account's pace,
-// or the reader's rate when that is lower. Before any answer of the class is known, the slowest
-// class measured stands in for it.
-func (a *accountLimiter) depth(class string, most int, rate float64, work time.Duration) int {
+// depth is how many requests of class one reader should keep outstanding: those being answered,
+// one waiting for its turn at the pace and one whose answer is being stored, and at most most.
+// The rate answered is the account's pace, or the reader's rate when that is lower. Before any
+// answer of the class is known, the slowest class measured stands in for it.
+func (a *accountLimiter) depth(class string, most int, rate float64) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.recover(time.Now())
@@ -69,19 +67,17 @@ func (a *accountLimiter) depth(class string, most int, rate float64, work time.D
 			d = max(d, other)
 		}
 	}
-	need := math.Ceil(min(a.allowed*paceFactor, rate)*(d+work).Seconds()) + 2
+	need := math.Ceil(min(a.allowed*paceFactor, rate)*d.Seconds()) + 2
 	return max(1, min(most, int(min(need, math.MaxInt32))))
 }
 
 // Depth is how many requests of the paged read r, with pages of limit, one reader should keep
 // outstanding now to hold the account's pace at the answer times measured so far (at least 1,
-// at most most): the pace × (the answer time + work), plus one waiting for its turn and one
-// whose answer is being stored. work is what a fetch spends on an answer after it arrived and
-// before the reader can take it (mapping a page of orders in the fetch's goroutine): a page
-// being mapped is not yet ready either. A reader that cannot take more than rate answers a
-// second (+Inf: no bound) needs no more than that rate × the same time. Several tasks of one
-// account share the pace, so each may hold more than it gets answered in time; the extra
-// requests wait for their turn in the pacer, not at RetailCRM.
-func (c *Client) Depth(r Read, limit, most int, rate float64, work time.Duration) int {
-	return c.limiter.depth(answerClass(readPaths[r], strconv.Itoa(limit)), most, rate, work)
+// at most most): the pace × the answer time, plus one waiting for its turn and one whose answer
+// is being stored. A reader that cannot take more than rate answers a second (+Inf: no bound)
+// needs no more than that rate × the answer time. Several tasks of one account share the pace,
+// so each may hold more than it gets answered in time; the extra requests wait for their turn in
+// the pacer, not at RetailCRM.
+func (c *Client) Depth(r Read, limit, most int, rate float64) int {
+	return c.limiter.depth(answerClass(readPaths[r], strconv.Itoa(limit)), most, rate)
 }
