@@ -1,7 +1,7 @@
 // Command bench is the benchmark harness of orderimport: it measures the import against the
 // built-in RetailCRM emulator on loopback and writes docs/BENCHMARKS.md.
 //
-//	go run ./bench              # everything, about 50 minutes on 2 cores; writes docs/BENCHMARKS.md
+//	go run ./bench              # everything, about an hour on 2 cores; writes docs/BENCHMARKS.md
 //	go run ./bench -quick       # small sizes, a couple of minutes, writes to a temp file unless -out
 //	go run ./bench -only owncost,memory -runs 5
 //

@@ -108,7 +108,7 @@ func (r *report) write(path string) error {
 		map[bool]string{true: " -quick", false: ""}[r.cfg.quick], m.Started.UTC().Format("2006-01-02 15:04 UTC"))
 	w("emulator (`internal/crmemu`) runs in a child process on loopback, so its CPU is the machine's but not the importer's.\n\n")
 	w("Reproduce: `bench/run.sh` (`go run ./bench -max-load 1.5`: every section and every ceiling run waits for a 1-minute load below\n")
-	w("1.5; about 50 minutes on a quiet machine). PostgreSQL is\n")
+	w("1.5; about an hour on a quiet machine). PostgreSQL is\n")
 	w("measured too with `ORDERIMPORT_TEST_POSTGRES=postgres://…` set. `go run ./bench -quick` is a two-minute check with small\n")
 	w("sizes; `-only SECTIONS`, `-runs N`, `-profile DIR` as `go run ./bench -h` lists. The cheap micro-benchmarks:\n")
 	w("`go test -run '^$' -bench . ./bench ./internal/store ./internal/retailcrm ./internal/mapping ./internal/crmemu`.\n\n")
