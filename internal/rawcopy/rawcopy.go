@@ -58,16 +58,30 @@ func Train(id uint32, samples [][]byte) (Dict, error) {
 
 // Codec packs and unpacks kept copies. It is safe for concurrent use.
 type Codec struct {
-	mu    sync.RWMutex
+	mu    sync.Mutex
 	plain *zstd.Encoder
-	enc   map[uint32]*zstd.Encoder
+	enc   map[uint32]*dictEncoder // at most maxEncoders, the most recently used
+	tick  uint64
 	dicts map[uint32][]byte
 	dec   *zstd.Decoder // rebuilt when a dictionary is added
 }
 
+type dictEncoder struct {
+	enc  *zstd.Encoder
+	used uint64
+}
+
+// maxEncoders bounds the encoders a codec keeps. An encoder with a dictionary holds about 3 MB
+// per core (its tables, restored from the dictionary's at every call); one process serves every
+// task of its database, and a codec that kept an encoder for each task's dictionary grew by that
+// much per task for good (the benchmark's ten imports at once left 60 MB behind). Only the tasks
+// packing now need one; an encoder evicted and needed again is made again in about a
+// millisecond.
+const maxEncoders = 8
+
 // encoderOptions are the options of every encoder. EncodeAll takes one of the encoder's states
 // for the whole call and waits when none is free: pages in flight are mapped side by side, so
-// there is a state per core (each some hundreds of KiB), not one that makes them queue.
+// there is a state per core, not one that makes them queue.
 func encoderOptions(extra ...zstd.EOption) []zstd.EOption {
 	return append([]zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0))}, extra...)
 }
@@ -78,7 +92,7 @@ func NewCodec() *Codec {
 	if err != nil {
 		panic(fmt.Sprintf("rawcopy: zstd encoder: %v", err)) // only for invalid options
 	}
-	return &Codec{plain: plain, enc: map[uint32]*zstd.Encoder{}, dicts: map[uint32][]byte{}}
+	return &Codec{plain: plain, enc: map[uint32]*dictEncoder{}, dicts: map[uint32][]byte{}}
 }
 
 // Add makes a dictionary known, for packing with it and for unpacking copies that name it.
@@ -92,29 +106,63 @@ func (c *Codec) Add(d Dict) error {
 	if err != nil {
 		return fmt.Errorf("rawcopy: dictionary %d: %w", d.ID, err)
 	}
-	c.enc[d.ID] = enc
 	c.dicts[d.ID] = d.Data
+	c.keep(d.ID, enc)
 	c.dec = nil
 	return nil
 }
 
+// keep adds the encoder of dictionary id, evicting the least recently used one past the bound.
+// c.mu is held.
+func (c *Codec) keep(id uint32, enc *zstd.Encoder) {
+	if len(c.enc) >= maxEncoders {
+		var oldest uint32
+		for k, e := range c.enc {
+			if oldest == 0 || e.used < c.enc[oldest].used {
+				oldest = k
+			}
+		}
+		delete(c.enc, oldest)
+	}
+	c.tick++
+	c.enc[id] = &dictEncoder{enc: enc, used: c.tick}
+}
+
+// encoder is the encoder for dictionary id: plain for 0 or an unknown dictionary.
+func (c *Codec) encoder(id uint32) *zstd.Encoder {
+	if id == 0 {
+		return c.plain
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.enc[id]; ok {
+		c.tick++
+		e.used = c.tick
+		return e.enc
+	}
+	data, ok := c.dicts[id]
+	if !ok {
+		return c.plain
+	}
+	enc, err := zstd.NewWriter(nil, encoderOptions(zstd.WithEncoderDict(data))...)
+	if err != nil {
+		return c.plain // it was made once when the dictionary was added
+	}
+	c.keep(id, enc)
+	return enc
+}
+
 // Knows reports whether the dictionary with id was added.
 func (c *Codec) Knows(id uint32) bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	_, ok := c.dicts[id]
 	return ok
 }
 
 // Pack compresses an order with the dictionary id (0: none) and appends it to dst.
 func (c *Codec) Pack(dst, order []byte, id uint32) []byte {
-	c.mu.RLock()
-	enc := c.plain
-	if e, ok := c.enc[id]; ok {
-		enc = e
-	}
-	c.mu.RUnlock()
-	return enc.EncodeAll(order, dst)
+	return c.encoder(id).EncodeAll(order, dst)
 }
 
 // maxOrder bounds what a copy unpacks to: a copy that claims more is corrupt (RetailCRM's
@@ -139,12 +187,6 @@ func (c *Codec) Unpack(dst, packed []byte) ([]byte, error) {
 }
 
 func (c *Codec) decoder() (*zstd.Decoder, error) {
-	c.mu.RLock()
-	dec := c.dec
-	c.mu.RUnlock()
-	if dec != nil {
-		return dec, nil
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dec != nil {

@@ -126,6 +126,43 @@ func TestPackUnpackWithAndWithoutDictionary(t *testing.T) {
 	}
 }
 
+// A codec serves every task of a process but keeps encoders for the few dictionaries packing
+// now: past maxEncoders the least recently used one goes, and packing with its dictionary again
+// makes a new one, whose copies are the same.
+func TestCodecKeepsFewEncoders(t *testing.T) {
+	orders := crmemu.New(crmemu.Options{Seed: 6, Orders: 300}).Orders(crmemu.DemoKey)
+	c := NewCodec()
+	first := map[uint32][]byte{}
+	for id := uint32(1); id <= maxEncoders+4; id++ {
+		samples := make([][]byte, 0, 60)
+		for _, o := range orders[id*10 : id*10+60] {
+			s, _ := Strip(o)
+			samples = append(samples, s)
+		}
+		d, err := Train(id, samples)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Add(d); err != nil {
+			t.Fatal(err)
+		}
+		first[id] = c.Pack(nil, orders[250], id)
+		if n := len(c.enc); n > maxEncoders {
+			t.Fatalf("%d encoders kept after %d dictionaries", n, id)
+		}
+	}
+	if _, kept := c.enc[1]; kept {
+		t.Fatal("the least recently used dictionary's encoder is still kept")
+	}
+	again := c.Pack(nil, orders[250], 1)
+	if !bytes.Equal(again, first[1]) {
+		t.Error("a copy packed by a remade encoder differs")
+	}
+	if got, err := c.Unpack(nil, again); err != nil || !bytes.Equal(got, orders[250]) {
+		t.Fatalf("unpack after the encoder was remade: %v", err)
+	}
+}
+
 // BenchmarkPack reports the bytes a kept copy of a full emulator order takes, without and with
 // a dictionary trained on TrainSamples of the account's orders.
 func BenchmarkPack(b *testing.B) {
