@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/zstd"
@@ -60,24 +61,25 @@ func Train(id uint32, samples [][]byte) (Dict, error) {
 type Codec struct {
 	mu    sync.Mutex
 	plain *zstd.Encoder
-	enc   map[uint32]*dictEncoder // at most maxEncoders, the most recently used
-	tick  uint64
+	enc   map[uint32]*dictEncoder // of the dictionaries packed with in the last encoderIdle
+	swept time.Time
 	dicts map[uint32][]byte
 	dec   *zstd.Decoder // rebuilt when a dictionary is added
+	now   func() time.Time
 }
 
 type dictEncoder struct {
 	enc  *zstd.Encoder
-	used uint64
+	used time.Time
 }
 
-// maxEncoders bounds the encoders a codec keeps. An encoder with a dictionary holds about 3 MB
-// per core (its tables, restored from the dictionary's at every call); one process serves every
-// task of its database, and a codec that kept an encoder for each task's dictionary grew by that
-// much per task for good (the benchmark's ten imports at once left 60 MB behind). Only the tasks
-// packing now need one; an encoder evicted and needed again is made again in about a
-// millisecond.
-const maxEncoders = 8
+// encoderIdle is how long a dictionary's encoder is kept after its last use. Such an encoder
+// holds about 3 MB per core (its tables, restored from the dictionary's at every call); one
+// process serves every task of its database, and a codec that kept an encoder for each task's
+// dictionary grew by that much per task for good (the benchmark's ten imports at once left
+// some 60 MB behind). A run packs continuously, so only the tasks importing now keep one; a task
+// whose encoder went gets a new one in about a millisecond.
+const encoderIdle = time.Minute
 
 // encoderOptions are the options of every encoder. EncodeAll takes one of the encoder's states
 // for the whole call and waits when none is free: pages in flight are mapped side by side, so
@@ -92,7 +94,7 @@ func NewCodec() *Codec {
 	if err != nil {
 		panic(fmt.Sprintf("rawcopy: zstd encoder: %v", err)) // only for invalid options
 	}
-	return &Codec{plain: plain, enc: map[uint32]*dictEncoder{}, dicts: map[uint32][]byte{}}
+	return &Codec{plain: plain, enc: map[uint32]*dictEncoder{}, dicts: map[uint32][]byte{}, now: time.Now}
 }
 
 // Add makes a dictionary known, for packing with it and for unpacking copies that name it.
@@ -107,37 +109,30 @@ func (c *Codec) Add(d Dict) error {
 		return fmt.Errorf("rawcopy: dictionary %d: %w", d.ID, err)
 	}
 	c.dicts[d.ID] = d.Data
-	c.keep(d.ID, enc)
+	c.enc[d.ID] = &dictEncoder{enc: enc, used: c.now()}
 	c.dec = nil
 	return nil
 }
 
-// keep adds the encoder of dictionary id, evicting the least recently used one past the bound.
-// c.mu is held.
-func (c *Codec) keep(id uint32, enc *zstd.Encoder) {
-	if len(c.enc) >= maxEncoders {
-		var oldest uint32
-		for k, e := range c.enc {
-			if oldest == 0 || e.used < c.enc[oldest].used {
-				oldest = k
-			}
-		}
-		delete(c.enc, oldest)
-	}
-	c.tick++
-	c.enc[id] = &dictEncoder{enc: enc, used: c.tick}
-}
-
-// encoder is the encoder for dictionary id: plain for 0 or an unknown dictionary.
+// encoder is the encoder for dictionary id: plain for 0 or an unknown dictionary. Encoders idle
+// for encoderIdle are let go on the way.
 func (c *Codec) encoder(id uint32) *zstd.Encoder {
 	if id == 0 {
 		return c.plain
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.now()
+	if now.Sub(c.swept) > encoderIdle/4 {
+		c.swept = now
+		for k, e := range c.enc {
+			if now.Sub(e.used) > encoderIdle {
+				delete(c.enc, k)
+			}
+		}
+	}
 	if e, ok := c.enc[id]; ok {
-		c.tick++
-		e.used = c.tick
+		e.used = now
 		return e.enc
 	}
 	data, ok := c.dicts[id]
@@ -148,7 +143,7 @@ func (c *Codec) encoder(id uint32) *zstd.Encoder {
 	if err != nil {
 		return c.plain // it was made once when the dictionary was added
 	}
-	c.keep(id, enc)
+	c.enc[id] = &dictEncoder{enc: enc, used: now}
 	return enc
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"orderimport/internal/crmemu"
 	"orderimport/internal/crmfixture"
@@ -126,14 +127,16 @@ func TestPackUnpackWithAndWithoutDictionary(t *testing.T) {
 	}
 }
 
-// A codec serves every task of a process but keeps encoders for the few dictionaries packing
-// now: past maxEncoders the least recently used one goes, and packing with its dictionary again
-// makes a new one, whose copies are the same.
-func TestCodecKeepsFewEncoders(t *testing.T) {
+// A codec serves every task of a process but keeps the encoders of the dictionaries in use
+// only: one idle for encoderIdle goes, and packing with its dictionary again makes a new one,
+// whose copies are the same.
+func TestCodecLetsIdleEncodersGo(t *testing.T) {
 	orders := crmemu.New(crmemu.Options{Seed: 6, Orders: 300}).Orders(crmemu.DemoKey)
 	c := NewCodec()
+	clock := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return clock }
 	first := map[uint32][]byte{}
-	for id := uint32(1); id <= maxEncoders+4; id++ {
+	for id := uint32(1); id <= 3; id++ {
 		samples := make([][]byte, 0, 60)
 		for _, o := range orders[id*10 : id*10+60] {
 			s, _ := Strip(o)
@@ -147,12 +150,14 @@ func TestCodecKeepsFewEncoders(t *testing.T) {
 			t.Fatal(err)
 		}
 		first[id] = c.Pack(nil, orders[250], id)
-		if n := len(c.enc); n > maxEncoders {
-			t.Fatalf("%d encoders kept after %d dictionaries", n, id)
-		}
 	}
-	if _, kept := c.enc[1]; kept {
-		t.Fatal("the least recently used dictionary's encoder is still kept")
+	// Dictionary 3 keeps packing; 1 and 2 fall idle.
+	for range 5 {
+		clock = clock.Add(encoderIdle / 3)
+		c.Pack(nil, orders[251], 3)
+	}
+	if _, kept := c.enc[1]; kept || len(c.enc) != 1 {
+		t.Fatalf("encoders kept after an idle spell: %d, dictionary 1's among them: %v", len(c.enc), kept)
 	}
 	again := c.Pack(nil, orders[250], 1)
 	if !bytes.Equal(again, first[1]) {
