@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -148,6 +149,20 @@ func (e *secEnv) api(method, path, token, body string) (int, string) {
 	}
 	st, text, _ := e.request(http.DefaultClient, req)
 	return st, text
+}
+
+// createCounter makes a counter named name through the API and returns its id.
+func (e *secEnv) createCounter(name string) int64 {
+	e.t.Helper()
+	st, body := e.api("POST", "/api/v1/counters", e.token, jsonOf(map[string]any{"name": name}))
+	if st != 201 {
+		e.t.Fatalf("counter %s: %d %s", name, st, body)
+	}
+	var c struct{ ID int64 }
+	if err := json.Unmarshal([]byte(body), &c); err != nil {
+		e.t.Fatal(err)
+	}
+	return c.ID
 }
 
 // browser is a logged-in browser: cookies kept, redirects not followed, same-origin requests.

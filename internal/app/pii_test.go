@@ -77,16 +77,10 @@ type piiScene struct {
 func newPIIScene(t *testing.T, pii string) *piiScene {
 	e := newSecEnv(t, secOpts{allowPrivate: true, emu: crmemu.Options{Seed: 77, Orders: 400}})
 	p := &piiScene{t: t, e: e, invalid: "55-66-77 доб. 9"}
-	st, body := e.api("POST", "/api/v1/counters", e.token, `{"name":"Shop"}`)
-	if st != 201 {
-		t.Fatalf("counter: %d %s", st, body)
-	}
-	var c struct{ ID int64 }
-	_ = json.Unmarshal([]byte(body), &c)
-	p.counter = c.ID
+	p.counter = e.createCounter("Shop")
 	in, _ := json.Marshal(map[string]any{"name": "Заказы", "pii": pii,
 		"retailcrm": map[string]any{"url": e.crm, "api_key": crmemu.DemoKey}})
-	st, body = e.api("POST", fmt.Sprintf("/api/v1/counters/%d/imports", c.ID), e.token, string(in))
+	st, body := e.api("POST", fmt.Sprintf("/api/v1/counters/%d/imports", p.counter), e.token, string(in))
 	if st != 201 {
 		t.Fatalf("task: %d %s", st, body)
 	}

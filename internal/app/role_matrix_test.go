@@ -382,13 +382,8 @@ func TestRoleMatrix(t *testing.T) {
 	sys := access.System(ctx)
 	in := ids{crm: e.crm, apiDelete: map[string]int64{}, uiDelete: map[string]int64{}, invite: map[string]string{},
 		hookAPIDelete: map[string]int64{}, hookUIDelete: map[string]int64{}, chanAPIDelete: map[string]int64{}, chanUIDelete: map[string]int64{}}
-	st, body := e.api("POST", "/api/v1/counters", e.token, `{"name":"`+ownerMarker+`"}`)
-	if st != 201 {
-		t.Fatalf("counter: %d %s", st, body)
-	}
+	in.counter = e.createCounter(ownerMarker)
 	var obj struct{ ID int64 }
-	_ = json.Unmarshal([]byte(body), &obj)
-	in.counter = obj.ID
 	in.task = e.createTask(in.counter, ownerMarker, true)
 	in.run = e.lastRun(in.task).ID
 	in.order = "matrix-order-1"
@@ -427,7 +422,7 @@ func TestRoleMatrix(t *testing.T) {
 	var task struct {
 		TriggerURL string `json:"trigger_url"`
 	}
-	_, body = e.api("GET", fmt.Sprintf("/api/v1/imports/%d", in.task), e.token, "")
+	_, body := e.api("GET", fmt.Sprintf("/api/v1/imports/%d", in.task), e.token, "")
 	_ = json.Unmarshal([]byte(body), &task)
 	in.trigger = strings.TrimPrefix(task.TriggerURL, e.base)
 	target, _, _ := e.app.Store.AddUserWithRole(ctx, "target@example.com", ownerPassword, "Shop", true, access.Viewer)
@@ -557,7 +552,7 @@ func TestRoleMatrix(t *testing.T) {
 
 	// Counts do not leak either: another account's own counter, filtered by the owner's task,
 	// has nothing; its audit log has only its own events.
-	st, body = e.api("GET", fmt.Sprintf("/api/v1/counters/%d/orders?import_id=%d&include_deleted=true", in.otherCounter, in.task), otherToken, "")
+	st, body := e.api("GET", fmt.Sprintf("/api/v1/counters/%d/orders?import_id=%d&include_deleted=true", in.otherCounter, in.task), otherToken, "")
 	if st != 200 || !strings.Contains(body, `"orders":[]`) {
 		t.Errorf("another account filtering by the owner's task: %d %s", st, body)
 	}
