@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,7 +207,7 @@ func (r *report) writeOwnCost(w func(string, ...any), oc *ownCostResult) {
 			cpu.Self.Seconds()/cpu.Wall.Seconds(), cpu.Emu.Seconds()/cpu.Wall.Seconds(), cpu.foreignCores(), r.machine.CPUs)
 	}
 	if oc.ProfileTop != "" {
-		w("CPU profile of the last import (`%s`), cumulative:\n\n```\n%s\n```\n\n", oc.ProfilePath, oc.ProfileTop)
+		w("CPU profile of the last import (`%s` in the `-profile` directory), cumulative:\n\n```\n%s\n```\n\n", filepath.Base(oc.ProfilePath), oc.ProfileTop)
 	}
 }
 
