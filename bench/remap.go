@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -109,25 +108,5 @@ func (r *report) writeRemap(w func(string, ...any), rm *remapResult) {
 	w("| kept copies in it | %.0f bytes per order |\n", float64(rm.RawBytes)/float64(rm.Orders))
 	w("| re-map wall time (runs) | %s |\n", list(rm.Walls, secs))
 	w("| re-map rate (median) | %.0f orders/s |\n", rm.rate())
-	w("| requests of the last re-map | %s |\n\n", endpointsText(rm.Requests))
-}
-
-// endpointsText lists request counts by endpoint.
-func endpointsText(by map[string]int) string {
-	if len(by) == 0 {
-		return "none"
-	}
-	keys := make([]string, 0, len(by))
-	for k := range by {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	s := ""
-	for i, k := range keys {
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprintf("`%s` %d", k, by[k])
-	}
-	return s
+	w("| requests of the last re-map | %s |\n\n", endpoints(rm.Requests))
 }

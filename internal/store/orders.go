@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -402,13 +403,6 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		if err != nil {
 			return err
 		}
-		if upsert == nil {
-			if upsertStmt != nil {
-				upsert = tx.StmtContext(ctx, upsertStmt)
-			} else if upsert, err = tx.PrepareContext(ctx, upsertOrderSQL); err != nil {
-				return fmt.Errorf("prepare order upsert: %w", err)
-			}
-		}
 		group, counted := cls.Of(o.Status)
 		var raw any
 		if o.Raw != nil {
@@ -438,22 +432,21 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			if raw != nil {
 				set = append(set, column{"raw", raw})
 			}
-			if err := updates.exec(ctx, tx, e.id, set); err != nil {
-				return fmt.Errorf("write order %s: %w", o.OrderID, err)
-			}
-			if changes != nil {
-				if err := tl.add(e.id, changes, events); err != nil {
-					return err
+			err = updates.exec(ctx, tx, e.id, set)
+		} else {
+			if upsert == nil {
+				if upsertStmt != nil {
+					upsert = tx.StmtContext(ctx, upsertStmt)
+				} else if upsert, err = tx.PrepareContext(ctx, upsertOrderSQL); err != nil {
+					return fmt.Errorf("prepare order upsert: %w", err)
 				}
 			}
-			res.Updated++
-			continue
+			_, err = upsert.ExecContext(ctx,
+				b.AccountID, b.CounterID, b.TaskID, o.CRMID, o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount,
+				o.Profit, o.Revenue, o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, string(tags), o.Status, o.Site,
+				false, o.Hash, b.Mark, now, o.OrderNumber, strings.ToLower(o.OrderNumber), group, o.Currency, counted,
+				o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content, pos, raw, min(events, MaxOrderEvents))
 		}
-		_, err = upsert.ExecContext(ctx,
-			b.AccountID, b.CounterID, b.TaskID, o.CRMID, o.OrderID, o.OrderDate, o.OrderLocal, o.SessionID, o.UserID, o.ItemCount,
-			o.Profit, o.Revenue, o.Comment, o.ContactName, o.ContactPhone, o.ContactEmail, string(tags), o.Status, o.Site,
-			false, o.Hash, b.Mark, now, o.OrderNumber, strings.ToLower(o.OrderNumber), group, o.Currency, counted,
-			o.Source.Source, o.Source.Medium, o.Source.Campaign, o.Source.Keyword, o.Source.Content, pos, raw, min(events, MaxOrderEvents))
 		if err != nil {
 			return fmt.Errorf("write order %s: %w", o.OrderID, err)
 		}
@@ -501,8 +494,9 @@ func changedColumns(old, o *OrderRow, tags, group string, counted bool) []column
 	str("contact_name", old.ContactName, o.ContactName)
 	str("contact_phone", old.ContactPhone, o.ContactPhone)
 	str("contact_email", old.ContactEmail, o.ContactEmail)
-	oldTags, _ := json.Marshal(nonNil(old.Tags))
-	str("tags", string(oldTags), tags)
+	if !slices.Equal(old.Tags, o.Tags) {
+		set = append(set, column{"tags", tags})
+	}
 	str("status", old.Status, o.Status)
 	str("site", old.Site, o.Site)
 	if old.OrderNumber != o.OrderNumber {
