@@ -621,7 +621,13 @@ func (mp *Mapper) WithReference(ref *store.Reference) *Mapper {
 // MapOne maps one order; rejected orders (a required field missing or invalid) must not be
 // stored, and their issues say why.
 func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool, issues []store.Issue) {
-	res := mp.m.Map(o.Raw, mp.env)
+	var res mapping.Result
+	if members := o.Members(); members != nil {
+		// The answer's decoder already walked the order: the mapping parses only what it reads.
+		res = mp.m.MapMembers(o.Raw, members, mp.env)
+	} else {
+		res = mp.m.Map(o.Raw, mp.env)
+	}
 	for _, is := range res.Issues {
 		issues = append(issues, store.Issue{OrderID: is.OrderID, OrderNumber: is.OrderNumber, Field: is.Field, Value: is.Value, Msg: is.Msg})
 	}

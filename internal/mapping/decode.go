@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -37,9 +38,39 @@ func decodeJSON(raw []byte) (any, error) {
 // of a RetailCRM order) cost a scan but no allocation. Invalid UTF-8 is
 // replaced with U+FFFD, as encoding/json does.
 func decodeProjected(raw []byte, proj *projection) (any, error) {
+	return decodeAt(raw, proj, 0)
+}
+
+// decodeMembers builds an order's root object from its top-level members as the decoder of
+// RetailCRM's answer found them, parsing only the members proj reads. It gives what
+// decodeProjected gives for the whole object, without scanning the members nobody reads a
+// second time: for a typical order those are most of its bytes.
+func decodeMembers(members iter.Seq2[string, []byte], proj *projection) (map[string]any, error) {
+	root := make(map[string]any)
+	for name, value := range members {
+		var child *projection // nil: the whole value
+		if proj != nil && proj.keys != nil {
+			c, read := proj.keys[name]
+			if !read {
+				continue
+			}
+			child = c
+		}
+		// A member's value sits one level below the order object.
+		v, err := decodeAt(value, child, 1)
+		if err != nil {
+			return nil, fmt.Errorf("member %q: %w", name, err)
+		}
+		root[name] = v
+	}
+	return root, nil
+}
+
+// decodeAt parses one value that sits depth levels deep.
+func decodeAt(raw []byte, proj *projection, depth int) (any, error) {
 	d := decoder{s: string(raw)}
 	d.skipSpace()
-	v, err := d.value(0, proj)
+	v, err := d.value(depth, proj)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package mapping
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -230,8 +231,26 @@ func eval(p *vm.Program, env map[string]any) (any, error) {
 // Map evaluates the mapping over one RetailCRM order object, raw JSON as
 // RetailCRM sent it.
 func (m *Mapping) Map(raw []byte, env Env) Result {
-	var res Result
 	root, err := decodeProjected(raw, m.reads)
+	return m.mapRoot(raw, root, err, env)
+}
+
+// MapMembers is Map over an order object whose top-level members the decoder of RetailCRM's
+// answer has already found (retailcrm.Order.Members): only the members the expressions read are
+// parsed, so an order's bytes are scanned once on the way from the answer to the stored row.
+// raw is the whole object, for the issue of an order that cannot be read.
+func (m *Mapping) MapMembers(raw []byte, members iter.Seq2[string, []byte], env Env) Result {
+	root, err := decodeMembers(members, m.reads)
+	if err != nil {
+		return m.mapRoot(raw, nil, err, env)
+	}
+	return m.mapRoot(raw, root, nil, env)
+}
+
+// mapRoot evaluates the expressions over a decoded order (root), or reports why it could not be
+// decoded (err).
+func (m *Mapping) mapRoot(raw []byte, root any, err error, env Env) Result {
+	var res Result
 	obj, isObject := root.(map[string]any)
 	if err != nil || !isObject {
 		msg := locale.M("order_not_object", "kind", kindCode(root))

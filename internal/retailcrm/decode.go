@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -22,6 +25,9 @@ import (
 type reader struct {
 	dec  *jsontext.Decoder
 	body []byte
+	// layout collects the members of the order being read; names interns member names.
+	layout []member
+	names  map[string]string
 }
 
 func newReader(body []byte) *reader {
@@ -213,8 +219,10 @@ func (r *reader) stringList() ([]string, error) {
 	return out, err
 }
 
-// order reads an order object: typed fields for the sync plus the object's exact bytes.
-// It returns nil for anything that is not an object.
+// order reads an order object: typed fields for the sync plus the object's exact bytes, and where
+// each top-level member's value lies in them (Order.Members), so that the mapping parses only the
+// members its expressions read instead of the whole order a second time. It returns nil for
+// anything that is not an object.
 func (r *reader) order() (*Order, error) {
 	if r.dec.PeekKind() != '{' {
 		return nil, r.skip()
@@ -224,6 +232,7 @@ func (r *reader) order() (*Order, error) {
 	}
 	start := r.dec.InputOffset() - 1
 	o := new(Order)
+	r.layout = r.layout[:0]
 	for {
 		switch r.dec.PeekKind() {
 		case '}':
@@ -231,15 +240,20 @@ func (r *reader) order() (*Order, error) {
 				return nil, err
 			}
 			o.Raw = json.RawMessage(bytes.Clone(r.body[start:r.dec.InputOffset()]))
+			o.members, o.laidOut = slices.Clone(r.layout), true
 			return o, nil
 		case 0:
 			return nil, r.failure()
 		}
-		name, err := r.name()
+		nameBytes, err := r.name()
 		if err != nil {
 			return nil, err
 		}
-		switch string(name) {
+		name := r.intern(nameBytes)
+		// The value begins after the name's closing quote, past the colon and any blanks,
+		// which no JSON value starts with.
+		from := r.dec.InputOffset()
+		switch name {
 		case "id":
 			o.ID, err = r.int()
 		case "number":
@@ -267,8 +281,52 @@ func (r *reader) order() (*Order, error) {
 		if err != nil {
 			return nil, err
 		}
+		to := r.dec.InputOffset()
+		for from < to && isBlankOrColon(r.body[from]) {
+			from++
+		}
+		r.layout = append(r.layout, member{name: name, from: int32(from - start), to: int32(to - start)})
 	}
 }
+
+func isBlankOrColon(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':'
+}
+
+// intern returns a member name as a string shared by every order of the answer: the hundred
+// orders of a page repeat the same fifty names.
+func (r *reader) intern(b []byte) string {
+	if s, ok := r.names[string(b)]; ok {
+		return s
+	}
+	if r.names == nil {
+		r.names = make(map[string]string)
+	}
+	s := string(b)
+	if !utf8.ValidString(s) {
+		// As encoding/json (and the mapping's decoder) read such a name: each invalid byte
+		// becomes U+FFFD.
+		s = validUTF8(s)
+	}
+	if len(r.names) < maxInterned {
+		r.names[s] = s
+	}
+	return s
+}
+
+func validUTF8(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b.WriteRune(r) // RuneError for an invalid byte
+		i += size
+	}
+	return b.String()
+}
+
+// maxInterned bounds the names one answer interns: a hostile answer with a new name in every
+// member costs an allocation each, not a map that grows with it.
+const maxInterned = 512
 
 // source reads an order's source object; anything else (a PHP-style empty []) is no source.
 func (r *reader) source(s *OrderSource) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -49,6 +50,44 @@ func checkDecodedOrder(t *testing.T, o *Order) {
 		if n, err := strconv.ParseInt(string(id), 10, 64); err == nil && n != o.ID {
 			t.Fatalf("order id %d, Raw says %s", o.ID, id)
 		}
+	}
+	checkMembers(t, o)
+}
+
+// checkMembers holds Members to Raw: the same top-level members in the same order, duplicates
+// included, each value the exact bytes encoding/json finds for it.
+func checkMembers(t *testing.T, o *Order) {
+	t.Helper()
+	type pair struct {
+		name  string
+		value string
+	}
+	var want []pair
+	dec := json.NewDecoder(bytes.NewReader(o.Raw))
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatal(err)
+	}
+	for dec.More() {
+		name, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, pair{name.(string), string(v)})
+	}
+	members := o.Members()
+	if members == nil {
+		t.Fatal("a decoded order has no members")
+	}
+	var got []pair
+	for name, value := range members {
+		got = append(got, pair{name, string(value)})
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("members of %q:\n got %q\nwant %q", o.Raw, got, want)
 	}
 }
 

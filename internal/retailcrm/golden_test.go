@@ -214,7 +214,9 @@ func TestGoldenOrdersList(t *testing.T) {
 
 func checkOrder(t *testing.T, got, want Order) {
 	t.Helper()
+	checkMembers(t, &got)
 	got.Raw, want.Raw = nil, nil
+	got.members, got.laidOut = nil, false
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("order = %+v, want %+v", got, want)
 	}

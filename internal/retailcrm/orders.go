@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"net/url"
 	"slices"
 	"strconv"
@@ -25,6 +26,32 @@ type Order struct {
 	// account's base currency, whatever the order's.
 	PurchaseSumm string
 	Raw          json.RawMessage
+	// members lists where each top-level member's value lies in Raw, as the answer's decoder
+	// found it; laidOut says it was (an Order built from Raw alone was not).
+	members []member
+	laidOut bool
+}
+
+// member is one top-level member of an order: its name and its value's bytes, Raw[from:to].
+type member struct {
+	name     string
+	from, to int32
+}
+
+// Members yields the order's top-level members in the order RetailCRM sent them: the name, and
+// the value's exact bytes within Raw (valid as long as Raw is). It returns nil for an order not
+// read from an answer (built from Raw alone), which has to be parsed whole.
+func (o *Order) Members() iter.Seq2[string, []byte] {
+	if !o.laidOut {
+		return nil
+	}
+	return func(yield func(string, []byte) bool) {
+		for _, m := range o.members {
+			if !yield(m.name, o.Raw[m.from:m.to]) {
+				return
+			}
+		}
+	}
 }
 
 // OrderSource is where an order came from (RetailCRM's "source" object), by names.
