@@ -23,7 +23,7 @@ import (
 // Orders are never materialised as maps: the walk picks the few typed fields and copies the
 // order's bytes verbatim (offsets into body), which is what keeps a 1 MB page cheap.
 type reader struct {
-	dec  *jsontext.Decoder
+	dec  *scanner
 	body []byte
 	// layout collects the members of the order being read; names interns member names.
 	layout []member
@@ -31,13 +31,10 @@ type reader struct {
 }
 
 func newReader(body []byte) *reader {
-	// A *bytes.Buffer makes jsontext parse body in place, so InputOffset indexes body directly.
-	return &reader{dec: jsontext.NewDecoder(bytes.NewBuffer(body),
-		jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)), body: body}
+	return &reader{dec: newScanner(body), body: body}
 }
 
-// skip discards the next value. ReadValue scans a whole value in one pass, which is much faster
-// than SkipValue's token-by-token walk.
+// skip discards the next value.
 func (r *reader) skip() error {
 	_, err := r.dec.ReadValue()
 	return err
@@ -52,7 +49,7 @@ func (r *reader) name() ([]byte, error) {
 	return unquote(v)
 }
 
-func unquote(v jsontext.Value) ([]byte, error) {
+func unquote(v []byte) ([]byte, error) {
 	if len(v) >= 2 && v[0] == '"' && bytes.IndexByte(v, '\\') < 0 {
 		return v[1 : len(v)-1], nil
 	}
@@ -65,7 +62,7 @@ func (r *reader) members(fn func(name []byte) error) error {
 	if r.dec.PeekKind() != '{' {
 		return r.skip()
 	}
-	if _, err := r.dec.ReadToken(); err != nil {
+	if err := r.dec.ReadToken(); err != nil {
 		return err
 	}
 	return r.rest(fn)
@@ -76,8 +73,7 @@ func (r *reader) rest(fn func(name []byte) error) error {
 	for {
 		switch r.dec.PeekKind() {
 		case '}':
-			_, err := r.dec.ReadToken()
-			return err
+			return r.dec.ReadToken()
 		case 0:
 			return r.failure()
 		}
@@ -97,14 +93,13 @@ func (r *reader) rest(fn func(name []byte) error) error {
 func (r *reader) elements(fn func(key []byte) error) error {
 	switch r.dec.PeekKind() {
 	case '[':
-		if _, err := r.dec.ReadToken(); err != nil {
+		if err := r.dec.ReadToken(); err != nil {
 			return err
 		}
 		for {
 			switch r.dec.PeekKind() {
 			case ']':
-				_, err := r.dec.ReadToken()
-				return err
+				return r.dec.ReadToken()
 			case 0:
 				return r.failure()
 			}
@@ -113,7 +108,7 @@ func (r *reader) elements(fn func(key []byte) error) error {
 			}
 		}
 	case '{':
-		if _, err := r.dec.ReadToken(); err != nil {
+		if err := r.dec.ReadToken(); err != nil {
 			return err
 		}
 		return r.rest(func(name []byte) error {
@@ -127,7 +122,7 @@ func (r *reader) elements(fn func(key []byte) error) error {
 
 // failure turns a PeekKind of 0 into the error that caused it.
 func (r *reader) failure() error {
-	_, err := r.dec.ReadToken()
+	err := r.dec.ReadToken()
 	if err == nil || err == io.EOF {
 		return io.ErrUnexpectedEOF
 	}
@@ -227,7 +222,7 @@ func (r *reader) order() (*Order, error) {
 	if r.dec.PeekKind() != '{' {
 		return nil, r.skip()
 	}
-	if _, err := r.dec.ReadToken(); err != nil {
+	if err := r.dec.ReadToken(); err != nil {
 		return nil, err
 	}
 	start := r.dec.InputOffset() - 1
@@ -236,7 +231,7 @@ func (r *reader) order() (*Order, error) {
 	for {
 		switch r.dec.PeekKind() {
 		case '}':
-			if _, err := r.dec.ReadToken(); err != nil {
+			if err := r.dec.ReadToken(); err != nil {
 				return nil, err
 			}
 			o.Raw = json.RawMessage(bytes.Clone(r.body[start:r.dec.InputOffset()]))
@@ -296,6 +291,9 @@ func isBlankOrColon(c byte) bool {
 // intern returns a member name as a string shared by every order of the answer: the hundred
 // orders of a page repeat the same fifty names.
 func (r *reader) intern(b []byte) string {
+	if s, ok := orderMemberNames[string(b)]; ok {
+		return s
+	}
 	if s, ok := r.names[string(b)]; ok {
 		return s
 	}
@@ -323,6 +321,22 @@ func validUTF8(s string) string {
 	}
 	return b.String()
 }
+
+// orderMemberNames are the members of RetailCRM's order object, shared by every answer: a
+// re-map reads each kept copy on its own, and would otherwise make each name anew.
+var orderMemberNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"additionalPhone", "bonusesChargeTotal", "bonusesCreditTotal", "call", "clientId", "company",
+		"contact", "contragent", "countryIso", "createdAt", "currency", "customFields", "customer", "customerComment",
+		"delivery", "discountManualAmount", "discountManualPercent", "email", "expired", "externalId", "firstName",
+		"fromApi", "fullPaidAt", "height", "id", "items", "lastName", "length", "links", "loyaltyLevel", "managerComment",
+		"managerId", "mark", "markDatetime", "number", "orderMethod", "orderType", "patronymic", "payments", "phone",
+		"prepaySum", "privilegeType", "purchaseSumm", "shipmentDate", "shipmentStore", "shipped", "site", "slug", "source",
+		"status", "statusComment", "statusUpdatedAt", "summ", "totalSumm", "weight", "width"} {
+		m[n] = n
+	}
+	return m
+}()
 
 // maxInterned bounds the names one answer interns: a hostile answer with a new name in every
 // member costs an allocation each, not a map that grows with it.
