@@ -36,7 +36,7 @@ func FuzzNormalizePhone(f *testing.F) {
 		if again, err := NormalizePhone("+" + out); again != out || err != nil {
 			t.Fatalf("NormalizePhone(%q) = %q, but NormalizePhone(+%s) = %q, %v", s, out, out, again, err)
 		}
-		if fast, ok := russianMobile(strings.TrimSpace(s)); ok {
+		if fast, ok := russianNumber(strings.TrimSpace(s)); ok {
 			if slow, _ := parsePhone(strings.TrimSpace(s)); slow != fast {
 				t.Fatalf("%q: shortcut %q, libphonenumber %q", s, fast, slow)
 			}

@@ -113,7 +113,7 @@ func NormalizePhone(s string) (string, error) {
 	if utf8.RuneCountInString(s) > maxPhoneInput {
 		return "", errNotPhone
 	}
-	if p, ok := russianMobile(s); ok {
+	if p, ok := russianNumber(s); ok {
 		return p, nil
 	}
 	if p, ok := parsePhone(s); ok {
@@ -175,13 +175,17 @@ func tryPhone(s string, tries *int) (string, bool) {
 	return parsePhone(s)
 }
 
-// russianMobile is a shortcut for the most common shape, a Russian mobile
-// number with only digits, spaces, ( ) - . and a leading +: +7 9XX…,
-// 8 9XX…, 7 9XX… or 9XX…. libphonenumber takes about 20 µs for it, mostly
-// in regular expressions; its metadata makes every 9XXXXXXXXX valid in RU,
-// and TestRussianMobileShortcut and FuzzNormalizePhone check the shortcut
-// gives exactly what libphonenumber gives.
-func russianMobile(s string) (string, bool) {
+// russianNumber is a shortcut for the most common shapes, a Russian number
+// with only digits, spaces, ( ) - . and a leading +: +7 XXX…, 8 XXX…,
+// 7 XXX… or a bare XXXXXXXXXX. libphonenumber's Parse takes about 20 µs for
+// them, mostly in regular expressions, to arrive at country code 7 and the
+// ten digits. A mobile number (9XX…) needs nothing more: its metadata makes
+// every 9XXXXXXXXX valid in RU. Any other is checked by libphonenumber's
+// validity rules alone; a number they refuse is left to the whole parse,
+// which may read the digits another way. TestRussianNumberShortcut and
+// FuzzNormalizePhone check the shortcut gives exactly what libphonenumber
+// gives.
+func russianNumber(s string) (string, bool) {
 	var d [11]byte
 	n := 0
 	plus := false
@@ -201,16 +205,29 @@ func russianMobile(s string) (string, bool) {
 			return "", false
 		}
 	}
+	var national []byte
 	switch {
-	case n == 11 && d[0] == '7' && d[1] == '9':
-		return string(d[:]), true
-	case n == 11 && d[0] == '8' && d[1] == '9' && !plus:
-		d[0] = '7'
-		return string(d[:]), true
-	case n == 10 && d[0] == '9' && !plus:
-		return "7" + string(d[:10]), true
+	case n == 11 && d[0] == '7':
+		national = d[1:11]
+	case n == 11 && d[0] == '8' && !plus:
+		national = d[1:11]
+	case n == 10 && !plus:
+		national = d[:10]
+	default:
+		return "", false
 	}
-	return "", false
+	if national[0] != '9' {
+		nsn, err := strconv.ParseUint(string(national), 10, 64)
+		if err != nil || national[0] == '0' {
+			return "", false
+		}
+		cc := int32(7)
+		num := &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &nsn}
+		if !phonenumbers.IsValidNumber(num) {
+			return "", false
+		}
+	}
+	return "7" + string(national), true
 }
 
 func countDigits(s string) int {

@@ -1,8 +1,9 @@
 package mapping
 
 import (
+	"fmt"
 	"math"
-	"strconv"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -81,9 +82,10 @@ func TestNormalizePhone(t *testing.T) {
 	}
 }
 
-// TestRussianMobileShortcut checks the shortcut against libphonenumber for
-// every 9XX prefix in every accepted shape.
-func TestRussianMobileShortcut(t *testing.T) {
+// TestRussianNumberShortcut checks the shortcut against libphonenumber for
+// every three-digit prefix in every accepted shape: where it applies, it gives
+// what libphonenumber gives; it always applies to mobile numbers.
+func TestRussianNumberShortcut(t *testing.T) {
 	t.Parallel()
 	shapes := []func(n string) string{
 		func(n string) string { return "+7" + n },
@@ -93,15 +95,20 @@ func TestRussianMobileShortcut(t *testing.T) {
 		func(n string) string { return "+7 (" + n[:3] + ") " + n[3:6] + "-" + n[6:8] + "-" + n[8:] },
 		func(n string) string { return "8 " + n[:3] + " " + n[3:6] + " " + n[6:8] + " " + n[8:] },
 	}
-	for prefix := 900; prefix < 1000; prefix++ {
-		for _, rest := range []string{"0000000", "3456789", "9999999"} {
-			n := strconv.Itoa(prefix) + rest
+	applied := map[byte]int{}
+	for prefix := 0; prefix < 1000; prefix++ {
+		for _, rest := range []string{"0000000", "3456789", "9999999", "1234567"} {
+			n := fmt.Sprintf("%03d", prefix) + rest
 			for _, shape := range shapes {
 				in := shape(n)
-				fast, ok := russianMobile(in)
-				if !ok {
-					t.Fatalf("russianMobile(%q) did not apply", in)
+				fast, ok := russianNumber(in)
+				if prefix >= 900 && !ok {
+					t.Fatalf("russianNumber(%q) did not apply to a mobile number", in)
 				}
+				if !ok {
+					continue
+				}
+				applied[n[0]]++
 				num, err := phonenumbers.Parse(in, phoneRegion)
 				if err != nil || !phonenumbers.IsValidNumber(num) {
 					t.Fatalf("libphonenumber rejects %q (%v) but the shortcut accepts it", in, err)
@@ -112,9 +119,30 @@ func TestRussianMobileShortcut(t *testing.T) {
 			}
 		}
 	}
-	for _, in := range []string{"+8 912 345 67 89", "+9123456789", "7 495 056 79 70", "912345678", "+7 912 345 67 89 0"} {
-		if p, ok := russianMobile(in); ok {
-			t.Errorf("russianMobile(%q) = %q, want no shortcut", in, p)
+	// Random tails behind every prefix: the validity rules look at more than the area code.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		n := fmt.Sprintf("%010d", rng.Uint64N(1e10))
+		for _, shape := range shapes {
+			in := shape(n)
+			if fast, ok := russianNumber(in); ok {
+				applied[n[0]]++
+				if slow, _ := parsePhone(in); slow != fast {
+					t.Fatalf("%q: shortcut %q, libphonenumber %q", in, fast, slow)
+				}
+			}
+		}
+	}
+	// Landlines (Moscow 495, St Petersburg 812, Yekaterinburg 343), free calls (800) and
+	// Kazakhstan's numbers under +7 (7XX) take the shortcut too.
+	for _, first := range []byte{'3', '4', '7', '8'} {
+		if applied[first] == 0 {
+			t.Errorf("no number starting %c took the shortcut", first)
+		}
+	}
+	for _, in := range []string{"+8 912 345 67 89", "+9123456789", "912345678", "+7 912 345 67 89 0", "8 10 375 29 123 45 67"} {
+		if p, ok := russianNumber(in); ok {
+			t.Errorf("russianNumber(%q) = %q, want no shortcut", in, p)
 		}
 	}
 }
