@@ -26,10 +26,8 @@ type hotStatements struct {
 }
 
 const (
-	liveByCRMIDSQL    = `SELECT id, crm_id, order_id FROM orders WHERE task_id = $1 AND deleted = $2 AND crm_id IN (`
-	existingByIDSQL   = `SELECT id, crm_id, task_id, order_id, hash, deleted FROM orders WHERE counter_id = $1 AND order_id IN (`
-	hotByCRMArgsStart = 3
-	hotByIDArgsStart  = 2
+	liveByCRMIDSQL  = `SELECT id, crm_id, order_id FROM orders WHERE task_id = $1 AND deleted = $2 AND crm_id IN (`
+	existingByIDSQL = `SELECT id, crm_id, task_id, order_id, hash, deleted FROM orders WHERE counter_id = $1 AND order_id IN (`
 )
 
 // prepareHot prepares the hot statements if they are not yet. It must be called outside a
@@ -55,8 +53,8 @@ func (s *Store) prepareHot(ctx context.Context) *hotStatements {
 		return st
 	}
 	h.upsert = prep(upsertOrderSQL)
-	h.byCRM = prep(liveByCRMIDSQL + placeholders(hotByCRMArgsStart, hotPage) + `)`)
-	h.byID = prep(existingByIDSQL + placeholders(hotByIDArgsStart, hotPage) + `)`)
+	h.byCRM = prep(liveByCRMIDSQL + placeholders(3, hotPage) + `)`)
+	h.byID = prep(existingByIDSQL + placeholders(2, hotPage) + `)`)
 	h.event = prep(insertEventSQL)
 	if h.upsert == nil || h.byCRM == nil || h.byID == nil || h.event == nil {
 		for _, st := range stmts {

@@ -241,14 +241,44 @@ func placeholders(start, n int) string {
 	return sb.String()
 }
 
-// hotQuery runs a lookup by a list of ids through its prepared statement when the list is
-// a full page, and as a one-off statement otherwise.
-func hotQuery(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, prefix string, start int, args []any) (*sql.Rows, error) {
-	n := len(args) - (start - 1)
-	if prepared != nil && n == hotPage {
-		return tx.StmtContext(ctx, prepared).QueryContext(ctx, args...)
+// hotQuery runs a lookup by a list of ids (fixed are the arguments before the list). With a
+// prepared statement (SQLite) it goes page by page: a full page through the statement, the rest
+// as a one-off statement. A batch of a re-map holds five pages; as one statement of 500
+// parameters it was parsed anew each time, and SQLite's lookup of numbered parameters grows
+// with the square of their number. Without one (PostgreSQL) the list goes in one statement.
+// each is called for every row found.
+func hotQuery(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, prefix string, fixed, ids []any, each func(*sql.Rows) error) error {
+	size := len(ids)
+	if prepared != nil {
+		size = hotPage
 	}
-	return tx.QueryContext(ctx, prefix+placeholders(start, n)+`)`, args...)
+	args := make([]any, 0, len(fixed)+min(len(ids), size))
+	for len(ids) > 0 {
+		page := ids[:min(len(ids), size)]
+		ids = ids[len(page):]
+		args = append(append(args[:0], fixed...), page...)
+		var rows *sql.Rows
+		var err error
+		if prepared != nil && len(page) == hotPage {
+			rows, err = tx.StmtContext(ctx, prepared).QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, prefix+placeholders(len(fixed)+1, len(page))+`)`, args...)
+		}
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applyUpserts writes a batch's rows, each with the status group and counted flag its status
@@ -261,56 +291,44 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	}
 	// An order whose mapped order_id changed still has a row under its old order_id: that row
 	// no longer exists under the mapping, so it is flagged deleted before the new one is written.
-	crmIDs := make([]any, 0, len(b.Upserts)+1)
-	crmIDs = append(crmIDs, b.TaskID)
+	crmIDs := make([]any, 0, len(b.Upserts))
 	newID := make(map[int64]string, len(b.Upserts))
 	for _, o := range b.Upserts {
 		crmIDs = append(crmIDs, o.CRMID)
 		newID[o.CRMID] = o.OrderID
 	}
-	rows, err := hotQuery(ctx, tx, byCRM, liveByCRMIDSQL, hotByCRMArgsStart, append([]any{b.TaskID, false}, crmIDs[1:]...))
-	if err != nil {
-		return fmt.Errorf("look up orders by RetailCRM id: %w", err)
-	}
 	var renamed []int64
-	for rows.Next() {
+	err := hotQuery(ctx, tx, byCRM, liveByCRMIDSQL, []any{b.TaskID, false}, crmIDs, func(rows *sql.Rows) error {
 		var id, crmID int64
 		var orderID string
 		if err := rows.Scan(&id, &crmID, &orderID); err != nil {
-			rows.Close()
 			return err
 		}
 		if orderID != newID[crmID] {
 			renamed = append(renamed, id)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("look up orders by RetailCRM id: %w", err)
 	}
 
-	args := make([]any, 0, len(b.Upserts)+1)
-	args = append(args, b.CounterID)
+	orderIDs := make([]any, 0, len(b.Upserts))
 	for _, o := range b.Upserts {
-		args = append(args, o.OrderID)
-	}
-	rows, err = hotQuery(ctx, tx, byID, existingByIDSQL, hotByIDArgsStart, args)
-	if err != nil {
-		return fmt.Errorf("look up existing orders: %w", err)
+		orderIDs = append(orderIDs, o.OrderID)
 	}
 	existing := make(map[string]existingOrder, len(b.Upserts))
-	for rows.Next() {
+	err = hotQuery(ctx, tx, byID, existingByIDSQL, []any{b.CounterID}, orderIDs, func(rows *sql.Rows) error {
 		var e existingOrder
 		var orderID string
 		if err := rows.Scan(&e.id, &e.crmID, &e.taskID, &orderID, &e.hash, &e.deleted); err != nil {
-			rows.Close()
 			return err
 		}
 		existing[orderID] = e
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("look up existing orders: %w", err)
 	}
 	// unchanged: the order's exported fields are what is stored (its kept raw order may have
 	// changed in what the mapping does not read: then only the copy and the hash are written,
