@@ -145,6 +145,15 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 	return st, nil
 }
 
+// keptDigest is the digest of a kept copy re-mapped as it is: the one its row's hash carries
+// since the copy was written (the two are written together), computed only for a row without.
+func keptDigest(k *keptOrder) string {
+	if i := strings.LastIndexByte(k.Hash, '/'); i >= 0 && i < len(k.Hash)-1 {
+		return k.Hash[i+1:]
+	}
+	return digestOf(k.raw)
+}
+
 // remapped is a batch mapped ahead: what to store, and the checkpoint that goes with it.
 type remapped struct {
 	b    preparedBatch
@@ -189,15 +198,15 @@ func (r *run) remapBatch(ctx context.Context, kept []store.RawOrder) (preparedBa
 		if k == nil {
 			continue
 		}
-		kept := k.raw
 		row.Raw = k.Raw
 		if r.keeper.strip && !k.stripped {
 			if s, err := rawcopy.Strip(k.raw); err == nil {
-				kept = s
 				row.Raw = codec.Pack(nil, s, r.keeper.current())
+				row.Hash += "/" + digestOf(s)
+				continue
 			}
 		}
-		row.Hash += "/" + digestOf(kept)
+		row.Hash += "/" + keptDigest(k)
 	}
 	if len(damaged) > 0 {
 		rf, err := r.refetch(ctx, damaged, 0)

@@ -99,6 +99,7 @@ type RawOrder struct {
 	ID    int64 // the order row's id
 	CRMID int64
 	Raw   []byte
+	Hash  string // the row's hash, which ends in the copy's digest ("…/digest")
 
 	ContactName, ContactPhone, ContactEmail string
 }
@@ -109,7 +110,7 @@ type RawOrder struct {
 // one row per RetailCRM id, and rows a re-map creates (an order under a new order_id) have ids
 // it has passed: each order is read once.
 func (s *Store) RawOrders(ctx context.Context, taskID, afterCRMID int64, limit int) ([]RawOrder, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, crm_id, raw, contact_name, contact_phone, contact_email FROM orders
+	rows, err := s.r.QueryContext(ctx, `SELECT id, crm_id, raw, hash, contact_name, contact_phone, contact_email FROM orders
 		WHERE task_id = $1 AND crm_id > $2 AND deleted = $3 AND raw IS NOT NULL ORDER BY crm_id LIMIT $4`, taskID, afterCRMID, false, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
@@ -118,7 +119,7 @@ func (s *Store) RawOrders(ctx context.Context, taskID, afterCRMID int64, limit i
 	out := make([]RawOrder, 0, min(limit, 1000))
 	for rows.Next() {
 		var o RawOrder
-		if err := rows.Scan(&o.ID, &o.CRMID, &o.Raw, &o.ContactName, &o.ContactPhone, &o.ContactEmail); err != nil {
+		if err := rows.Scan(&o.ID, &o.CRMID, &o.Raw, &o.Hash, &o.ContactName, &o.ContactPhone, &o.ContactEmail); err != nil {
 			return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 		}
 		out = append(out, o)
