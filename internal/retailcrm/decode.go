@@ -28,6 +28,8 @@ type reader struct {
 	// layout collects the members of the order being read; names interns member names.
 	layout []member
 	names  map[string]string
+	// share makes an order's Raw a slice of body rather than a copy (DecodeOrder).
+	share bool
 }
 
 func newReader(body []byte) *reader {
@@ -234,7 +236,11 @@ func (r *reader) order() (*Order, error) {
 			if err := r.dec.ReadToken(); err != nil {
 				return nil, err
 			}
-			o.Raw = json.RawMessage(bytes.Clone(r.body[start:r.dec.InputOffset()]))
+			if end := r.dec.InputOffset(); r.share {
+				o.Raw = json.RawMessage(r.body[start:end:end])
+			} else {
+				o.Raw = json.RawMessage(bytes.Clone(r.body[start:end]))
+			}
 			o.members, o.laidOut = slices.Clone(r.layout), true
 			return o, nil
 		case 0:
@@ -456,9 +462,13 @@ func (r *reader) errorList() (map[string]string, error) {
 }
 
 // DecodeOrder reads one order object exactly as the list and history answers are read: what
-// RetailCRM sent, with the fields an import uses typed (an emulator's orders, in tests).
+// RetailCRM sent, with the fields an import uses typed (a kept copy, in a re-map; an emulator's
+// orders, in tests). Unlike an answer's orders, the order's Raw is raw itself (its object, without
+// the blanks around it), not a copy: raw must not change while the order is in use.
 func DecodeOrder(raw []byte) (*Order, error) {
-	o, err := newReader(raw).order()
+	r := newReader(raw)
+	r.share = true
+	o, err := r.order()
 	if err == nil && o == nil {
 		err = errNotObject
 	}
