@@ -172,6 +172,10 @@ func tryPhone(s string, tries *int) (string, bool) {
 		return "", false
 	}
 	*tries--
+	// A part of a field of several numbers is most often a Russian number on its own.
+	if p, ok := russianNumber(strings.TrimSpace(s)); ok {
+		return p, true
+	}
 	return parsePhone(s)
 }
 
