@@ -383,6 +383,9 @@ func (s *Store) Scrub(ctx context.Context) error {
 	if s.engine != SQLite {
 		return nil
 	}
+	// Not while the checkpointer copies the log: one checkpoint at a time, or this one is busy.
+	unlock := s.ck.hold()
+	defer unlock()
 	var busy, logPages, done int64
 	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done); err != nil {
 		return fmt.Errorf("store: checkpoint the write-ahead log: %w", err)

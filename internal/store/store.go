@@ -56,6 +56,8 @@ type Store struct {
 	recountSize int
 	// feedWrites tells the feed's listener which counters a committed transaction appended to.
 	feedWrites feedWrites
+	// ck checkpoints SQLite's write-ahead log beside the writer (checkpoint.go).
+	ck *checkpointer
 }
 
 // Location is a parsed ORDERIMPORT_DB value, with how to use it.
@@ -107,14 +109,16 @@ func redactDSN(dsn string) string {
 func Open(ctx context.Context, loc Location) (*Store, error) {
 	switch loc.Engine {
 	case SQLite:
-		return openSQLite(ctx, loc.Path)
+		return openSQLite(ctx, loc.Path, nil)
 	case Postgres:
 		return openPostgres(ctx, loc)
 	}
 	return nil, fmt.Errorf("store: unknown engine %q", loc.Engine)
 }
 
-func openSQLite(ctx context.Context, path string) (*Store, error) {
+// openSQLite opens the file's pools and starts its checkpointer, which tells ran (tests) of
+// every checkpoint it makes.
+func openSQLite(ctx context.Context, path string, ran chan<- checkpointResult) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
@@ -126,7 +130,8 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 	// person erased (in free space of a page or on the free list, where a copy of the disk would
 	// still show it).
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_time_format=sqlite"
-	w, err := sql.Open("sqlite", dsn)
+	// The writer checkpoints the log itself only when the checkpointer fell far behind.
+	w, err := sql.Open("sqlite", dsn+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", writerCheckpointPages))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -142,7 +147,13 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store: open read pool %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{engine: SQLite, w: w, r: r, path: path, now: time.Now}, nil
+	ck, err := startCheckpointer(dsn, ran)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: open checkpoint connection %s: %w", path, err)
+	}
+	return &Store{engine: SQLite, w: w, r: r, path: path, now: time.Now, ck: ck}, nil
 }
 
 // Engine reports which database the store talks to.
@@ -161,7 +172,7 @@ func (s *Store) nowUTC() time.Time { return s.now().UTC().Truncate(time.Microsec
 
 // Close closes both pools.
 func (s *Store) Close() error {
-	err0 := s.closeHot()
+	err0 := errors.Join(s.closeHot(), s.ck.stop())
 	err1 := s.w.Close()
 	var err2 error
 	if s.r != s.w {
@@ -315,6 +326,9 @@ func (s *Store) txOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	err = tx.Commit()
 	s.feedWrites.done(tx, err == nil)
+	if err == nil {
+		s.ck.wrote()
+	}
 	return err
 }
 
