@@ -397,9 +397,6 @@ func isHexDigit(c byte) bool {
 // skipNumber moves past a number at pos: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (sc *scanner) skipNumber() bool {
 	s, i := sc.s, sc.pos
-	if s[i] == '-' {
-		i++
-	}
 	digits := func() int {
 		n := 0
 		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
@@ -408,30 +405,31 @@ func (sc *scanner) skipNumber() bool {
 		}
 		return n
 	}
-	switch {
-	case i >= len(s):
+	// refuse stops at i: the text ended inside the number, or a byte does not belong there.
+	refuse := func() bool {
 		sc.pos = i
-		sc.eof()
+		if i >= len(s) {
+			sc.eof()
+		} else {
+			sc.fail("invalid number")
+		}
 		return false
-	case s[i] == '0':
+	}
+	if s[i] == '-' {
 		i++
-	case s[i] >= '1' && s[i] <= '9':
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
 		digits()
 	default:
-		sc.pos = i
-		sc.fail("invalid number")
-		return false
+		return refuse()
 	}
 	if i < len(s) && s[i] == '.' {
 		i++
 		if digits() == 0 {
-			sc.pos = i
-			if i >= len(s) {
-				sc.eof()
-			} else {
-				sc.fail("invalid number")
-			}
-			return false
+			return refuse()
 		}
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
@@ -440,13 +438,7 @@ func (sc *scanner) skipNumber() bool {
 			i++
 		}
 		if digits() == 0 {
-			sc.pos = i
-			if i >= len(s) {
-				sc.eof()
-			} else {
-				sc.fail("invalid number")
-			}
-			return false
+			return refuse()
 		}
 	}
 	sc.pos = i
