@@ -145,11 +145,11 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 	return st, nil
 }
 
-// keptDigest is the digest of a kept copy re-mapped as it is: the one its row's hash carries
-// since the copy was written (the two are written together), computed only for a row without.
+// keptDigest is the digest of a kept copy re-mapped as it is: the one its row carries since the
+// copy was written (the two are written together), computed only for a row without.
 func keptDigest(k *keptOrder) string {
-	if i := strings.LastIndexByte(k.Hash, '/'); i >= 0 && i < len(k.Hash)-1 {
-		return k.Hash[i+1:]
+	if k.Digest != "" {
+		return k.Digest
 	}
 	return digestOf(k.raw)
 }

@@ -99,7 +99,9 @@ type RawOrder struct {
 	ID    int64 // the order row's id
 	CRMID int64
 	Raw   []byte
-	Hash  string // the row's hash, which ends in the copy's digest ("…/digest")
+	// Digest is the copy's digest, as the row's hash carries it since the copy was written
+	// ("" for a row written without one).
+	Digest string
 
 	ContactName, ContactPhone, ContactEmail string
 }
@@ -119,9 +121,11 @@ func (s *Store) RawOrders(ctx context.Context, taskID, afterCRMID int64, limit i
 	out := make([]RawOrder, 0, min(limit, 1000))
 	for rows.Next() {
 		var o RawOrder
-		if err := rows.Scan(&o.ID, &o.CRMID, &o.Raw, &o.Hash, &o.ContactName, &o.ContactPhone, &o.ContactEmail); err != nil {
+		var hash string
+		if err := rows.Scan(&o.ID, &o.CRMID, &o.Raw, &hash, &o.ContactName, &o.ContactPhone, &o.ContactEmail); err != nil {
 			return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 		}
+		o.Digest = copyPart(hash)
 		out = append(out, o)
 	}
 	if err := rows.Err(); err != nil {

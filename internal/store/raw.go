@@ -22,6 +22,14 @@ func fieldsPart(h string) string {
 	return h
 }
 
+// copyPart is the digest of the kept copy a row's hash ends in ("" for a row without one).
+func copyPart(h string) string {
+	if i := strings.IndexByte(h, '/'); i >= 0 {
+		return h[i+1:]
+	}
+	return ""
+}
+
 // RawDict is a compression dictionary of a task's kept orders.
 type RawDict struct {
 	ID   int64
