@@ -13,6 +13,13 @@ import (
 // of 200,000 orders, a fifth of the writer's time, and the writer's time is what an import's
 // wall time is made of. A checkpoint of the PASSIVE kind takes no lock a writer or a reader
 // waits for; the log is reused from its start once a checkpoint has copied all of it.
+//
+// On a full disk a checkpoint that must grow the file takes whatever room there is, and the
+// room there is then is the reserve the service gave up to record a run's outcome (reserve.go):
+// a checkpoint would spend it on copying pages and leave the outcome, and the next job's fetch,
+// none. So after a checkpoint fails for want of room the checkpointer waits until the reserve
+// is back (a run takes it back once there is room again); meanwhile the writer keeps its own
+// threshold, as SQLite would without us.
 const (
 	// checkpointEvery spaces the checkpoints while there are writes: a few megabytes of log
 	// each at an import's pace.
@@ -35,6 +42,10 @@ type checkpointer struct {
 	done chan struct{}
 	// ran is told of every checkpoint the loop made (tests); nil: nobody listens.
 	ran chan<- checkpointResult
+	// reserve is the path of the database's reserve; full is set (by the loop only) when a
+	// checkpoint failed for want of room, and cleared once the reserve exists again.
+	reserve string
+	full    bool
 
 	stopOnce sync.Once
 	stopErr  error
@@ -46,14 +57,15 @@ type checkpointResult struct {
 	err               error
 }
 
-func startCheckpointer(dsn string, ran chan<- checkpointResult) (*checkpointer, error) {
+func startCheckpointer(dsn, reserve string, ran chan<- checkpointResult) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
-	ck := &checkpointer{db: db, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), ran: ran}
+	ck := &checkpointer{db: db, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), ran: ran,
+		reserve: reserve}
 	go ck.loop()
 	return ck, nil
 }
@@ -89,7 +101,11 @@ func (ck *checkpointer) loop() {
 		case <-ck.wake:
 		case <-idle.C:
 		}
+		if !ck.due() {
+			continue
+		}
 		res := ck.checkpoint()
+		ck.full = IsDiskFull(res.err)
 		if ck.ran != nil {
 			select {
 			case ck.ran <- res:
@@ -104,6 +120,16 @@ func (ck *checkpointer) loop() {
 		case <-time.After(checkpointEvery):
 		}
 	}
+}
+
+// due reports whether a checkpoint may run now: after one failed for want of room, not until
+// the reserve is back.
+func (ck *checkpointer) due() bool {
+	if ck.full && !reserved(ck.reserve) {
+		return false
+	}
+	ck.full = false
+	return true
 }
 
 // checkpoint copies what it can of the log into the file. Failures are left to the next one

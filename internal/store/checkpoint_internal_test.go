@@ -83,3 +83,27 @@ copied:
 		t.Fatalf("%d accounts read back (%v), want 600", n, err)
 	}
 }
+
+// After a checkpoint failed for want of room, the checkpointer leaves the disk's last room to
+// the writes that record runs' outcomes, and checkpoints again once the reserve is back.
+func TestCheckpointerWaitsForTheReserve(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shop.db")
+	s := &Store{engine: SQLite, path: path}
+	ck := &checkpointer{reserve: s.reservePath()}
+	if !ck.due() {
+		t.Fatal("a checkpointer that never met a full disk waits")
+	}
+	ck.full = true
+	if ck.due() {
+		t.Fatal("after a checkpoint failed for want of room, the next runs while there is no reserve")
+	}
+	if err := s.Reserve(); err != nil {
+		t.Fatal(err)
+	}
+	if !ck.due() || ck.full {
+		t.Fatal("the reserve is back, and the checkpointer still waits")
+	}
+	if !s.UseReserve() || !ck.due() {
+		t.Fatal("a reserve given up without a failed checkpoint stops the checkpointer")
+	}
+}

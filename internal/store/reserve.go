@@ -20,7 +20,10 @@ const reserveSize = 1 << 20
 // errNoRoom is the error of a reserve that cannot be made; IsDiskFull recognises it.
 var errNoRoom = errors.New("no room on the database's disk for its reserve")
 
-func (s *Store) reservePath() string { return s.path + "-reserve" }
+// reserveSuffix names the reserve after its database.
+const reserveSuffix = "-reserve"
+
+func (s *Store) reservePath() string { return s.path + reserveSuffix }
 
 // Reserve makes sure the reserve beside an SQLite database exists (on PostgreSQL it does
 // nothing). An error for which IsDiskFull holds means the disk has no room for it: a run
@@ -30,7 +33,7 @@ func (s *Store) Reserve() error {
 		return nil
 	}
 	path := s.reservePath()
-	if st, err := os.Stat(path); err == nil && st.Size() >= reserveSize {
+	if reserved(path) {
 		return nil
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -51,6 +54,12 @@ func (s *Store) Reserve() error {
 		return fmt.Errorf("store: write the reserve %s: %w", path, err)
 	}
 	return nil
+}
+
+// reserved reports whether the reserve at path exists whole.
+func reserved(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Size() >= reserveSize
 }
 
 // UseReserve gives the reserve up, so that the disk has room for a write it had none for, and

@@ -147,7 +147,7 @@ func openSQLite(ctx context.Context, path string, ran chan<- checkpointResult) (
 		return nil, fmt.Errorf("store: open read pool %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	ck, err := startCheckpointer(dsn, ran)
+	ck, err := startCheckpointer(dsn, path+reserveSuffix, ran)
 	if err != nil {
 		w.Close()
 		r.Close()
