@@ -273,6 +273,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, class, target string, de
 			c.limiter.going(actx, turn)
 			sent = time.Now()
 		},
+		WroteRequest: func(httptrace.WroteRequestInfo) { c.limiter.wrote(turn, time.Now()) },
 	})
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
 	if err != nil {

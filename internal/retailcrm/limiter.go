@@ -218,6 +218,22 @@ func (a *accountLimiter) clear(t, now time.Time) time.Duration {
 	return 0
 }
 
+// wrote records that the send booked at t was written to its connection at now: a request
+// can leave well after it had its connection (the transport's writer waiting for a core), and
+// RetailCRM counts it when it arrives, so the sends after it are held against when it left.
+func (a *accountLimiter) wrote(t, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i := len(a.sends) - 1; i >= 0; i-- {
+		if a.sends[i].booked.Equal(t) {
+			if a.sends[i].out {
+				a.sends[i].actual = later(a.sends[i].actual, now)
+			}
+			return
+		}
+	}
+}
+
 // reserve books the earliest send time at or after now that keeps the pace.
 func (a *accountLimiter) reserve(now time.Time) time.Time {
 	a.mu.Lock()

@@ -313,3 +313,24 @@ func TestLimiterChecksTheWindowWhenASendGoesOut(t *testing.T) {
 		t.Errorf("a second going-out waited %v", d)
 	}
 }
+
+// A request written to its connection late (the transport's writer waiting for a core) is
+// counted from when it left: the send ten after it waits a full window from then.
+func TestLimiterCountsALateWriteFromWhenItLeft(t *testing.T) {
+	t.Parallel()
+	a := newTestLimiter(10)
+	var booked []time.Time
+	for range 11 {
+		booked = append(booked, a.reserve(t0))
+	}
+	for i, b := range booked[:10] {
+		if d := a.clear(b, b); d != 0 {
+			t.Fatalf("send %d waited %v on its turn", i+1, d)
+		}
+	}
+	a.wrote(booked[0], booked[0].Add(40*time.Millisecond))
+	edge := booked[0].Add(40*time.Millisecond + window)
+	if d := a.clear(booked[10], booked[10]); booked[10].Add(d).Before(edge) {
+		t.Errorf("send 11 may go at %v, %v after the first was written; want a full window", booked[10].Add(d).Sub(t0), booked[10].Add(d).Sub(edge)+window)
+	}
+}
