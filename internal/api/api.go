@@ -290,6 +290,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, rename ...
 		// refusing sessions or restarting): not a fault of the request, and it can be repeated.
 		w.Header().Set("Retry-After", "5")
 		problem(w, r, http.StatusServiceUnavailable, locale.M("database_busy"), "")
+	case store.IsDiskFull(err):
+		// The write was rolled back whole; it can be sent again once there is room.
+		problem(w, r, http.StatusInsufficientStorage, locale.M("database_full"), "")
 	default:
 		a.log().Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		problem(w, r, http.StatusInternalServerError, locale.M("internal"), "")

@@ -71,7 +71,7 @@ func TestCataloguesComplete(t *testing.T) {
 	}
 	for _, e := range []errorPage{{Title: "error.notfound.title", Text: "error.notfound.text"}, {Title: "error.internal.title", Text: "error.internal.text"},
 		{Title: "error.csrf.title", Text: "error.csrf.text"}, {Title: "error.toolarge.title", Text: "error.toolarge.text"},
-		{Title: "error.busy.title", Text: "error.busy.text"},
+		{Title: "error.busy.title", Text: "error.busy.text"}, {Title: "error.full.title", Text: "error.full.text"},
 		{Title: "error.forbidden.title", Text: "error.forbidden.text"}, {Title: "twofa.gone.title", Text: "twofa.gone.text"}} {
 		used[e.Title], used[e.Text] = "error pages", "error pages"
 	}

@@ -322,6 +322,11 @@ func (h *Web) fail(w http.ResponseWriter, r *http.Request, vw *view, err error) 
 		h.renderStatus(w, r, vw, http.StatusServiceUnavailable, "error.html", errorPage{Title: "error.busy.title", Text: "error.busy.text"})
 		return
 	}
+	if store.IsDiskFull(err) {
+		// The write was rolled back whole: nothing of the form was kept.
+		h.renderStatus(w, r, vw, http.StatusInsufficientStorage, "error.html", errorPage{Title: "error.full.title", Text: "error.full.text"})
+		return
+	}
 	if errors.Is(err, access.ErrForbidden) {
 		h.renderStatus(w, r, vw, http.StatusForbidden, "error.html", errorPage{Title: "error.forbidden.title", Text: "error.forbidden.text"})
 		return
