@@ -21,8 +21,10 @@ var earliestDay = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 // whatever changes while the backfill walks is applied afterwards. The count of the task's
 // orders (asked alongside the preflight) sizes the plan: when they fit one window, the backfill
 // is one window open at both ends and needs no first day; otherwise the day of the oldest order
-// is taken from the list's last page.
-func (r *run) startBackfill(ctx context.Context, st store.SyncState, fp string, pr *firstProbes) (store.SyncState, error) {
+// is taken from the list's last page. The plan is stored with the backfill's first page (or at
+// its end, when there is none), once settle has given it its fingerprint: until then nothing of
+// the run is stored, and a run that stops before is a first run again.
+func (r *run) startBackfill(ctx context.Context, st store.SyncState, pr *firstProbes) (store.SyncState, error) {
 	now := r.im.now()
 	end, err := pr.feedEnd()
 	if err != nil {
@@ -52,10 +54,8 @@ func (r *run) startBackfill(ctx context.Context, st store.SyncState, fp string, 
 	st.BackfillFrom = from
 	st.BackfillNext = from
 	st.ResyncMark = 0
-	st.Fingerprint = fp
-	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
-		return st, err
-	}
+	st.Fingerprint = ""
+	r.planPending = true
 	return st, nil
 }
 
@@ -340,6 +340,9 @@ func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState
 	}
 	// The re-sync mark stays set through the catch-up, which sweeps when the feed is caught up.
 	st.Phase = PhaseHistory
+	if err := r.settle(ctx, &st); err != nil {
+		return st, err
+	}
 	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
 		return st, err
 	}

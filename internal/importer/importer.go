@@ -265,9 +265,47 @@ type run struct {
 	baseReq  int64
 	sizing   *sizing    // a first run's count of its orders (startBackfill)
 	feedSeen *feedCache // the feed as the backfill's window checks read it (catchUp)
-	kind     string     // the run's kind (store.RunScheduled, RunTrigger, …)
-	cause    string     // the timeline source of the batches being applied ("": the store's guess)
-	keeper   *keeper    // packs the kept copies of orders (keep.go)
+	// ready is closed once the mapper is set (settle): a first run asks for its first pages
+	// before the reference the mapper needs has arrived, and their fetches wait for it.
+	ready chan struct{}
+	// settleWith takes the reference and sets the mapper and the fingerprint; nil once done.
+	settleWith func(ctx context.Context, st *store.SyncState) error
+	// fingerprint is what the stored rows derive from (settle).
+	fingerprint string
+	// planPending: a first run's plan is not stored yet; its first page stores it.
+	planPending bool
+	kind        string  // the run's kind (store.RunScheduled, RunTrigger, …)
+	cause       string  // the timeline source of the batches being applied ("": the store's guess)
+	keeper      *keeper // packs the kept copies of orders (keep.go)
+}
+
+// settle takes the run's reference (a first run's, read alongside its preflight, arrives while
+// its first pages are asked for), brings the stored orders in line with it, sets the mapper and
+// the fingerprint, and gives st the fingerprint: before any sync state is stored. Only the
+// run's own goroutine calls it; the second call does nothing.
+func (r *run) settle(ctx context.Context, st *store.SyncState) error {
+	if r.settleWith == nil {
+		if st != nil && st.Fingerprint == "" {
+			st.Fingerprint = r.fingerprint
+		}
+		return nil
+	}
+	settle := r.settleWith
+	if err := settle(ctx, st); err != nil {
+		return err
+	}
+	r.settleWith = nil
+	return nil
+}
+
+// mapperReady waits until settle has set the mapper (a fetch of a first run's first pages).
+func (r *run) mapperReady(ctx context.Context) error {
+	select {
+	case <-r.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // runCause is the timeline source of a run's batches outside a re-map: a run the RetailCRM
@@ -293,6 +331,9 @@ type Prepared struct {
 	reference     store.Reference
 	referenceErr  error
 	referenceRead bool
+	// referenceAhead is the reference still on its way (a first run's preflight), taken by
+	// run.settle once the run's first pages are asked for.
+	referenceAhead *referenceAhead
 }
 
 // Preflight asks RetailCRM what the key may do and which timezone the account uses.
@@ -391,13 +432,15 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		probes = r.probe(ctx)
 		defer probes.stop()
 	}
-	p, err := im.preflight(ctx, c, runID, task)
+	// A first run does not wait for the reference before its first pages: they are asked for
+	// while its answers are on their way (settle), which at RetailCRM's answer times is a
+	// fifth of a second or more of the run.
+	p, err := im.preflight(ctx, c, runID, task, probes != nil)
 	if err != nil {
 		return err
 	}
-	ref, err := r.keepReference(ctx, p, prev)
-	if err != nil {
-		return err
+	if ra := p.referenceAhead; ra != nil {
+		defer ra.stop()
 	}
 	if r.sites, err = TaskSites(task.Sites, p.Sites); err != nil {
 		return err
@@ -407,27 +450,44 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		return err
 	}
 	defer r.keeper.trained()
-	r.mapper = NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref).WithPII(task.PII)
-	r.mapper.keep = r.keeper
-	fp := fingerprint(m.Spec(), counter.Timezone, p, r.sites, task, ref)
+	r.ready = make(chan struct{})
+	r.settleWith = func(ctx context.Context, st *store.SyncState) error {
+		if ra := p.referenceAhead; ra != nil {
+			im.tookReference(runID, task, p, ra)
+		}
+		ref, err := r.keepReference(ctx, p, prev)
+		if err != nil {
+			return err
+		}
+		r.mapper = NewMapper(m, p.AccountTZ, counterTZ).WithReference(ref).WithPII(task.PII)
+		r.mapper.keep = r.keeper
+		close(r.ready)
+		r.fingerprint = fingerprint(m.Spec(), counter.Timezone, p, r.sites, task, ref)
+		if st != nil {
+			st.Fingerprint = r.fingerprint
+		}
+		return nil
+	}
 
-	switch {
-	case st.Phase == "":
-		st, err = r.startBackfill(ctx, st, fp, probes)
-	case st.Fingerprint != fp:
+	if st.Phase == "" {
+		// A first run's plan: fixed before any order is read, and stored with its first page
+		// once settle has given it the fingerprint.
+		st, err = r.startBackfill(ctx, st, probes)
+	} else if err = r.settle(ctx, nil); err == nil && st.Fingerprint != r.fingerprint {
+		fp := r.fingerprint
 		var local bool
 		if local, err = r.canRemap(ctx, st, fp); err != nil {
 			return err
 		}
 		if local {
 			st, err = r.startRemap(ctx, st, fp)
-			break
+		} else {
+			// The stored rows were derived from another account timezone, store access or
+			// date range, or their copies cannot give what changed: only a full re-read makes
+			// them equal the CRM again.
+			r.log.Info("what the stored orders were derived from changed; re-syncing")
+			st, err = r.startResync(ctx, st, fp)
 		}
-		// The stored rows were derived from another account timezone, store access or date
-		// range, or their copies cannot give what changed: only a full re-read makes them
-		// equal the CRM again.
-		r.log.Info("what the stored orders were derived from changed; re-syncing")
-		st, err = r.startResync(ctx, st, fp)
 	}
 	if err != nil {
 		return err
@@ -442,6 +502,9 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		if err != nil {
 			return err
 		}
+	}
+	if err := r.settle(ctx, &st); err != nil {
+		return err
 	}
 	if err := r.catchUp(ctx, st, r.feedSeen); err != nil {
 		return err

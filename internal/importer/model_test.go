@@ -166,6 +166,9 @@ type model struct {
 	// accessSeen: a key check (a preflight, or the check after a successful run) answered after
 	// the last change of the key's store access
 	accessSeen bool
+	// checkedNoStore: the attempt's key check saw a key that may read none of the task's
+	// stores (an access change after it, among the run's later requests, does not undo that).
+	checkedNoStore bool
 	// throttled: the attempt was answered 503/429 and the pacer slowed down; the next
 	// attempt gets a fresh one so that one seed does not crawl for the rest of its rounds
 	throttled bool
@@ -361,6 +364,7 @@ func (m *model) onRequest(r *http.Request) {
 		// requests). Access changes come only after them: its answer shows the state the last
 		// change left.
 		m.keyChecked, m.accessSeen = true, true
+		m.checkedNoStore = m.noTaskStore()
 	}
 	if p.killAt == m.reqs {
 		m.logf("    kill at request %d (%s)", m.reqs, r.URL.Path)
@@ -569,7 +573,7 @@ func (m *model) attempt(runID int64, p *plan) (err error, killed bool) {
 		deadline = m.clock.peek().Add(time.Duration(p.slice) * m.clock.step)
 	}
 	m.mu.Lock()
-	m.cur, m.cancel, m.reqs, m.killed, m.keyChecked = p, cancel, 0, false, false
+	m.cur, m.cancel, m.reqs, m.killed, m.keyChecked, m.checkedNoStore = p, cancel, 0, false, false, false
 	m.mu.Unlock()
 	err = m.im.Run(ctx, m.task, runID, deadline)
 	m.mu.Lock()
@@ -645,10 +649,10 @@ func (m *model) play() {
 				if errors.As(err, &f) && f.Msg.IsZero() {
 					m.t.Errorf("a failure without words: %v", err)
 				}
-				if errors.As(err, &f) && f.Permanent && !(f.Msg.Code == "crm_no_task_store" && m.noTaskStore()) {
+				if errors.As(err, &f) && f.Permanent && !(f.Msg.Code == "crm_no_task_store" && (m.noTaskStore() || m.checkedNoStore)) {
 					// The key keeps its permission to read orders throughout: nothing here
 					// needs a person, so nothing may park the task (but a key that lost every
-					// store the task imports).
+					// store the task imports, now or when the run checked it).
 					m.t.Errorf("a run failed as if the task needed a person: %v", err)
 				}
 				m.finish(runID, store.RunFailed, importer.FailureMessage(err))

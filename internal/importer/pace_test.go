@@ -250,3 +250,46 @@ func TestCatchUpAfterALongPause(t *testing.T) {
 	}
 	t.Logf("%d entries: %d requests (%v), at most %d at once", entries, st.Requests, st.ByEndpoint, st.MaxInFlight)
 }
+
+// A first run asks for its first pages while the reference (statuses, groups, stores) is still
+// on its way: the reference is needed to map orders, not to ask for them. Here the answer of the
+// stores holds until an order page has arrived (at most 10 s, which a run that waits for the
+// reference before its pages would spend). The plan is stored with its fingerprint all the
+// same: the next run finds nothing to re-read, and the stored orders are exact.
+func TestFirstPagesGoBeforeTheReferenceArrives(t *testing.T) {
+	t.Parallel()
+	opts, task := paceAccount(54, 600, 20, 20*time.Millisecond)
+	h := newHarness(t, opts, importer.Config{}, task)
+	paged := make(chan struct{})
+	var pageOnce sync.Once
+	var pageFirst atomic.Bool
+	h.emu.OnRequest(func(r *http.Request) {
+		switch q := r.URL.Query(); {
+		case r.URL.Path == "/api/v5/orders" && q.Get("limit") == "100" && q.Get("filter[ids][]") == "":
+			pageOnce.Do(func() { close(paged) })
+		case r.URL.Path == "/api/v5/reference/sites":
+			select {
+			case <-paged:
+				pageFirst.Store(true)
+			case <-time.After(10 * time.Second):
+			}
+		}
+	})
+	first := h.mustRun()
+	if !pageFirst.Load() {
+		t.Error("the first run asked for no order page until the reference had answered")
+	}
+	h.verify("after the first run")
+	st, err := h.st.SyncState(context.Background(), h.task.ID)
+	if err != nil || st.Fingerprint == "" || st.Phase != importer.PhaseHistory {
+		t.Fatalf("the first run's plan is stored as %+v (%v), want its fingerprint and the catch-up phase", st, err)
+	}
+	h.emu.ResetStats()
+	second := h.mustRun()
+	if n := h.emu.Stats().ByEndpoint["/api/v5/orders"]; n != 0 || second.Counts.Fetched != 0 {
+		t.Errorf("the run after the first read %d order lists (%d orders): the first stored its plan with another fingerprint", n, second.Counts.Fetched)
+	}
+	if first.Counts.Created != 600 {
+		t.Errorf("created %d, want each order once", first.Counts.Created)
+	}
+}

@@ -34,9 +34,11 @@ type preflightMemo struct {
 // come (a task deleted, a job given up) is forgotten after it.
 const preflightKeep = 6 * time.Hour
 
-// preflight is the run's preflight, asked in its first slice.
-func (im *Importer) preflight(ctx context.Context, c *retailcrm.Client, runID int64, task store.Task) (*Prepared, error) {
-	id := task.CRMURL + "\x00" + task.CRMKeySealed
+// preflight is the run's preflight, asked in its first slice. With later set (a first run) the
+// reference is not waited for: it is left in p.referenceAhead for the run to take once its first
+// pages are asked for (run.settle), and the run remembers the preflight then.
+func (im *Importer) preflight(ctx context.Context, c *retailcrm.Client, runID int64, task store.Task, later bool) (*Prepared, error) {
+	id := preflightID(task)
 	if p, ok := im.preflights.recall(runID, id, im.now()); ok {
 		p.Client = c
 		return &p, nil
@@ -49,19 +51,34 @@ func (im *Importer) preflight(ctx context.Context, c *retailcrm.Client, runID in
 	defer settings.stop()
 	settings.start(c.Settings)
 	ref := readReferenceAhead(ctx, c)
-	defer ref.stop()
 	p, err := preflightWith(ctx, c, func(context.Context) (*retailcrm.Settings, error) { return settings.next() })
 	if err != nil {
+		ref.stop()
 		return nil, err
 	}
-	p.reference, p.referenceErr = ref.take(p.Settings)
-	p.referenceRead = true
-	if p.referenceErr == nil {
-		// A reference that failed to read is asked again by the next slice, not remembered.
-		im.preflights.keep(runID, id, *p, im.now())
+	if later {
+		p.referenceAhead = ref
+		return p, nil
 	}
+	defer ref.stop()
+	im.tookReference(runID, task, p, ref)
 	return p, nil
 }
+
+// tookReference waits for the reference read alongside the preflight p and remembers p for the
+// run's next slices; a reference that failed to read is asked again by the next slice, not
+// remembered.
+func (im *Importer) tookReference(runID int64, task store.Task, p *Prepared, ref *referenceAhead) {
+	p.reference, p.referenceErr = ref.take(p.Settings)
+	p.referenceRead, p.referenceAhead = true, nil
+	if p.referenceErr == nil {
+		im.preflights.keep(runID, preflightID(task), *p, im.now())
+	}
+}
+
+// preflightID is what a remembered preflight is valid for: the task's address and sealed key
+// (a task edited between slices asks again).
+func preflightID(task store.Task) string { return task.CRMURL + "\x00" + task.CRMKeySealed }
 
 func (ps *preflights) recall(runID int64, task string, now time.Time) (Prepared, bool) {
 	ps.mu.Lock()

@@ -170,6 +170,11 @@ func (b *walker) run(ctx context.Context) error {
 	defer func() { b.fl.stop() }()
 	for {
 		b.fill()
+		// A first run's first pages are on their way: now its reference is waited for, and
+		// the plan gets its fingerprint before anything is stored.
+		if err := b.r.settle(ctx, b.st); err != nil {
+			return err
+		}
 		if b.fl.pending() == 0 {
 			return nil
 		}
@@ -265,6 +270,9 @@ func (b *walker) fetchPage(w *walk, page int) func(context.Context) (fetched, er
 	r := b.r
 	return func(ctx context.Context) (fetched, error) {
 		p, err := r.client.Orders(ctx, w.f, page, r.im.Config.PageSize)
+		if err == nil {
+			err = r.mapperReady(ctx)
+		}
 		if err != nil {
 			return fetched{walk: w, page: page}, err
 		}
@@ -340,9 +348,15 @@ func (b *walker) paged(ctx context.Context, got fetched) error {
 		w.seen[id] = true
 	}
 	if len(got.ids) > 0 {
-		if err := b.r.apply(ctx, got.batch, nil, b.st.ResyncMark); err != nil {
+		// A first run's plan is stored with its first page (startBackfill).
+		var plan *store.SyncState
+		if b.r.planPending {
+			plan = b.st
+		}
+		if err := b.r.apply(ctx, got.batch, plan, b.st.ResyncMark); err != nil {
 			return err
 		}
+		b.r.planPending = false
 		b.r.done = min(b.r.total, b.r.done+int64(len(got.ids)))
 	}
 	if (w.seq && !w.more) || (!w.seq && got.page >= w.pages) {
