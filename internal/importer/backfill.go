@@ -103,18 +103,41 @@ func (r *run) probe(ctx context.Context) *firstProbes {
 func (pr *firstProbes) stop() { pr.fl.stop() }
 
 // feedEnd is where the feed ends, as the probe found it: an empty feed since the probe's start
-// is the instant that start stands for in the account's zone, an hour earlier still, since the
-// text may name a time in a daylight-saving fold.
+// is the earliest instant that start can stand for in the account's zone.
 func (pr *firstProbes) feedEnd() (feedPos, error) {
 	got, err := pr.fl.next()
 	if err != nil || got.end.since > 0 {
 		return got.end, err
 	}
-	from, err := time.ParseInLocation(time.DateTime, pr.start, pr.r.tz)
+	from, err := earliestNamed(pr.start, pr.r.tz)
 	if err != nil {
 		return feedPos{}, fmt.Errorf("importer: feed probe start %q: %w", pr.start, err)
 	}
-	return feedPos{start: from.Add(-time.Hour)}, nil
+	return feedPos{start: from}, nil
+}
+
+// earliestNamed is the earliest instant RetailCRM can have read the naive time text as, in loc:
+// the one instant it names, the earlier of two in a daylight-saving fold (which RetailCRM may
+// have read either way), and an hour before the gap's end in a gap, where it names none. Not
+// always an hour earlier: entries of that hour are older than the feed's end the probe found,
+// and the first window's check would take them for changes made while it was read (and read
+// the window again).
+func earliestNamed(text string, loc *time.Location) (time.Time, error) {
+	t, err := time.ParseInLocation(time.DateTime, text, loc)
+	if err != nil {
+		return t, err
+	}
+	if t.In(loc).Format(time.DateTime) != text {
+		return t.Add(-time.Hour), nil // in a gap
+	}
+	earliest := t
+	// Folds are an hour in most zones, half an hour in a few (Lord Howe), two in none today.
+	for _, d := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour} {
+		if c := t.Add(-d); c.In(loc).Format(time.DateTime) == text {
+			earliest = c
+		}
+	}
+	return earliest, nil
 }
 
 // orders is the number of the task's orders the probe counted, asked again with the key's

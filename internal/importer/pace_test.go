@@ -2,6 +2,7 @@ package importer_test
 
 import (
 	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -291,5 +292,47 @@ func TestFirstPagesGoBeforeTheReferenceArrives(t *testing.T) {
 	}
 	if first.Counts.Created != 600 {
 		t.Errorf("created %d, want each order once", first.Counts.Created)
+	}
+}
+
+// An account whose last change is a little over 13 hours old: the first run's probe reads the
+// feed from 13 hours back (an hour in every zone) and finds it empty. The run's cursor is that
+// instant, not an hour before it: the hour's entries are older than the end the probe found,
+// and the window's check would take them for changes made while the window was read, and read
+// every page of it again.
+func TestFirstRunAfterAQuietHalfDayReadsEachPageOnce(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	// The probe asks from "2026-05-31 23:00:00", which the account (Moscow) reads as 20:00 UTC;
+	// the last orders were created in the half hour before.
+	end := time.Date(2026, 5, 31, 19, 50, 0, 0, time.UTC)
+	opts := crmemu.Options{Seed: 55, Orders: 600, OrderSize: "small", Start: end.Add(-48 * time.Hour), End: end,
+		Now: func() time.Time { return now }}
+	h := newHarness(t, opts, importer.Config{}, store.Task{})
+	var pages atomic.Int64
+	h.emu.OnRequest(func(r *http.Request) {
+		if q := r.URL.Query(); r.URL.Path == "/api/v5/orders" && q.Get("limit") == "100" && q.Get("filter[ids][]") == "" {
+			pages.Add(1)
+		}
+	})
+	late := 0
+	for _, raw := range h.emu.Orders(h.key) {
+		var o struct {
+			CreatedAt string `json:"createdAt"`
+		}
+		if err := json.Unmarshal(raw, &o); err != nil {
+			t.Fatal(err)
+		}
+		if at, err := time.ParseInLocation(time.DateTime, o.CreatedAt, h.emu.Location()); err == nil && at.After(end.Add(-30*time.Minute)) {
+			late++
+		}
+	}
+	if late == 0 {
+		t.Fatal("no order was created in the half hour before the probe's start: the account does not test the case")
+	}
+	h.mustRun()
+	h.verify("after the first run")
+	if n := pages.Load(); n != 6 {
+		t.Errorf("the first run asked for %d pages of 100 for 600 orders, want each of the 6 once", n)
 	}
 }

@@ -1,6 +1,9 @@
 package importer
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestNextSpan(t *testing.T) {
 	t.Parallel()
@@ -20,6 +23,31 @@ func TestNextSpan(t *testing.T) {
 	} {
 		if got := nextSpan(tc.span, tc.n, tc.target); got != tc.want {
 			t.Errorf("nextSpan(%d, %d, %d) = %d, want %d", tc.span, tc.n, tc.target, got, tc.want)
+		}
+	}
+}
+
+// The instant a first run's feed probe started from, when the feed was empty since: exactly the
+// time it names where it names one, the earlier of a fold's two, an hour back in a gap.
+func TestEarliestNamed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		zone, text, want string
+	}{
+		{"Europe/Moscow", "2026-12-07 03:58:20", "2026-12-07T00:58:20Z"},
+		{"Asia/Kamchatka", "2026-06-01 12:00:00", "2026-06-01T00:00:00Z"},
+		{"Europe/Berlin", "2026-10-25 02:30:00", "2026-10-25T00:30:00Z"},       // fold: 00:30 and 01:30 UTC
+		{"Europe/Berlin", "2026-03-29 02:30:00", "2026-03-29T00:30:00Z"},       // gap: 02:30 is no time in Berlin
+		{"Australia/Lord_Howe", "2026-04-05 01:45:00", "2026-04-04T14:45:00Z"}, // half-hour fold
+		{"America/New_York", "2026-11-01 01:30:00", "2026-11-01T05:30:00Z"},    // fold: 05:30 and 06:30 UTC
+	} {
+		loc, err := time.LoadLocation(tc.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := earliestNamed(tc.text, loc)
+		if err != nil || got.UTC().Format(time.RFC3339) != tc.want {
+			t.Errorf("%s in %s: %v %v, want %s", tc.text, tc.zone, got.UTC().Format(time.RFC3339), err, tc.want)
 		}
 	}
 }
