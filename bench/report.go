@@ -365,7 +365,8 @@ func (r *report) writeCeiling(w func(string, ...any), c *ceilingResult) {
 	}
 	w("\n- the ratio is orders/s ÷ 1,000. With instant answers it is the product of *request efficiency* (ideal pages ÷\n")
 	w("  requests made) and *pacing* (requests per second ÷ 10, bounded by the limiter's deliberate margins: sends spaced at\n")
-	w("  98.5%% of the limit, at most 10 actual sends per 1.02 s, for network jitter). With slow answers, the answer times\n")
+	w("  97%% of the limit, at most 10 sends per 1.02 s counted from when each was written, for network jitter). With slow\n")
+	w("  answers, the answer times\n")
 	w("  before the first page and after the last one add to the wall time (see the findings below).\n")
 	w("- *max at once*: the most requests the emulator was answering at the same time; the importer keeps the account's\n")
 	w("  pace × the measured answer time in flight, plus one.\n\n")
