@@ -363,6 +363,8 @@ func (r *run) backfill(ctx context.Context, st store.SyncState) (store.SyncState
 	}
 	// The re-sync mark stays set through the catch-up, which sweeps when the feed is caught up.
 	st.Phase = PhaseHistory
+	// The walker settled when it asked for its first pages; the plan's first store must have
+	// its fingerprint whatever the walker did.
 	if err := r.settle(ctx, &st); err != nil {
 		return st, err
 	}

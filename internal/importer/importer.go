@@ -285,9 +285,6 @@ type run struct {
 // run's own goroutine calls it; the second call does nothing.
 func (r *run) settle(ctx context.Context, st *store.SyncState) error {
 	if r.settleWith == nil {
-		if st != nil && st.Fingerprint == "" {
-			st.Fingerprint = r.fingerprint
-		}
 		return nil
 	}
 	settle := r.settleWith
@@ -502,9 +499,6 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		if err != nil {
 			return err
 		}
-	}
-	if err := r.settle(ctx, &st); err != nil {
-		return err
 	}
 	if err := r.catchUp(ctx, st, r.feedSeen); err != nil {
 		return err

@@ -160,11 +160,9 @@ func (a *accountLimiter) wait(ctx context.Context) (time.Time, error) {
 func (a *accountLimiter) woke(t, now time.Time) time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i := len(a.sends) - 1; i >= 0; i-- {
-		if a.sends[i].booked.Equal(t) {
-			a.sends[i].actual = later(a.sends[i].actual, now)
-			return a.sends[i].actual
-		}
+	if i := a.booking(t); i >= 0 {
+		a.sends[i].actual = later(a.sends[i].actual, now)
+		return a.sends[i].actual
 	}
 	return later(t, now)
 }
@@ -191,13 +189,7 @@ func (a *accountLimiter) going(ctx context.Context, t time.Time) {
 func (a *accountLimiter) clear(t, now time.Time) time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	i := -1
-	for j := len(a.sends) - 1; j >= 0; j-- {
-		if a.sends[j].booked.Equal(t) {
-			i = j
-			break
-		}
-	}
+	i := a.booking(t)
 	if i < 0 || a.sends[i].out {
 		return 0 // forgotten (older than history), or a second attempt of net/http's own
 	}
@@ -224,14 +216,19 @@ func (a *accountLimiter) clear(t, now time.Time) time.Duration {
 func (a *accountLimiter) wrote(t, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if i := a.booking(t); i >= 0 && a.sends[i].out {
+		a.sends[i].actual = later(a.sends[i].actual, now)
+	}
+}
+
+// booking is the index of the send booked at t, or -1 when it is forgotten (older than history).
+func (a *accountLimiter) booking(t time.Time) int {
 	for i := len(a.sends) - 1; i >= 0; i-- {
 		if a.sends[i].booked.Equal(t) {
-			if a.sends[i].out {
-				a.sends[i].actual = later(a.sends[i].actual, now)
-			}
-			return
+			return i
 		}
 	}
+	return -1
 }
 
 // reserve books the earliest send time at or after now that keeps the pace.
@@ -275,12 +272,9 @@ func (a *accountLimiter) mthLatestActual(m int) time.Time {
 func (a *accountLimiter) cancel(t time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i := len(a.sends) - 1; i >= 0; i-- {
-		if a.sends[i].booked.Equal(t) {
-			a.sends = append(a.sends[:i], a.sends[i+1:]...)
-			a.sent--
-			return
-		}
+	if i := a.booking(t); i >= 0 {
+		a.sends = append(a.sends[:i], a.sends[i+1:]...)
+		a.sent--
 	}
 }
 
