@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -23,11 +25,13 @@ type hotStatements struct {
 	ready               bool
 	upsert, byCRM, byID *sql.Stmt
 	event               *sql.Stmt // one timeline event (timeline.go)
+	byRow               *sql.Stmt // orders before their change (timeline.go)
 }
 
 const (
 	liveByCRMIDSQL  = `SELECT id, crm_id, order_id FROM orders WHERE task_id = $1 AND deleted = $2 AND crm_id IN (`
 	existingByIDSQL = `SELECT id, crm_id, task_id, order_id, hash, deleted FROM orders WHERE counter_id = $1 AND order_id IN (`
+	rowsByIDSQL     = `SELECT events, ` + orderColumns + ` FROM orders WHERE id IN (`
 )
 
 // prepareHot prepares the hot statements if they are not yet. It must be called outside a
@@ -52,19 +56,51 @@ func (s *Store) prepareHot(ctx context.Context) *hotStatements {
 		stmts = append(stmts, st)
 		return st
 	}
-	h.upsert = prep(upsertOrderSQL)
-	h.byCRM = prep(liveByCRMIDSQL + placeholders(3, hotPage) + `)`)
-	h.byID = prep(existingByIDSQL + placeholders(2, hotPage) + `)`)
-	h.event = prep(insertEventSQL)
-	if h.upsert == nil || h.byCRM == nil || h.byID == nil || h.event == nil {
+	h.upsert = prep(anonymous(upsertOrderSQL))
+	h.byCRM = prep(anonymous(liveByCRMIDSQL + placeholders(3, hotPage) + `)`))
+	h.byID = prep(anonymous(existingByIDSQL + placeholders(2, hotPage) + `)`))
+	h.event = prep(anonymous(insertEventSQL))
+	h.byRow = prep(anonymous(rowsByIDSQL + placeholders(1, hotPage) + `)`))
+	if h.upsert == nil || h.byCRM == nil || h.byID == nil || h.event == nil || h.byRow == nil {
 		for _, st := range stmts {
 			st.Close()
 		}
-		h.upsert, h.byCRM, h.byID, h.event = nil, nil, nil, nil
+		h.upsert, h.byCRM, h.byID, h.event, h.byRow = nil, nil, nil, nil, nil
 		return nil
 	}
 	h.ready = true
 	return h
+}
+
+// anonymous rewrites a statement whose parameters are $1, $2, … $n, each once and in that
+// order, with SQLite's anonymous parameters (?). The driver asks SQLite for the name of every
+// parameter it binds, and for a numbered one SQLite walks its list of names, which the driver
+// then copies into a Go string and parses: for the 36 parameters of the upsert, 36 of each per
+// order written. Anonymous parameters have no name to look up. It panics on any other use of $,
+// which only a change to the statements above can bring.
+func anonymous(q string) string {
+	var b strings.Builder
+	b.Grow(len(q))
+	next := 1
+	for {
+		i := strings.IndexByte(q, '$')
+		if i < 0 {
+			b.WriteString(q)
+			return b.String()
+		}
+		b.WriteString(q[:i])
+		q = q[i+1:]
+		n := 0
+		for n < len(q) && q[n] >= '0' && q[n] <= '9' {
+			n++
+		}
+		if k, err := strconv.Atoi(q[:n]); err != nil || k != next {
+			panic(fmt.Sprintf("store: a hot statement's parameter $%s where $%d was due", q[:n], next))
+		}
+		b.WriteByte('?')
+		q = q[n:]
+		next++
+	}
 }
 
 // closeHot closes the hot statements (Close).
@@ -73,13 +109,13 @@ func (s *Store) closeHot() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var first error
-	for _, st := range []*sql.Stmt{h.upsert, h.byCRM, h.byID, h.event} {
+	for _, st := range []*sql.Stmt{h.upsert, h.byCRM, h.byID, h.event, h.byRow} {
 		if st != nil {
 			if err := st.Close(); err != nil && first == nil {
 				first = fmt.Errorf("store: close prepared statement: %w", err)
 			}
 		}
 	}
-	h.upsert, h.byCRM, h.byID, h.ready = nil, nil, nil, false
+	h.upsert, h.byCRM, h.byID, h.event, h.byRow, h.ready = nil, nil, nil, nil, nil, false
 	return first
 }

@@ -369,7 +369,7 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	}
 	var before map[int64]*oldRow
 	if len(changedIDs) > 0 {
-		if before, err = oldRows(ctx, tx, changedIDs); err != nil {
+		if before, err = oldRows(ctx, tx, hot, changedIDs); err != nil {
 			return err
 		}
 	}
@@ -377,7 +377,7 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	// The statements are prepared at most once per batch: re-parsing the upsert for every row
 	// cost SQLite more than executing it (bench: BenchmarkApplyBatchInsert).
 	var mark, upsert, rawOnly *sql.Stmt
-	updates := updateStatements{}
+	updates := updateStatements{stmts: map[string]*sql.Stmt{}, anonymous: s.engine == SQLite}
 	defer func() {
 		for _, st := range []*sql.Stmt{mark, upsert, rawOnly} {
 			if st != nil {
@@ -534,8 +534,12 @@ func changedColumns(old, o *OrderRow, tags, group string, counted bool) []column
 }
 
 // updateStatements are a batch's UPDATE statements by the columns they set: the orders of a
-// batch mostly change alike (a re-map of revenue, status changes), so few are prepared.
-type updateStatements map[string]*sql.Stmt
+// batch mostly change alike (a re-map of revenue, status changes), so few are prepared. On
+// SQLite their parameters are anonymous (see anonymous: a re-map runs one for every order).
+type updateStatements struct {
+	stmts     map[string]*sql.Stmt
+	anonymous bool
+}
 
 func (u updateStatements) exec(ctx context.Context, tx *sql.Tx, id int64, set []column) error {
 	var key strings.Builder
@@ -545,7 +549,7 @@ func (u updateStatements) exec(ctx context.Context, tx *sql.Tx, id int64, set []
 		key.WriteByte(',')
 		args = append(args, c.value)
 	}
-	st := u[key.String()]
+	st := u.stmts[key.String()]
 	if st == nil {
 		var q strings.Builder
 		q.WriteString("UPDATE orders SET ")
@@ -556,18 +560,22 @@ func (u updateStatements) exec(ctx context.Context, tx *sql.Tx, id int64, set []
 			fmt.Fprintf(&q, "%s = $%d", c.name, i+1)
 		}
 		fmt.Fprintf(&q, " WHERE id = $%d", len(set)+1)
+		text := q.String()
+		if u.anonymous {
+			text = anonymous(text)
+		}
 		var err error
-		if st, err = tx.PrepareContext(ctx, q.String()); err != nil {
+		if st, err = tx.PrepareContext(ctx, text); err != nil {
 			return fmt.Errorf("prepare order update: %w", err)
 		}
-		u[key.String()] = st
+		u.stmts[key.String()] = st
 	}
 	_, err := st.ExecContext(ctx, append(args, id)...)
 	return err
 }
 
 func (u updateStatements) close() {
-	for _, st := range u {
+	for _, st := range u.stmts {
 		st.Close()
 	}
 }

@@ -402,32 +402,29 @@ type oldRow struct {
 }
 
 // oldRows reads the stored state of the given order rows (those whose hash differs from what a
-// batch brings), by id.
-func oldRows(ctx context.Context, tx *sql.Tx, ids []int64) (map[int64]*oldRow, error) {
+// batch brings), by id; hot, when not nil, holds the prepared lookup of a page of them (a re-map
+// that changes every order reads 500 a batch).
+func oldRows(ctx context.Context, tx *sql.Tx, hot *hotStatements, ids []int64) (map[int64]*oldRow, error) {
 	out := make(map[int64]*oldRow, len(ids))
-	for start := 0; start < len(ids); start += eventRowsPerInsert {
-		chunk := ids[start:min(len(ids), start+eventRowsPerInsert)]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT events, `+orderColumns+` FROM orders WHERE id IN (`+placeholders(1, len(chunk))+`)`, args...)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	var prepared *sql.Stmt
+	if hot != nil {
+		prepared = hot.byRow
+	}
+	err := hotQuery(ctx, tx, prepared, rowsByIDSQL, nil, args, func(rows *sql.Rows) error {
+		var events int
+		o, err := scanOrder(prefixed{rows, &events})
 		if err != nil {
-			return nil, fmt.Errorf("read orders before their change: %w", err)
+			return err
 		}
-		for rows.Next() {
-			var events int
-			o, err := scanOrder(prefixed{rows, &events})
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read orders before their change: %w", err)
-			}
-			out[o.ID] = &oldRow{OrderRow: o, events: events}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read orders before their change: %w", err)
-		}
+		out[o.ID] = &oldRow{OrderRow: o, events: events}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read orders before their change: %w", err)
 	}
 	return out, nil
 }
