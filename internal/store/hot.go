@@ -29,7 +29,7 @@ type hotStatements struct {
 }
 
 const (
-	liveByCRMIDSQL  = `SELECT id, crm_id, order_id FROM orders WHERE task_id = $1 AND deleted = $2 AND crm_id IN (`
+	liveByCRMIDSQL  = `SELECT events, ` + orderColumns + ` FROM orders WHERE task_id = $1 AND deleted = $2 AND crm_id IN (`
 	existingByIDSQL = `SELECT id, crm_id, task_id, order_id, hash, deleted FROM orders WHERE counter_id = $1 AND order_id IN (`
 	rowsByIDSQL     = `SELECT events, ` + orderColumns + ` FROM orders WHERE id IN (`
 )

@@ -291,6 +291,10 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	}
 	// An order whose mapped order_id changed still has a row under its old order_id: that row
 	// no longer exists under the mapping, so it is flagged deleted before the new one is written.
+	// The task's live rows of the batch's orders are read whole: when each order of the batch is
+	// such a row under the order_id it is mapped to (an order changed in RetailCRM, a re-map),
+	// they are the rows the order ids name and the rows as they were before their change, and the
+	// two lookups below are not needed (a re-map read each of its rows three times).
 	crmIDs := make([]any, 0, len(b.Upserts))
 	newID := make(map[int64]string, len(b.Upserts))
 	for _, o := range b.Upserts {
@@ -298,37 +302,53 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		newID[o.CRMID] = o.OrderID
 	}
 	var renamed []int64
+	live := make(map[int64]*oldRow, len(b.Upserts))
 	err := hotQuery(ctx, tx, byCRM, liveByCRMIDSQL, []any{b.TaskID, false}, crmIDs, func(rows *sql.Rows) error {
-		var id, crmID int64
-		var orderID string
-		if err := rows.Scan(&id, &crmID, &orderID); err != nil {
+		var events int
+		o, err := scanOrder(prefixed{rows, &events})
+		if err != nil {
 			return err
 		}
-		if orderID != newID[crmID] {
-			renamed = append(renamed, id)
+		live[o.CRMID] = &oldRow{OrderRow: o, events: events}
+		if o.OrderID != newID[o.CRMID] {
+			renamed = append(renamed, o.ID)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("look up orders by RetailCRM id: %w", err)
 	}
-
-	orderIDs := make([]any, 0, len(b.Upserts))
-	for _, o := range b.Upserts {
-		orderIDs = append(orderIDs, o.OrderID)
+	covered := len(renamed) == 0
+	for i := 0; i < len(b.Upserts) && covered; i++ {
+		l := live[b.Upserts[i].CRMID]
+		covered = l != nil && l.OrderID == b.Upserts[i].OrderID && l.CounterID == b.CounterID
 	}
+
 	existing := make(map[string]existingOrder, len(b.Upserts))
-	err = hotQuery(ctx, tx, byID, existingByIDSQL, []any{b.CounterID}, orderIDs, func(rows *sql.Rows) error {
-		var e existingOrder
-		var orderID string
-		if err := rows.Scan(&e.id, &e.crmID, &e.taskID, &orderID, &e.hash, &e.deleted); err != nil {
-			return err
+	var before map[int64]*oldRow
+	if covered {
+		before = make(map[int64]*oldRow, len(live))
+		for _, l := range live {
+			existing[l.OrderID] = existingOrder{id: l.ID, crmID: l.CRMID, taskID: l.TaskID, hash: l.Hash, deleted: l.Deleted}
+			before[l.ID] = l
 		}
-		existing[orderID] = e
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("look up existing orders: %w", err)
+	} else {
+		orderIDs := make([]any, 0, len(b.Upserts))
+		for _, o := range b.Upserts {
+			orderIDs = append(orderIDs, o.OrderID)
+		}
+		err = hotQuery(ctx, tx, byID, existingByIDSQL, []any{b.CounterID}, orderIDs, func(rows *sql.Rows) error {
+			var e existingOrder
+			var orderID string
+			if err := rows.Scan(&e.id, &e.crmID, &e.taskID, &orderID, &e.hash, &e.deleted); err != nil {
+				return err
+			}
+			existing[orderID] = e
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("look up existing orders: %w", err)
+		}
 	}
 	// unchanged: the order's exported fields are what is stored (its kept raw order may have
 	// changed in what the mapping does not read: then only the copy and the hash are written,
@@ -367,8 +387,7 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			changedIDs = append(changedIDs, e.id)
 		}
 	}
-	var before map[int64]*oldRow
-	if len(changedIDs) > 0 {
+	if !covered && len(changedIDs) > 0 {
 		if before, err = oldRows(ctx, tx, hot, changedIDs); err != nil {
 			return err
 		}
