@@ -15,6 +15,7 @@
 package rawcopy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -155,10 +156,29 @@ func (c *Codec) Knows(id uint32) bool {
 	return ok
 }
 
-// Pack compresses an order with the dictionary id (0: none) and appends it to dst.
+// Pack compresses an order with the dictionary id (0: none) and appends it to dst. With dst nil
+// the copy gets a slice of its own, exactly as long as it is: given none, the encoder allocates
+// the order's whole length (5.7 KB for a copy of about 1 KB), which the batch then holds until
+// it is stored; so it packs into a scratch buffer and copies the result out.
 func (c *Codec) Pack(dst, order []byte, id uint32) []byte {
-	return c.encoder(id).EncodeAll(order, dst)
+	if dst != nil {
+		return c.encoder(id).EncodeAll(order, dst)
+	}
+	scratch := packScratch.Get().(*[]byte)
+	packed := c.encoder(id).EncodeAll(order, (*scratch)[:0])
+	out := bytes.Clone(packed)
+	if cap(packed) <= maxScratch {
+		*scratch = packed
+		packScratch.Put(scratch)
+	}
+	return out
 }
+
+// packScratch holds the buffers Pack packs into; one that grew past maxScratch (an order of
+// hundreds of kilobytes) is let go rather than kept.
+var packScratch = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+const maxScratch = 256 << 10
 
 // maxOrder bounds what a copy unpacks to: a copy that claims more is corrupt (RetailCRM's
 // largest orders are well below a megabyte).

@@ -127,6 +127,32 @@ func TestPackUnpackWithAndWithoutDictionary(t *testing.T) {
 	}
 }
 
+// Copies packed without a buffer of the caller's are each their own and hold about what they
+// need (the allocator's size class), not the order's length: packed in a shared scratch buffer,
+// a later copy must not overwrite an earlier one.
+func TestPackedCopiesAreTheirOwn(t *testing.T) {
+	orders := crmemu.New(crmemu.Options{Seed: 6, Orders: 40}).Orders(crmemu.DemoKey)
+	c := NewCodec()
+	first := c.Pack(nil, orders[0], 0)
+	kept := bytes.Clone(first)
+	for _, o := range orders[1:] {
+		if p := c.Pack(nil, o, 0); cap(p) > len(p)*5/4 {
+			t.Errorf("a copy of %d bytes (of an order of %d) holds %d", len(p), len(o), cap(p))
+		}
+	}
+	if !bytes.Equal(first, kept) {
+		t.Fatal("packing more orders changed an earlier copy")
+	}
+	if got, err := c.Unpack(nil, first); err != nil || !bytes.Equal(got, orders[0]) {
+		t.Fatalf("unpack the first copy: %v", err)
+	}
+	// A buffer of the caller's is appended to, as before.
+	prefix := []byte("kept:")
+	if p := c.Pack(prefix, orders[1], 0); !bytes.HasPrefix(p, prefix) || !bytes.Equal(p[len(prefix):], c.Pack(nil, orders[1], 0)) {
+		t.Error("Pack with a buffer does not append the same copy to it")
+	}
+}
+
 // A codec serves every task of a process but keeps the encoders of the dictionaries in use
 // only: one idle for encoderIdle goes, and packing with its dictionary again makes a new one,
 // whose copies are the same.
