@@ -293,8 +293,8 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	// no longer exists under the mapping, so it is flagged deleted before the new one is written.
 	// The task's live rows of the batch's orders are read whole: when each order of the batch is
 	// such a row under the order_id it is mapped to (an order changed in RetailCRM, a re-map),
-	// they are the rows the order ids name and the rows as they were before their change, and the
-	// two lookups below are not needed (a re-map read each of its rows three times).
+	// they are the rows the order ids name and the rows as they were before their change, and on
+	// SQLite the two lookups below are not needed (a re-map read each of its rows three times).
 	crmIDs := make([]any, 0, len(b.Upserts))
 	newID := make(map[int64]string, len(b.Upserts))
 	for _, o := range b.Upserts {
@@ -318,7 +318,10 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	if err != nil {
 		return fmt.Errorf("look up orders by RetailCRM id: %w", err)
 	}
-	covered := len(renamed) == 0
+	// On PostgreSQL the rows before their change are read after the counter's feed row is
+	// locked, as they always were: another writer of the counter (a re-count of its statuses)
+	// may commit between this read and that lock. SQLite has one writer at a time.
+	covered := s.engine == SQLite && len(renamed) == 0
 	for i := 0; i < len(b.Upserts) && covered; i++ {
 		l := live[b.Upserts[i].CRMID]
 		covered = l != nil && l.OrderID == b.Upserts[i].OrderID && l.CounterID == b.CounterID
