@@ -5,7 +5,7 @@
 // repeat the same member names, status codes, store and product names, so a dictionary
 // trained on the account's own orders halves the size of a copy: measured on the emulator's
 // full orders (5.6 KB of JSON each), about 1.95 KB a copy without a dictionary and about
-// 1.06 KB with one of 32 KiB trained on 200 of them (BenchmarkPack). The fastest level is
+// 1.0 KB with one of 32 KiB trained on 200 of them (BenchmarkPack). The fastest level is
 // used: the better ones saved 3-5% more at twice the CPU an order. The frame names its
 // dictionary by id, so copies made before a task had one, or under an older one, stay
 // readable as long as the dictionaries are kept.
