@@ -402,8 +402,8 @@ type oldRow struct {
 }
 
 // oldRows reads the stored state of the given order rows (those whose hash differs from what a
-// batch brings), by id; hot, when not nil, holds the prepared lookup of a page of them (a re-map
-// that changes every order reads 500 a batch).
+// batch brings), by id, when the lookup by RetailCRM id did not already read them whole (see
+// applyUpserts); hot, when not nil, holds the prepared lookup of a page of them.
 func oldRows(ctx context.Context, tx *sql.Tx, hot *hotStatements, ids []int64) (map[int64]*oldRow, error) {
 	out := make(map[int64]*oldRow, len(ids))
 	args := make([]any, len(ids))
