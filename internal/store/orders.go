@@ -304,12 +304,11 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	var renamed []int64
 	live := make(map[int64]*oldRow, len(b.Upserts))
 	err := hotQuery(ctx, tx, byCRM, liveByCRMIDSQL, []any{b.TaskID, false}, crmIDs, func(rows *sql.Rows) error {
-		var events int
-		o, err := scanOrder(prefixed{rows, &events})
+		o, err := scanOldRow(rows)
 		if err != nil {
 			return err
 		}
-		live[o.CRMID] = &oldRow{OrderRow: o, events: events}
+		live[o.CRMID] = o
 		if o.OrderID != newID[o.CRMID] {
 			renamed = append(renamed, o.ID)
 		}
@@ -383,16 +382,19 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 		res.Deleted++
 	}
 	// The timeline needs the old values of the rows about to change, and only of those: an
-	// unchanged order costs nothing more than before.
-	var changedIDs []int64
-	for i := range b.Upserts {
-		if e, ok, same := unchanged(&b.Upserts[i]); ok && !same {
-			changedIDs = append(changedIDs, e.id)
+	// unchanged order costs nothing more than before. The lookup by RetailCRM id read them
+	// already when it covered the batch.
+	if !covered {
+		var changedIDs []int64
+		for i := range b.Upserts {
+			if e, ok, same := unchanged(&b.Upserts[i]); ok && !same {
+				changedIDs = append(changedIDs, e.id)
+			}
 		}
-	}
-	if !covered && len(changedIDs) > 0 {
-		if before, err = oldRows(ctx, tx, hot, changedIDs); err != nil {
-			return err
+		if len(changedIDs) > 0 {
+			if before, err = oldRows(ctx, tx, hot, changedIDs); err != nil {
+				return err
+			}
 		}
 	}
 

@@ -415,18 +415,27 @@ func oldRows(ctx context.Context, tx *sql.Tx, hot *hotStatements, ids []int64) (
 		prepared = hot.byRow
 	}
 	err := hotQuery(ctx, tx, prepared, rowsByIDSQL, nil, args, func(rows *sql.Rows) error {
-		var events int
-		o, err := scanOrder(prefixed{rows, &events})
+		o, err := scanOldRow(rows)
 		if err != nil {
 			return err
 		}
-		out[o.ID] = &oldRow{OrderRow: o, events: events}
+		out[o.ID] = o
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read orders before their change: %w", err)
 	}
 	return out, nil
+}
+
+// scanOldRow scans a row read with its count of events first (rowsByIDSQL, liveByCRMIDSQL).
+func scanOldRow(rows *sql.Rows) (*oldRow, error) {
+	var events int
+	o, err := scanOrder(prefixed{rows, &events})
+	if err != nil {
+		return nil, err
+	}
+	return &oldRow{OrderRow: o, events: events}, nil
 }
 
 // prefixed scans one column before the ones its scanner's caller asks for.
