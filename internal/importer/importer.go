@@ -272,6 +272,10 @@ type run struct {
 	settleWith func(ctx context.Context, st *store.SyncState) error
 	// fingerprint is what the stored rows derive from (settle).
 	fingerprint string
+	// deriveOf is the derive part of the fingerprint that the mapping spec would give under
+	// what else the run maps with (settle): a re-map finds with it the mapping the stored rows
+	// were made with.
+	deriveOf func(spec map[string]string) string
 	// planPending: a first run's plan is not stored yet; its first page stores it.
 	planPending bool
 	kind        string  // the run's kind (store.RunScheduled, RunTrigger, …)
@@ -460,6 +464,7 @@ func (im *Importer) Run(ctx context.Context, task store.Task, runID int64, deadl
 		r.mapper.keep = r.keeper
 		close(r.ready)
 		r.fingerprint = fingerprint(m.Spec(), counter.Timezone, p, r.sites, task, ref)
+		r.deriveOf = func(spec map[string]string) string { return deriveDigest(spec, counter.Timezone, task, ref) }
 		if st != nil {
 			st.Fingerprint = r.fingerprint
 		}
@@ -568,15 +573,20 @@ func fingerprint(spec map[string]string, counterTZ string, p *Prepared, sites []
 	src := sha256.New()
 	fmt.Fprintf(src, "rows=3\naccount_tz=%s@%s\nsites=%s\nbackfill_from=%s\nbackfill_to=%s\n",
 		p.AccountTZ.String(), p.Settings.TimezoneSetAt, sitesKey(sites), task.BackfillFrom, task.BackfillTo)
+	contact := sha256.New()
+	fmt.Fprintf(contact, "pii=%s\nname=%s\nphone=%s\nemail=%s\n", piiMode(task.PII), spec["contact_name"], spec["contact_phone"], spec["contact_email"])
+	return print{source: short(src), derive: deriveDigest(spec, counterTZ, task, ref), pii: piiMode(task.PII), contact: short(contact)}.String()
+}
+
+// deriveDigest is the derive part of a fingerprint.
+func deriveDigest(spec map[string]string, counterTZ string, task store.Task, ref *store.Reference) string {
 	mappingJSON, _ := json.Marshal(spec) // map keys are sorted: equal mappings, equal text
 	derive := sha256.New()
 	fmt.Fprintf(derive, "mapping=%s\ncounter_tz=%s\npii=%s\ndefault_currency=%s\n", mappingJSON, counterTZ, piiMode(task.PII), ref.DefaultCurrency)
 	for _, s := range ref.Sites {
 		fmt.Fprintf(derive, "currency[%s]=%s\n", s.Code, s.Currency)
 	}
-	contact := sha256.New()
-	fmt.Fprintf(contact, "pii=%s\nname=%s\nphone=%s\nemail=%s\n", piiMode(task.PII), spec["contact_name"], spec["contact_phone"], spec["contact_email"])
-	return print{source: short(src), derive: short(derive), pii: piiMode(task.PII), contact: short(contact)}.String()
+	return short(derive)
 }
 
 func short(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)[:12]) }
@@ -654,6 +664,11 @@ type Mapper struct {
 	defaultProfit bool
 	// keep, when set, packs the copy of each order the row keeps (keep.go).
 	keep *keeper
+	// only, when set, are the fields m evaluates (a re-map of what changed: m is the mapping
+	// restricted to them); the other fields of each order are taken from stored, its row as
+	// stored by RetailCRM id, which every order mapped so has.
+	only   []string
+	stored map[int64]*store.OrderRow
 }
 
 // WithPII maps under a task's pii setting (mapping.PIIKeep, PIIHash, PIIDrop).
@@ -685,6 +700,16 @@ func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool,
 	} else {
 		res = mp.m.Map(o.Raw, mp.env)
 	}
+	var old *store.OrderRow
+	if mp.only != nil {
+		old = mp.stored[o.ID]
+		if !slices.Contains(mp.only, mapping.FieldOrderID) {
+			// The order's id was not evaluated: its issues are labelled with the stored one.
+			for i := range res.Issues {
+				res.Issues[i].OrderID = old.OrderID
+			}
+		}
+	}
 	for _, is := range res.Issues {
 		issues = append(issues, store.Issue{OrderID: is.OrderID, OrderNumber: is.OrderNumber, Field: is.Field, Value: is.Value, Msg: is.Msg})
 	}
@@ -692,6 +717,9 @@ func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool,
 		return store.OrderRow{}, true, issues
 	}
 	row = toRow(o, &res.Order, mp.env.CounterTZ, mp.ref)
+	if old != nil {
+		keepStored(&row, old, mp.only)
+	}
 	if is, mixed := mp.mixedProfit(o, &row); mixed {
 		// totalSumm − purchaseSumm across two currencies is no amount of money at all: the
 		// profit is left unknown rather than stored wrong, and the run says why.
@@ -706,6 +734,45 @@ func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool,
 		}
 	}
 	return row, false, issues
+}
+
+// keepStored gives row the stored values of the fields not evaluated (not in only). They are
+// what evaluating them would give: the stored row was mapped from the same order with the same
+// expressions for them, under the same zones, pii and currencies (remap.go).
+func keepStored(row, old *store.OrderRow, only []string) {
+	for _, f := range mapping.Fields {
+		if slices.Contains(only, f.Name) {
+			continue
+		}
+		switch f.Name {
+		case mapping.FieldOrderID:
+			row.OrderID = old.OrderID
+		case mapping.FieldOrderDate:
+			row.OrderDate, row.OrderLocal = old.OrderDate, old.OrderLocal
+		case mapping.FieldSessionID:
+			row.SessionID = old.SessionID
+		case mapping.FieldUserID:
+			row.UserID = old.UserID
+		case mapping.FieldItemCount:
+			row.ItemCount = old.ItemCount
+		case mapping.FieldProfit:
+			row.Profit = old.Profit
+		case mapping.FieldRevenue:
+			row.Revenue = old.Revenue
+		case mapping.FieldComment:
+			row.Comment = old.Comment
+		case mapping.FieldContactName:
+			row.ContactName = old.ContactName
+		case mapping.FieldContactPhone:
+			row.ContactPhone = old.ContactPhone
+		case mapping.FieldContactEmail:
+			row.ContactEmail = old.ContactEmail
+		case mapping.FieldTags:
+			row.Tags = old.Tags
+		default:
+			panic("importer: keepStored does not know the tracker field " + f.Name)
+		}
+	}
 }
 
 // mixedProfit recognises a default profit computed from amounts in two currencies: the order's

@@ -65,13 +65,58 @@ func (r *run) canRemap(ctx context.Context, st store.SyncState, fp string) (bool
 
 // startRemap begins (or, after another change, begins again) re-mapping the stored orders.
 func (r *run) startRemap(ctx context.Context, st store.SyncState, fp string) (store.SyncState, error) {
-	r.log.Info("what the stored orders are mapped with changed; re-mapping the kept copies")
-	st.Phase, st.RemapAfter, st.Fingerprint = PhaseRemap, 0, fp
+	fields, err := r.changedFields(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	r.log.Info("what the stored orders are mapped with changed; re-mapping the kept copies", "fields", fields)
+	st.Phase, st.RemapAfter, st.RemapFields, st.Fingerprint = PhaseRemap, 0, fields, fp
 	r.done = 0
 	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
 		return st, err
 	}
 	return st, nil
+}
+
+// changedFields are the fields a re-map from st must evaluate anew, comma-separated: those whose
+// expressions differ between the mapping every stored row was made with and the run's; "" for
+// every field. The stored rows were all made with one mapping when the task was in the history
+// phase (a re-map under way has rows of two); that mapping is the task's saved version whose
+// derive digest, under the zones, pii and currencies the run maps with, is the checkpoint's: so a
+// found version also proves that nothing but the expressions changed. When none is found (the
+// mapping was saved before versions were kept, the defaults changed, the zone or pii changed)
+// every field is evaluated.
+func (r *run) changedFields(ctx context.Context, st store.SyncState) (string, error) {
+	old, ok := parsePrint(st.Fingerprint)
+	if st.Phase != PhaseHistory || !ok {
+		return "", nil
+	}
+	versions, err := r.im.Store.MappingVersions(ctx, r.task.AccountID, r.task.ID)
+	if err != nil {
+		return "", err
+	}
+	now := r.mapper.m.Spec()
+	for _, v := range versions {
+		m, err := mapping.Compile(v.Mapping)
+		if err != nil {
+			continue // no longer compiles: not what the rows were made with since
+		}
+		was := m.Spec()
+		if r.deriveOf(was) != old.derive {
+			continue
+		}
+		var changed []string
+		for _, f := range mapping.Fields {
+			if was[f.Name] != now[f.Name] {
+				changed = append(changed, f.Name)
+			}
+		}
+		if len(changed) == 0 || len(changed) == len(mapping.Fields) {
+			return "", nil
+		}
+		return strings.Join(changed, ","), nil
+	}
+	return "", nil
 }
 
 // remap applies the mapping to the kept copies of the task's live orders after st.RemapAfter.
@@ -83,12 +128,22 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 	// ids above the batch being stored) runs alongside.
 	fl := newFlight[remapped](ctx, func(float64) int { return remapAhead })
 	defer fl.stop()
+	var only *partial
+	if st.RemapFields != "" {
+		fields := strings.Split(st.RemapFields, ",")
+		only = &partial{fields: fields, m: r.mapper.m.Only(fields)}
+		r.log.Info("re-mapping only the fields whose expressions changed", "fields", st.RemapFields)
+	}
 	after, drained := st.RemapAfter, false
 	ahead := func() error {
 		if drained {
 			return nil
 		}
-		kept, err := r.im.Store.RawOrders(ctx, r.task.ID, after, remapBatch)
+		read := r.im.Store.RawOrders
+		if only != nil {
+			read = r.im.Store.RawOrdersWithRows // the fields not evaluated are kept as stored
+		}
+		kept, err := read(ctx, r.task.ID, after, remapBatch)
 		if err != nil {
 			return err
 		}
@@ -99,7 +154,7 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 		last := kept[len(kept)-1].CRMID
 		after = last
 		fl.start(func(ctx context.Context) (remapped, error) {
-			b, err := r.remapBatch(ctx, kept)
+			b, err := r.remapBatch(ctx, kept, only)
 			return remapped{b: b, last: last, n: len(kept)}, err
 		})
 		return nil
@@ -131,7 +186,7 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 			return st, err
 		}
 	}
-	st.Phase, st.RemapAfter = PhaseHistory, 0
+	st.Phase, st.RemapAfter, st.RemapFields = PhaseHistory, 0, ""
 	if err := r.im.Store.SaveSyncState(ctx, r.task.AccountID, st); err != nil {
 		return st, err
 	}
@@ -161,8 +216,16 @@ type remapped struct {
 	n    int
 }
 
-// remapBatch maps a batch of kept copies; damaged ones are read again from RetailCRM.
-func (r *run) remapBatch(ctx context.Context, kept []store.RawOrder) (preparedBatch, error) {
+// partial is what a re-map of some fields evaluates: their names and the mapping restricted to
+// them (changedFields).
+type partial struct {
+	fields []string
+	m      *mapping.Mapping
+}
+
+// remapBatch maps a batch of kept copies; damaged ones are read again from RetailCRM. With only,
+// the other fields of each row are kept as stored: kept was read with its rows.
+func (r *run) remapBatch(ctx context.Context, kept []store.RawOrder, only *partial) (preparedBatch, error) {
 	orders := make([]retailcrm.Order, 0, len(kept))
 	stored := make(map[int64]*keptOrder, len(kept))
 	var damaged []int64
@@ -190,6 +253,13 @@ func (r *run) remapBatch(ctx context.Context, kept []store.RawOrder) (preparedBa
 	// personal data now): the mapper packs none.
 	bare := *r.mapper
 	bare.keep = nil
+	if only != nil {
+		bare.m, bare.only = only.m, only.fields
+		bare.stored = make(map[int64]*store.OrderRow, len(stored))
+		for id, k := range stored {
+			bare.stored[id] = k.Row
+		}
+	}
 	b := r.prepareWith(&bare, orders, nil)
 	r.carryContacts(&b, stored)
 	for i := range b.rows {

@@ -68,6 +68,7 @@ func (e *CompileError) Error() string {
 type Mapping struct {
 	spec  map[string]string
 	progs []*vm.Program // by position in Fields; nil = unmapped
+	paths [][]path      // what each program reads, by position in Fields
 	reads *projection   // the parts of an order the expressions read
 }
 
@@ -89,11 +90,7 @@ func Compile(spec map[string]string) (*Mapping, error) {
 		}
 		merged[name] = strings.TrimSpace(src)
 	}
-	m := &Mapping{spec: merged, progs: make([]*vm.Program, len(Fields))}
-	m.reads = new(projection)
-	for _, k := range alwaysRead {
-		m.reads = m.reads.need(path{{key: k}})
-	}
+	m := &Mapping{spec: merged, progs: make([]*vm.Program, len(Fields)), paths: make([][]path, len(Fields))}
 	for i, f := range Fields {
 		src := merged[f.Name]
 		if src == "" {
@@ -108,10 +105,7 @@ func Compile(spec map[string]string) (*Mapping, error) {
 			errs = append(errs, *ferr)
 			continue
 		}
-		m.progs[i] = prog
-		for _, p := range paths {
-			m.reads = m.reads.need(p)
-		}
+		m.progs[i], m.paths[i] = prog, paths
 	}
 	if len(errs) > 0 {
 		slices.SortFunc(errs, func(a, b FieldError) int {
@@ -130,7 +124,37 @@ func Compile(spec map[string]string) (*Mapping, error) {
 		})
 		return nil, &CompileError{Errors: errs}
 	}
+	m.reads = readsOf(m.paths)
 	return m, nil
+}
+
+// readsOf is the projection of what Map reads itself and what the programs read.
+func readsOf(paths [][]path) *projection {
+	reads := new(projection)
+	for _, k := range alwaysRead {
+		reads = reads.need(path{{key: k}})
+	}
+	for _, ps := range paths {
+		for _, p := range ps {
+			reads = reads.need(p)
+		}
+	}
+	return reads
+}
+
+// Only is the mapping restricted to the named fields: the others are not evaluated (their
+// values in a Result stay empty and raise no issue, a required one included) and what only
+// they read is not decoded. A re-map whose change touched some fields evaluates only those
+// and keeps the others as stored. Unknown names are ignored.
+func (m *Mapping) Only(fields []string) *Mapping {
+	out := &Mapping{spec: m.spec, progs: make([]*vm.Program, len(Fields)), paths: make([][]path, len(Fields))}
+	for _, name := range fields {
+		if i, ok := fieldIndex[name]; ok {
+			out.progs[i], out.paths[i] = m.progs[i], m.paths[i]
+		}
+	}
+	out.reads = readsOf(out.paths)
+	return out
 }
 
 // fieldNames lists the tracker fields for a message naming the valid ones.

@@ -625,3 +625,70 @@ func TestMapPII(t *testing.T) {
 		}
 	}
 }
+
+// A mapping restricted to some fields gives exactly what the whole mapping gives for those
+// fields, leaves the others empty without an issue (the required ones too), and decodes only
+// what they read.
+func TestOnlyEvaluatesTheNamedFields(t *testing.T) {
+	t.Parallel()
+	env := Env{AccountTZ: mustZone(t, "Europe/Moscow")}
+	m, err := Compile(map[string]string{FieldTags: "map(customer.tags, .name)", FieldComment: "first(items).offer.name ?? ''"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fields := range [][]string{{FieldRevenue}, {FieldTags, FieldComment}, {FieldOrderDate, FieldContactPhone}, {FieldOrderID, "no_such_field"}} {
+		only := m.Only(fields)
+		for _, o := range fixtureOrders(t) {
+			whole, part := m.Map(o.raw, env), only.Map(o.raw, env)
+			required := slices.Contains(fields, FieldOrderID) || slices.Contains(fields, FieldOrderDate)
+			if whole.Status != part.Status || whole.Site != part.Site || part.Rejected && (!whole.Rejected || !required) {
+				t.Errorf("%v on %s: %+v, whole %+v", fields, o.source, part, whole)
+			}
+			want := Order{}
+			for _, f := range fields {
+				copyField(&want, &whole.Order, f)
+			}
+			if !reflect.DeepEqual(part.Order, want) {
+				t.Errorf("%v on %s: %+v, want %+v", fields, o.source, part.Order, want)
+			}
+			for _, is := range part.Issues {
+				if !slices.Contains(fields, is.Field) {
+					t.Errorf("%v on %s: an issue of %s", fields, o.source, is.Field)
+				}
+			}
+		}
+	}
+	if only := m.Only([]string{FieldRevenue}); only.reads.keys["items"] != nil || len(only.reads.keys) != len(alwaysRead)+1 {
+		t.Errorf("revenue alone reads %v", only.reads.keys)
+	}
+}
+
+// copyField copies one tracker field of a mapped order.
+func copyField(dst, src *Order, field string) {
+	switch field {
+	case FieldOrderID:
+		dst.OrderID = src.OrderID
+	case FieldOrderDate:
+		dst.OrderDate = src.OrderDate
+	case FieldSessionID:
+		dst.SessionID = src.SessionID
+	case FieldUserID:
+		dst.UserID = src.UserID
+	case FieldItemCount:
+		dst.ItemCount = src.ItemCount
+	case FieldProfit:
+		dst.Profit = src.Profit
+	case FieldRevenue:
+		dst.Revenue = src.Revenue
+	case FieldComment:
+		dst.Comment = src.Comment
+	case FieldContactName:
+		dst.ContactName = src.ContactName
+	case FieldContactPhone:
+		dst.ContactPhone = src.ContactPhone
+	case FieldContactEmail:
+		dst.ContactEmail = src.ContactEmail
+	case FieldTags:
+		dst.Tags = src.Tags
+	}
+}

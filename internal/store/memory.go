@@ -104,6 +104,10 @@ type RawOrder struct {
 	Digest string
 
 	ContactName, ContactPhone, ContactEmail string
+
+	// Row is the whole stored row, read by RawOrdersWithRows only (a re-map that evaluates
+	// some fields anew keeps the others as stored).
+	Row *OrderRow
 }
 
 // RawOrders reads up to limit of the task's live orders that have a kept raw order, with
@@ -112,7 +116,20 @@ type RawOrder struct {
 // one row per RetailCRM id, and rows a re-map creates (an order under a new order_id) have ids
 // it has passed: each order is read once.
 func (s *Store) RawOrders(ctx context.Context, taskID, afterCRMID int64, limit int) ([]RawOrder, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, crm_id, raw, hash, contact_name, contact_phone, contact_email FROM orders
+	return s.rawOrders(ctx, taskID, afterCRMID, limit, false)
+}
+
+// RawOrdersWithRows is RawOrders with each order's whole stored row (RawOrder.Row).
+func (s *Store) RawOrdersWithRows(ctx context.Context, taskID, afterCRMID int64, limit int) ([]RawOrder, error) {
+	return s.rawOrders(ctx, taskID, afterCRMID, limit, true)
+}
+
+func (s *Store) rawOrders(ctx context.Context, taskID, afterCRMID int64, limit int, whole bool) ([]RawOrder, error) {
+	cols := `id, crm_id, hash, contact_name, contact_phone, contact_email`
+	if whole {
+		cols = orderColumns
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT raw, `+cols+` FROM orders
 		WHERE task_id = $1 AND crm_id > $2 AND deleted = $3 AND raw IS NOT NULL ORDER BY crm_id LIMIT $4`, taskID, afterCRMID, false, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
@@ -122,7 +139,14 @@ func (s *Store) RawOrders(ctx context.Context, taskID, afterCRMID int64, limit i
 	for rows.Next() {
 		var o RawOrder
 		var hash string
-		if err := rows.Scan(&o.ID, &o.CRMID, &o.Raw, &hash, &o.ContactName, &o.ContactPhone, &o.ContactEmail); err != nil {
+		if whole {
+			row, err := scanOrder(prefixed{rows, &o.Raw})
+			if err != nil {
+				return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
+			}
+			o.ID, o.CRMID, hash, o.Row = row.ID, row.CRMID, row.Hash, &row
+			o.ContactName, o.ContactPhone, o.ContactEmail = row.ContactName, row.ContactPhone, row.ContactEmail
+		} else if err := rows.Scan(&o.Raw, &o.ID, &o.CRMID, &hash, &o.ContactName, &o.ContactPhone, &o.ContactEmail); err != nil {
 			return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 		}
 		o.Digest = copyPart(hash)

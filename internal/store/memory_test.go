@@ -180,6 +180,21 @@ func TestRawOrdersKeptAndRead(t *testing.T) {
 		if string(got[0].Raw) != string([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0}) || string(got[1].Raw) != "new" || got[3].CRMID != 4 {
 			t.Errorf("raw orders: %+v", got)
 		}
+		// With their rows: the same copies, each with the row it is kept with.
+		whole, err := st.RawOrdersWithRows(ctx, task.ID, 0, 10)
+		if err != nil || len(whole) != len(got) {
+			t.Fatalf("raw orders with rows: %d, %v", len(whole), err)
+		}
+		for i, w := range whole {
+			stored, err := st.Order(ctx, u.AccountID, c.ID, w.Row.OrderID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.ID != got[i].ID || string(w.Raw) != string(got[i].Raw) || w.Digest != got[i].Digest || w.Row.ID != w.ID ||
+				!reflect.DeepEqual(*w.Row, stored) {
+				t.Errorf("raw order %d with its row: %+v, stored %+v", i, w, stored)
+			}
+		}
 	})
 }
 

@@ -69,6 +69,9 @@ type SyncState struct {
 	ResyncMark     int64  // non-zero while a re-sync is marking what RetailCRM still has
 	Fingerprint    string // digest of what the stored orders were derived from (the importer's business)
 	RemapAfter     int64  // in the "remap" phase: the RetailCRM id of the last order re-mapped (0: none yet)
+	// RemapFields, in the "remap" phase, are the tracker fields the re-map evaluates anew,
+	// comma-separated; "" is every field (the importer's business).
+	RemapFields string
 	UpdatedAt      time.Time
 }
 
@@ -77,8 +80,9 @@ func (s *Store) SyncState(ctx context.Context, taskID int64) (SyncState, error) 
 	st := SyncState{TaskID: taskID}
 	err := s.patiently(ctx, func() error {
 		return s.w.QueryRowContext(ctx, `SELECT phase, history_since_id, history_start, backfill_from, backfill_to, backfill_next, resync_mark,
-			fingerprint, remap_after, updated_at FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID, &st.HistoryStart,
-			&st.BackfillFrom, &st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.Fingerprint, &st.RemapAfter, &st.UpdatedAt)
+			fingerprint, remap_after, remap_fields, updated_at FROM sync_state WHERE task_id = $1`, taskID).Scan(&st.Phase, &st.HistorySinceID,
+			&st.HistoryStart, &st.BackfillFrom, &st.BackfillTo, &st.BackfillNext, &st.ResyncMark, &st.Fingerprint, &st.RemapAfter, &st.RemapFields,
+			&st.UpdatedAt)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
@@ -91,14 +95,14 @@ func (s *Store) SyncState(ctx context.Context, taskID int64) (SyncState, error) 
 
 func (s *Store) saveSyncStateTx(ctx context.Context, tx *sql.Tx, accountID int64, st SyncState) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO sync_state (task_id, account_id, phase, history_since_id, history_start, backfill_from,
-		backfill_to, backfill_next, resync_mark, fingerprint, remap_after, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		backfill_to, backfill_next, resync_mark, fingerprint, remap_after, remap_fields, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (task_id) DO UPDATE SET phase = excluded.phase, history_since_id = excluded.history_since_id,
 		history_start = excluded.history_start, backfill_from = excluded.backfill_from, backfill_to = excluded.backfill_to,
 		backfill_next = excluded.backfill_next, resync_mark = excluded.resync_mark, fingerprint = excluded.fingerprint,
-		remap_after = excluded.remap_after, updated_at = excluded.updated_at`,
+		remap_after = excluded.remap_after, remap_fields = excluded.remap_fields, updated_at = excluded.updated_at`,
 		st.TaskID, accountID, st.Phase, st.HistorySinceID, st.HistoryStart, st.BackfillFrom, st.BackfillTo, st.BackfillNext,
-		st.ResyncMark, st.Fingerprint, st.RemapAfter, s.nowUTC())
+		st.ResyncMark, st.Fingerprint, st.RemapAfter, st.RemapFields, s.nowUTC())
 	if err != nil {
 		return fmt.Errorf("store: save sync state of task %d: %w", st.TaskID, err)
 	}

@@ -538,6 +538,19 @@ var upgradeSteps = []upgradeStep{
 			}
 		},
 	},
+	{
+		version: 13, // re-mapping only what changed: the fields a re-map under way evaluates
+		insert: func(ctx context.Context, tx *sql.Tx, f *upgradeFixture) error {
+			_, err := tx.ExecContext(ctx, `UPDATE sync_state SET remap_fields = $1 WHERE task_id = $2`, "revenue,tags", f.taskLive)
+			return err
+		},
+		check: func(t *testing.T, ctx context.Context, st *store.Store, f *upgradeFixture) {
+			ss, err := st.SyncState(ctx, f.taskLive)
+			if err != nil || ss.RemapFields != "revenue,tags" || ss.RemapAfter != f.orderLive {
+				t.Errorf("the re-map's fields: %+v %v", ss, err)
+			}
+		},
+	},
 }
 
 func TestUpgradeFromEveryVersion(t *testing.T) {
