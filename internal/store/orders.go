@@ -72,7 +72,7 @@ type SyncState struct {
 	// RemapFields, in the "remap" phase, are the tracker fields the re-map evaluates anew,
 	// comma-separated; "" is every field (the importer's business).
 	RemapFields string
-	UpdatedAt      time.Time
+	UpdatedAt   time.Time
 }
 
 // SyncState loads a task's checkpoint; a task that never ran has the zero state.
