@@ -30,7 +30,7 @@ import (
 // PhaseRemap is the phase of a run re-mapping the stored orders.
 const PhaseRemap = "remap"
 
-// remapBatch is how many orders a re-map commits at once: as many as pages of the largest size
+// remapBatch is how many orders (at most) a re-map commits at once: as many as pages of the largest size
 // would bring, a few hundred kilobytes of copies in memory.
 const remapBatch = 500
 
@@ -123,9 +123,10 @@ func (r *run) changedFields(ctx context.Context, st store.SyncState) (string, er
 func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, error) {
 	r.phase, r.cause = PhaseRemap, store.SourceRemap
 	defer func() { r.cause = r.runCause() }()
-	// The next batches are mapped while one is stored: reading and applying stay in this
-	// goroutine and in order, the mapping of the batches after it (their own orders: RetailCRM
-	// ids above the batch being stored) runs alongside.
+	// The next batches are read and mapped while one is stored. Their bounds are fixed here, in
+	// order, from the index on RetailCRM ids alone; each reads its own orders (RetailCRM ids above
+	// the batch being stored, which that batch does not touch) where it is mapped, so that the
+	// writer, which stores the batches here in order, does not wait for the reading either.
 	fl := newFlight[remapped](ctx, func(float64) int { return remapAhead })
 	defer fl.stop()
 	var only *partial
@@ -139,23 +140,24 @@ func (r *run) remap(ctx context.Context, st store.SyncState) (store.SyncState, e
 		if drained {
 			return nil
 		}
-		read := r.im.Store.RawOrders
-		if only != nil {
-			read = r.im.Store.RawOrdersWithRows // the fields not evaluated are kept as stored
-		}
-		kept, err := read(ctx, r.task.ID, after, remapBatch)
+		end, err := r.im.Store.RawBatchEnd(ctx, r.task.ID, after, remapBatch)
 		if err != nil {
 			return err
 		}
-		if len(kept) == 0 {
+		if end == 0 {
 			drained = true
 			return nil
 		}
-		last := kept[len(kept)-1].CRMID
-		after = last
+		from := after
+		after = end
 		fl.start(func(ctx context.Context) (remapped, error) {
+			// A re-map of some fields keeps the others as stored: it reads the whole rows.
+			kept, err := r.im.Store.RawOrdersIn(ctx, r.task.ID, from, end, only != nil)
+			if err != nil {
+				return remapped{}, err
+			}
 			b, err := r.remapBatch(ctx, kept, only)
-			return remapped{b: b, last: last, n: len(kept)}, err
+			return remapped{b: b, last: end, n: len(kept)}, err
 		})
 		return nil
 	}
@@ -212,7 +214,7 @@ func keptDigest(k *keptOrder) string {
 // remapped is a batch mapped ahead: what to store, and the checkpoint that goes with it.
 type remapped struct {
 	b    preparedBatch
-	last int64 // the RetailCRM id of the batch's last order
+	last int64 // the RetailCRM id that ends the batch (RawBatchEnd)
 	n    int
 }
 

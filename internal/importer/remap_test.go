@@ -2,6 +2,7 @@ package importer_test
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -323,7 +324,7 @@ func assertNoClear(t *testing.T, st *store.Store, taskID int64, clear []string) 
 	for _, o := range storedRows(t, st, taskID) {
 		text.WriteString(o.ContactName + "|" + o.ContactPhone + "|" + o.ContactEmail + "|" + o.Comment + "\n")
 	}
-	kept, err := st.RawOrders(context.Background(), taskID, 0, 100000)
+	kept, err := st.RawOrdersIn(context.Background(), taskID, 0, math.MaxInt64, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,49 +105,67 @@ type RawOrder struct {
 
 	ContactName, ContactPhone, ContactEmail string
 
-	// Row is the whole stored row, read by RawOrdersWithRows only (a re-map that evaluates
-	// some fields anew keeps the others as stored).
+	// Row, when asked for, is the stored row's ids, hash and tracker fields (what a re-map that
+	// evaluates some fields anew keeps of the others); its other fields are empty.
 	Row *OrderRow
 }
 
-// RawOrders reads up to limit of the task's live orders that have a kept raw order, with
-// RetailCRM ids above afterCRMID, in RetailCRM id order (the task's index on it): a re-map walks
-// a task's orders in batches with it and resumes after the last id it applied. A live order is
-// one row per RetailCRM id, and rows a re-map creates (an order under a new order_id) have ids
-// it has passed: each order is read once.
-func (s *Store) RawOrders(ctx context.Context, taskID, afterCRMID int64, limit int) ([]RawOrder, error) {
-	return s.rawOrders(ctx, taskID, afterCRMID, limit, false)
+// RawBatchEnd is the RetailCRM id that ends a batch of a re-map after afterCRMID: that of the
+// n-th of the task's rows (live or not) after it in RetailCRM id order, or of the last one when
+// fewer follow; 0 when none does. It reads only the task's index on RetailCRM ids, so that a
+// re-map can fix its batches' bounds at once and read each batch's orders (RawOrdersIn) where
+// it maps them. A batch so bounded has at most n live orders: a task has one live row per
+// RetailCRM id.
+func (s *Store) RawBatchEnd(ctx context.Context, taskID, afterCRMID int64, n int) (int64, error) {
+	var end sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT crm_id FROM orders WHERE task_id = $1 AND crm_id > $2 ORDER BY crm_id LIMIT 1 OFFSET $3`,
+		taskID, afterCRMID, n-1).Scan(&end)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.r.QueryRowContext(ctx, `SELECT MAX(crm_id) FROM orders WHERE task_id = $1 AND crm_id > $2`, taskID, afterCRMID).Scan(&end)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: end of a batch of task %d's orders after %d: %w", taskID, afterCRMID, err)
+	}
+	return end.Int64, nil
 }
 
-// RawOrdersWithRows is RawOrders with each order's whole stored row (RawOrder.Row).
-func (s *Store) RawOrdersWithRows(ctx context.Context, taskID, afterCRMID int64, limit int) ([]RawOrder, error) {
-	return s.rawOrders(ctx, taskID, afterCRMID, limit, true)
-}
-
-func (s *Store) rawOrders(ctx context.Context, taskID, afterCRMID int64, limit int, whole bool) ([]RawOrder, error) {
+// RawOrdersIn reads the task's live orders that have a kept raw order, with RetailCRM ids in
+// (afterCRMID, upToCRMID], in RetailCRM id order (the task's index on it), with their rows'
+// tracker fields (RawOrder.Row) when withRows is set. A re-map walks a task's orders in such ranges (RawBatchEnd)
+// and resumes after the last one it applied. Rows a re-map creates (an order under a new
+// order_id) have the RetailCRM id of a range it has passed: each order is read once.
+func (s *Store) RawOrdersIn(ctx context.Context, taskID, afterCRMID, upToCRMID int64, withRows bool) ([]RawOrder, error) {
 	cols := `id, crm_id, hash, contact_name, contact_phone, contact_email`
-	if whole {
-		cols = orderColumns
+	if withRows {
+		cols += `, order_id, order_date, order_local, session_id, user_id, item_count, profit, revenue, comment, tags`
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT raw, `+cols+` FROM orders
-		WHERE task_id = $1 AND crm_id > $2 AND deleted = $3 AND raw IS NOT NULL ORDER BY crm_id LIMIT $4`, taskID, afterCRMID, false, limit)
+		WHERE task_id = $1 AND crm_id > $2 AND crm_id <= $3 AND deleted = $4 AND raw IS NOT NULL ORDER BY crm_id`,
+		taskID, afterCRMID, upToCRMID, false)
 	if err != nil {
 		return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 	}
 	defer rows.Close()
-	out := make([]RawOrder, 0, min(limit, 1000))
+	out := make([]RawOrder, 0, 64)
 	for rows.Next() {
 		var o RawOrder
-		var hash string
-		if whole {
-			row, err := scanOrder(prefixed{rows, &o.Raw})
-			if err != nil {
+		var hash, tags string
+		dest := []any{&o.Raw, &o.ID, &o.CRMID, &hash, &o.ContactName, &o.ContactPhone, &o.ContactEmail}
+		if withRows {
+			o.Row = new(OrderRow)
+			r := o.Row
+			dest = append(dest, &r.OrderID, &r.OrderDate, &r.OrderLocal, &r.SessionID, &r.UserID, &r.ItemCount, &r.Profit, &r.Revenue,
+				&r.Comment, &tags)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
+		}
+		if r := o.Row; r != nil {
+			r.ID, r.TaskID, r.CRMID, r.Hash = o.ID, taskID, o.CRMID, hash
+			r.ContactName, r.ContactPhone, r.ContactEmail = o.ContactName, o.ContactPhone, o.ContactEmail
+			if err := decodeTags(tags, &r.Tags); err != nil {
 				return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 			}
-			o.ID, o.CRMID, hash, o.Row = row.ID, row.CRMID, row.Hash, &row
-			o.ContactName, o.ContactPhone, o.ContactEmail = row.ContactName, row.ContactPhone, row.ContactEmail
-		} else if err := rows.Scan(&o.Raw, &o.ID, &o.CRMID, &hash, &o.ContactName, &o.ContactPhone, &o.ContactEmail); err != nil {
-			return nil, fmt.Errorf("store: raw orders of task %d: %w", taskID, err)
 		}
 		o.Digest = copyPart(hash)
 		out = append(out, o)

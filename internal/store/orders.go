@@ -777,12 +777,21 @@ func scanOrder(row scanner) (OrderRow, error) {
 	if err != nil {
 		return o, err
 	}
-	if tags != "" && tags != "[]" {
-		if err := json.Unmarshal([]byte(tags), &o.Tags); err != nil {
-			return o, fmt.Errorf("decode tags of order %s: %w", o.OrderID, err)
-		}
+	if err := decodeTags(tags, &o.Tags); err != nil {
+		return o, fmt.Errorf("order %s: %w", o.OrderID, err)
 	}
 	return o, nil
+}
+
+// decodeTags reads the stored tags of an order ("" or "[]": none, nil).
+func decodeTags(stored string, tags *[]string) error {
+	if stored == "" || stored == "[]" {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(stored), tags); err != nil {
+		return fmt.Errorf("decode tags: %w", err)
+	}
+	return nil
 }
 
 // ErrBadCursor is returned for a cursor this store did not produce.

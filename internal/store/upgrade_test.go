@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -504,7 +505,7 @@ var upgradeSteps = []upgradeStep{
 			if err != nil || len(ev) != 1 || ev[0].RunID != f.runDone || ev[0].Source != "history" || ev[0].Changes["revenue"].New != "150.50" {
 				t.Errorf("the timeline: %+v %v", ev, err)
 			}
-			raws, err := st.RawOrders(ctx, f.taskLive, 0, 10)
+			raws, err := st.RawOrdersIn(ctx, f.taskLive, 0, math.MaxInt64, false)
 			if err != nil || len(raws) != 1 || raws[0].ID != f.orderLive || string(raws[0].Raw) != string([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xff}) {
 				t.Errorf("raw orders: %+v %v", raws, err)
 			}
