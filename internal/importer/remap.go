@@ -32,8 +32,8 @@ import (
 // PhaseRemap is the phase of a run re-mapping the stored orders.
 const PhaseRemap = "remap"
 
-// remapBatch is how many orders (at most) a re-map commits at once: as many as pages of the largest size
-// would bring, a few hundred kilobytes of copies in memory.
+// remapBatch is how many orders a re-map commits at once, at most: as many as pages of the
+// largest size would bring, a few hundred kilobytes of copies in memory.
 const remapBatch = 500
 
 // remapAhead is how many batches are mapped or stored at once: the one being stored and one
