@@ -19,10 +19,11 @@ import (
 // expressions, the counter's timezone, pii, the currencies of the reference) and every live
 // order of the task keeps its RetailCRM order, a run applies the new mapping to the kept copies
 // instead of reading RetailCRM again: the "remap" phase. It walks the task's orders by RetailCRM
-// id in batches; each batch commits its rows with the checkpoint (the last row id re-mapped) in one
-// transaction, exactly as an import's page does, so a crash resumes after the last committed
-// batch and each order is re-mapped whole or not at all. Then the run follows the change feed
-// as usual: an order changed in RetailCRM meanwhile is read again and mapped anew.
+// id in batches; each batch commits its rows with the checkpoint (the RetailCRM id that bounds
+// it) in one transaction, exactly as an import's page does, so a crash resumes after the last
+// committed batch and each order is re-mapped whole or not at all. When only expressions changed,
+// only their fields are evaluated (changedFields). Then the run follows the change feed as
+// usual: an order changed in RetailCRM meanwhile is read again and mapped anew.
 //
 // A copy that no longer unpacks (damaged) is read again from RetailCRM, by id, in the same
 // batch, and the run says so. Under pii=hash a kept copy has no contacts: the stored hashes are
