@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,8 +26,9 @@ import (
 // The embedded database on a full disk, in the middle of a first import: the run fails with
 // the code disk_full, nothing of the page being written is kept (the stored orders are exactly
 // what the run's committed pages created, each as RetailCRM has it), the service keeps
-// answering reads, a run started while the disk is full fails the same way instead of hanging,
-// and once there is room again the next run completes the import exactly.
+// answering reads, a run asked for while the disk is full is refused at once or fails the same
+// way instead of hanging, and once there is room again the next run completes the import
+// exactly.
 //
 // As root, where the test can mount a file system, the database lives on a 16 MiB tmpfs that a
 // filler file fills to the last byte in the middle of the import (the database's reserve is
@@ -100,13 +102,26 @@ func TestDiskFullMidImport(t *testing.T) {
 		t.Fatalf("read the task on a full disk: %d", st)
 	}
 
-	// A run started while the disk is still full fails the same way, and ends.
-	var again runOut
-	if st := e.do("POST", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &again); st != 202 {
+	// A run asked for while the disk is still full never waits for room: it is refused at once
+	// (507, nothing changed) when the disk has less free than the database's reserve, and
+	// otherwise it starts and fails the same way.
+	var answer json.RawMessage
+	switch st := e.do("POST", fmt.Sprintf("/api/v1/imports/%d/runs", task.ID), nil, &answer); st {
+	case 507:
+		var refusal struct{ Error struct{ Code string } }
+		if err := json.Unmarshal(answer, &refusal); err != nil || refusal.Error.Code != "database_full" {
+			t.Fatalf("run now on a full disk: 507 with %s", answer)
+		}
+	case 202:
+		var again runOut
+		if err := json.Unmarshal(answer, &again); err != nil {
+			t.Fatal(err)
+		}
+		if again = e.waitRun(again.ID); again.Status != store.RunFailed || e.errorCode(again.ID) != "disk_full" {
+			t.Fatalf("a run started on a full disk: %+v", again)
+		}
+	default:
 		t.Fatalf("run now on a full disk: %d", st)
-	}
-	if again = e.waitRun(again.ID); again.Status != store.RunFailed || e.errorCode(again.ID) != "disk_full" {
-		t.Fatalf("a run started on a full disk: %+v", again)
 	}
 
 	disk.free(t, e)

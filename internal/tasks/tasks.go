@@ -521,6 +521,10 @@ func (s *Service) RunNow(ctx context.Context, accountID, id int64) (store.Run, e
 	if err != nil {
 		return store.Run{}, err
 	}
+	// On a disk without room the run could not get on: the person asking is told at once.
+	if err := s.Store.Room(); err != nil {
+		return store.Run{}, err
+	}
 	r, err := s.Jobs.Enqueue(ctx, t, store.RunManual)
 	if err != nil {
 		return store.Run{}, err
@@ -563,6 +567,9 @@ func (s *Service) Resync(ctx context.Context, accountID, id int64) (store.Run, e
 	}
 	if active != nil {
 		return *active, ErrRunActive
+	}
+	if err := s.Store.Room(); err != nil {
+		return store.Run{}, err
 	}
 	r, err := s.Jobs.Enqueue(ctx, t, store.RunResync)
 	if err != nil {
