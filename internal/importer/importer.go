@@ -666,9 +666,9 @@ type Mapper struct {
 	keep *keeper
 	// only, when set, are the fields m evaluates (a re-map of what changed: m is the mapping
 	// restricted to them); the other fields of each order are taken from stored, its row as
-	// stored by RetailCRM id, which every order mapped so has.
+	// stored, by RetailCRM id (every order mapped so has one).
 	only   []string
-	stored map[int64]*store.OrderRow
+	stored func(crmID int64) *store.OrderRow
 }
 
 // WithPII maps under a task's pii setting (mapping.PIIKeep, PIIHash, PIIDrop).
@@ -702,7 +702,7 @@ func (mp *Mapper) MapOne(o *retailcrm.Order) (row store.OrderRow, rejected bool,
 	}
 	var old *store.OrderRow
 	if mp.only != nil {
-		old = mp.stored[o.ID]
+		old = mp.stored(o.ID)
 		if !slices.Contains(mp.only, mapping.FieldOrderID) {
 			// The order's id was not evaluated: its issues are labelled with the stored one.
 			for i := range res.Issues {

@@ -277,10 +277,7 @@ func (r *run) remapBatch(ctx context.Context, kept []store.RawOrder, only *parti
 	bare.keep = nil
 	if only != nil {
 		bare.m, bare.only = only.m, only.fields
-		bare.stored = make(map[int64]*store.OrderRow, len(stored))
-		for id, k := range stored {
-			bare.stored[id] = k.Row
-		}
+		bare.stored = func(crmID int64) *store.OrderRow { return stored[crmID].Row }
 	}
 	b := r.prepareWith(&bare, orders, nil)
 	r.carryContacts(&b, stored)
