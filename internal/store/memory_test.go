@@ -374,3 +374,65 @@ func TestClearContactsForgotten(t *testing.T) {
 		}
 	})
 }
+
+// A re-map reads its batch's stored orders before it writes them: an order the daily expiry
+// deleted in between stays deleted — the re-map's write of it is dropped, not a restore.
+func TestRemapLeavesOrdersExpiredMeanwhileDeleted(t *testing.T) {
+	engines(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		u, c, task := seedAccount(t, st, "expire-remap@example.com")
+		days := 30
+		task.OrdersRetentionDays = &days
+		task, err := st.UpdateTask(ctx, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, recent := row(1, "1", "2026-04-01 00:00:00", "10"), row(2, "2", "2026-05-20 08:00:00", "20")
+		old.ContactPhone, old.Raw, recent.Raw = "79123456789", []byte("raw"), []byte("raw")
+		b := store.Batch{AccountID: u.AccountID, CounterID: c.ID, TaskID: task.ID, Upserts: []store.OrderRow{old, recent}}
+		if _, err := st.ApplyBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		// The re-map read both (their rows as RawOrdersIn returns them), then the expiry ran.
+		read, err := st.RawOrdersIn(ctx, task.ID, 0, math.MaxInt64, true)
+		if err != nil || len(read) != 2 {
+			t.Fatalf("read: %+v %v", read, err)
+		}
+		tasks, err := st.RetainedTasks(ctx)
+		if err != nil || len(tasks) != 1 {
+			t.Fatalf("retained tasks: %+v %v", tasks, err)
+		}
+		if n, err := st.ExpireOrders(ctx, tasks[0], time.Date(2026, 5, 2, 12, 0, 0, 0, time.UTC), 10); err != nil || n != 1 {
+			t.Fatalf("expired %d, %v; want 1", n, err)
+		}
+		feedEnd, err := st.FeedEnd(ctx, u.AccountID, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		remapped := []store.OrderRow{row(1, "1", "2026-04-01 00:00:00", "11"), row(2, "2", "2026-05-20 08:00:00", "21")}
+		remapped[0].ContactPhone = "79123456789"
+		res, err := st.ApplyBatch(ctx, store.Batch{AccountID: u.AccountID, CounterID: c.ID, TaskID: task.ID, Upserts: remapped, Cause: store.SourceRemap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Created != 0 || res.Updated != 1 {
+			t.Errorf("the re-map's batch: %+v, want the live order updated and nothing created", res)
+		}
+		page, err := st.Feed(ctx, u.AccountID, c.ID, feedEnd, 10)
+		if err != nil || len(page) != 1 || page[0].OrderID != "2" || page[0].Revenue != "21" {
+			t.Fatalf("the feed after the re-map: %+v %v", page, err)
+		}
+		var live []string
+		err = st.TaskOrders(ctx, task.ID, true, func(o *store.OrderRow) error {
+			live = append(live, fmt.Sprintf("%s deleted=%v phone=%q revenue=%q", o.OrderID, o.Deleted, o.ContactPhone, o.Revenue))
+			return nil
+		})
+		want := []string{`1 deleted=true phone="" revenue=""`, `2 deleted=false phone="" revenue="21"`}
+		if err != nil || !reflect.DeepEqual(live, want) {
+			t.Errorf("orders after the re-map:\n%q\nwant\n%q (%v)", live, want, err)
+		}
+		if ev, _ := st.Timeline(ctx, u.AccountID, c.ID, "1"); len(ev) != 0 {
+			t.Errorf("the expired order has a timeline again: %+v", ev)
+		}
+	})
+}

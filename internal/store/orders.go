@@ -299,6 +299,18 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	// such a row under the order_id it is mapped to (an order changed in RetailCRM, a re-map),
 	// they are the rows the order ids name and the rows as they were before their change, and on
 	// SQLite the two lookups below are not needed (a re-map read each of its rows three times).
+	// A re-map rewrites the stored orders it read, and only those still stored when it writes:
+	// the daily expiry deletes a task's orders while its runs go on, and an order it deleted
+	// after the re-map read its batch stays deleted (written, the re-map would restore it, its
+	// clear contacts included). On PostgreSQL the counter's feed row is locked before the rows
+	// are read, so that no expiry commits between this read and the writes; SQLite has one
+	// writer at a time.
+	remap := b.Cause == SourceRemap
+	if remap && s.engine == Postgres {
+		if _, err := feed.position(ctx, tx); err != nil {
+			return err
+		}
+	}
 	crmIDs := make([]any, 0, len(b.Upserts))
 	newID := make(map[int64]string, len(b.Upserts))
 	for _, o := range b.Upserts {
@@ -320,6 +332,15 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	})
 	if err != nil {
 		return fmt.Errorf("look up orders by RetailCRM id: %w", err)
+	}
+	if remap && len(live) < len(b.Upserts) {
+		stored := make([]OrderRow, 0, len(live))
+		for _, o := range b.Upserts {
+			if live[o.CRMID] != nil {
+				stored = append(stored, o)
+			}
+		}
+		b.Upserts = stored
 	}
 	// On PostgreSQL the rows before their change are read after the counter's feed row is
 	// locked, as they always were: another writer of the counter (a re-count of its statuses)
