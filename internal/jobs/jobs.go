@@ -245,7 +245,7 @@ func New(st *store.Store, im *importer.Importer, log *slog.Logger, cfg Config) (
 	j.driver = driver
 	rc := &river.Config{
 		ID:                   clientID(),
-		Logger:               log.With("component", "river"),
+		Logger:               slog.New(newQuietHandler(log.Handler(), repeatWindow, time.Now)).With("component", "river"),
 		JobTimeout:           cfg.jobTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// Keep finished jobs briefly: runs are recorded in our own table.
