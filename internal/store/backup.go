@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 )
 
 // BackupInfo describes a backup the store wrote.
@@ -51,8 +50,10 @@ func (s *Store) Backup(ctx context.Context, out string) (BackupInfo, error) {
 			os.Remove(tmpPath)
 		}
 	}()
-	if err := s.vacuumInto(ctx, tmpPath); err != nil {
-		return BackupInfo{}, err
+	// The writer connection, as the read pool's query_only refuses VACUUM INTO; what it takes
+	// of the database is a read transaction, so the writers of serve never wait for it.
+	if _, err := s.w.ExecContext(ctx, `VACUUM INTO $1`, tmpPath); err != nil {
+		return BackupInfo{}, fmt.Errorf("store: backup: copy the database: %w", err)
 	}
 	info := BackupInfo{Path: abs}
 	if info.SchemaVersion, info.Orders, err = checkBackup(ctx, tmpPath); err != nil {
@@ -74,37 +75,6 @@ func (s *Store) Backup(ctx context.Context, out string) (BackupInfo, error) {
 	}
 	info.Bytes = st.Size()
 	return info, nil
-}
-
-// vacuumInto writes the copy. It takes the writer connection, as the read pool's query_only
-// refuses VACUUM INTO; what it takes of the database is a read transaction, so the writers of
-// serve never wait for it. The copy gets pages of sqlitePageSize whatever the database's own
-// (a page size asked for on the connection applies to what VACUUM INTO writes): restoring it
-// converts a database made with SQLite's default of 4 KB.
-func (s *Store) vacuumInto(ctx context.Context, path string) error {
-	conn, err := s.w.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("store: backup: %w", err)
-	}
-	defer conn.Close()
-	var own int
-	if err := conn.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&own); err != nil {
-		return fmt.Errorf("store: backup: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA page_size = `+strconv.Itoa(sqlitePageSize)); err != nil {
-		return fmt.Errorf("store: backup: %w", err)
-	}
-	_, err = conn.ExecContext(ctx, `VACUUM INTO $1`, path)
-	// The connection goes on writing the database, whose page size stays its own either way;
-	// the request is taken back so that nothing else of it sees one.
-	_, reset := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA page_size = `+strconv.Itoa(own))
-	if err != nil {
-		return fmt.Errorf("store: backup: copy the database: %w", err)
-	}
-	if reset != nil {
-		return fmt.Errorf("store: backup: %w", reset)
-	}
-	return nil
 }
 
 // checkBackupTarget refuses to write over the database or its journal files.

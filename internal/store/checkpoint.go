@@ -27,9 +27,9 @@ const (
 	// checkpointIdle is how often the log is checked when nothing the store wrote woke the
 	// checkpointer (River's own transactions write to it too).
 	checkpointIdle = 5 * time.Second
-	// writerCheckpointBytes is the writer's own threshold (64 MB of log, in pages of the
-	// file's size): it checkpoints the log itself only if the checkpointer fell that far behind.
-	writerCheckpointBytes = 64 << 20
+	// writerCheckpointPages is the writer's own threshold (64 MB of 4 KB pages): it checkpoints
+	// the log itself only if the checkpointer fell that far behind.
+	writerCheckpointPages = 16384
 	// checkpointTimeout bounds one checkpoint (a disk that stalls).
 	checkpointTimeout = time.Minute
 )
@@ -133,7 +133,7 @@ func (ck *checkpointer) due() bool {
 }
 
 // checkpoint copies what it can of the log into the file. Failures are left to the next one
-// (and, past writerCheckpointBytes, to the writer).
+// (and, past writerCheckpointPages, to the writer).
 func (ck *checkpointer) checkpoint() checkpointResult {
 	ck.mu.Lock()
 	defer ck.mu.Unlock()

@@ -42,13 +42,9 @@ func TestCheckpointsBesideTheWriter(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// A new database has pages of sqlitePageSize, and the writer's threshold is 64 MB of them.
-	var pages, size int
-	if err := s.w.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil || size != sqlitePageSize {
-		t.Fatalf("a new database has pages of %d bytes (%v), want %d", size, err, sqlitePageSize)
-	}
-	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil || pages != writerCheckpointBytes/sqlitePageSize {
-		t.Fatalf("the writer checkpoints itself after %d pages (%v), want %d", pages, err, writerCheckpointBytes/sqlitePageSize)
+	var pages int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil || pages != writerCheckpointPages {
+		t.Fatalf("the writer checkpoints itself after %d pages (%v), want %d", pages, err, writerCheckpointPages)
 	}
 	pad := strings.Repeat("x", 8<<10)
 	for i := range 600 {

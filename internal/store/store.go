@@ -129,13 +129,9 @@ func openSQLite(ctx context.Context, path string, ran chan<- checkpointResult) (
 	// keeps no clear contact a task's pii=hash or drop rewrote, an order retention deleted or a
 	// person erased (in free space of a page or on the free list, where a copy of the disk would
 	// still show it).
-	pageSize, err := prepareSQLite(ctx, path)
-	if err != nil {
-		return nil, err
-	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_time_format=sqlite"
 	// The writer checkpoints the log itself only when the checkpointer fell far behind.
-	w, err := sql.Open("sqlite", dsn+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", max(1, writerCheckpointBytes/pageSize)))
+	w, err := sql.Open("sqlite", dsn+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", writerCheckpointPages))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -158,46 +154,6 @@ func openSQLite(ctx context.Context, path string, ran chan<- checkpointResult) (
 		return nil, fmt.Errorf("store: open checkpoint connection %s: %w", path, err)
 	}
 	return &Store{engine: SQLite, w: w, r: r, path: path, now: time.Now, ck: ck}, nil
-}
-
-// sqlitePageSize is the page size of a new SQLite database. An order's row is about 1.9 KB
-// with its kept RetailCRM order (docs/BENCHMARKS.md §10): SQLite's default of 4 KB holds two such
-// rows a page and one when a copy is a little larger, leaving the rest empty, and a re-map, which
-// rewrites every row, wrote and logged a page for about every two orders. With 16 KB pages
-// (measured on 20,000 emulator orders, runs alternated): the file takes 15% less (2,150 → 1,830
-// bytes an order), a re-map of one expression runs 14% faster (median of eight pairs, 22,000 →
-// 25,100 orders/s), a first import is as fast or a little faster; a search of the orders list,
-// which reads its rows one by one, takes about 0.03 ms more. A database made with another page
-// size keeps it: SQLite changes it only by rewriting the file (Backup writes copies with this
-// one, so restoring a backup converts a database).
-const sqlitePageSize = 16384
-
-// prepareSQLite gives a database file that has no page yet the page size above, before the
-// write-ahead log is switched on (after that SQLite no longer changes it), and returns the
-// file's page size.
-func prepareSQLite(ctx context.Context, path string) (int, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		return 0, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	var pages, size int
-	if err := db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
-		return 0, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	if pages == 0 {
-		if _, err := db.ExecContext(ctx, `PRAGMA page_size = `+strconv.Itoa(sqlitePageSize)); err != nil {
-			return 0, fmt.Errorf("store: set the page size of %s: %w", path, err)
-		}
-		if _, err := db.ExecContext(ctx, `PRAGMA journal_mode = WAL`); err != nil {
-			return 0, fmt.Errorf("store: open %s: %w", path, err)
-		}
-	}
-	if err := db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil {
-		return 0, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	return size, nil
 }
 
 // Engine reports which database the store talks to.
