@@ -15,7 +15,9 @@ import (
 // when logs go there. quietHandler lets the first of a run of identical warnings or errors
 // through and holds back the ones that follow within repeatWindow; the next identical one after
 // the window carries how many were held back ("repeated"). Records below WARN, and records
-// that differ in their message or in any attribute, pass as they come.
+// that differ in their message or in any attribute but River's retry bookkeeping ("attempt" and
+// "sleep_duration", which its reconnecting listener and leader elector change on every try),
+// pass as they come.
 //
 // A maintained slog sampler (samber/slog-sampling) is not served to this build; this is the
 // small part of one that the job system needs.
@@ -28,6 +30,10 @@ type quietHandler struct {
 // repeatWindow is how long identical records are held back after one got through: a minute
 // keeps a lasting failure visible (a line a minute per queue) without flooding the log.
 const repeatWindow = time.Minute
+
+// retryBookkeeping are the attributes River numbers its retries and their backoff with: lines
+// that differ in them alone are the same failure, tried again.
+var retryBookkeeping = map[string]bool{"attempt": true, "sleep_duration": true}
 
 // quietMaxKeys bounds the records remembered: errors that carry changing details (a job's id)
 // would otherwise grow the map without end.
@@ -60,7 +66,9 @@ func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
 	var key strings.Builder
 	fmt.Fprintf(&key, "%s\x00%s\x00%s", r.Level, r.Message, h.prefix)
 	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&key, "\x00%s=%s", a.Key, a.Value)
+		if !retryBookkeeping[a.Key] {
+			fmt.Fprintf(&key, "\x00%s=%s", a.Key, a.Value)
+		}
 		return true
 	})
 	held, pass := h.state.admit(key.String())

@@ -33,6 +33,10 @@ func TestQuietHandlerHoldsBackRepeats(t *testing.T) {
 	log.Error("producer: Error fetching jobs", "err", full.Error(), "queue", "webhooks") // another queue
 	log.Warn("producer: Error fetching jobs", "err", full.Error(), "queue", "imports")   // another level
 	log.With("worker", "2").Error("producer: Error fetching jobs", "err", full.Error(), "queue", "imports")
+	for attempt := range 5 { // River's listener counts its reconnections: one failure, tried again
+		log.Error("notifier.Notifier: Error running listener", "attempt", attempt+1, "err", "connection refused",
+			"sleep_duration", (time.Duration(1<<attempt) * time.Second).String())
+	}
 	poll() // the window has passed: through, with the count held back
 	clock = clock.Add(time.Second)
 	poll()
@@ -52,6 +56,7 @@ func TestQuietHandlerHoldsBackRepeats(t *testing.T) {
 		`level=ERROR msg="producer: Error fetching jobs" component=river err="database or disk is full (13)" queue=webhooks`,
 		`level=WARN msg="producer: Error fetching jobs" component=river err="database or disk is full (13)" queue=imports`,
 		`level=ERROR msg="producer: Error fetching jobs" component=river worker=2 err="database or disk is full (13)" queue=imports`,
+		`level=ERROR msg="notifier.Notifier: Error running listener" component=river attempt=1 err="connection refused" sleep_duration=1s`,
 		`level=ERROR msg="producer: Error fetching jobs" component=river err="database or disk is full (13)" queue=imports repeated=299`,
 	}
 	if infos != 300 || strings.Join(errorLines, "\n") != strings.Join(want, "\n") {
