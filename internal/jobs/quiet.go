@@ -66,9 +66,7 @@ func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
 	var key strings.Builder
 	fmt.Fprintf(&key, "%s\x00%s\x00%s", r.Level, r.Message, h.prefix)
 	r.Attrs(func(a slog.Attr) bool {
-		if !retryBookkeeping[a.Key] {
-			fmt.Fprintf(&key, "\x00%s=%s", a.Key, a.Value)
-		}
+		writeKey(&key, a)
 		return true
 	})
 	held, pass := h.state.admit(key.String())
@@ -80,6 +78,13 @@ func (h *quietHandler) Handle(ctx context.Context, r slog.Record) error {
 		r.AddAttrs(slog.Int("repeated", held))
 	}
 	return h.next.Handle(ctx, r)
+}
+
+// writeKey adds an attribute to a record's identity, unless it is River's retry bookkeeping.
+func writeKey(key *strings.Builder, a slog.Attr) {
+	if !retryBookkeeping[a.Key] {
+		fmt.Fprintf(key, "\x00%s=%s", a.Key, a.Value)
+	}
 }
 
 // admit says whether a record with key gets through now and, if so, how many identical ones
@@ -118,7 +123,7 @@ func (h *quietHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	var key strings.Builder
 	key.WriteString(h.prefix)
 	for _, a := range attrs {
-		fmt.Fprintf(&key, "\x00%s=%s", a.Key, a.Value)
+		writeKey(&key, a)
 	}
 	return &quietHandler{next: h.next.WithAttrs(attrs), prefix: key.String(), state: h.state}
 }

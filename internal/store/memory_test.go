@@ -247,13 +247,8 @@ func TestMappingVersions(t *testing.T) {
 func TestExpireOrdersDeletesWhatIsDue(t *testing.T) {
 	engines(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		u, c, task := seedAccount(t, st, "expire@example.com")
 		days := 30
-		task.OrdersRetentionDays = &days
-		task, err := st.UpdateTask(ctx, task)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u, c, task := seedRetention(t, st, "expire@example.com", days)
 		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 		cutoff := now.AddDate(0, 0, -days)
 		dates := []string{
@@ -380,13 +375,7 @@ func TestClearContactsForgotten(t *testing.T) {
 func TestRemapLeavesOrdersExpiredMeanwhileDeleted(t *testing.T) {
 	engines(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		u, c, task := seedAccount(t, st, "expire-remap@example.com")
-		days := 30
-		task.OrdersRetentionDays = &days
-		task, err := st.UpdateTask(ctx, task)
-		if err != nil {
-			t.Fatal(err)
-		}
+		u, c, task := seedRetention(t, st, "expire-remap@example.com", 30)
 		old, recent := row(1, "1", "2026-04-01 00:00:00", "10"), row(2, "2", "2026-05-20 08:00:00", "20")
 		old.ContactPhone, old.Raw, recent.Raw = "79123456789", []byte("raw"), []byte("raw")
 		b := store.Batch{AccountID: u.AccountID, CounterID: c.ID, TaskID: task.ID, Upserts: []store.OrderRow{old, recent}}
@@ -435,4 +424,16 @@ func TestRemapLeavesOrdersExpiredMeanwhileDeleted(t *testing.T) {
 			t.Errorf("the expired order has a timeline again: %+v", ev)
 		}
 	})
+}
+
+// seedRetention seeds an account whose task deletes orders older than days.
+func seedRetention(t *testing.T, st *store.Store, email string, days int) (store.User, store.Counter, store.Task) {
+	t.Helper()
+	u, c, task := seedAccount(t, st, email)
+	task.OrdersRetentionDays = &days
+	task, err := st.UpdateTask(context.Background(), task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, c, task
 }

@@ -293,12 +293,6 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 	if hot != nil {
 		byCRM, byID, upsertStmt = hot.byCRM, hot.byID, hot.upsert
 	}
-	// An order whose mapped order_id changed still has a row under its old order_id: that row
-	// no longer exists under the mapping, so it is flagged deleted before the new one is written.
-	// The task's live rows of the batch's orders are read whole: when each order of the batch is
-	// such a row under the order_id it is mapped to (an order changed in RetailCRM, a re-map),
-	// they are the rows the order ids name and the rows as they were before their change, and on
-	// SQLite the two lookups below are not needed (a re-map read each of its rows three times).
 	// A re-map rewrites the stored orders it read, and only those still stored when it writes:
 	// the daily expiry deletes a task's orders while its runs go on, and an order it deleted
 	// after the re-map read its batch stays deleted (written, the re-map would restore it, its
@@ -311,6 +305,12 @@ func (s *Store) applyUpserts(ctx context.Context, tx *sql.Tx, hot *hotStatements
 			return err
 		}
 	}
+	// An order whose mapped order_id changed still has a row under its old order_id: that row
+	// no longer exists under the mapping, so it is flagged deleted before the new one is written.
+	// The task's live rows of the batch's orders are read whole: when each order of the batch is
+	// such a row under the order_id it is mapped to (an order changed in RetailCRM, a re-map),
+	// they are the rows the order ids name and the rows as they were before their change, and on
+	// SQLite the two lookups below are not needed (a re-map read each of its rows three times).
 	crmIDs := make([]any, 0, len(b.Upserts))
 	newID := make(map[int64]string, len(b.Upserts))
 	for _, o := range b.Upserts {
